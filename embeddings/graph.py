@@ -1,0 +1,195 @@
+"""Weighted directed item graph in CSR form.
+
+Node ``i`` (row position) is item ``node_ids[i]``; its out-edges are
+``indices[indptr[i]:indptr[i+1]]`` (positions, sorted ascending) with ``weights`` alongside.
+Built from sessions, the weight of A->B is the number of times B directly follows A.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from embeddings._validate import as_ids, describe_values
+from embeddings.sessions import Sessions
+
+__all__ = ["ItemGraph"]
+
+
+@dataclass(frozen=True, eq=False)
+class ItemGraph:
+    """CSR graph.
+
+    Attributes:
+        indptr: int64 (n_nodes + 1,)
+        indices: int32 (n_edges,) target positions, sorted within each row
+        weights: float32 (n_edges,) positive
+        node_ids: int64 (n_nodes,) the caller's ids of the nodes, unique
+        directed: whether edges are one-way (an undirected graph stores both directions)
+    """
+
+    indptr: NDArray[np.int64]
+    indices: NDArray[np.int32]
+    weights: NDArray[np.float32]
+    node_ids: NDArray[np.int64]
+    directed: bool = True
+
+    def __post_init__(self) -> None:
+        indptr = np.ascontiguousarray(self.indptr, dtype=np.int64)
+        indices = np.ascontiguousarray(self.indices, dtype=np.int32)
+        weights = np.ascontiguousarray(self.weights, dtype=np.float32)
+        node_ids = as_ids(self.node_ids, name="node_ids")
+        n = node_ids.shape[0]
+        if indptr.shape != (n + 1,) or indptr[0] != 0 or (np.diff(indptr) < 0).any():
+            raise ValueError(f"indptr must be non-decreasing of length {n + 1} starting at 0")
+        if indices.shape[0] != indptr[-1] or weights.shape[0] != indptr[-1]:
+            raise ValueError(
+                f"indices ({indices.shape[0]}) and weights ({weights.shape[0]}) must have "
+                f"indptr[-1] = {indptr[-1]} entries"
+            )
+        if indices.size and (indices.min() < 0 or indices.max() >= n):
+            raise ValueError("indices out of range of the node list")
+        if weights.size and (not np.isfinite(weights).all() or (weights <= 0).any()):
+            raise ValueError("weights must be finite and > 0")
+        for name, val in (("indptr", indptr), ("indices", indices), ("weights", weights)):
+            object.__setattr__(self, name, val)
+        object.__setattr__(self, "node_ids", node_ids)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_nodes(self) -> int:
+        return int(self.node_ids.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        """Stored (directed) edges; an undirected edge counts twice."""
+        return int(self.indices.shape[0])
+
+    def out_degree(self) -> NDArray[np.int64]:
+        return np.diff(self.indptr)
+
+    def neighbors(self, node_id: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Out-neighbour ids and weights of one node id."""
+        i = self.position_of([node_id])[0]
+        s, e = self.indptr[i], self.indptr[i + 1]
+        return self.node_ids[self.indices[s:e]], self.weights[s:e]
+
+    def position_of(self, ids: ArrayLike) -> NDArray[np.int64]:
+        """Row positions of node ids; ``KeyError`` naming unknown ids."""
+        q = as_ids(ids, unique=False)
+        order = np.argsort(self.node_ids, kind="stable")
+        sorted_ids = self.node_ids[order]
+        pos = np.searchsorted(sorted_ids, q)
+        ok = (pos < sorted_ids.shape[0]) & (sorted_ids[np.minimum(pos, sorted_ids.shape[0] - 1)] == q)
+        if not ok.all():
+            raise KeyError(f"unknown node ids {describe_values(q[~ok])}")
+        return order[pos].astype(np.int64)
+
+    def describe(self) -> dict[str, Any]:
+        deg = self.out_degree()
+        return {
+            "nodes": self.n_nodes,
+            "edges": self.n_edges,
+            "directed": self.directed,
+            "dead_ends": int((deg == 0).sum()),
+            "mean_out_degree": float(deg.mean()) if deg.size else 0.0,
+            "total_weight": float(self.weights.sum(dtype=np.float64)),
+        }
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_edges(
+        cls,
+        src: ArrayLike,
+        dst: ArrayLike,
+        weights: ArrayLike | None = None,
+        directed: bool = True,
+        node_ids: ArrayLike | None = None,
+        keep_self_loops: bool = False,
+    ) -> ItemGraph:
+        """From an edge list of ids; parallel edges are summed, undirected edges stored both ways.
+
+        ``node_ids`` adds isolated nodes (ids without edges); by default the nodes are the ids
+        that occur in the edges.
+        """
+        s = as_ids(src, name="src", unique=False)
+        d = as_ids(dst, name="dst", unique=False)
+        if s.shape != d.shape:
+            raise ValueError(f"src ({s.shape[0]}) and dst ({d.shape[0]}) differ in length")
+        w = (
+            np.ones(s.shape[0], np.float64)
+            if weights is None
+            else np.asarray(weights, dtype=np.float64).ravel()
+        )
+        if w.shape != s.shape:
+            raise ValueError(f"weights ({w.shape[0]}) and edges ({s.shape[0]}) differ in length")
+        if not keep_self_loops:
+            m = s != d
+            s, d, w = s[m], d[m], w[m]
+        if not directed:
+            s, d, w = np.concatenate([s, d]), np.concatenate([d, s]), np.concatenate([w, w])
+            if keep_self_loops:  # a self-loop of an undirected graph is stored once
+                loop = np.flatnonzero(s == d)
+                dup = loop[loop >= s.shape[0] // 2]
+                keep = np.ones(s.shape[0], bool)
+                keep[dup] = False
+                s, d, w = s[keep], d[keep], w[keep]
+        extra = np.empty(0, np.int64) if node_ids is None else as_ids(node_ids, name="node_ids")
+        nodes = np.unique(np.concatenate([s, d, extra]))
+        if nodes.size == 0:
+            raise ValueError("graph has no nodes")
+        si = np.searchsorted(nodes, s)
+        di = np.searchsorted(nodes, d)
+        n = nodes.shape[0]
+        key = si.astype(np.int64) * n + di
+        ukey, inv = np.unique(key, return_inverse=True)
+        uw = np.bincount(inv, weights=w, minlength=ukey.shape[0])
+        rows = ukey // n
+        cols = ukey % n
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+        return cls(indptr, cols.astype(np.int32), uw.astype(np.float32), nodes, directed)
+
+    @classmethod
+    def from_sessions(cls, sessions: Sessions, keep_self_loops: bool = False) -> ItemGraph:
+        """Weighted directed graph: weight(A->B) = times B directly follows A in a session."""
+        items = sessions.items
+        if items.shape[0] < 2:
+            raise ValueError("sessions hold fewer than 2 events: no transition to build a graph")
+        same = np.ones(items.shape[0] - 1, dtype=bool)
+        boundaries = sessions.indptr[1:-1] - 1  # last event of each session but the final one
+        same[boundaries[boundaries >= 0]] = False
+        src, dst = items[:-1][same], items[1:][same]
+        return cls.from_edges(src, dst, directed=True, keep_self_loops=keep_self_loops)
+
+    # ------------------------------------------------------------------ networkx
+    def to_networkx(self) -> Any:
+        """``networkx.DiGraph`` (or ``Graph`` if undirected) with ``weight`` edge attributes."""
+        import networkx as nx
+
+        g = nx.DiGraph() if self.directed else nx.Graph()
+        g.add_nodes_from(self.node_ids.tolist())
+        rows = np.repeat(np.arange(self.n_nodes), self.out_degree())
+        src = self.node_ids[rows].tolist()
+        dst = self.node_ids[self.indices].tolist()
+        g.add_weighted_edges_from(zip(src, dst, self.weights.tolist(), strict=True))
+        return g
+
+    @classmethod
+    def from_networkx(cls, g: Any, weight: str = "weight") -> ItemGraph:
+        """From a networkx graph with integer node labels (missing weights count as 1)."""
+        edges = list(g.edges(data=weight, default=1.0))
+        nodes = list(g.nodes())
+        src = [e[0] for e in edges]
+        dst = [e[1] for e in edges]
+        w = [e[2] for e in edges]
+        return cls.from_edges(
+            np.asarray(src, dtype=np.int64) if edges else np.empty(0, np.int64),
+            np.asarray(dst, dtype=np.int64) if edges else np.empty(0, np.int64),
+            w,
+            directed=g.is_directed(),
+            node_ids=np.asarray(nodes, dtype=np.int64),
+            keep_self_loops=True,
+        )

@@ -1,0 +1,177 @@
+"""Per-user time-ordered sequences, and train/test splits that never leak held-out items.
+
+``Sessions`` stores all sequences flat (CSR-like): ``items[indptr[s]:indptr[s+1]]`` is session s,
+belonging to ``user_ids[s]``. Iterating yields int64 arrays, which is what the trainers consume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from embeddings.datasets.tables import Interactions
+
+__all__ = ["Sessions", "build_sessions", "leave_last_out", "temporal_split"]
+
+
+@dataclass(frozen=True, eq=False)
+class Sessions:
+    """Flat storage of time-ordered item sequences.
+
+    Attributes:
+        user_ids: int64 (n_sessions,)
+        indptr: int64 (n_sessions + 1,)
+        items: int64 (n_events,) item ids in time order within each session
+        timestamps: int64 (n_events,)
+        ratings: float32 (n_events,)
+    """
+
+    user_ids: NDArray[np.int64]
+    indptr: NDArray[np.int64]
+    items: NDArray[np.int64]
+    timestamps: NDArray[np.int64]
+    ratings: NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return int(self.user_ids.shape[0])
+
+    def __iter__(self) -> Iterator[NDArray[np.int64]]:
+        for s in range(len(self)):
+            yield self.items[self.indptr[s] : self.indptr[s + 1]]
+
+    def __getitem__(self, s: int) -> NDArray[np.int64]:
+        return self.items[self.indptr[s] : self.indptr[s + 1]]
+
+    def lengths(self) -> NDArray[np.int64]:
+        """Length of each session (n_sessions,)."""
+        return np.diff(self.indptr)
+
+    def item_ids(self) -> NDArray[np.int64]:
+        """Sorted distinct items appearing in any session."""
+        return np.unique(self.items)
+
+    def describe(self) -> dict[str, float]:
+        lens = self.lengths()
+        return {
+            "sessions": len(self),
+            "events": int(self.items.shape[0]),
+            "users_with_sessions": int(np.unique(self.user_ids).shape[0]),
+            "items_in_sessions": int(self.item_ids().shape[0]),
+            "mean_session_length": float(lens.mean()) if len(lens) else 0.0,
+            "max_session_length": int(lens.max()) if len(lens) else 0,
+        }
+
+
+def build_sessions(
+    interactions: Interactions,
+    min_rating: float | None = None,
+    session_gap: int | None = None,
+    min_length: int = 2,
+) -> Sessions:
+    """Group interactions into per-user, time-ordered sessions.
+
+    Args:
+        interactions: the behaviour log.
+        min_rating: keep only events with rating >= this (positives), if given.
+        session_gap: start a new session when two consecutive events of a user are more than
+            this many timestamp units apart (e.g. 3600 for one hour); None = one session per user.
+        min_length: drop sessions shorter than this (default 2: a single item has no context).
+
+    Ties in timestamp keep the original row order (stable sort). Raises ``ValueError`` if no
+    session is left.
+    """
+    if min_length < 1:
+        raise ValueError(f"min_length must be >= 1, got {min_length}")
+    if session_gap is not None and session_gap < 0:
+        raise ValueError(f"session_gap must be >= 0, got {session_gap}")
+    df = interactions.frame
+    if min_rating is not None:
+        df = df[df["rating"] >= min_rating]
+    df = df.sort_values(["user_id", "timestamp"], kind="stable")
+    users = df["user_id"].to_numpy()
+    ts = df["timestamp"].to_numpy()
+    n = users.shape[0]
+    new = np.ones(n, dtype=bool)
+    if n > 1:
+        new[1:] = users[1:] != users[:-1]
+        if session_gap is not None:
+            new[1:] |= (ts[1:] - ts[:-1]) > session_gap
+    starts = np.flatnonzero(new)
+    indptr = np.append(starts, n).astype(np.int64)
+    lens = np.diff(indptr)
+    keep = lens >= min_length
+    if not keep.any():
+        raise ValueError(
+            f"{interactions.name}: no session of length >= {min_length} left after filtering "
+            f"(min_rating={min_rating}, session_gap={session_gap})"
+        )
+    event_keep = np.repeat(keep, lens)
+    kept_lens = lens[keep]
+    return Sessions(
+        user_ids=users[starts[keep]].astype(np.int64),
+        indptr=np.concatenate([[0], np.cumsum(kept_lens)]).astype(np.int64),
+        items=df["item_id"].to_numpy()[event_keep].astype(np.int64),
+        timestamps=ts[event_keep].astype(np.int64),
+        ratings=df["rating"].to_numpy()[event_keep].astype(np.float32),
+    )
+
+
+def leave_last_out(
+    interactions: Interactions, n_last: int = 1, min_rating: float | None = None
+) -> tuple[Interactions, Interactions]:
+    """Hold out each user's last ``n_last`` positive events (by timestamp) as the test set.
+
+    Positive = rating >= ``min_rating`` (all events if None). Users with at most ``n_last``
+    positives stay entirely in train. The held-out rows are removed from train, so sessions and
+    graphs built from train never see them. Returns (train, test).
+    """
+    if n_last < 1:
+        raise ValueError(f"n_last must be >= 1, got {n_last}")
+    df = interactions.frame.sort_values(["user_id", "timestamp"], kind="stable")
+    pos = df if min_rating is None else df[df["rating"] >= min_rating]
+    rank_from_end = pos.groupby("user_id").cumcount(ascending=False)
+    n_pos = pos.groupby("user_id")["item_id"].transform("size")
+    test_idx = pos.index[(rank_from_end < n_last) & (n_pos > n_last)]
+    if len(test_idx) == 0:
+        raise ValueError(f"{interactions.name}: no user has more than {n_last} positive events")
+    test = df.loc[test_idx]
+    train = df.drop(index=test_idx)
+    return (
+        Interactions(train, f"{interactions.name}/train"),
+        Interactions(test, f"{interactions.name}/test"),
+    )
+
+
+def temporal_split(
+    interactions: Interactions,
+    test_fraction: float = 0.2,
+    drop_unknown: bool = True,
+) -> tuple[Interactions, Interactions]:
+    """Global temporal split: events at or after the ``1 - test_fraction`` time quantile are test.
+
+    With ``drop_unknown`` the test set keeps only users and items present in train (nothing can
+    be recommended to or about them otherwise). Returns (train, test).
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    df = interactions.frame
+    cutoff = np.quantile(df["timestamp"].to_numpy(), 1.0 - test_fraction, method="higher")
+    is_test = df["timestamp"].to_numpy() >= cutoff
+    train, test = df[~is_test], df[is_test]
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(f"{interactions.name}: temporal split at {cutoff} leaves an empty side")
+    if drop_unknown:
+        test = test[
+            test["user_id"].isin(pd.unique(train["user_id"]))
+            & test["item_id"].isin(pd.unique(train["item_id"]))
+        ]
+        if len(test) == 0:
+            raise ValueError(f"{interactions.name}: no test event has a user and item seen in train")
+    return (
+        Interactions(train, f"{interactions.name}/train"),
+        Interactions(test, f"{interactions.name}/test"),
+    )

@@ -1,0 +1,249 @@
+"""The ``Index`` protocol shared by exact search, our LSH indexes and the peers.
+
+Every index:
+
+- ``build(vectors, ids=None)`` replaces the contents; ``add(vectors, ids)`` appends. Ids are the
+  caller's int64 ids (default ``arange(n)``), never row positions; duplicates are rejected and a
+  rejected ``add`` leaves the index unchanged.
+- ``search(queries, k)`` -> ``SearchResult(ids (nq, k) int64, scores (nq, k) float32)`` sorted by
+  score descending, padded with id -1 and score -inf when fewer than k are found.
+- Scores are "higher is better": ``ip`` = inner product, ``cosine`` = cosine similarity,
+  ``l2`` = minus the squared Euclidean distance.
+- ``stats()`` -> dict of numbers (memory bytes, n, dim, ... and index-specific figures).
+- ``save(path)`` / ``load(path)``: one ``.npz`` per index (arrays + JSON header), written
+  atomically; a truncated or foreign file raises ``ValueError``.
+
+Subclasses implement ``_reset``, ``_add(vectors, ids)``, ``_search(queries, k)`` on validated
+inputs (for ``cosine`` the base class passes unit-normalised vectors) and ``_get_state`` /
+``_set_state`` for persistence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Literal, NamedTuple, Self
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from embeddings._io import atomic_write
+from embeddings._validate import as_ids, as_vectors, describe_values
+
+__all__ = [
+    "SearchResult",
+    "Index",
+    "Metric",
+    "METRICS",
+    "normalize_rows",
+    "scores_for",
+    "load_index",
+    "INDEX_FORMAT_TAG",
+]
+
+Metric = Literal["cosine", "ip", "l2"]
+METRICS: tuple[str, ...] = ("cosine", "ip", "l2")
+INDEX_FORMAT_TAG = "embrecall.index/1"
+
+_REGISTRY: dict[str, type[Index]] = {}
+
+
+class SearchResult(NamedTuple):
+    """ids int64 (nq, k) padded with -1; scores float32 (nq, k), higher is better, -inf padding."""
+
+    ids: NDArray[np.int64]
+    scores: NDArray[np.float32]
+
+
+def normalize_rows(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Unit-length rows (float32); zero rows stay zero."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
+
+
+def scores_for(
+    metric: str, queries: NDArray[np.float32], vectors: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    """Dense score matrix (nq, n) for (already normalised, for cosine) inputs."""
+    dots = queries @ vectors.T
+    if metric == "l2":
+        qn = np.einsum("ij,ij->i", queries, queries)[:, None]
+        xn = np.einsum("ij,ij->i", vectors, vectors)[None, :]
+        return -(qn - 2 * dots + xn)
+    return dots
+
+
+class Index(ABC):
+    """Base class of every index; validates input once so implementations need not."""
+
+    #: short name used in reports and the registry
+    name: ClassVar[str] = "index"
+
+    def __init__(self, metric: Metric = "cosine") -> None:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
+        self.metric: Metric = metric
+        self.dim: int | None = None
+        self._ids = np.empty(0, dtype=np.int64)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not getattr(cls, "__abstractmethods__", None) and "name" in cls.__dict__:
+            _REGISTRY[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ public API
+    def build(self, vectors: ArrayLike, ids: ArrayLike | None = None) -> Self:
+        """Index ``vectors`` (n, d) under ``ids`` (n,) int64 (default arange(n)); replaces contents."""
+        x = as_vectors(vectors, "vectors")
+        i = as_ids(ids, n=x.shape[0], name="ids")
+        self.dim = x.shape[1]
+        self._ids = np.empty(0, dtype=np.int64)
+        self._reset()
+        self._add(self._prepare(x), i)
+        self._ids = i
+        return self
+
+    def add(self, vectors: ArrayLike, ids: ArrayLike) -> Self:
+        """Append vectors (m, d) with new unique ids (m,); on error nothing changes."""
+        if self.dim is None:
+            return self.build(vectors, ids)
+        x = as_vectors(vectors, "vectors", dim=self.dim)
+        i = as_ids(ids, n=x.shape[0], name="ids")
+        clash = np.intersect1d(i, self._ids)
+        if clash.size:
+            raise ValueError(f"ids already in the index: {describe_values(clash)}")
+        self._add(self._prepare(x), i)
+        self._ids = np.concatenate([self._ids, i])
+        return self
+
+    def search(self, queries: ArrayLike, k: int) -> SearchResult:
+        """Top-k (nq, k) ids and scores for queries (nq, d), padded with -1 / -inf."""
+        if isinstance(k, bool) or not isinstance(k, int | np.integer):
+            raise ValueError(f"k must be an int, got {type(k).__name__}")
+        if k <= 0:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if self.dim is None or len(self) == 0:
+            raise ValueError("the index is empty: build it before searching")
+        q = self._prepare(as_vectors(queries, "queries", dim=self.dim))
+        kk = min(int(k), len(self))
+        res = self._search(q, kk)
+        return _pad(res, int(k))
+
+    def __len__(self) -> int:
+        return int(self._ids.shape[0])
+
+    @property
+    def ids(self) -> NDArray[np.int64]:
+        """Indexed ids in insertion order (n,)."""
+        return self._ids
+
+    def stats(self) -> dict[str, float]:
+        """Numbers describing the index: n, dim, memory_bytes and implementation figures."""
+        out: dict[str, float] = {"n": float(len(self)), "dim": float(self.dim or 0)}
+        out.update(self._stats())
+        return out
+
+    def params(self) -> dict[str, Any]:
+        """Constructor parameters (JSON-serialisable), for reports and persistence."""
+        return {"metric": self.metric}
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``.npz``: header JSON (class, params, dim) + the implementation's arrays."""
+        if self.dim is None:
+            raise ValueError("cannot save an empty index")
+        state = self._get_state()
+        header = {
+            "__format__": INDEX_FORMAT_TAG,
+            "class": type(self).__name__,
+            "params": self.params(),
+            "dim": self.dim,
+            "state_keys": sorted(state),
+        }
+        arrays = {f"s_{k}": np.asarray(v) for k, v in state.items()}
+        target = Path(path)
+        with atomic_write(target, "wb") as fh:
+            np.savez(
+                fh,
+                header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+                ids=self._ids,
+                **arrays,
+            )
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Index:
+        """Read a file written by ``save`` (of this class, or any class via ``load_index``)."""
+        idx = load_index(path)
+        if cls is not Index and not isinstance(idx, cls):
+            raise ValueError(f"{path}: holds a {type(idx).__name__}, not a {cls.__name__}")
+        return idx
+
+    # ------------------------------------------------------------------ for subclasses
+    def _prepare(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        return normalize_rows(x) if self.metric == "cosine" else x
+
+    @abstractmethod
+    def _reset(self) -> None:
+        """Forget all contents (called by ``build``)."""
+
+    @abstractmethod
+    def _add(self, vectors: NDArray[np.float32], ids: NDArray[np.int64]) -> None:
+        """Index prepared vectors (m, d) float32 with validated, new ids (m,) int64."""
+
+    @abstractmethod
+    def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
+        """Return (nq, k') results, k' <= k <= len(self); -1 padding allowed."""
+
+    def _stats(self) -> dict[str, float]:
+        return {}
+
+    def _get_state(self) -> dict[str, NDArray]:
+        raise NotImplementedError(f"{type(self).__name__} does not support save()")
+
+    def _set_state(self, state: dict[str, NDArray]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not support load()")
+
+
+def _pad(res: SearchResult, k: int) -> SearchResult:
+    ids = np.asarray(res.ids, dtype=np.int64)
+    scores = np.asarray(res.scores, dtype=np.float32)
+    nq, kk = ids.shape
+    if kk == k:
+        return SearchResult(np.ascontiguousarray(ids), np.ascontiguousarray(scores))
+    out_ids = np.full((nq, k), -1, dtype=np.int64)
+    out_scores = np.full((nq, k), -np.inf, dtype=np.float32)
+    out_ids[:, :kk] = ids
+    out_scores[:, :kk] = scores
+    return SearchResult(out_ids, out_scores)
+
+
+def load_index(path: str | os.PathLike) -> Index:
+    """Load any index saved with ``Index.save``; ``ValueError`` for a truncated or foreign file."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no index file at {p}")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if "header" not in z.files or "ids" not in z.files:
+                raise ValueError(f"{p}: not an embrecall index file (members {sorted(z.files)})")
+            header = json.loads(z["header"].tobytes().decode("utf-8"))
+            if header.get("__format__") != INDEX_FORMAT_TAG:
+                raise ValueError(f"{p}: unknown format tag {header.get('__format__')!r}")
+            ids = z["ids"]
+            state = {k: z[f"s_{k}"] for k in header["state_keys"]}
+    except ValueError:
+        raise
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{p}: unreadable or truncated index file ({exc})") from exc
+    cls = _REGISTRY.get(header["class"])
+    if cls is None:
+        raise ValueError(f"{p}: unknown index class {header['class']!r} (is its module imported?)")
+    idx = cls(**header["params"])
+    idx.dim = int(header["dim"])
+    idx._ids = np.asarray(ids, dtype=np.int64)
+    idx._set_state(state)
+    return idx
