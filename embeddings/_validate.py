@@ -43,9 +43,7 @@ def as_vectors(
         arr = np.asarray(x)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         raise ValueError(f"{name}: cannot be converted to an array ({exc})") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ):
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise ValueError(f"{name}: dtype {arr.dtype} cannot be cast to float32")
     if np.iscomplexobj(arr):
         raise ValueError(f"{name}: complex values cannot be cast to float32")
@@ -63,9 +61,7 @@ def as_vectors(
     if out.size and not np.isfinite(out).all():
         bad_rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
         if np.isfinite(arr).all():
-            raise ValueError(
-                f"{name}: values overflow float32 in rows {describe_values(bad_rows)}"
-            )
+            raise ValueError(f"{name}: values overflow float32 in rows {describe_values(bad_rows)}")
         raise ValueError(f"{name}: NaN or inf in rows {describe_values(bad_rows)}")
     return out
 

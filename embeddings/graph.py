@@ -83,7 +83,9 @@ class ItemGraph:
         order = np.argsort(self.node_ids, kind="stable")
         sorted_ids = self.node_ids[order]
         pos = np.searchsorted(sorted_ids, q)
-        ok = (pos < sorted_ids.shape[0]) & (sorted_ids[np.minimum(pos, sorted_ids.shape[0] - 1)] == q)
+        ok = (pos < sorted_ids.shape[0]) & (
+            sorted_ids[np.minimum(pos, sorted_ids.shape[0] - 1)] == q
+        )
         if not ok.all():
             raise KeyError(f"unknown node ids {describe_values(q[~ok])}")
         return order[pos].astype(np.int64)

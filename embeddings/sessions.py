@@ -170,7 +170,9 @@ def temporal_split(
             & test["item_id"].isin(pd.unique(train["item_id"]))
         ]
         if len(test) == 0:
-            raise ValueError(f"{interactions.name}: no test event has a user and item seen in train")
+            raise ValueError(
+                f"{interactions.name}: no test event has a user and item seen in train"
+            )
     return (
         Interactions(train, f"{interactions.name}/train"),
         Interactions(test, f"{interactions.name}/test"),

@@ -183,7 +183,9 @@ class Embeddings:
         return kv
 
     @classmethod
-    def from_keyed_vectors(cls, kv: KeyedVectors, meta: Mapping[str, Any] | None = None) -> Embeddings:
+    def from_keyed_vectors(
+        cls, kv: KeyedVectors, meta: Mapping[str, Any] | None = None
+    ) -> Embeddings:
         """From gensim ``KeyedVectors`` whose keys are integer ids (int or decimal strings)."""
         keys = list(kv.index_to_key)
         try:
@@ -206,8 +208,11 @@ class Embeddings:
         with atomic_write(target, "w") as fh:
             fh.write(f"{len(self)} {self.dim}\n")
             for i, row in zip(self.ids.tolist(), self.vectors, strict=True):
-                fh.write(f"{i} " + " ".join(np.format_float_positional(v, unique=True, trim="-")
-                                              for v in row) + "\n")
+                fh.write(
+                    f"{i} "
+                    + " ".join(np.format_float_positional(v, unique=True, trim="-") for v in row)
+                    + "\n"
+                )
         return target
 
     @classmethod

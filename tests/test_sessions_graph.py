@@ -113,8 +113,14 @@ def test_temporal_split(synthetic_small):
     "df,msg",
     [
         (pd.DataFrame({"user_id": [1], "item_id": [2], "rating": [1.0]}), "missing columns"),
-        (pd.DataFrame({"user_id": ["a"], "item_id": [2], "rating": [1.0], "timestamp": [1]}), "non-numeric"),
-        (pd.DataFrame({"user_id": [1], "item_id": [2], "rating": [np.nan], "timestamp": [1]}), "NaN"),
+        (
+            pd.DataFrame({"user_id": ["a"], "item_id": [2], "rating": [1.0], "timestamp": [1]}),
+            "non-numeric",
+        ),
+        (
+            pd.DataFrame({"user_id": [1], "item_id": [2], "rating": [np.nan], "timestamp": [1]}),
+            "NaN",
+        ),
         (pd.DataFrame({"user_id": [], "item_id": [], "rating": [], "timestamp": []}), "empty"),
     ],
 )

@@ -7,7 +7,9 @@ from embeddings import Embeddings
 def make(n=20, d=8, seed=0):
     rng = np.random.default_rng(seed)
     ids = rng.permutation(1000)[:n].astype(np.int64) * 3 + 11
-    return Embeddings(ids, rng.normal(size=(n, d)).astype(np.float32), {"method": "test", "seed": seed})
+    return Embeddings(
+        ids, rng.normal(size=(n, d)).astype(np.float32), {"method": "test", "seed": seed}
+    )
 
 
 def test_dtypes_and_lookup():

@@ -112,7 +112,11 @@ def make_synthetic(
                 if it in seen:
                     continue
             seen.add(it)
-            gap = 86_400 * 3 + rng.integers(0, 86_400 * 30) if rng.random() < session_break_prob else rng.exponential(600.0)
+            gap = (
+                86_400 * 3 + rng.integers(0, 86_400 * 30)
+                if rng.random() < session_break_prob
+                else rng.exponential(600.0)
+            )
             t += int(gap) + 1
             dist = min((primary[it] - fav[u]) % n_genres, (fav[u] - primary[it]) % n_genres)
             base = 4.5 - 0.6 * dist
@@ -134,7 +138,9 @@ def make_synthetic(
         for i in range(n_items)
     ]
     genres = [
-        (genre_names[primary[i]],) if second[i] < 0 else (genre_names[primary[i]], genre_names[second[i]])
+        (genre_names[primary[i]],)
+        if second[i] < 0
+        else (genre_names[primary[i]], genre_names[second[i]])
         for i in range(n_items)
     ]
     side = ItemSideInfo(

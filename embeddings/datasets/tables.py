@@ -26,7 +26,9 @@ def _integer_column(df: pd.DataFrame, col: str, source: str) -> NDArray[np.int64
     s = df[col]
     if s.isna().any():
         rows = np.flatnonzero(s.isna().to_numpy())
-        raise ValueError(f"{source}: missing values in column {col!r} at rows {describe_values(rows)}")
+        raise ValueError(
+            f"{source}: missing values in column {col!r} at rows {describe_values(rows)}"
+        )
     if pd.api.types.is_integer_dtype(s) or pd.api.types.is_bool_dtype(s):
         return s.to_numpy(dtype=np.int64)
     num = pd.to_numeric(s, errors="coerce")
@@ -77,7 +79,9 @@ class Interactions:
         rating = pd.to_numeric(df["rating"], errors="coerce").to_numpy(dtype=np.float64)
         if not np.isfinite(rating).all():
             rows = np.flatnonzero(~np.isfinite(rating))
-            raise ValueError(f"{source}: non-numeric, NaN or inf ratings at rows {describe_values(rows)}")
+            raise ValueError(
+                f"{source}: non-numeric, NaN or inf ratings at rows {describe_values(rows)}"
+            )
         out.insert(2, "rating", rating.astype(np.float32))
         return out.reset_index(drop=True)
 
