@@ -20,6 +20,7 @@ inputs (for ``cosine`` the base class passes unit-normalised vectors) and ``_get
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import zipfile
@@ -47,8 +48,6 @@ __all__ = [
 Metric = Literal["cosine", "ip", "l2"]
 METRICS: tuple[str, ...] = ("cosine", "ip", "l2")
 INDEX_FORMAT_TAG = "embrecall.index/1"
-
-_REGISTRY: dict[str, type[Index]] = {}
 
 
 class SearchResult(NamedTuple):
@@ -88,11 +87,6 @@ class Index(ABC):
         self.metric: Metric = metric
         self.dim: int | None = None
         self._ids = np.empty(0, dtype=np.int64)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if not getattr(cls, "__abstractmethods__", None) and "name" in cls.__dict__:
-            _REGISTRY[cls.__name__] = cls
 
     # ------------------------------------------------------------------ public API
     def build(self, vectors: ArrayLike, ids: ArrayLike | None = None) -> Self:
@@ -158,7 +152,8 @@ class Index(ABC):
         state = self._get_state()
         header = {
             "__format__": INDEX_FORMAT_TAG,
-            "class": type(self).__name__,
+            "module": type(self).__module__,
+            "class": type(self).__qualname__,
             "params": self.params(),
             "dim": self.dim,
             "state_keys": sorted(state),
@@ -239,9 +234,15 @@ def load_index(path: str | os.PathLike) -> Index:
         raise
     except (OSError, zipfile.BadZipFile, EOFError, KeyError, UnicodeDecodeError) as exc:
         raise ValueError(f"{p}: unreadable or truncated index file ({exc})") from exc
-    cls = _REGISTRY.get(header["class"])
-    if cls is None:
-        raise ValueError(f"{p}: unknown index class {header['class']!r} (is its module imported?)")
+    module = str(header.get("module", ""))
+    if not module.startswith("recall."):
+        raise ValueError(f"{p}: index class from foreign module {module!r}")
+    try:
+        cls = getattr(importlib.import_module(module), header["class"])
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{p}: unknown index class {module}.{header['class']} ({exc})") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Index)):
+        raise ValueError(f"{p}: {module}.{header['class']} is not an Index")
     idx = cls(**header["params"])
     idx.dim = int(header["dim"])
     idx._ids = np.asarray(ids, dtype=np.int64)
