@@ -1,0 +1,418 @@
+"""``SkipGram``: the one wrapper over gensim ``Word2Vec`` used by every sequence-based method.
+
+Item2vec (sessions or sets), DeepWalk and Node2vec (random walks) all end here. The wrapper
+
+- maps int64 ids to gensim ``str`` tokens and back (``Embeddings.ids`` are the caller's ids);
+- streams the sequences to gensim through a restartable iterable that converts one sequence to
+  tokens at a time (no giant list of strings), or trains from a corpus file (``corpus_file``
+  mode, one sequence per line of space-separated id tokens, e.g. from
+  ``embeddings.walks.walks_to_corpus_file``);
+- splits sequences longer than gensim's ``MAX_WORDS_IN_BATCH`` (10,000 tokens) into chunks that
+  overlap by ``window`` tokens, because gensim's iterable path silently drops every token after
+  the 10,000th of a sentence (gensim issue #2880). The overlap keeps every (center, context)
+  pair within ``window`` in at least one chunk; the ``window * (window - 1)`` ordered pairs that
+  lie entirely inside an overlap are trained twice per chunk boundary (negligible for long
+  sequences). The corpus-file path of gensim already splits long lines itself;
+- records the training loss **per epoch** in ``meta["loss_per_epoch"]``. gensim's
+  ``get_latest_training_loss()`` is a running sum kept in a float32 that is never reset between
+  epochs, so it saturates and its per-epoch differences become meaningless (gensim #2617, #2735).
+  Here the loss is moved into a float64 accumulator after every job and reset, then summed per
+  epoch. With ``workers=1`` this is exact; with several worker threads gensim's threads share one
+  loss variable, so the figure is approximate (gensim's own race, not fixed here);
+- seeds gensim from ``random_state``. gensim 4 draws initial vectors with
+  ``numpy.random.default_rng(seed)`` and negative samples / window shrinking from a per-job
+  ``RandomState`` derived from the model seed; its ``hashfxn`` (Python ``hash``) is only used by
+  the deprecated ``seeded_vector``. So with ``workers=1`` the same seed gives bit-identical
+  vectors whatever ``PYTHONHASHSEED`` is (tested); with ``workers > 1`` the thread scheduling
+  changes the order of updates and results differ from run to run (gensim #546 — older gensim
+  versions also needed a fixed ``PYTHONHASHSEED``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gensim.models import Word2Vec
+from gensim.models.callbacks import CallbackAny2Vec
+from numpy.typing import ArrayLike, NDArray
+
+from embeddings._validate import as_ids, describe_values, spawn_seeds
+from embeddings.types import Embeddings
+
+__all__ = ["SkipGram", "MAX_SEQUENCE_TOKENS", "chunk_sequence", "TokenCorpus"]
+
+logger = logging.getLogger(__name__)
+
+#: gensim's per-sentence (and per-batch) token limit on the iterable path (word2vec_inner).
+MAX_SEQUENCE_TOKENS = 10_000
+
+
+def chunk_sequence(
+    seq: NDArray[np.int64], max_len: int = MAX_SEQUENCE_TOKENS, overlap: int = 0
+) -> list[NDArray[np.int64]]:
+    """Split ``seq`` into chunks of at most ``max_len`` tokens, consecutive ones sharing ``overlap``.
+
+    Every run of ``overlap + 1`` consecutive tokens lies inside at least one chunk, so a sliding
+    window of radius ``overlap`` sees all its pairs.
+    """
+    if max_len < 2:
+        raise ValueError(f"max_len must be >= 2, got {max_len}")
+    if not 0 <= overlap < max_len:
+        raise ValueError(f"overlap must be in [0, max_len), got {overlap} (max_len={max_len})")
+    n = seq.shape[0]
+    if n <= max_len:
+        return [seq]
+    step = max_len - overlap
+    out = []
+    start = 0
+    while True:
+        out.append(seq[start : start + max_len])
+        if start + max_len >= n:
+            break
+        start += step
+    return out
+
+
+def _as_id_sequence(seq: Any, index: int) -> NDArray[np.int64]:
+    arr = np.asarray(seq)
+    if arr.ndim != 1:
+        raise ValueError(f"sequence {index}: expected a 1-D array of ids, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"sequence {index}: ids must be integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+class TokenCorpus:
+    """Restartable iterable of ``list[str]`` for gensim, built lazily from id sequences.
+
+    Each pass converts one sequence at a time to tokens, splitting sequences longer than
+    ``max_len`` (see ``chunk_sequence``). Only the int arrays are held in memory.
+    """
+
+    def __init__(
+        self,
+        sequences: Iterable[NDArray[np.int64]],
+        max_len: int = MAX_SEQUENCE_TOKENS,
+        overlap: int = 0,
+    ) -> None:
+        self.sequences = sequences
+        self.max_len = max_len
+        self.overlap = overlap
+        self.n_split = 0  # sequences split in the last pass
+
+    def __iter__(self) -> Iterator[list[str]]:
+        n_split = 0
+        for i, seq in enumerate(self.sequences):
+            arr = _as_id_sequence(seq, i)
+            if arr.shape[0] > self.max_len:
+                n_split += 1
+                for chunk in chunk_sequence(arr, self.max_len, self.overlap):
+                    yield list(map(str, chunk.tolist()))
+            else:
+                yield list(map(str, arr.tolist()))
+        self.n_split = n_split
+
+
+def _library_versions() -> dict[str, str]:
+    import gensim
+
+    return {
+        "gensim": gensim.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+class SkipGram:
+    """Skip-gram (or CBOW) with negative sampling over id sequences (gensim ``Word2Vec``).
+
+    Args:
+        dim: vector size.
+        window: context radius (gensim ``window``).
+        epochs: passes over the corpus.
+        sg: 1 = skip-gram, 0 = CBOW.
+        negative: negative samples per positive pair (> 0).
+        ns_exponent: exponent of the negative-sampling distribution (0.75 as in word2vec).
+        sample: subsampling threshold of frequent tokens (0 = none).
+        min_count: tokens seen fewer times get no vector (explicit; default 1 for items).
+        alpha, min_alpha: initial and final learning rate (linear decay).
+        shrink_windows: gensim's random window shrinking (True = word2vec default); False makes
+            every position use the full ``window``.
+        workers: gensim worker threads (determinism needs ``workers=1``).
+        random_state: int / SeedSequence / Generator / None; gensim's seed is derived from it.
+        progress: tqdm bar over epochs.
+    """
+
+    def __init__(
+        self,
+        dim: int = 64,
+        window: int = 5,
+        epochs: int = 5,
+        sg: int = 1,
+        negative: int = 5,
+        ns_exponent: float = 0.75,
+        sample: float = 1e-3,
+        min_count: int = 1,
+        alpha: float = 0.025,
+        min_alpha: float = 1e-4,
+        shrink_windows: bool = True,
+        workers: int = 1,
+        random_state: Any = None,
+        progress: bool = True,
+    ) -> None:
+        self.dim = dim
+        self.window = window
+        self.epochs = epochs
+        self.sg = sg
+        self.negative = negative
+        self.ns_exponent = ns_exponent
+        self.sample = sample
+        self.min_count = min_count
+        self.alpha = alpha
+        self.min_alpha = min_alpha
+        self.shrink_windows = shrink_windows
+        self.workers = workers
+        self.random_state = random_state
+        self.progress = progress
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as a dict (JSON-serialisable except ``random_state`` objects)."""
+        keys = (
+            "dim window epochs sg negative ns_exponent sample min_count alpha min_alpha "
+            "shrink_windows workers"
+        ).split()
+        return {k: getattr(self, k) for k in keys}
+
+    def _check_params(self) -> None:
+        checks = [
+            (isinstance(self.dim, int | np.integer) and self.dim >= 1, "dim must be an int >= 1"),
+            (
+                isinstance(self.window, int | np.integer) and self.window >= 1,
+                "window must be an int >= 1",
+            ),
+            (
+                isinstance(self.epochs, int | np.integer) and self.epochs >= 1,
+                "epochs must be an int >= 1",
+            ),
+            (self.sg in (0, 1), "sg must be 1 (skip-gram) or 0 (CBOW)"),
+            (
+                isinstance(self.negative, int | np.integer) and self.negative >= 1,
+                "negative must be an int >= 1",
+            ),
+            (np.isfinite(self.ns_exponent), "ns_exponent must be finite"),
+            (self.sample >= 0, "sample must be >= 0"),
+            (
+                isinstance(self.min_count, int | np.integer) and self.min_count >= 1,
+                "min_count must be an int >= 1",
+            ),
+            (self.alpha > 0 and self.min_alpha >= 0, "alpha must be > 0 and min_alpha >= 0"),
+            (
+                isinstance(self.workers, int | np.integer) and self.workers >= 1,
+                "workers must be an int >= 1",
+            ),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"SkipGram: {msg} (params {self.get_params()})")
+        if self.window >= MAX_SEQUENCE_TOKENS:
+            raise ValueError(
+                f"SkipGram: window {self.window} must be < {MAX_SEQUENCE_TOKENS} "
+                "(gensim's per-sentence limit)"
+            )
+
+    def fit_sequences(
+        self,
+        sequences: Iterable[ArrayLike] | str | os.PathLike,
+        meta: dict[str, Any] | None = None,
+        all_ids: ArrayLike | None = None,
+    ) -> Embeddings:
+        """Train on id sequences and return one vector per id seen at least ``min_count`` times.
+
+        Args:
+            sequences: an iterable of 1-D integer id arrays (a list, ``Sessions``, any object
+                iterable more than once; a one-shot iterator is read once into a list of int
+                arrays), or the path of a corpus file (one sequence per line, ids separated by
+                spaces) for gensim's ``corpus_file`` mode.
+            meta: extra entries for the returned ``Embeddings.meta`` (e.g. the method name).
+            all_ids: the full list of item ids the caller expects; the number (and a sample) of
+                those that got no vector is logged and stored in meta as ``n_without_vector``.
+
+        Returns:
+            ``Embeddings`` sorted by id, with meta: method, params, seed, seconds, versions,
+            ``loss_per_epoch`` (list of floats), vocabulary and corpus sizes.
+        """
+        self._check_params()
+        seed = spawn_seeds(self.random_state, 1)[0] % (2**31 - 1)
+        corpus_file: str | None = None
+        corpus: TokenCorpus | None = None
+        if isinstance(sequences, str | os.PathLike):
+            path = Path(sequences)
+            if not path.is_file():
+                raise ValueError(f"corpus file {path} does not exist")
+            if path.stat().st_size == 0:
+                raise ValueError(f"corpus file {path} is empty")
+            corpus_file = str(path)
+        else:
+            if isinstance(sequences, Iterator):
+                sequences = list(sequences)
+            corpus = TokenCorpus(sequences, MAX_SEQUENCE_TOKENS, overlap=int(self.window))
+
+        t0 = time.perf_counter()
+        model = _LossTrackingWord2Vec(
+            vector_size=int(self.dim),
+            window=int(self.window),
+            min_count=int(self.min_count),
+            sg=int(self.sg),
+            hs=0,
+            negative=int(self.negative),
+            ns_exponent=float(self.ns_exponent),
+            sample=float(self.sample),
+            alpha=float(self.alpha),
+            min_alpha=float(self.min_alpha),
+            shrink_windows=bool(self.shrink_windows),
+            workers=int(self.workers),
+            seed=int(seed),
+            compute_loss=True,
+        )
+        if corpus_file is not None:
+            model.build_vocab(corpus_file=corpus_file)
+        else:
+            model.build_vocab(corpus_iterable=corpus)
+        if len(model.wv) == 0:
+            raise ValueError(
+                "no id occurs at least min_count="
+                f"{self.min_count} times (empty sequences or min_count too high)"
+            )
+        n_split = corpus.n_split if corpus is not None else 0
+        if n_split:
+            logger.info(
+                "split %d sequences longer than %d tokens into overlapping chunks (gensim #2880)",
+                n_split,
+                MAX_SEQUENCE_TOKENS,
+            )
+
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=int(self.epochs), desc="word2vec epochs", unit="epoch")
+
+        class _EpochEnd(CallbackAny2Vec):
+            def on_epoch_end(self, m: Any) -> None:
+                m.close_epoch_loss()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{m.epoch_losses[-1]:.4g}")
+
+        try:
+            if corpus_file is not None:
+                model.train(
+                    corpus_file=corpus_file,
+                    total_words=model.corpus_total_words,
+                    total_examples=model.corpus_count,
+                    epochs=int(self.epochs),
+                    compute_loss=True,
+                    callbacks=[_EpochEnd()],
+                )
+            else:
+                model.train(
+                    corpus_iterable=corpus,
+                    total_examples=model.corpus_count,
+                    epochs=int(self.epochs),
+                    compute_loss=True,
+                    callbacks=[_EpochEnd()],
+                )
+        finally:
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - t0
+
+        keys = model.wv.index_to_key
+        try:
+            ids = np.fromiter((int(k) for k in keys), dtype=np.int64, count=len(keys))
+        except ValueError as exc:
+            raise ValueError(f"corpus holds a token that is not an integer id: {exc}") from exc
+        order = np.argsort(ids, kind="stable")
+        vectors = np.ascontiguousarray(model.wv.vectors[order], dtype=np.float32)
+        ids = ids[order]
+
+        info: dict[str, Any] = {
+            "method": "skipgram" if self.sg else "cbow",
+            "params": self.get_params(),
+            "seed": int(seed),
+            "random_state": self.random_state if isinstance(self.random_state, int) else None,
+            "seconds": seconds,
+            "versions": _library_versions(),
+            "loss_per_epoch": [float(x) for x in model.epoch_losses],
+            "corpus_sequences": int(model.corpus_count),
+            "corpus_tokens": int(model.corpus_total_words),
+            "vocabulary": int(len(keys)),
+            "sequences_split": int(n_split),
+            "corpus_file": corpus_file is not None,
+        }
+        if all_ids is not None:
+            wanted = np.unique(as_ids(all_ids, name="all_ids", unique=False))
+            missing = wanted[~np.isin(wanted, ids)]
+            info["n_without_vector"] = int(missing.shape[0])
+            if missing.size:
+                logger.warning(
+                    "%d of %d items got no vector (not in any sequence or fewer than "
+                    "min_count=%d occurrences): %s",
+                    missing.shape[0],
+                    wanted.shape[0],
+                    self.min_count,
+                    describe_values(missing),
+                )
+            else:
+                logger.info("all %d items got a vector", wanted.shape[0])
+        if meta:
+            info.update(meta)
+        logger.info(
+            "%s: %d vectors of dim %d in %.1f s, loss per epoch %s",
+            info["method"],
+            ids.shape[0],
+            self.dim,
+            seconds,
+            [round(x, 1) for x in info["loss_per_epoch"]],
+        )
+        return Embeddings(ids, vectors, info)
+
+
+class _LossTrackingWord2Vec(Word2Vec):
+    """``Word2Vec`` that moves gensim's float32 running loss into a float64 sum after each job."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._loss_lock = threading.Lock()
+        self._job_loss_sum = 0.0
+        self.epoch_losses: list[float] = []
+        super().__init__(*args, **kwargs)
+
+    def _harvest_loss(self) -> None:
+        with self._loss_lock:
+            self._job_loss_sum += float(self.running_training_loss)
+            self.running_training_loss = 0.0
+
+    def _do_train_job(self, sentences: Any, alpha: Any, inits: Any) -> Any:
+        out = super()._do_train_job(sentences, alpha, inits)
+        self._harvest_loss()
+        return out
+
+    def _do_train_epoch(self, *args: Any, **kwargs: Any) -> Any:
+        out = super()._do_train_epoch(*args, **kwargs)
+        self._harvest_loss()
+        return out
+
+    def close_epoch_loss(self) -> None:
+        """Append the loss summed since the last call to ``epoch_losses``."""
+        self._harvest_loss()
+        with self._loss_lock:
+            self.epoch_losses.append(self._job_loss_sum)
+            self._job_loss_sum = 0.0
