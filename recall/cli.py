@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +67,92 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_yet(which: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        print(f"this subcommand arrives with the issue '{which}'", file=sys.stderr)
-        return 2
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a whole experiment from a TOML config."""
+    from recall.experiment import load_config, run_experiment
 
-    return run
+    cfg = load_config(args.config)
+    command = (
+        "embrecall run " + " ".join(sys.argv[2:])
+        if args.command_line is None
+        else args.command_line
+    )
+    out = run_experiment(
+        cfg,
+        out_root=args.out,
+        data_root=args.data_root,
+        progress=not args.no_progress,
+        use_cache=not args.no_cache,
+        command=command,
+    )
+    print(f"wrote {out / 'report.md'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Re-draw plots and report.md of an experiment folder from its CSV files."""
+    from recall.report import write_report
+
+    print(f"wrote {write_report(args.folder)}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the methods of a config and save each as <out>/<method>-s<seed>.npz."""
+    from recall.experiment import load_config, load_data, split_data, train_method
+
+    cfg = load_config(args.config)
+    out = Path(args.out)
+    wanted = set(args.method or [])
+    seed = cfg.seeds[0] if args.seed is None else args.seed
+    data = load_data(cfg.raw["data"], seed, args.data_root)
+    train, _ = split_data(data.interactions, cfg.raw.get("split", {}))
+    for spec in cfg.methods:
+        if wanted and spec["name"] not in wanted:
+            continue
+        emb, _ = train_method(spec, train, data.side_info, seed, None, {}, progress=True)
+        path = emb.save(out / f"{spec['name']}-s{seed}.npz")
+        print(f"{spec['name']}: {len(emb)} vectors of dim {emb.dim} -> {path}")
+    unknown = wanted - {m["name"] for m in cfg.methods}
+    if unknown:
+        raise ValueError(f"methods not in the config: {sorted(unknown)}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """HR/Recall/NDCG@K (I2I and U2I) of saved embeddings on the config's held-out split."""
+    import pandas as pd
+
+    from embeddings import Embeddings
+    from embeddings.evaluation import evaluate_recommenders
+    from recall.experiment import load_config, load_data, split_data
+
+    cfg = load_config(args.config)
+    seed = cfg.seeds[0] if args.seed is None else args.seed
+    data = load_data(cfg.raw["data"], seed, args.data_root)
+    train, test = split_data(data.interactions, cfg.raw.get("split", {}))
+    models = {Path(f).stem: Embeddings.load(f) for f in args.embeddings}
+    min_rating = cfg.raw.get("split", {}).get("min_rating")
+    df = evaluate_recommenders(models, train, test, cfg.k, min_rating=min_rating)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(df.to_string(index=False))
+    if args.out:
+        df.to_csv(args.out, index=False)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a benchmark module of recall.bench (ann, exact, walks, eges, quality, redis_store)."""
+    import importlib
+
+    name = args.name.replace("-", "_")
+    try:
+        mod = importlib.import_module(f"recall.bench.{name}")
+    except ImportError as exc:
+        raise ValueError(f"unknown benchmark {args.name!r} ({exc})") from exc
+    if not hasattr(mod, "main"):
+        raise ValueError(f"recall.bench.{name} has no main()")
+    return int(mod.main(args.args) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,16 +177,43 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--random-state", type=int, default=0)
     d.set_defaults(func=cmd_data)
 
-    for name, help_, issue in (
-        ("train", "train embeddings from a config or data set", "Trainers"),
-        ("evaluate", "evaluate embeddings on held-out interactions", "Trainers"),
-        ("bench", "benchmark indexes against exact search and peers", "recall: LSH indexes"),
-        ("report", "write report.md and plots from results", "Comparison reports"),
-        ("run", "run a whole experiment from a TOML config", "Comparison reports"),
-    ):
-        s = sub.add_parser(name, help=help_)
-        s.add_argument("args", nargs="*")
-        s.set_defaults(func=_not_yet(issue))
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+        sp.add_argument("--seed", type=int, default=None, help="override the config's first seed")
+
+    r = sub.add_parser("run", help="run a whole experiment from a TOML config")
+    r.add_argument("config", type=Path)
+    r.add_argument("--out", type=Path, default=None, help="reports root (default <repo>/reports)")
+    r.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    r.add_argument("--no-cache", action="store_true", help="retrain everything")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="write report.md and plots from an experiment folder")
+    rep.add_argument("folder", type=Path)
+    rep.set_defaults(func=cmd_report)
+
+    t = sub.add_parser("train", help="train the methods of a config and save their vectors")
+    t.add_argument("config", type=Path)
+    t.add_argument("--method", action="append", help="only this method (repeatable)")
+    t.add_argument("--out", type=Path, default=Path("embeddings-out"))
+    common(t)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate saved embeddings on a config's held-out split")
+    e.add_argument("config", type=Path)
+    e.add_argument("embeddings", nargs="+", help=".npz files written by train")
+    e.add_argument("--out", type=Path, default=None, help="also write the table as CSV")
+    common(e)
+    e.set_defaults(func=cmd_evaluate)
+
+    b = sub.add_parser(
+        "bench", help="run a benchmark: ann, exact, walks, eges, quality, redis_store"
+    )
+    b.add_argument("name")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark")
+    b.set_defaults(func=cmd_bench)
     return p
 
 
