@@ -1,0 +1,587 @@
+"""Random walks on the weighted directed item graph: DeepWalk (first order) and node2vec (p, q).
+
+Transition rules (``w(v, x)`` is the weight of the directed edge v->x):
+
+* first order (DeepWalk, and node2vec's first step): ``P(x | v) = w(v, x) / sum_y w(v, y)``, drawn
+  from per-node alias tables in O(1).
+* second order (node2vec), after the step t->v: the unnormalised probability of x is ``w(v, x)/p``
+  if ``x == t``, ``w(v, x)`` if t->x is an edge (x is an out-neighbour of t; found by binary search
+  in t's sorted CSR row) and ``w(v, x)/q`` otherwise.
+
+Two second-order samplers give the same distribution:
+
+* ``"otf"`` (on the fly, O(E) memory): rejection sampling against v's first-order alias table with
+  envelope ``max(1, 1/q) * w(v, x)``; when ``1/p`` is larger than that, the excess mass of returning
+  to t is an extra "outlier" piece of the envelope drawn directly (KnightKing's outlier folding),
+  so small p does not inflate the rejection rate.
+* ``"precomputed"``: one alias table per directed edge t->v over v's out-neighbours, O(sum over nodes
+  of in-degree x out-degree) memory; O(1) per step. ``"auto"`` uses it only when it fits in
+  ``PRECOMPUTED_MAX_BYTES`` and its build is cheaper than the walking it speeds up.
+
+Parallelism and determinism: the walks of each round are cut into fixed chunks of ``CHUNK`` walks;
+every chunk has its own random stream (a SplitMix64 generator seeded from
+``SeedSequence.spawn``), and chunks run in a numba ``prange``. The walks therefore depend only on
+``random_state`` -- the same seed gives identical walks for ANY number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import numba
+import numpy as np
+from numba import njit, prange
+from numpy.typing import ArrayLike, NDArray
+from tqdm.auto import tqdm
+
+from embeddings._io import atomic_write
+from embeddings._validate import as_ids, describe_values
+from embeddings.graph import ItemGraph
+
+__all__ = [
+    "generate_walks",
+    "walks_to_ids",
+    "walks_to_corpus_file",
+    "CHUNK",
+    "PRECOMPUTED_MAX_BYTES",
+]
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 256
+"""Walks per random stream; fixed so results do not depend on the number of workers."""
+
+PRECOMPUTED_MAX_BYTES = 256 * 2**20
+"""``mode="auto"`` never builds per-edge alias tables larger than this."""
+
+Mode = Literal["auto", "otf", "precomputed"]
+
+# ---------------------------------------------------------------------------------------------
+# random numbers: SplitMix64 (Steele, Lea & Flood 2014), one uint64 state per chunk of walks
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S32 = np.uint64(32)
+_S11 = np.uint64(11)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_INV32 = 1.0 / 4294967296.0
+_INV53 = 1.0 / 9007199254740992.0
+
+
+@njit(inline="always", cache=True)
+def _next(state):
+    state = state + _GAMMA
+    z = state
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return state, z ^ (z >> _S31)
+
+
+@njit(inline="always", cache=True)
+def _alias_draw(r, s, d, prob, alias):
+    """Edge position drawn from the alias table of the row starting at ``s`` with ``d`` entries.
+
+    The high 32 bits of ``r`` pick the column (multiply-shift), the low 32 bits the coin.
+    """
+    k = np.int64(((r >> _S32) * np.uint64(d)) >> _S32)
+    e = s + k
+    if np.float64(r & _LOW32) * _INV32 >= prob[e]:
+        e = s + np.int64(alias[e])
+    return e
+
+
+@njit(inline="always", cache=True)
+def _find(indices, lo, hi, x):
+    """Position of ``x`` in the sorted ``indices[lo:hi]``, or -1."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        val = indices[mid]
+        if val < x:
+            lo = mid + 1
+        elif val > x:
+            hi = mid
+        else:
+            return mid
+    return -1
+
+
+# ---------------------------------------------------------------------------------------------
+# alias tables
+@njit(inline="always", cache=True)
+def _vose(scaled, d, prob, alias, base, small, large):
+    """Vose's alias method on ``scaled[:d]`` (mean 1); writes ``prob/alias[base:base+d]``."""
+    ns = 0
+    nl = 0
+    for k in range(d):
+        if scaled[k] < 1.0:
+            small[ns] = k
+            ns += 1
+        else:
+            large[nl] = k
+            nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1
+        sm = small[ns]
+        nl -= 1
+        lg = large[nl]
+        prob[base + sm] = scaled[sm]
+        alias[base + sm] = lg
+        scaled[lg] = (scaled[lg] + scaled[sm]) - 1.0
+        if scaled[lg] < 1.0:
+            small[ns] = lg
+            ns += 1
+        else:
+            large[nl] = lg
+            nl += 1
+    while nl > 0:
+        nl -= 1
+        lg = large[nl]
+        prob[base + lg] = 1.0
+        alias[base + lg] = lg
+    while ns > 0:  # only round-off leftovers
+        ns -= 1
+        sm = small[ns]
+        prob[base + sm] = 1.0
+        alias[base + sm] = sm
+
+
+@njit(parallel=True, cache=True)
+def _build_first_order(indptr, weights, max_deg):
+    n = indptr.shape[0] - 1
+    m = weights.shape[0]
+    prob = np.ones(m, np.float32)
+    alias = np.zeros(m, np.int32)
+    n_blocks = (n + 1023) // 1024
+    for b in prange(n_blocks):
+        scaled = np.empty(max_deg, np.float64)
+        small = np.empty(max_deg, np.int32)
+        large = np.empty(max_deg, np.int32)
+        for v in range(b * 1024, min(n, (b + 1) * 1024)):
+            s = indptr[v]
+            d = indptr[v + 1] - s
+            if d == 0:
+                continue
+            total = 0.0
+            for k in range(d):
+                total += weights[s + k]
+            for k in range(d):
+                scaled[k] = weights[s + k] * d / total
+            _vose(scaled, d, prob, alias, s, small, large)
+    return prob, alias
+
+
+@njit(parallel=True, cache=True)
+def _build_edge_tables(indptr, indices, weights, inv_p, inv_q, offsets, max_deg):
+    """Per-edge alias tables: for edge e = t->v, a table over v's out-edges at ``offsets[e]``."""
+    n = indptr.shape[0] - 1
+    size = offsets[-1]
+    prob = np.ones(size, np.float32)
+    alias = np.zeros(size, np.int32)
+    n_blocks = (n + 255) // 256
+    for b in prange(n_blocks):
+        scaled = np.empty(max_deg, np.float64)
+        small = np.empty(max_deg, np.int32)
+        large = np.empty(max_deg, np.int32)
+        for t in range(b * 256, min(n, (b + 1) * 256)):
+            ts = indptr[t]
+            te = indptr[t + 1]
+            for e in range(ts, te):
+                v = indices[e]
+                vs = indptr[v]
+                d = indptr[v + 1] - vs
+                if d == 0:
+                    continue
+                total = 0.0
+                j = ts  # merge walk over t's sorted row
+                for k in range(d):
+                    x = indices[vs + k]
+                    w = np.float64(weights[vs + k])
+                    if x == t:
+                        w *= inv_p
+                    else:
+                        while j < te and indices[j] < x:
+                            j += 1
+                        if not (j < te and indices[j] == x):
+                            w *= inv_q
+                    scaled[k] = w
+                    total += w
+                for k in range(d):
+                    scaled[k] = scaled[k] * d / total
+                _vose(scaled, d, prob, alias, offsets[e], small, large)
+    return prob, alias
+
+
+# ---------------------------------------------------------------------------------------------
+# walk kernels: ``out`` is (n_start, walk_length) for one round, ``seeds`` one per chunk
+@njit(parallel=True, nogil=True, cache=True)
+def _walk_first_order(out, starts, seeds, indptr, indices, prob, alias):
+    n = starts.shape[0]
+    walk_length = out.shape[1]
+    for c in prange(seeds.shape[0]):
+        state = seeds[c]
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            v = starts[i]
+            out[i, 0] = v
+            j = 1
+            while j < walk_length:
+                s = indptr[v]
+                d = indptr[v + 1] - s
+                if d == 0:
+                    break
+                state, r = _next(state)
+                v = indices[_alias_draw(r, s, d, prob, alias)]
+                out[i, j] = v
+                j += 1
+            while j < walk_length:
+                out[i, j] = -1
+                j += 1
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _walk_otf(out, starts, seeds, indptr, indices, weights, row_sum, prob, alias, inv_p, inv_q):
+    n = starts.shape[0]
+    walk_length = out.shape[1]
+    env = max(1.0, inv_q)  # envelope height for every x (times w(v, x))
+    fold = inv_p > env  # return mass above the envelope is drawn as a separate piece
+    lowest = min(1.0, inv_q)  # coins below this accept any x != t without a lookup
+    for c in prange(seeds.shape[0]):
+        state = seeds[c]
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            t = starts[i]
+            out[i, 0] = t
+            j = 1
+            if walk_length > 1:
+                s = indptr[t]
+                d = indptr[t + 1] - s
+                if d > 0:
+                    state, r = _next(state)
+                    v = indices[_alias_draw(r, s, d, prob, alias)]
+                    out[i, 1] = v
+                    j = 2
+                    while j < walk_length:
+                        s = indptr[v]
+                        d = indptr[v + 1] - s
+                        if d == 0:
+                            break
+                        ts = indptr[t]
+                        te = indptr[t + 1]
+                        extra = 0.0
+                        if fold:
+                            pos = _find(indices, s, s + d, t)
+                            if pos >= 0:
+                                extra = weights[pos] * (inv_p - env)
+                        total = extra + env * row_sum[v]
+                        while True:
+                            if extra > 0.0:
+                                state, r = _next(state)
+                                if np.float64(r >> _S11) * _INV53 * total < extra:
+                                    x = t
+                                    break
+                            state, r = _next(state)
+                            x = indices[_alias_draw(r, s, d, prob, alias)]
+                            state, r = _next(state)
+                            y = np.float64(r >> _S11) * _INV53 * env
+                            if x == t:
+                                if y < inv_p:
+                                    break
+                            elif y < lowest:
+                                break
+                            elif _find(indices, ts, te, x) >= 0:
+                                if y < 1.0:
+                                    break
+                            elif y < inv_q:
+                                break
+                        out[i, j] = x
+                        t = v
+                        v = x
+                        j += 1
+            while j < walk_length:
+                out[i, j] = -1
+                j += 1
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _walk_precomputed(out, starts, seeds, indptr, indices, prob, alias, eprob, ealias, offsets):
+    n = starts.shape[0]
+    walk_length = out.shape[1]
+    for c in prange(seeds.shape[0]):
+        state = seeds[c]
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            v = starts[i]
+            out[i, 0] = v
+            j = 1
+            if walk_length > 1:
+                s = indptr[v]
+                d = indptr[v + 1] - s
+                if d > 0:
+                    state, r = _next(state)
+                    e = _alias_draw(r, s, d, prob, alias)
+                    v = indices[e]
+                    out[i, 1] = v
+                    j = 2
+                    while j < walk_length:
+                        s = indptr[v]
+                        d = indptr[v + 1] - s
+                        if d == 0:
+                            break
+                        state, r = _next(state)
+                        k = _alias_draw(r, offsets[e], d, eprob, ealias) - offsets[e]
+                        e = s + k
+                        v = indices[e]
+                        out[i, j] = v
+                        j += 1
+            while j < walk_length:
+                out[i, j] = -1
+                j += 1
+
+
+# ---------------------------------------------------------------------------------------------
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _check_positive_float(value: Any, name: str) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}") from exc
+    if not np.isfinite(f) or f <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return f
+
+
+def _root_seed(random_state: Any) -> np.random.SeedSequence:
+    if isinstance(random_state, np.random.SeedSequence):
+        return random_state
+    if isinstance(random_state, np.random.Generator):
+        return np.random.SeedSequence(int(random_state.integers(0, 2**63 - 1)))
+    if isinstance(random_state, np.random.RandomState):
+        raise ValueError("random_state: legacy RandomState is not supported; pass an int seed")
+    return np.random.SeedSequence(random_state)
+
+
+def _edge_table_size(graph: ItemGraph) -> NDArray[np.int64]:
+    """``offsets`` (n_edges + 1,) of the per-edge tables: edge t->v gets out_degree(v) entries."""
+    deg = graph.out_degree()
+    return np.concatenate([[0], np.cumsum(deg[graph.indices], dtype=np.int64)]).astype(np.int64)
+
+
+def _choose_mode(graph: ItemGraph, mode: str, total_steps: int) -> str:
+    if mode != "auto":
+        return mode
+    deg = graph.out_degree()
+    indeg = np.bincount(graph.indices, minlength=graph.n_nodes)
+    entries = int((deg * indeg).sum())
+    nbytes = 8 * entries + 8 * (graph.n_edges + 1)
+    # the build touches every entry (plus a merge over t's row); it pays off when walks reuse it
+    if nbytes <= PRECOMPUTED_MAX_BYTES and entries <= total_steps:
+        return "precomputed"
+    return "otf"
+
+
+def generate_walks(
+    graph: ItemGraph,
+    num_walks: int = 10,
+    walk_length: int = 80,
+    p: float = 1.0,
+    q: float = 1.0,
+    mode: Mode = "auto",
+    workers: int = 1,
+    random_state: Any = None,
+    progress: bool = True,
+    start_nodes: ArrayLike | None = None,
+) -> NDArray[np.int32]:
+    """DeepWalk (p = q = 1) or node2vec random walks over ``graph``.
+
+    Args:
+        graph: weighted directed CSR graph; walks follow out-edges.
+        num_walks: rounds; every start node starts one walk per round.
+        walk_length: nodes per walk (including the start node), >= 1.
+        p, q: node2vec return and in-out parameters (> 0); p = q = 1 is DeepWalk (first order).
+        mode: second-order sampler, ``"otf"`` (rejection sampling, O(E) memory),
+            ``"precomputed"`` (per-edge alias tables) or ``"auto"``; ignored when p = q = 1.
+        workers: threads (numba ``prange``); walks do not depend on it.
+        random_state: int, SeedSequence, Generator or None.
+        progress: show a tqdm bar (one update per round).
+        start_nodes: int positions (rows of ``graph``) to start from; default every node.
+
+    Returns:
+        int32 ``(num_walks * n_start, walk_length)`` matrix of node positions; row
+        ``r * n_start + i`` starts at ``start_nodes[perm_r[i]]`` (a seeded shuffle per round).
+        A walk that reaches a node without out-edges stops there; the rest of its row is -1.
+        Map to node ids with :func:`walks_to_ids` or write a corpus with :func:`walks_to_corpus_file`.
+    """
+    if not isinstance(graph, ItemGraph):
+        raise ValueError(f"graph must be an ItemGraph, got {type(graph).__name__}")
+    num_walks = _check_positive_int(num_walks, "num_walks")
+    walk_length = _check_positive_int(walk_length, "walk_length")
+    workers = _check_positive_int(workers, "workers")
+    p = _check_positive_float(p, "p")
+    q = _check_positive_float(q, "q")
+    if mode not in ("auto", "otf", "precomputed"):
+        raise ValueError(f"mode must be 'auto', 'otf' or 'precomputed', got {mode!r}")
+    n = graph.n_nodes
+    if n == 0:
+        raise ValueError("graph has no nodes: nothing to walk on")
+    if graph.n_edges >= 2**31:
+        raise ValueError(f"graph has {graph.n_edges} edges; at most 2**31 - 1 are supported")
+    if start_nodes is None:
+        starts = np.arange(n, dtype=np.int32)
+    else:
+        s64 = as_ids(start_nodes, name="start_nodes", unique=False)
+        if s64.size == 0:
+            raise ValueError("start_nodes is empty")
+        bad = s64[(s64 < 0) | (s64 >= n)]
+        if bad.size:
+            raise ValueError(
+                f"start_nodes must be positions in [0, {n}); out of range: {describe_values(bad)}"
+            )
+        starts = s64.astype(np.int32)
+    n_start = starts.shape[0]
+
+    first_order = p == 1.0 and q == 1.0
+    total_steps = num_walks * n_start * max(walk_length - 1, 0)
+    used = "first-order" if first_order else _choose_mode(graph, mode, total_steps)
+
+    indptr, indices, weights = graph.indptr, graph.indices, graph.weights
+    max_deg = int(graph.out_degree().max(initial=0))
+    prob, alias = _build_first_order(indptr, weights, max(max_deg, 1))
+    if used == "otf":
+        row_sum = np.add.reduceat(
+            np.append(weights.astype(np.float64), 0.0), indptr[:-1].clip(max=graph.n_edges)
+        )
+        row_sum[graph.out_degree() == 0] = 0.0
+    elif used == "precomputed":
+        offsets = _edge_table_size(graph)
+        logger.info(
+            "node2vec precomputed: %d per-edge alias entries (%.1f MB)",
+            offsets[-1],
+            offsets[-1] * 8 / 2**20,
+        )
+        eprob, ealias = _build_edge_tables(
+            indptr, indices, weights, 1.0 / p, 1.0 / q, offsets, max(max_deg, 1)
+        )
+
+    root = _root_seed(random_state)
+    perm_seq, *round_seqs = root.spawn(num_walks + 1)
+    perm_rng = np.random.default_rng(perm_seq)
+    n_chunks = (n_start + CHUNK - 1) // CHUNK
+    walks = np.empty((num_walks * n_start, walk_length), dtype=np.int32)
+
+    prev_threads = numba.get_num_threads()
+    threads = min(workers, numba.config.NUMBA_NUM_THREADS)
+    if threads < workers:
+        logger.warning("workers=%d capped to numba's %d threads", workers, threads)
+    numba.set_num_threads(threads)
+    try:
+        bar = tqdm(
+            total=num_walks * n_start, unit="walk", disable=not progress, desc=f"walks ({used})"
+        )
+        with bar:
+            for r in range(num_walks):
+                round_starts = np.ascontiguousarray(starts[perm_rng.permutation(n_start)])
+                seeds = round_seqs[r].generate_state(n_chunks, dtype=np.uint64)
+                out = walks[r * n_start : (r + 1) * n_start]
+                if used == "first-order":
+                    _walk_first_order(out, round_starts, seeds, indptr, indices, prob, alias)
+                elif used == "otf":
+                    _walk_otf(
+                        out, round_starts, seeds, indptr, indices, weights, row_sum, prob,
+                        alias, 1.0 / p, 1.0 / q,
+                    )  # fmt: skip
+                else:
+                    _walk_precomputed(
+                        out, round_starts, seeds, indptr, indices, prob, alias, eprob, ealias,
+                        offsets,
+                    )  # fmt: skip
+                bar.update(n_start)
+    finally:
+        numba.set_num_threads(prev_threads)
+
+    if walk_length > 1:
+        deg = graph.out_degree()
+        no_out = int((deg[starts] == 0).sum())
+        short = int((walks[:, -1] < 0).sum())
+        if no_out:
+            logger.info(
+                "%d of %d start nodes have no out-edges (walks of length 1)", no_out, n_start
+            )
+        if short:
+            logger.info(
+                "%d of %d walks are shorter than walk_length (they reached a node without out-edges)",
+                short,
+                walks.shape[0],
+            )
+    return walks
+
+
+# ---------------------------------------------------------------------------------------------
+def _check_walks(walks: Any, graph: ItemGraph) -> NDArray[np.int32]:
+    w = np.asarray(walks)
+    if w.ndim != 2 or not np.issubdtype(w.dtype, np.integer):
+        raise ValueError(f"walks must be a 2-D integer matrix, got {w.dtype} {w.shape}")
+    if w.size and (w.max() >= graph.n_nodes or w.min() < -1):
+        raise ValueError(f"walks hold positions outside [-1, {graph.n_nodes}) of this graph")
+    return np.ascontiguousarray(w, dtype=np.int32)
+
+
+def walks_to_ids(walks: NDArray[np.int32], graph: ItemGraph) -> list[NDArray[np.int64]]:
+    """One int64 array of node ids per walk, the -1 padding dropped."""
+    w = _check_walks(walks, graph)
+    valid = w >= 0
+    lengths = valid.sum(axis=1)
+    flat = graph.node_ids[w[valid]]
+    return np.split(flat, np.cumsum(lengths)[:-1]) if w.shape[0] else []
+
+
+@njit(cache=True)
+def _format_rows(walks, tok_bytes, tok_off, buf):
+    """Write rows as ``tok tok ...\\n`` into ``buf``; returns bytes written."""
+    pos = 0
+    for i in range(walks.shape[0]):
+        first = True
+        for j in range(walks.shape[1]):
+            v = walks[i, j]
+            if v < 0:
+                break
+            if not first:
+                buf[pos] = 32
+                pos += 1
+            first = False
+            for b in range(tok_off[v], tok_off[v + 1]):
+                buf[pos] = tok_bytes[b]
+                pos += 1
+        buf[pos] = 10
+        pos += 1
+    return pos
+
+
+def walks_to_corpus_file(
+    walks: NDArray[np.int32], graph: ItemGraph, path: str | os.PathLike, rows_per_block: int = 65536
+) -> Path:
+    """Write walks as text for gensim's ``corpus_file``: one walk per line, ids separated by spaces.
+
+    Written in blocks of ``rows_per_block`` walks (bounded memory) and atomically.
+    """
+    w = _check_walks(walks, graph)
+    tokens = [str(i).encode() for i in graph.node_ids.tolist()]
+    tok_len = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+    tok_off = np.concatenate([[0], np.cumsum(tok_len)]).astype(np.int64)
+    tok_bytes = np.frombuffer(b"".join(tokens), dtype=np.uint8)
+    max_tok = int(tok_len.max(initial=1))
+    target = Path(path)
+    with atomic_write(target, "wb") as fh:
+        for start in range(0, w.shape[0], rows_per_block):
+            block = w[start : start + rows_per_block]
+            buf = np.empty(block.shape[0] * (block.shape[1] * (max_tok + 1) + 1), np.uint8)
+            used = _format_rows(block, tok_bytes, tok_off, buf)
+            fh.write(memoryview(buf[:used]))
+    return target
