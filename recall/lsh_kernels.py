@@ -1,0 +1,418 @@
+"""Compiled (numba) kernels of the LSH indexes: bucket tables, multi-probe sequences, search.
+
+Layout of the tables (built by :func:`build_tables`), for ``L`` tables over ``n`` items:
+
+- ``perm`` (L, n) int32: per table the item rows sorted by bucket key (CSR "column indices");
+- ``bstart`` flat int64: per table ``nb_t + 1`` bucket offsets into ``perm[t]``; table ``t``'s
+  offsets start at ``boff[t]``;
+- an open-addressing hash map per table from bucket key to bucket number: ``hkeys`` uint64 /
+  ``hvals`` int32 (-1 = empty slot), table ``t``'s slots start at ``hoff[t]`` and number
+  ``2 ** hbits[t]``; the slot of a key is ``(key * 0x9E3779B97F4A7C15) >> (64 - hbits[t])``
+  (Fibonacci hashing), then linear probing.
+
+The search kernel probes, per query, the home bucket of every table and then further buckets in the
+global order of the Lv et al. (2007) perturbation score, gathers candidates once each (a
+generation-stamped visited array, no clearing per query), counts per-table hits for the AND / vote
+strategies and re-ranks the survivors by exact score with a size-k min-heap.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["build_tables", "search_batch", "combine_e2lsh", "combine_bits"]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+KIND_E2LSH = 0
+KIND_SIMHASH = 1
+STRATEGY_OR = 0
+STRATEGY_VOTE = 1  # AND is vote with min_votes == L
+METRIC_DOT = 0  # ip and cosine (already normalised)
+METRIC_L2 = 1
+
+
+# ----------------------------------------------------------------------------- key combining
+@nb.njit(cache=True)
+def combine_e2lsh(f: NDArray[np.float32], mults: NDArray[np.uint64], n_tables: int, m: int):
+    """keys (n, L) uint64 = sum_j mults[t*m+j] * uint64(floor(f[:, t*m+j])) mod 2**64."""
+    n = f.shape[0]
+    out = np.empty((n, n_tables), dtype=np.uint64)
+    for i in range(n):
+        for t in range(n_tables):
+            acc = np.uint64(0)
+            for j in range(m):
+                h = np.int64(np.floor(f[i, t * m + j]))
+                acc += mults[t * m + j] * np.uint64(h)
+            out[i, t] = acc
+    return out
+
+
+@nb.njit(cache=True)
+def combine_bits(p: NDArray[np.float32], n_tables: int, m: int):
+    """keys (n, L) uint64 = sum_j [p[:, t*m+j] > 0] << j."""
+    n = p.shape[0]
+    out = np.empty((n, n_tables), dtype=np.uint64)
+    one = np.uint64(1)
+    for i in range(n):
+        for t in range(n_tables):
+            acc = np.uint64(0)
+            for j in range(m):
+                if p[i, t * m + j] > 0:
+                    acc |= one << np.uint64(j)
+            out[i, t] = acc
+    return out
+
+
+# ----------------------------------------------------------------------------- tables
+@nb.njit(cache=True)
+def _fill_hash(ukeys, hkeys, hvals, base, hbits):
+    shift = np.uint64(64 - hbits)
+    mask = np.int64((1 << hbits) - 1)
+    for b in range(ukeys.shape[0]):
+        key = ukeys[b]
+        s = np.int64((key * _GOLDEN) >> shift)
+        while hvals[base + s] != -1:
+            s = (s + 1) & mask
+        hkeys[base + s] = key
+        hvals[base + s] = b
+
+
+def build_tables(keys: NDArray[np.uint64]) -> dict[str, NDArray]:
+    """CSR bucket tables + hash maps from item keys (n, L) uint64 (see the module docstring)."""
+    n, n_tables = keys.shape
+    perm = np.empty((n_tables, n), dtype=np.int32)
+    bstarts: list[NDArray[np.int64]] = []
+    ukeys_all: list[NDArray[np.uint64]] = []
+    hbits = np.empty(n_tables, dtype=np.int64)
+    for t in range(n_tables):
+        col = keys[:, t]
+        order = np.argsort(col, kind="stable")
+        perm[t] = order
+        sk = col[order]
+        new = np.empty(n, dtype=bool)
+        if n:
+            new[0] = True
+            np.not_equal(sk[1:], sk[:-1], out=new[1:])
+        starts = np.flatnonzero(new).astype(np.int64)
+        bstarts.append(np.concatenate([starts, np.array([n], dtype=np.int64)]))
+        ukeys_all.append(np.ascontiguousarray(sk[starts]))
+        hbits[t] = max(4, int(np.ceil(np.log2(max(2, 2 * starts.size)))))
+    boff = np.zeros(n_tables + 1, dtype=np.int64)
+    boff[1:] = np.cumsum([b.size for b in bstarts])
+    hoff = np.zeros(n_tables + 1, dtype=np.int64)
+    hoff[1:] = np.cumsum(1 << hbits)
+    hkeys = np.zeros(int(hoff[-1]), dtype=np.uint64)
+    hvals = np.full(int(hoff[-1]), -1, dtype=np.int32)
+    for t in range(n_tables):
+        _fill_hash(ukeys_all[t], hkeys, hvals, int(hoff[t]), int(hbits[t]))
+    return {
+        "perm": perm,
+        "bstart": np.concatenate(bstarts) if bstarts else np.zeros(0, dtype=np.int64),
+        "boff": boff,
+        "hkeys": hkeys,
+        "hvals": hvals,
+        "hoff": hoff,
+        "hbits": hbits,
+    }
+
+
+@nb.njit(cache=True, inline="always")
+def _lookup(key, t, hkeys, hvals, hoff, hbits):
+    bits = hbits[t]
+    shift = np.uint64(64 - bits)
+    mask = np.int64((1 << bits) - 1)
+    base = hoff[t]
+    s = np.int64((key * _GOLDEN) >> shift)
+    while True:
+        v = hvals[base + s]
+        if v == -1:
+            return -1
+        if hkeys[base + s] == key:
+            return v
+        s = (s + 1) & mask
+
+
+# ----------------------------------------------------------------------------- heaps
+@nb.njit(cache=True, inline="always")
+def _hpush(hs, ht, hm, size, s, t, msk):
+    i = size
+    hs[i] = s
+    ht[i] = t
+    hm[i] = msk
+    while i > 0:
+        p = (i - 1) >> 1
+        if hs[p] <= hs[i]:
+            break
+        hs[p], hs[i] = hs[i], hs[p]
+        ht[p], ht[i] = ht[i], ht[p]
+        hm[p], hm[i] = hm[i], hm[p]
+        i = p
+    return size + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _hpop(hs, ht, hm, size):
+    s0 = hs[0]
+    t0 = ht[0]
+    m0 = hm[0]
+    size -= 1
+    hs[0] = hs[size]
+    ht[0] = ht[size]
+    hm[0] = hm[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and hs[c + 1] < hs[c]:
+            c += 1
+        if hs[i] <= hs[c]:
+            break
+        hs[c], hs[i] = hs[i], hs[c]
+        ht[c], ht[i] = ht[i], ht[c]
+        hm[c], hm[i] = hm[i], hm[c]
+        i = c
+    return s0, t0, m0, size
+
+
+@nb.njit(cache=True, inline="always")
+def _topk_push(ts, ti, size, k, s, i):
+    """Min-heap of the best k (score, row); returns the new size."""
+    if size < k:
+        j = size
+        ts[j] = s
+        ti[j] = i
+        while j > 0:
+            p = (j - 1) >> 1
+            if ts[p] <= ts[j]:
+                break
+            ts[p], ts[j] = ts[j], ts[p]
+            ti[p], ti[j] = ti[j], ti[p]
+            j = p
+        return size + 1
+    if s <= ts[0]:
+        return size
+    ts[0] = s
+    ti[0] = i
+    j = 0
+    while True:
+        c = 2 * j + 1
+        if c >= size:
+            break
+        if c + 1 < size and ts[c + 1] < ts[c]:
+            c += 1
+        if ts[j] <= ts[c]:
+            break
+        ts[c], ts[j] = ts[j], ts[c]
+        ti[c], ti[j] = ti[j], ti[c]
+        j = c
+    return size
+
+
+# ----------------------------------------------------------------------------- search
+@nb.njit(cache=True, fastmath=True)
+def _score(data, norms, row, q, qn, metric):
+    acc = np.float32(0.0)
+    for c in range(q.shape[0]):
+        acc += data[row, c] * q[c]
+    if metric == METRIC_L2:
+        return np.float32(2.0) * acc - norms[row] - qn
+    return acc
+
+
+@nb.njit(cache=True)
+def search_batch(
+    f,  # (nq, L*m) float32: (x.v+b)/w for E2LSH, x.v for SimHash
+    kind,
+    n_tables,
+    m,
+    mults,  # (L*m,) uint64 (E2LSH only)
+    n_probes,  # total buckets probed over all tables (>= L means home buckets + extra)
+    strategy,
+    min_votes,
+    perm,
+    bstart,
+    boff,
+    hkeys,
+    hvals,
+    hoff,
+    hbits,
+    data,
+    norms,
+    queries,
+    metric,
+    k,
+    stamp,  # (n,) int32 persistent visited generations
+    votes,  # (n,) int16 persistent per-query table hits
+    seen,  # (n,) int32 scratch list of the rows met (vote strategy)
+    gen_box,  # (1,) int64 persistent generation counter
+):
+    """Search every query; returns rows (nq, k) int64 (-1 padded), scores (nq, k), n_candidates."""
+    nq = queries.shape[0]
+    out_rows = np.full((nq, k), -1, dtype=np.int64)
+    out_scores = np.full((nq, k), -np.inf, dtype=np.float32)
+    n_cand = np.zeros(nq, dtype=np.int64)
+    P = 2 * m if kind == KIND_E2LSH else m
+    zs = np.empty((n_tables, P), dtype=np.float64)
+    zj = np.empty((n_tables, P), dtype=np.int64)
+    zd = np.empty((n_tables, P), dtype=np.int64)
+    tmp = np.empty(P, dtype=np.float64)
+    tmpj = np.empty(P, dtype=np.int64)
+    tmpd = np.empty(P, dtype=np.int64)
+    base_keys = np.empty(n_tables, dtype=np.uint64)
+    extra = max(0, n_probes - n_tables)
+    cap = n_tables + 2 * (4 * extra + 8)
+    hs = np.empty(cap, dtype=np.float64)
+    ht = np.empty(cap, dtype=np.int64)
+    hm = np.empty(cap, dtype=np.uint64)
+    ts = np.empty(k, dtype=np.float32)
+    ti = np.empty(k, dtype=np.int64)
+    one = np.uint64(1)
+    for qi in range(nq):
+        gen = gen_box[0] + 1
+        if gen >= 2147483600:
+            stamp[:] = 0
+            gen = 1
+        gen_box[0] = gen
+        g32 = np.int32(gen)
+        q = queries[qi]
+        qn = np.float32(0.0)
+        for c in range(q.shape[0]):
+            qn += q[c] * q[c]
+        # ---- home keys and sorted perturbation lists per table
+        for t in range(n_tables):
+            acc = np.uint64(0)
+            for j in range(m):
+                v = f[qi, t * m + j]
+                if kind == KIND_E2LSH:
+                    h = np.floor(v)
+                    acc += mults[t * m + j] * np.uint64(np.int64(h))
+                    fr = np.float64(v) - np.float64(h)
+                    tmp[2 * j] = fr * fr
+                    tmpj[2 * j] = j
+                    tmpd[2 * j] = -1
+                    tmp[2 * j + 1] = (1.0 - fr) * (1.0 - fr)
+                    tmpj[2 * j + 1] = j
+                    tmpd[2 * j + 1] = 1
+                else:
+                    if v > 0:
+                        acc |= one << np.uint64(j)
+                    tmp[j] = np.float64(v) * np.float64(v)
+                    tmpj[j] = j
+                    tmpd[j] = 0
+            base_keys[t] = acc
+            if extra > 0:
+                order = np.argsort(tmp)
+                for r in range(P):
+                    zs[t, r] = tmp[order[r]]
+                    zj[t, r] = tmpj[order[r]]
+                    zd[t, r] = tmpd[order[r]]
+        size = 0
+        nseen = 0
+        nc = 0
+        hsize = 0
+        if extra > 0:
+            for t in range(n_tables):
+                hsize = _hpush(hs, ht, hm, hsize, zs[t, 0], t, one)
+        probes_done = 0
+        pops = 0
+        t = 0
+        while probes_done < n_probes:
+            key = np.uint64(0)
+            if probes_done < n_tables:
+                t = probes_done
+                key = base_keys[t]
+            else:
+                # next valid perturbation set in score order (Lv et al. shift / expand)
+                found = False
+                while hsize > 0 and pops < 4 * extra + 8:
+                    s, t, msk, hsize = _hpop(hs, ht, hm, hsize)
+                    pops += 1
+                    r = 63
+                    while ((msk >> np.uint64(r)) & one) == 0:
+                        r -= 1
+                    if r + 1 < P:
+                        nxt = one << np.uint64(r + 1)
+                        cur = one << np.uint64(r)
+                        hsize = _hpush(
+                            hs, ht, hm, hsize, s - zs[t, r] + zs[t, r + 1], t, (msk ^ cur) | nxt
+                        )
+                        hsize = _hpush(hs, ht, hm, hsize, s + zs[t, r + 1], t, msk | nxt)
+                    # validity + key of the perturbed bucket
+                    key = base_keys[t]
+                    valid = True
+                    used = np.uint64(0)
+                    for b in range(r + 1):
+                        if (msk >> np.uint64(b)) & one:
+                            j = zj[t, b]
+                            bit = one << np.uint64(j)
+                            if kind == KIND_E2LSH:
+                                if used & bit:
+                                    valid = False
+                                    break
+                                used |= bit
+                                if zd[t, b] > 0:
+                                    key += mults[t * m + j]
+                                else:
+                                    key -= mults[t * m + j]
+                            else:
+                                key ^= bit
+                    if valid:
+                        found = True
+                        break
+                if not found:
+                    break
+            probes_done += 1
+            bk = _lookup(key, t, hkeys, hvals, hoff, hbits)
+            if bk < 0:
+                continue
+            lo = bstart[boff[t] + bk]
+            hi = bstart[boff[t] + bk + 1]
+            if strategy == STRATEGY_VOTE:
+                for p in range(lo, hi):
+                    row = perm[t, p]
+                    if stamp[row] != g32:
+                        stamp[row] = g32
+                        votes[row] = 1
+                        seen[nseen] = row
+                        nseen += 1
+                    else:
+                        votes[row] += 1
+            else:
+                for p in range(lo, hi):
+                    row = perm[t, p]
+                    if stamp[row] != g32:
+                        stamp[row] = g32
+                        nc += 1
+                        size = _topk_push(
+                            ts, ti, size, k, _score(data, norms, row, q, qn, metric), row
+                        )
+        if strategy == STRATEGY_VOTE:
+            for a in range(nseen):
+                row = seen[a]
+                if votes[row] >= min_votes:
+                    nc += 1
+                    size = _topk_push(ts, ti, size, k, _score(data, norms, row, q, qn, metric), row)
+        n_cand[qi] = nc
+        # heap -> sorted descending
+        for a in range(size - 1, -1, -1):
+            out_scores[qi, a] = ts[0]
+            out_rows[qi, a] = ti[0]
+            ts[0] = ts[a]
+            ti[0] = ti[a]
+            # sift down within [0, a)
+            j = 0
+            while True:
+                c = 2 * j + 1
+                if c >= a:
+                    break
+                if c + 1 < a and ts[c + 1] < ts[c]:
+                    c += 1
+                if ts[j] <= ts[c]:
+                    break
+                ts[c], ts[j] = ts[j], ts[c]
+                ti[c], ti[j] = ti[j], ti[c]
+                j = c
+    return out_rows, out_scores, n_cand
