@@ -1,0 +1,627 @@
+"""Trainers: ``Item2Vec`` (sequence / set), ``DeepWalk``, ``Node2Vec`` and a ``Popularity`` baseline.
+
+Every trainer takes its hyperparameters in ``__init__`` (stored as given, no logic there) and
+``fit(data, side_info=None) -> Embeddings``. ``data`` may be:
+
+- ``Interactions``: turned into per-user time-ordered sessions with ``build_sessions``
+  (``min_rating`` keeps only positives, ``session_gap`` splits a user's history into sessions);
+- ``Sessions``: used as they are (``min_rating`` still filters events by rating);
+- a list of int id arrays (Item2Vec only): sequences or sets given directly;
+- ``ItemGraph`` (DeepWalk / Node2Vec only): walked as it is. From sessions, the graph is
+  ``ItemGraph.from_sessions`` (weight of A->B = times B directly follows A).
+
+None of these methods uses item side information; a ``side_info`` passed in is ignored (logged)
+so that one runner can call every trainer alike.
+
+Item2vec set mode (Barkan & Koenigstein 2016): every pair of items in a user's set is a context
+pair. It is implemented by giving gensim a window as long as the longest set, with window
+shrinking off: gensim's skip-gram pairs position i with every position within ``window`` of it in
+the same sentence, so each of the n*(n-1) ordered pairs of a set of n items is trained exactly once
+per epoch, whatever the order of the items (tested by counting the pairs through gensim's loss).
+This was chosen over shuffling with a short window because it is exact and deterministic: a
+shuffled short window only samples the pairs. Sets longer than ``max_set_size`` (at most gensim's
+10,000-token limit) cannot be one sentence; they are shuffled and cut into near-equal random
+chunks afresh in every epoch, so each epoch trains all pairs inside the chunks and, over epochs,
+a uniform sample of all pairs. The cost of set mode is quadratic in set length (a user with 2,000
+items gives 4 million pairs per epoch); ``max_set_size`` bounds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from embeddings._validate import spawn_seeds
+from embeddings.datasets.tables import Interactions
+from embeddings.graph import ItemGraph
+from embeddings.sessions import Sessions, build_sessions
+from embeddings.types import Embeddings
+from embeddings.word2vec import MAX_SEQUENCE_TOKENS, SkipGram
+
+__all__ = ["Item2Vec", "DeepWalk", "Node2Vec", "Popularity", "graph_from_data"]
+
+logger = logging.getLogger(__name__)
+
+_W2V_KEYS = (
+    "dim",
+    "epochs",
+    "sg",
+    "negative",
+    "ns_exponent",
+    "sample",
+    "min_count",
+    "alpha",
+    "min_alpha",
+    "workers",
+)
+
+
+def _note_side_info(name: str, side_info: Any) -> None:
+    if side_info is not None:
+        logger.info("%s does not use item side information; side_info ignored", name)
+
+
+def _filter_sessions(sessions: Sessions, min_rating: float | None, min_length: int) -> Sessions:
+    """Keep events with rating >= min_rating, then sessions with at least min_length events."""
+    keep = (
+        np.ones(sessions.items.shape[0], bool)
+        if min_rating is None
+        else sessions.ratings >= min_rating
+    )
+    seg = np.repeat(np.arange(len(sessions)), sessions.lengths())
+    lens = np.bincount(seg[keep], minlength=len(sessions))
+    ok = lens >= min_length
+    if not ok.any():
+        raise ValueError(
+            f"no session of length >= {min_length} left after filtering (min_rating={min_rating})"
+        )
+    keep &= ok[seg]
+    return Sessions(
+        user_ids=sessions.user_ids[ok],
+        indptr=np.concatenate([[0], np.cumsum(lens[ok])]).astype(np.int64),
+        items=sessions.items[keep],
+        timestamps=sessions.timestamps[keep],
+        ratings=sessions.ratings[keep],
+    )
+
+
+def _sessions_from(
+    data: Any, min_rating: float | None, session_gap: int | None, min_length: int
+) -> Sessions:
+    if isinstance(data, Interactions):
+        return build_sessions(
+            data, min_rating=min_rating, session_gap=session_gap, min_length=min_length
+        )
+    if isinstance(data, Sessions):
+        if len(data) == 0:
+            raise ValueError("empty Sessions: nothing to train on")
+        return _filter_sessions(data, min_rating, min_length)
+    raise ValueError(
+        f"expected Interactions or Sessions, got {type(data).__name__}"
+        + (
+            " (an ItemGraph can only be walked: use DeepWalk or Node2Vec)"
+            if isinstance(data, ItemGraph)
+            else ""
+        )
+    )
+
+
+def graph_from_data(
+    data: Any,
+    min_rating: float | None = None,
+    session_gap: int | None = None,
+    directed: bool = True,
+) -> ItemGraph:
+    """``ItemGraph`` from ``ItemGraph`` (returned as is), ``Sessions`` or ``Interactions``.
+
+    From sessions the weight of A->B is the number of times B directly follows A; with
+    ``directed=False`` the transitions are made symmetric (weight(A-B) = both directions summed),
+    so that no item is a dead end.
+    """
+    if isinstance(data, ItemGraph):
+        return data
+    sessions = _sessions_from(data, min_rating, session_gap, min_length=2)
+    graph = ItemGraph.from_sessions(sessions)
+    if not directed:
+        rows = np.repeat(np.arange(graph.n_nodes), graph.out_degree())
+        graph = ItemGraph.from_edges(
+            graph.node_ids[rows],
+            graph.node_ids[graph.indices],
+            graph.weights,
+            directed=False,
+            node_ids=graph.node_ids,
+        )
+    return graph
+
+
+def _all_item_ids(data: Any) -> NDArray[np.int64] | None:
+    if isinstance(data, Interactions):
+        return data.item_ids()
+    if isinstance(data, Sessions):
+        return data.item_ids()
+    if isinstance(data, ItemGraph):
+        return data.node_ids
+    return None
+
+
+class _SetCorpus:
+    """Restartable iterable of item sets for set mode (id arrays, one set per sentence).
+
+    Sets up to ``cap`` items are yielded whole (order irrelevant: the window covers the set).
+    Longer sets are shuffled and cut into near-equal chunks of at most ``cap`` items; pass ``e``
+    uses its own generator seeded from ``(seed, e)``, so every pass cuts differently but runs are
+    reproducible.
+    """
+
+    def __init__(self, sets: list[NDArray[np.int64]], cap: int, seed: int) -> None:
+        self.sets = sets
+        self.cap = cap
+        self.seed = seed
+        self.passes = 0
+
+    def __iter__(self) -> Iterator[NDArray[np.int64]]:
+        rng = np.random.default_rng([self.seed, self.passes])
+        self.passes += 1
+        for s in self.sets:
+            n = s.shape[0]
+            if n <= self.cap:
+                yield s
+                continue
+            n_chunks = -(-n // self.cap)
+            yield from np.array_split(rng.permutation(s), n_chunks)
+
+
+def _as_item_sets(data: Any, min_rating: float | None, min_length: int) -> list[NDArray[np.int64]]:
+    """One set per user (Interactions) or per given session / sequence, duplicates removed."""
+    if isinstance(data, Interactions):
+        seqs: Any = _sessions_from(data, min_rating, None, min_length)
+    elif isinstance(data, Sessions):
+        seqs = _sessions_from(data, min_rating, None, min_length)
+    else:
+        seqs = _as_sequence_list(data)
+    out = []
+    for s in seqs:
+        _, first = np.unique(s, return_index=True)
+        u = s[np.sort(first)]  # distinct items in first-seen order
+        if u.shape[0] >= min_length:
+            out.append(np.ascontiguousarray(u, dtype=np.int64))
+    if not out:
+        raise ValueError(f"no set with at least {min_length} distinct items")
+    return out
+
+
+def _as_sequence_list(data: Any) -> list[NDArray[np.int64]]:
+    if isinstance(data, ItemGraph):
+        raise ValueError("Item2Vec needs sequences or interactions, not an ItemGraph")
+    if isinstance(data, str | bytes | os.PathLike) or not isinstance(data, Sequence | Iterator):
+        raise ValueError(
+            f"expected Interactions, Sessions or a list of id arrays, got {type(data).__name__}"
+        )
+    out = []
+    for i, s in enumerate(data):
+        arr = np.asarray(s)
+        if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+            raise ValueError(f"sequence {i}: expected a 1-D integer id array, got {arr.dtype}")
+        out.append(arr.astype(np.int64))
+    if not out or all(a.size == 0 for a in out):
+        raise ValueError("no sequences given (empty input)")
+    return out
+
+
+class Item2Vec:
+    """Item2vec: skip-gram over item sequences (``mode="sequence"``) or item sets (``"set"``).
+
+    Args:
+        mode: ``"sequence"`` = time-ordered sessions with a sliding ``window`` (randomly shrunk
+            as in word2vec unless ``shrink_windows=False``); ``"set"`` = every pair of a user's
+            items (Barkan & Koenigstein), see the module docstring. ``window`` and
+            ``shrink_windows`` only apply to sequence mode.
+        dim, window, epochs, sg, negative, ns_exponent, sample, min_count, alpha, min_alpha,
+            shrink_windows, workers: passed to ``SkipGram``.
+        min_rating: keep only interactions rated >= this (None = all).
+        session_gap: sequence mode: split a user's history after a gap longer than this many
+            timestamp units (None = one sequence per user). Set mode always uses one set per user.
+        min_length: drop sequences/sets with fewer items (a single item has no context).
+        max_set_size: set mode: longest set trained as one sentence (None = gensim's limit,
+            10,000); longer sets are chunked at random each epoch.
+        random_state: seed of gensim and of the set chunking.
+        progress: progress bar over epochs.
+    """
+
+    def __init__(
+        self,
+        mode: str = "sequence",
+        dim: int = 64,
+        window: int = 5,
+        epochs: int = 10,
+        sg: int = 1,
+        negative: int = 5,
+        ns_exponent: float = 0.75,
+        sample: float = 1e-3,
+        min_count: int = 1,
+        alpha: float = 0.025,
+        min_alpha: float = 1e-4,
+        shrink_windows: bool = True,
+        min_rating: float | None = None,
+        session_gap: int | None = None,
+        min_length: int = 2,
+        max_set_size: int | None = None,
+        workers: int = 1,
+        random_state: Any = None,
+        progress: bool = True,
+    ) -> None:
+        self.mode = mode
+        self.dim = dim
+        self.window = window
+        self.epochs = epochs
+        self.sg = sg
+        self.negative = negative
+        self.ns_exponent = ns_exponent
+        self.sample = sample
+        self.min_count = min_count
+        self.alpha = alpha
+        self.min_alpha = min_alpha
+        self.shrink_windows = shrink_windows
+        self.min_rating = min_rating
+        self.session_gap = session_gap
+        self.min_length = min_length
+        self.max_set_size = max_set_size
+        self.workers = workers
+        self.random_state = random_state
+        self.progress = progress
+
+    def get_params(self) -> dict[str, Any]:
+        keys = (
+            "mode dim window epochs sg negative ns_exponent sample min_count alpha min_alpha "
+            "shrink_windows min_rating session_gap min_length max_set_size workers"
+        ).split()
+        return {k: getattr(self, k) for k in keys}
+
+    def fit(self, data: Any, side_info: Any = None) -> Embeddings:
+        """Train on ``Interactions``, ``Sessions`` or a list of id arrays; returns item vectors."""
+        _note_side_info("Item2Vec", side_info)
+        if self.mode not in ("sequence", "set"):
+            raise ValueError(f"Item2Vec: mode must be 'sequence' or 'set', got {self.mode!r}")
+        if not isinstance(self.min_length, int | np.integer) or self.min_length < 2:
+            raise ValueError(f"Item2Vec: min_length must be an int >= 2, got {self.min_length}")
+        seed_chunks, seed_w2v = spawn_seeds(self.random_state, 2)
+        w2v = {k: getattr(self, k) for k in _W2V_KEYS}
+        extra: dict[str, Any] = {"method": f"item2vec-{self.mode}", "trainer": "Item2Vec"}
+        if self.mode == "sequence":
+            if isinstance(data, Interactions | Sessions):
+                seqs: Any = _sessions_from(data, self.min_rating, self.session_gap, self.min_length)
+                n_seq = len(seqs)
+            else:
+                seqs = [s for s in _as_sequence_list(data) if s.shape[0] >= self.min_length]
+                if not seqs:
+                    raise ValueError(f"no sequence with at least {self.min_length} items")
+                n_seq = len(seqs)
+            model = SkipGram(
+                window=self.window,
+                shrink_windows=self.shrink_windows,
+                random_state=seed_w2v,
+                progress=self.progress,
+                **w2v,
+            )
+            extra.update(window_used=int(self.window), n_sequences=int(n_seq))
+        else:
+            cap = MAX_SEQUENCE_TOKENS if self.max_set_size is None else int(self.max_set_size)
+            if not 2 <= cap <= MAX_SEQUENCE_TOKENS:
+                raise ValueError(
+                    f"Item2Vec: max_set_size must be in [2, {MAX_SEQUENCE_TOKENS}], "
+                    f"got {self.max_set_size}"
+                )
+            sets = _as_item_sets(data, self.min_rating, self.min_length)
+            longest = max(s.shape[0] for s in sets)
+            window = max(1, min(longest, cap) - 1)
+            n_chunked = sum(s.shape[0] > cap for s in sets)
+            if n_chunked:
+                logger.info(
+                    "set mode: %d sets longer than max_set_size=%d are chunked at random per epoch",
+                    n_chunked,
+                    cap,
+                )
+            seqs = _SetCorpus(sets, cap, seed_chunks)
+            model = SkipGram(
+                window=window,
+                shrink_windows=False,
+                random_state=seed_w2v,
+                progress=self.progress,
+                **w2v,
+            )
+            lens = np.array([s.shape[0] for s in sets])
+            extra.update(
+                window_used=int(window),
+                n_sets=len(sets),
+                longest_set=int(longest),
+                sets_chunked=int(n_chunked),
+                pairs_per_epoch=int((lens * (lens - 1)).sum()) if not n_chunked else None,
+            )
+        extra["trainer_params"] = self.get_params()
+        extra["random_state"] = self.random_state if isinstance(self.random_state, int) else None
+        return model.fit_sequences(seqs, meta=extra, all_ids=_all_item_ids(data))
+
+
+class _WalkSequences:
+    """Restartable iterable over a walk matrix (positions, -1 padded) yielding node-id arrays.
+
+    Walks shorter than 2 nodes (isolated nodes, immediate dead ends) are skipped: they hold no
+    pair, and a token seen only there would get an untrained random vector.
+    """
+
+    def __init__(self, walks: NDArray[np.int32], node_ids: NDArray[np.int64]) -> None:
+        self.walks = walks
+        self.node_ids = node_ids
+
+    def __iter__(self) -> Iterator[NDArray[np.int64]]:
+        ids = self.node_ids
+        for row in self.walks:
+            n = int(np.count_nonzero(row >= 0))
+            if n >= 2:
+                yield ids[row[:n]]
+
+
+class Node2Vec:
+    """Node2vec (Grover & Leskovec 2016): second-order biased walks + skip-gram.
+
+    Args:
+        p: return parameter (unnormalised weight w/p for going back to the previous node).
+        q: in-out parameter (w/q for moving to a node not adjacent to the previous one).
+        num_walks: walks started from every node.
+        walk_length: nodes per walk (walks end early at dead ends).
+        walk_mode: walk engine mode passed to ``generate_walks`` ("auto", ...).
+        corpus_file: write the walks to a temporary corpus file and use gensim's ``corpus_file``
+            mode (faster with several workers, lowest Python memory) instead of streaming them.
+        dim, window, epochs, sg, negative, ns_exponent, sample, min_count, alpha, min_alpha,
+            workers: skip-gram settings (defaults of the node2vec reference code: d=128, k=10,
+            one epoch); ``workers`` is used for walking too.
+        min_rating, session_gap, directed: how a graph is built from Interactions / Sessions
+            (see ``graph_from_data``); ignored when an ``ItemGraph`` is given.
+        random_state: seeds the walks and gensim (independent streams).
+        progress: progress bars.
+    """
+
+    _method = "node2vec"
+
+    def __init__(
+        self,
+        p: float = 1.0,
+        q: float = 1.0,
+        num_walks: int = 10,
+        walk_length: int = 80,
+        dim: int = 128,
+        window: int = 10,
+        epochs: int = 1,
+        sg: int = 1,
+        negative: int = 5,
+        ns_exponent: float = 0.75,
+        sample: float = 1e-3,
+        min_count: int = 1,
+        alpha: float = 0.025,
+        min_alpha: float = 1e-4,
+        walk_mode: str = "auto",
+        corpus_file: bool = False,
+        min_rating: float | None = None,
+        session_gap: int | None = None,
+        directed: bool = True,
+        workers: int = 1,
+        random_state: Any = None,
+        progress: bool = True,
+    ) -> None:
+        self.p = p
+        self.q = q
+        self.num_walks = num_walks
+        self.walk_length = walk_length
+        self.dim = dim
+        self.window = window
+        self.epochs = epochs
+        self.sg = sg
+        self.negative = negative
+        self.ns_exponent = ns_exponent
+        self.sample = sample
+        self.min_count = min_count
+        self.alpha = alpha
+        self.min_alpha = min_alpha
+        self.walk_mode = walk_mode
+        self.corpus_file = corpus_file
+        self.min_rating = min_rating
+        self.session_gap = session_gap
+        self.directed = directed
+        self.workers = workers
+        self.random_state = random_state
+        self.progress = progress
+
+    def get_params(self) -> dict[str, Any]:
+        keys = (
+            "p q num_walks walk_length dim window epochs sg negative ns_exponent sample "
+            "min_count alpha min_alpha walk_mode corpus_file min_rating session_gap directed "
+            "workers"
+        ).split()
+        return {k: getattr(self, k) for k in keys}
+
+    def fit(self, data: Any, side_info: Any = None) -> Embeddings:
+        """Walk the graph of ``data`` (ItemGraph, Sessions or Interactions); returns node vectors."""
+        import time
+
+        from embeddings.walks import generate_walks, walks_to_corpus_file
+
+        _note_side_info(type(self).__name__, side_info)
+        graph = graph_from_data(data, self.min_rating, self.session_gap, self.directed)
+        seed_walks, seed_w2v = spawn_seeds(self.random_state, 2)
+        t0 = time.perf_counter()
+        walks = generate_walks(
+            graph,
+            num_walks=self.num_walks,
+            walk_length=self.walk_length,
+            p=self.p,
+            q=self.q,
+            mode=self.walk_mode,
+            workers=self.workers,
+            random_state=seed_walks,
+            progress=self.progress,
+        )
+        walk_seconds = time.perf_counter() - t0
+        lengths = (walks >= 0).sum(axis=1)
+        extra: dict[str, Any] = {
+            "method": self._method,
+            "trainer": type(self).__name__,
+            "trainer_params": self.get_params(),
+            "random_state": self.random_state if isinstance(self.random_state, int) else None,
+            "graph": graph.describe(),
+            "n_walks": int(walks.shape[0]),
+            "mean_walk_length": float(lengths.mean()) if lengths.size else 0.0,
+            "walks_shorter_than_2": int((lengths < 2).sum()),
+            "walk_seconds": walk_seconds,
+        }
+        if extra["walks_shorter_than_2"]:
+            logger.info(
+                "%d walks have fewer than 2 nodes (isolated nodes or immediate dead ends); "
+                "skipped for training",
+                extra["walks_shorter_than_2"],
+            )
+        model = SkipGram(
+            dim=self.dim,
+            window=self.window,
+            epochs=self.epochs,
+            sg=self.sg,
+            negative=self.negative,
+            ns_exponent=self.ns_exponent,
+            sample=self.sample,
+            min_count=self.min_count,
+            alpha=self.alpha,
+            min_alpha=self.min_alpha,
+            workers=self.workers,
+            random_state=seed_w2v,
+            progress=self.progress,
+        )
+        all_ids = _all_item_ids(data)
+        if self.corpus_file:
+            keep = walks[lengths >= 2]
+            if keep.shape[0] == 0:
+                raise ValueError("no walk with at least 2 nodes: the graph has no edges to learn")
+            with tempfile.TemporaryDirectory(prefix="embrecall-walks-") as tmp:
+                path = walks_to_corpus_file(keep, graph, os.path.join(tmp, "walks.txt"))
+                return model.fit_sequences(path, meta=extra, all_ids=all_ids)
+        if not (lengths >= 2).any():
+            raise ValueError("no walk with at least 2 nodes: the graph has no edges to learn")
+        return model.fit_sequences(
+            _WalkSequences(walks, graph.node_ids), meta=extra, all_ids=all_ids
+        )
+
+
+class DeepWalk(Node2Vec):
+    """DeepWalk (Perozzi et al. 2014): first-order random walks (next node drawn in proportion to
+    the edge weight) + skip-gram. Same arguments as ``Node2Vec`` without ``p`` and ``q``.
+    """
+
+    _method = "deepwalk"
+
+    def __init__(
+        self,
+        num_walks: int = 10,
+        walk_length: int = 80,
+        dim: int = 128,
+        window: int = 10,
+        epochs: int = 1,
+        sg: int = 1,
+        negative: int = 5,
+        ns_exponent: float = 0.75,
+        sample: float = 1e-3,
+        min_count: int = 1,
+        alpha: float = 0.025,
+        min_alpha: float = 1e-4,
+        walk_mode: str = "auto",
+        corpus_file: bool = False,
+        min_rating: float | None = None,
+        session_gap: int | None = None,
+        directed: bool = True,
+        workers: int = 1,
+        random_state: Any = None,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(
+            p=1.0,
+            q=1.0,
+            num_walks=num_walks,
+            walk_length=walk_length,
+            dim=dim,
+            window=window,
+            epochs=epochs,
+            sg=sg,
+            negative=negative,
+            ns_exponent=ns_exponent,
+            sample=sample,
+            min_count=min_count,
+            alpha=alpha,
+            min_alpha=min_alpha,
+            walk_mode=walk_mode,
+            corpus_file=corpus_file,
+            min_rating=min_rating,
+            session_gap=session_gap,
+            directed=directed,
+            workers=workers,
+            random_state=random_state,
+            progress=progress,
+        )
+
+    def get_params(self) -> dict[str, Any]:
+        params = super().get_params()
+        params.pop("p")
+        params.pop("q")
+        return params
+
+
+class Popularity:
+    """Most-popular baseline: one score per item, the number of (positive) interactions.
+
+    ``fit`` returns ``Embeddings`` with a single dimension holding the count, so the score of
+    item i for any user is the inner product of the user vector [1.0] with it: the evaluation
+    ranks items by popularity through the same search code as the learned embeddings
+    (``embeddings.evaluation.evaluate_popularity``). Deterministic (no random state); ties are
+    broken by the smaller item id.
+
+    Args:
+        min_rating: count only interactions rated >= this (None = all).
+    """
+
+    def __init__(self, min_rating: float | None = None) -> None:
+        self.min_rating = min_rating
+
+    def fit(self, data: Any, side_info: Any = None) -> Embeddings:
+        """Count interactions per item of ``Interactions`` or events per item of ``Sessions``."""
+        _note_side_info("Popularity", side_info)
+        if isinstance(data, Interactions):
+            df = data.frame
+            if self.min_rating is not None:
+                df = df[df["rating"] >= self.min_rating]
+            items = df["item_id"].to_numpy()
+        elif isinstance(data, Sessions):
+            keep = (
+                np.ones(data.items.shape[0], bool)
+                if self.min_rating is None
+                else data.ratings >= self.min_rating
+            )
+            items = data.items[keep]
+        else:
+            raise ValueError(
+                f"Popularity: expected Interactions or Sessions, got {type(data).__name__}"
+            )
+        if items.shape[0] == 0:
+            raise ValueError(f"Popularity: no interaction left (min_rating={self.min_rating})")
+        ids, counts = np.unique(items, return_counts=True)
+        return Embeddings(
+            ids,
+            counts.astype(np.float32).reshape(-1, 1),
+            {
+                "method": "popularity",
+                "trainer": "Popularity",
+                "trainer_params": {"min_rating": self.min_rating},
+                "n_interactions": int(items.shape[0]),
+            },
+        )
