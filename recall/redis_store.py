@@ -1,0 +1,665 @@
+"""A Redis-backed LSH bucket store with the ``Index`` search interface.
+
+The layout practitioners use online. Everything of one index lives under the prefix
+``{<namespace>:v<version>}:`` (the braces are a Redis Cluster hash tag: all keys of one index share
+a slot, so the multi-key scripts below also run on a cluster), so several indexes and versions
+share a server without meeting:
+
+==============================  =========  ================================================
+key                             type       content
+==============================  =========  ================================================
+``P:meta``                      HASH       format tag, hasher kind and fingerprint, metric,
+                                           dim, n_tables, vector storage mode
+``P:hasher``                    HASH       the hash functions: array name -> ``.npy`` bytes
+                                           (``hasher.to_arrays()``), never users' buckets
+``P:b:<t>:<key>``               SET        inverted index: ids of the items in bucket
+                                           ``key`` (16 hex digits of the uint64) of table t
+``P:keys``                      HASH       item id -> its L bucket keys (16 hex digits each,
+                                           table order), so items can be moved or deleted
+``P:vec``                       HASH       item id -> prepared vector, float32 little-endian
+                                           bytes (only with ``vectors="redis"``)
+==============================  =========  ================================================
+
+Ids are stored as decimal strings (Redis keeps small integer sets in its compact ``intset``).
+A query vector is hashed on the client with the stored hash functions, then one Lua script per
+query (pipelined over the batch) reads its L buckets — ``SUNION`` for ``or``, per-table counting
+for ``and`` / ``vote`` — and returns the surviving ids with their vectors in one atomic snapshot;
+the client re-ranks them exactly (numpy) and keeps the top k.
+
+Writes keep both directions consistent: ``build`` bulk-loads in chunks, each chunk one
+``MULTI``/``EXEC`` pipeline; ``add`` / ``update`` / ``delete`` run a Lua script per chunk which first
+checks every id of the chunk (new for ``add``, present for ``update`` / ``delete``) and only then
+moves the item between bucket sets and rewrites its bucket list and vector, so a chunk is applied
+entirely or not at all. Ids are checked for the whole call before the first chunk is sent.
+
+At connect time the stored hash functions are loaded; if a hasher is passed as well, its
+``fingerprint()`` must equal the stored one, otherwise ``ValueError`` — a store is never queried
+with hash functions other than those its buckets were built with.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from embeddings._validate import as_ids, as_vectors, describe_values
+from recall.base import Index, Metric, SearchResult
+
+__all__ = ["RedisLSHStore", "STORE_FORMAT_TAG"]
+
+log = logging.getLogger(__name__)
+
+STORE_FORMAT_TAG = "embrecall.redis-lsh/1"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_STRATEGIES = ("or", "and", "vote")
+
+# Writes of one chunk: check every id first, then move/insert/remove. ARGV: mode, prefix, L,
+# store_vec ("1"/"0"), then per item (id, keys hex, vector bytes) for add/update, (id) for delete.
+_WRITE_LUA = """
+local mode = ARGV[1]
+local prefix = ARGV[2]
+local L = tonumber(ARGV[3])
+local storevec = ARGV[4] == '1'
+local keysh = KEYS[1]
+local vech = KEYS[2]
+local step = 3
+if mode == 'delete' then step = 1 end
+local bad = {}
+for i = 5, #ARGV, step do
+  local e = redis.call('HEXISTS', keysh, ARGV[i])
+  if (mode == 'add' and e == 1) or (mode ~= 'add' and e == 0) then
+    bad[#bad + 1] = ARGV[i]
+  end
+end
+if #bad > 0 then
+  return {0, bad}
+end
+local n = 0
+for i = 5, #ARGV, step do
+  local id = ARGV[i]
+  local old = false
+  if mode ~= 'add' then old = redis.call('HGET', keysh, id) end
+  local new = false
+  if mode ~= 'delete' then new = ARGV[i + 1] end
+  for t = 0, L - 1 do
+    local o = false
+    local w = false
+    if old then o = string.sub(old, 16 * t + 1, 16 * t + 16) end
+    if new then w = string.sub(new, 16 * t + 1, 16 * t + 16) end
+    if o ~= w then
+      if o then redis.call('SREM', prefix .. 'b:' .. t .. ':' .. o, id) end
+      if w then redis.call('SADD', prefix .. 'b:' .. t .. ':' .. w, id) end
+    end
+  end
+  if mode == 'delete' then
+    redis.call('HDEL', keysh, id)
+    if storevec then redis.call('HDEL', vech, id) end
+  else
+    redis.call('HSET', keysh, id, new)
+    if storevec then redis.call('HSET', vech, id, ARGV[i + 2]) end
+  end
+  n = n + 1
+end
+return {1, n}
+"""
+
+# Candidates of one query. KEYS: vec hash, then the L bucket keys. ARGV: votes needed, store_vec.
+# Returns {ids, vectors} (vectors empty when not stored).
+_FETCH_LUA = """
+local need = tonumber(ARGV[1])
+local storevec = ARGV[2] == '1'
+local ids
+if need <= 1 then
+  ids = redis.call('SUNION', unpack(KEYS, 2))
+else
+  local count = {}
+  ids = {}
+  for i = 2, #KEYS do
+    local members = redis.call('SMEMBERS', KEYS[i])
+    for _, m in ipairs(members) do
+      local c = (count[m] or 0) + 1
+      count[m] = c
+      if c == need then ids[#ids + 1] = m end
+    end
+  end
+end
+if #ids == 0 then return {ids, {}} end
+if not storevec then return {ids, {}} end
+local vecs = {}
+for s = 1, #ids, 4096 do
+  local e = math.min(s + 4095, #ids)
+  local part = redis.call('HMGET', KEYS[1], unpack(ids, s, e))
+  for j = 1, #part do vecs[#vecs + 1] = part[j] end
+end
+return {ids, vecs}
+"""
+
+
+def _check_name(label: str, value: Any) -> str:
+    s = str(value)
+    if not s or not _NAME_RE.match(s):
+        raise ValueError(f"{label} must be non-empty letters, digits, '_', '.', '-'; got {value!r}")
+    return s
+
+
+def _npy_bytes(a: NDArray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _from_npy(b: bytes) -> NDArray:
+    return np.load(io.BytesIO(b), allow_pickle=False)
+
+
+def _hex_keys(keys: NDArray[np.uint64]) -> list[str]:
+    """Per row the L keys as 16 hex digits each, concatenated: (n, L) uint64 -> n strings."""
+    be = np.ascontiguousarray(keys, dtype=">u8")
+    width = be.shape[1] * 8
+    raw = be.tobytes()
+    return [raw[i : i + width].hex() for i in range(0, len(raw), width)]
+
+
+class RedisLSHStore(Index):
+    """LSH bucket store in Redis, searched like any ``Index`` (see the module docstring).
+
+    Args:
+        client: a ``redis.Redis`` client (``decode_responses=False``) or a ``redis://`` URL.
+        hasher: an ``E2LSHHasher`` / ``SimHashHasher``. Required to create a new store; for an
+            existing one it is optional (the stored one is used) and, if given, must have the
+            stored fingerprint (``ValueError`` otherwise).
+        namespace, version: the key prefix ``{namespace:v<version>}:``.
+        metric: ``cosine`` (vectors unit-normalised before hashing and storing, as the local index
+            does), ``ip`` or ``l2``. Must match the stored metric.
+        strategy, min_votes: ``or`` (any table), ``and`` (all tables), ``vote`` (at least
+            ``min_votes``, default a majority) — as in ``recall.lsh``. Per client, not stored.
+        vectors: ``"redis"`` keeps the re-rank vectors in Redis; ``"local"`` keeps them in this
+            process only (a new client must call :meth:`attach_vectors`). Must match the store.
+        chunk_size: items per pipeline / script call on writes; queries per pipeline on search.
+
+    No multi-probe: results equal the in-memory LSH index searched with ``n_probes=n_tables``.
+    """
+
+    name: ClassVar[str] = "redis-lsh"
+
+    def __init__(
+        self,
+        client: Any,
+        hasher: Any = None,
+        namespace: str = "embrecall",
+        version: int | str = 1,
+        metric: Metric = "cosine",
+        strategy: Literal["or", "and", "vote"] = "or",
+        min_votes: int | None = None,
+        vectors: Literal["redis", "local"] = "redis",
+        chunk_size: int = 2000,
+    ) -> None:
+        super().__init__(metric)
+        import redis
+
+        if isinstance(client, str):
+            client = redis.Redis.from_url(client)
+        if not isinstance(client, redis.Redis):
+            raise ValueError(f"client must be a redis.Redis or a URL, got {type(client).__name__}")
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("the redis client must be created with decode_responses=False")
+        self.client = client
+        self.namespace = _check_name("namespace", namespace)
+        self.version = _check_name("version", version)
+        self.prefix = f"{{{self.namespace}:v{self.version}}}:"
+        if strategy not in _STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; choose one of {_STRATEGIES}")
+        if min_votes is not None and strategy != "vote":
+            raise ValueError(f"min_votes is only used with strategy='vote', not {strategy!r}")
+        self.strategy = strategy
+        self.min_votes = min_votes
+        if vectors not in ("redis", "local"):
+            raise ValueError(f"vectors must be 'redis' or 'local', got {vectors!r}")
+        self.vectors = vectors
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+        self.chunk_size = chunk_size
+        self._k_meta = self.prefix + "meta"
+        self._k_hasher = self.prefix + "hasher"
+        self._k_keys = self.prefix + "keys"
+        self._k_vec = self.prefix + "vec"
+        self._write = client.register_script(_WRITE_LUA)
+        self._fetch = client.register_script(_FETCH_LUA)
+        self._local_ids = np.empty(0, dtype=np.int64)
+        self._local_x = np.empty((0, 0), dtype=np.float32)
+        self._last_candidates = float("nan")
+        self.hasher = self._connect(hasher)
+        self.dim = int(self.hasher.dim)
+        self.n_tables = int(self.hasher.n_tables)
+        if min_votes is not None and not 1 <= int(min_votes) <= self.n_tables:
+            raise ValueError(f"min_votes must be in [1, {self.n_tables}], got {min_votes}")
+        self._local_x = np.empty((0, self.dim), dtype=np.float32)
+
+    # ------------------------------------------------------------------ connect / metadata
+    def _connect(self, hasher: Any) -> Any:
+        meta = {k.decode(): v.decode() for k, v in self.client.hgetall(self._k_meta).items()}
+        if not meta:
+            if hasher is None:
+                raise ValueError(
+                    f"no store under {self.prefix!r} on this server: pass the hasher to create one"
+                )
+            for attr in ("keys", "to_arrays", "fingerprint"):
+                if not callable(getattr(hasher, attr, None)):
+                    raise ValueError(f"hasher {type(hasher).__name__} has no {attr}() method")
+            return hasher
+        if meta.get("format") != STORE_FORMAT_TAG:
+            raise ValueError(f"{self.prefix!r} holds an unknown format {meta.get('format')!r}")
+        for key, mine in (("metric", self.metric), ("vectors", self.vectors)):
+            if meta.get(key) != mine:
+                raise ValueError(
+                    f"store {self.prefix!r} was built with {key}={meta.get(key)!r}, not {mine!r}"
+                )
+        stored = self._load_hasher(meta)
+        if hasher is not None and hasher.fingerprint() != stored.fingerprint():
+            raise ValueError(
+                f"hash functions differ from those stored under {self.prefix!r}: "
+                f"stored fingerprint {stored.fingerprint()[:16]}..., in use "
+                f"{hasher.fingerprint()[:16]}... (use another namespace/version, or drop() it)"
+            )
+        return stored
+
+    def _load_hasher(self, meta: dict[str, str]) -> Any:
+        from recall.lsh import hasher_from_arrays
+
+        raw = self.client.hgetall(self._k_hasher)
+        if not raw:
+            raise ValueError(f"store {self.prefix!r} has metadata but no stored hash functions")
+        arrays = {k.decode(): _from_npy(v) for k, v in raw.items()}
+        hasher = hasher_from_arrays(arrays)
+        if hasher.fingerprint() != meta.get("fingerprint"):
+            raise ValueError(
+                f"stored hash functions under {self.prefix!r} do not match their recorded "
+                "fingerprint (corrupt or partially written store)"
+            )
+        return hasher
+
+    def _meta_mapping(self) -> dict[str, str]:
+        return {
+            "format": STORE_FORMAT_TAG,
+            "kind": str(getattr(self.hasher, "kind", type(self.hasher).__name__)),
+            "fingerprint": self.hasher.fingerprint(),
+            "metric": self.metric,
+            "dim": str(self.dim),
+            "n_tables": str(self.n_tables),
+            "vectors": self.vectors,
+            "created": f"{time.time():.3f}",
+        }
+
+    def _ensure_meta(self, pipe: Any) -> None:
+        pipe.hset(
+            self._k_hasher,
+            mapping={k: _npy_bytes(v) for k, v in self.hasher.to_arrays().items()},
+        )
+        pipe.hset(self._k_meta, mapping=self._meta_mapping())
+
+    def exists(self) -> bool:
+        """Whether this namespace/version holds a store (metadata written)."""
+        return bool(self.client.exists(self._k_meta))
+
+    def drop(self) -> int:
+        """Delete every key under this prefix (buckets, items, vectors, hash functions, meta).
+
+        Returns the number of keys deleted. The client can then ``build`` again.
+        """
+        n = 0
+        batch: list[bytes] = []
+        for key in self.client.scan_iter(match=self.prefix + "*", count=10_000):
+            batch.append(key)
+            if len(batch) >= 10_000:
+                n += int(self.client.unlink(*batch))
+                batch = []
+        if batch:
+            n += int(self.client.unlink(*batch))
+        self._local_ids = np.empty(0, dtype=np.int64)
+        self._local_x = np.empty((0, self.dim), dtype=np.float32)
+        return n
+
+    # ------------------------------------------------------------------ Index API
+    def __len__(self) -> int:
+        return int(self.client.hlen(self._k_keys))
+
+    @property
+    def ids(self) -> NDArray[np.int64]:
+        """Stored ids, sorted ascending (n,) int64 (Redis keeps no insertion order)."""
+        raw = self.client.hkeys(self._k_keys)
+        return np.sort(np.array([int(x) for x in raw], dtype=np.int64))
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "namespace": self.namespace,
+            "version": self.version,
+            "strategy": self.strategy,
+            "min_votes": self.min_votes,
+            "vectors": self.vectors,
+            "chunk_size": self.chunk_size,
+        }
+
+    @property
+    def votes_needed(self) -> int:
+        """Tables an item must share with the query: 1 (or), L (and), min_votes (vote)."""
+        if self.strategy == "or":
+            return 1
+        if self.strategy == "and":
+            return self.n_tables
+        return self.min_votes if self.min_votes is not None else (self.n_tables + 1) // 2
+
+    def _validated(self, vectors: ArrayLike, ids: ArrayLike | None) -> tuple[NDArray, NDArray]:
+        x = as_vectors(vectors, "vectors", dim=self.dim)
+        i = as_ids(ids, n=x.shape[0], name="ids")
+        return self._prepare(x), i
+
+    def build(self, vectors: ArrayLike, ids: ArrayLike | None = None) -> RedisLSHStore:
+        """Replace the store's contents with ``vectors`` (n, d) under ``ids`` (bulk load).
+
+        Everything under the prefix is deleted first, then the hash functions and metadata are
+        written and the items loaded in chunks of ``chunk_size``, one ``MULTI``/``EXEC`` pipeline
+        per chunk (bucket ``SADD`` grouped per bucket, item bucket lists and vectors ``HSET``).
+        Input is validated before anything is deleted.
+        """
+        x, i = self._validated(vectors, ids)
+        keys = self.hasher.keys(x)
+        self.drop()
+        with self.client.pipeline(transaction=True) as pipe:
+            self._ensure_meta(pipe)
+            pipe.execute()
+        for s in range(0, i.shape[0], self.chunk_size):
+            sl = slice(s, s + self.chunk_size)
+            self._bulk_chunk(x[sl], i[sl], keys[sl])
+        if self.vectors == "local":
+            self._set_local(i, x)
+        log.info("bulk-loaded %d items into %s", i.shape[0], self.prefix)
+        return self
+
+    def _bulk_chunk(self, x: NDArray[np.float32], ids: NDArray[np.int64], keys: NDArray) -> None:
+        hexes = _hex_keys(keys)
+        id_list = ids.tolist()
+        with self.client.pipeline(transaction=True) as pipe:
+            for t in range(self.n_tables):
+                col = keys[:, t]
+                order = np.argsort(col, kind="stable")
+                sk = col[order]
+                cuts = np.flatnonzero(sk[1:] != sk[:-1]) + 1
+                for grp in np.split(order, cuts):
+                    bucket = f"{self.prefix}b:{t}:{int(col[grp[0]]):016x}"
+                    pipe.sadd(bucket, *ids[grp].tolist())
+            pipe.hset(self._k_keys, mapping=dict(zip(id_list, hexes, strict=True)))
+            if self.vectors == "redis":
+                pipe.hset(
+                    self._k_vec,
+                    mapping={j: row.tobytes() for j, row in zip(id_list, x, strict=True)},
+                )
+            pipe.execute()
+
+    def _present(self, ids: NDArray[np.int64]) -> NDArray[np.bool_]:
+        out = np.zeros(ids.shape[0], dtype=bool)
+        for s in range(0, ids.shape[0], 10_000):
+            part = ids[s : s + 10_000].tolist()
+            with self.client.pipeline(transaction=False) as pipe:
+                for j in part:
+                    pipe.hexists(self._k_keys, j)
+                out[s : s + len(part)] = pipe.execute()
+        return out
+
+    def _run_write(self, mode: str, ids: NDArray[np.int64], x: NDArray[np.float32] | None) -> None:
+        keys = None if x is None else self.hasher.keys(x)
+        if not self.exists():
+            with self.client.pipeline(transaction=True) as pipe:
+                self._ensure_meta(pipe)
+                pipe.execute()
+        for s in range(0, ids.shape[0], self.chunk_size):
+            sl = slice(s, s + self.chunk_size)
+            args: list[Any] = [
+                mode,
+                self.prefix,
+                self.n_tables,
+                "1" if self.vectors == "redis" else "0",
+            ]
+            if x is None:
+                args.extend(ids[sl].tolist())
+            else:
+                assert keys is not None
+                for j, h, row in zip(ids[sl].tolist(), _hex_keys(keys[sl]), x[sl], strict=True):
+                    args.extend((j, h, row.tobytes() if self.vectors == "redis" else b""))
+            ok, res = self._write(keys=[self._k_keys, self._k_vec], args=args)
+            if not ok:
+                bad = np.array([int(v) for v in res], dtype=np.int64)
+                done = f" ({s} items before this chunk were applied)" if s else ""
+                if mode == "add":
+                    raise ValueError(f"ids already in the store: {describe_values(bad)}{done}")
+                raise KeyError(f"unknown ids: {describe_values(bad)}{done}")
+
+    def add(self, vectors: ArrayLike, ids: ArrayLike) -> RedisLSHStore:
+        """Insert new items (m, d) / (m,); ``ValueError`` naming ids already stored (nothing written)."""
+        x, i = self._validated(vectors, ids)
+        clash = i[self._present(i)]
+        if clash.size:
+            raise ValueError(f"ids already in the store: {describe_values(clash)}")
+        self._run_write("add", i, x)
+        if self.vectors == "local":
+            self._set_local(
+                np.concatenate([self._local_ids, i]), np.concatenate([self._local_x, x])
+            )
+        return self
+
+    def update(self, vectors: ArrayLike, ids: ArrayLike) -> RedisLSHStore:
+        """Replace the vectors of stored items: re-hash, move them between buckets, rewrite both
+        directions. ``KeyError`` naming unknown ids (nothing written)."""
+        x, i = self._validated(vectors, ids)
+        unknown = i[~self._present(i)]
+        if unknown.size:
+            raise KeyError(f"unknown ids: {describe_values(unknown)}")
+        self._run_write("update", i, x)
+        if self.vectors == "local":
+            self._upsert_local(i, x)
+        return self
+
+    def delete(self, ids: ArrayLike) -> RedisLSHStore:
+        """Remove items from their buckets and drop their bucket lists and vectors.
+
+        ``KeyError`` naming unknown ids (nothing removed).
+        """
+        i = as_ids(ids, name="ids")
+        if i.size == 0:
+            raise ValueError("ids: empty")
+        unknown = i[~self._present(i)]
+        if unknown.size:
+            raise KeyError(f"unknown ids: {describe_values(unknown)}")
+        self._run_write("delete", i, None)
+        if self.vectors == "local":
+            keep = ~np.isin(self._local_ids, i)
+            self._set_local(self._local_ids[keep], self._local_x[keep])
+        return self
+
+    # ------------------------------------------------------------------ local vectors
+    def _set_local(self, ids: NDArray[np.int64], x: NDArray[np.float32]) -> None:
+        order = np.argsort(ids, kind="stable")
+        self._local_ids = np.ascontiguousarray(ids[order])
+        self._local_x = np.ascontiguousarray(x[order], dtype=np.float32).reshape(-1, self.dim)
+
+    def _upsert_local(self, ids: NDArray[np.int64], x: NDArray[np.float32]) -> None:
+        keep = ~np.isin(self._local_ids, ids)
+        self._set_local(
+            np.concatenate([self._local_ids[keep], ids]), np.concatenate([self._local_x[keep], x])
+        )
+
+    def attach_vectors(self, vectors: ArrayLike, ids: ArrayLike) -> RedisLSHStore:
+        """Give a ``vectors="local"`` client the re-rank vectors (raw; prepared here). Writes
+        nothing to Redis."""
+        if self.vectors != "local":
+            raise ValueError("attach_vectors is only for stores created with vectors='local'")
+        x, i = self._validated(vectors, ids)
+        self._set_local(i, x)
+        return self
+
+    def _local_lookup(self, ids: NDArray[np.int64]) -> NDArray[np.float32]:
+        pos = np.searchsorted(self._local_ids, ids)
+        pos = np.minimum(pos, max(0, self._local_ids.shape[0] - 1))
+        ok = self._local_ids.shape[0] > 0 and (self._local_ids[pos] == ids)
+        if not np.all(ok):
+            missing = ids if self._local_ids.shape[0] == 0 else ids[~ok]
+            raise KeyError(
+                f"stored ids with no local vector: {describe_values(missing)} "
+                "(call attach_vectors with the item vectors)"
+            )
+        return self._local_x[pos]
+
+    # ------------------------------------------------------------------ search
+    def search(self, queries: ArrayLike, k: int) -> SearchResult:
+        """Top-k (nq, k) ids and scores, padded with -1 / -inf (see ``recall.base.Index``)."""
+        if isinstance(k, bool) or not isinstance(k, int | np.integer):
+            raise ValueError(f"k must be an int, got {type(k).__name__}")
+        if k <= 0:
+            raise ValueError(f"k must be >= 1, got {k}")
+        q = self._prepare(as_vectors(queries, "queries", dim=self.dim))
+        if len(self) == 0:
+            raise ValueError(f"the store {self.prefix!r} is empty: build it before searching")
+        return self._search(q, int(k))
+
+    def _candidates(self, keys: NDArray[np.uint64]) -> list[tuple[list[bytes], list[bytes]]]:
+        hexes = _hex_keys(keys)
+        need = str(self.votes_needed)
+        storevec = "1" if self.vectors == "redis" else "0"
+        out: list[tuple[list[bytes], list[bytes]]] = []
+        for s in range(0, len(hexes), self.chunk_size):
+            with self.client.pipeline(transaction=False) as pipe:
+                for h in hexes[s : s + self.chunk_size]:
+                    buckets = [
+                        f"{self.prefix}b:{t}:{h[16 * t : 16 * t + 16]}"
+                        for t in range(self.n_tables)
+                    ]
+                    self._fetch(keys=[self._k_vec, *buckets], args=[need, storevec], client=pipe)
+                out.extend(pipe.execute())
+        return out
+
+    def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
+        keys = self.hasher.keys(queries)
+        fetched = self._candidates(keys)
+        nq = queries.shape[0]
+        out_ids = np.full((nq, k), -1, dtype=np.int64)
+        out_scores = np.full((nq, k), -np.inf, dtype=np.float32)
+        n_cand = np.zeros(nq, dtype=np.int64)
+        for qi, (raw_ids, raw_vecs) in enumerate(fetched):
+            if not raw_ids:
+                continue
+            cid = np.array([int(v) for v in raw_ids], dtype=np.int64)
+            if self.vectors == "redis":
+                present = [j for j, v in enumerate(raw_vecs) if v is not None]
+                if len(present) != len(raw_vecs):  # cannot happen inside one script; be safe
+                    cid = cid[present]
+                    raw_vecs = [raw_vecs[j] for j in present]
+                cx = np.frombuffer(b"".join(raw_vecs), dtype=np.float32).reshape(-1, self.dim)
+            else:
+                cx = self._local_lookup(cid)
+            n_cand[qi] = cid.shape[0]
+            q = queries[qi]
+            dots = cx @ q
+            if self.metric == "l2":
+                sc = 2 * dots - np.einsum("ij,ij->i", cx, cx) - np.float32(q @ q)
+            else:
+                sc = dots
+            sc = sc.astype(np.float32, copy=False)
+            kk = min(k, cid.shape[0])
+            order = np.lexsort((cid, -sc))[:kk]
+            out_ids[qi, :kk] = cid[order]
+            out_scores[qi, :kk] = sc[order]
+        self._last_candidates = float(n_cand.mean()) if nq else float("nan")
+        self._last_candidates_per_query = n_cand
+        return SearchResult(out_ids, out_scores)
+
+    # ------------------------------------------------------------------ inspection
+    def _stats(self) -> dict[str, float]:
+        info = self.client.info("memory")
+        return {
+            "n_tables": float(self.n_tables),
+            "votes_needed": float(self.votes_needed),
+            "mean_candidates": self._last_candidates,
+            "redis_used_memory": float(info.get("used_memory", float("nan"))),
+            "local_vector_bytes": float(self._local_x.nbytes),
+        }
+
+    def bucket_sizes(self) -> dict[tuple[int, int], int]:
+        """``{(table, key): size}`` of every bucket set (a SCAN: for diagnostics and tests)."""
+        out: dict[tuple[int, int], int] = {}
+        pat = self.prefix + "b:*"
+        names = list(self.client.scan_iter(match=pat, count=10_000))
+        for s in range(0, len(names), 10_000):
+            part = names[s : s + 10_000]
+            with self.client.pipeline(transaction=False) as pipe:
+                for nm in part:
+                    pipe.scard(nm)
+                sizes = pipe.execute()
+            for nm, size in zip(part, sizes, strict=True):
+                _, t, key = nm.decode()[len(self.prefix) :].split(":")
+                out[(int(t), int(key, 16))] = int(size)
+        return out
+
+    def verify(self) -> dict[str, int]:
+        """Check both directions agree; ``ValueError`` describing the first inconsistencies.
+
+        Every item's L buckets must contain it, every bucket member must list that bucket, no
+        bucket may be empty, and (``vectors="redis"``) vectors exist exactly for the items.
+        Returns ``{"items": n, "buckets": b, "memberships": n * L}`` when consistent.
+        """
+        items = {int(k): v.decode() for k, v in self.client.hgetall(self._k_keys).items()}
+        expected: set[tuple[int, str, int]] = set()
+        for j, h in items.items():
+            if len(h) != 16 * self.n_tables:
+                raise ValueError(
+                    f"item {j}: bucket list of length {len(h)}, expected {16 * self.n_tables}"
+                )
+            for t in range(self.n_tables):
+                expected.add((t, h[16 * t : 16 * t + 16], j))
+        found: set[tuple[int, str, int]] = set()
+        n_buckets = 0
+        for nm in self.client.scan_iter(match=self.prefix + "b:*", count=10_000):
+            _, t, key = nm.decode()[len(self.prefix) :].split(":")
+            members = self.client.smembers(nm)
+            n_buckets += 1
+            for m in members:
+                found.add((int(t), key, int(m)))
+        problems = []
+        stale = found - expected
+        missing = expected - found
+        if stale:
+            problems.append(
+                f"{len(stale)} bucket members not listed by their item, e.g. {sorted(stale)[:3]}"
+            )
+        if missing:
+            problems.append(
+                f"{len(missing)} item buckets lacking the item, e.g. {sorted(missing)[:3]}"
+            )
+        if self.vectors == "redis":
+            vec_ids = {int(k) for k in self.client.hkeys(self._k_vec)}
+            if vec_ids != set(items):
+                problems.append(
+                    f"vectors for {len(vec_ids - set(items))} unknown items, "
+                    f"missing for {len(set(items) - vec_ids)} items"
+                )
+        if problems:
+            raise ValueError(f"store {self.prefix!r} is inconsistent: " + "; ".join(problems))
+        return {"items": len(items), "buckets": n_buckets, "memberships": len(found)}
+
+    # ------------------------------------------------------------------ unsupported
+    def _reset(self) -> None:  # pragma: no cover - build is overridden
+        self.drop()
+
+    def _add(
+        self, vectors: NDArray[np.float32], ids: NDArray[np.int64]
+    ) -> None:  # pragma: no cover
+        raise NotImplementedError("RedisLSHStore overrides build/add")
+
+    def save(self, path: Any) -> Any:
+        """Not supported: the store lives in Redis (use Redis persistence / replication)."""
+        raise NotImplementedError("RedisLSHStore lives in Redis; it is not saved to a file")
