@@ -488,6 +488,7 @@ def node_classification(
     max_iter: int = 1000,
     random_state: Any = None,
     workers: int = 1,
+    missing: str = "error",
     progress: bool = True,
 ) -> pd.DataFrame:
     """Multi-label node classification with the DeepWalk / node2vec protocol.
@@ -500,6 +501,9 @@ def node_classification(
         n_repeats: random splits per ratio (independent seeds from ``random_state``).
         C, max_iter: of the liblinear L2 logistic regression (one per class, one-vs-rest).
         workers: parallel jobs of the one-vs-rest fit.
+        missing: labelled nodes without a vector (e.g. isolated nodes, which no walk trains):
+            ``"error"`` raises ``KeyError`` naming them, ``"zero"`` gives them a zero vector
+            (they stay in the evaluation; their number is in the ``n_zero_vector`` column).
 
     Returns:
         DataFrame with one row per (train_ratio, repeat): micro_f1, macro_f1, n_train, n_test,
@@ -528,7 +532,19 @@ def node_classification(
         raise ValueError(f"train_ratios must be in (0, 1), got {list(train_ratios)}")
     if not isinstance(n_repeats, int | np.integer) or n_repeats < 1:
         raise ValueError(f"n_repeats must be an int >= 1, got {n_repeats}")
-    x = embeddings.lookup(ids[labelled])  # KeyError names nodes without a vector
+    if missing not in ("error", "zero"):
+        raise ValueError(f"missing must be 'error' or 'zero', got {missing!r}")
+    wanted = ids[labelled]
+    if missing == "error":
+        x = embeddings.lookup(wanted)  # KeyError names nodes without a vector
+        n_zero = 0
+    else:
+        have = embeddings.has(wanted)
+        x = np.zeros((wanted.shape[0], embeddings.dim), dtype=np.float32)
+        x[have] = embeddings.lookup(wanted[have])
+        n_zero = int((~have).sum())
+        if n_zero:
+            logger.info("%d labelled nodes have no vector: zero vectors used", n_zero)
     y = y[labelled]
     n_labels = n_labels[labelled]
     n = labelled.shape[0]
@@ -570,6 +586,7 @@ def node_classification(
                         "macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
                         "n_train": int(tr.shape[0]),
                         "n_test": int(te.shape[0]),
+                        "n_zero_vector": n_zero,
                         "seconds": time.perf_counter() - t0,
                     }
                 )

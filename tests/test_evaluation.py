@@ -255,3 +255,28 @@ def test_bad_input():
         node_classification(node_emb, labels, np.arange(5), train_ratios=(1.0,), progress=False)
     with pytest.raises(KeyError, match="unknown ids"):
         node_classification(node_emb, labels, np.arange(5) + 1, progress=False)
+    with pytest.raises(ValueError, match="missing"):
+        node_classification(node_emb, labels, np.arange(5), missing="drop", progress=False)
+    res = node_classification(
+        node_emb,
+        labels,
+        np.arange(5) + 1,
+        train_ratios=(0.5,),
+        n_repeats=1,
+        missing="zero",
+        progress=False,
+    )
+    assert res["n_zero_vector"].tolist() == [1]
+
+
+def test_u2i_default_user_vectors_match_explicit(synthetic_small):
+    from embeddings.users import user_vectors
+
+    train, test = leave_last_out(synthetic_small.interactions)
+    emb = Item2Vec(dim=16, epochs=3, random_state=0, progress=False).fit(train)
+    default = evaluate_u2i(emb, train, test, k=10, min_rating=3.0)
+    users = user_vectors(emb, train, min_rating=3.0)
+    explicit = evaluate_u2i(emb, train, test, k=10, user_embeddings=users)
+    for key in ("hit_rate@10", "recall@10", "ndcg@10", "n_no_query"):
+        assert default[key] == explicit[key]
+    assert default["n_users"] == test.n_users
