@@ -24,7 +24,7 @@ def default_data_root() -> Path | None:
     return cand if cand.is_dir() else None
 
 
-def _load_dataset(spec: str, random_state: int) -> tuple[Any, Any]:
+def _load_dataset(spec: str, random_state: int, cache_dir: Path | None = None) -> tuple[Any, Any]:
     """(Interactions, ItemSideInfo | None) for 'synthetic', a MovieLens directory or variant name."""
     from embeddings.datasets import make_synthetic
 
@@ -34,10 +34,13 @@ def _load_dataset(spec: str, random_state: int) -> tuple[Any, Any]:
     from embeddings.datasets.movielens import fetch_movielens, load_movielens
 
     p = Path(spec)
-    if p.is_dir():
+    if p.exists():
         ml = load_movielens(p)
+    elif os.sep in spec or spec.startswith("."):
+        raise FileNotFoundError(f"data set directory {spec} does not exist")
     else:
-        ml = load_movielens(fetch_movielens(spec))
+        ml = load_movielens(fetch_movielens(spec, cache_dir=cache_dir))
+    logger.info("loaded MovieLens %s from %s", ml.variant, ml.path)
     return ml.interactions, ml.side_info
 
 
@@ -49,10 +52,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         from embeddings.datasets.movielens import fetch_movielens
 
         path = fetch_movielens(args.fetch, cache_dir=args.cache_dir)
-        print(f"fetched {args.fetch} into {path}")
+        print(f"fetched {args.fetch} into {path}", file=sys.stderr)  # stdout stays JSON
         if args.dataset == "synthetic":
             args.dataset = str(path)
-    interactions, side = _load_dataset(args.dataset, args.random_state)
+    interactions, side = _load_dataset(args.dataset, args.random_state, args.cache_dir)
     sessions = build_sessions(
         interactions, min_rating=args.min_rating, session_gap=args.session_gap
     )
