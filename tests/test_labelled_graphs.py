@@ -147,11 +147,17 @@ def test_bad_text_files_name_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"e\.txt: line 2: weight 'heavy' is not a number"):
         read_edgelist(p, weighted=True)
     p.write_text("1 2\n3\n")
-    with pytest.raises(ValueError, match=r"e\.txt: line 2: expected u v, got 1 fields"):
+    with pytest.raises(ValueError, match=r"e\.txt: line 2 has 1 fields, line 1 has 2"):
         read_edgelist(p)
+    with pytest.raises(ValueError, match=r"e\.txt: line 2: expected u v, got 1 fields"):
+        read_edgelist(p, weighted=False)
     p.write_text("1 2 3 4\n")
     with pytest.raises(ValueError, match=r"line 1: expected u v, got 4 fields"):
         read_edgelist(p)
+    p.write_text("1 2\n2 3 0.5\n")
+    with pytest.raises(ValueError, match=r"e\.txt: line 2 has 3 fields, line 1 has 2"):
+        read_edgelist(p)
+    assert read_edgelist(p, weighted=False).n_nodes == 3
     p.write_text("1 2 -1\n")
     with pytest.raises(ValueError, match=r"weights must be finite and > 0"):
         read_edgelist(p)

@@ -216,9 +216,15 @@ def read_edgelist(
     rows = _tokens(p)
     if not rows:
         raise ValueError(f"{p.name}: empty edge list")
-    widths = {len(t) for _, t in rows}
     if weighted is None:
-        weighted = widths == {3}
+        first = len(rows[0][1])
+        odd = next(((ln, len(t)) for ln, t in rows if len(t) != first), None)
+        if odd is not None:
+            raise ValueError(
+                f"{p.name}: line {odd[0]} has {odd[1]} fields, line {rows[0][0]} has {first}; "
+                "pass weighted=True/False to say which lines are right"
+            )
+        weighted = first == 3
     want = 3 if weighted else 2
     src = np.empty(len(rows), np.int64)
     dst = np.empty(len(rows), np.int64)
