@@ -109,7 +109,8 @@ def _ml1m(d: Path) -> Path:
         d / "movies.dat",
         "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n"
         "661::James and the Giant Peach (1996)::Animation|Children's|Musical\n"
-        "3::Cit\u00e9 des enfants perdus, La (1995)::Adventure|Sci-Fi\n",
+        "3::Cit\u00e9 des enfants perdus, La (1995)::Adventure|Sci-Fi\r\n"
+        "4::And now\x85 (1990)::Drama\n",
         "latin-1",
     )
     _write(d / "users.dat", "1::F::1::10::48067\n2::M::56::16::70072\n")
@@ -193,6 +194,9 @@ def test_ml1m_latin1(tmp_path):
     assert side.titles[3] == "Cit\u00e9 des enfants perdus, La (1995)"
     assert side.frame.loc[661, "genres"] == ("Animation", "Children's", "Musical")
     assert side.frame.loc[1193, "year"] == ("1975",)
+    assert side.frame.loc[3, "genres"] == ("Adventure", "Sci-Fi")  # CRLF line end
+    assert side.titles[4] == "And now\x85 (1990)"  # byte 0x85 is not a line break
+    assert side.frame.loc[4, "year"] == ("1990",)
 
 
 def test_ml10m_tags_and_titles_with_colons(tmp_path):

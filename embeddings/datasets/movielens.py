@@ -312,7 +312,9 @@ def _decode_lines(path: Path, encodings: tuple[str, ...]) -> list[str]:
             text = data.decode(enc)
         except UnicodeDecodeError:
             continue
-        return text.splitlines()
+        # split on \n only: str.splitlines() would also break at U+0085, which is what a
+        # Latin-1 byte 0x85 (an ellipsis in cp1252 titles) decodes to
+        return [line.removesuffix("\r") for line in text.split("\n")]
     raise ValueError(f"{path.name}: cannot decode as {' or '.join(encodings)}")
 
 
