@@ -66,7 +66,7 @@ from numpy.typing import ArrayLike, NDArray
 from embeddings._validate import as_ids, check_random_state, describe_values, spawn_seeds
 from embeddings.datasets.tables import Interactions, ItemSideInfo
 from embeddings.graph import ItemGraph
-from embeddings.sessions import Sessions, build_sessions
+from embeddings.sessions import Sessions
 from embeddings.types import Embeddings
 
 __all__ = ["BGE", "GES", "EGES"]
@@ -335,32 +335,11 @@ def _as_graph(
     session_gap: int | None,
     directed: bool,
 ) -> ItemGraph:
-    """The item graph to walk: given, or built from sessions (weight A->B = times B directly
-    follows A; ``directed=False`` stores each transition both ways so no item is a dead end)."""
-    if isinstance(data, ItemGraph):
-        return data
-    if isinstance(data, Interactions):
-        data = build_sessions(data, min_rating=min_rating, session_gap=session_gap)
-    elif isinstance(data, Sessions):
-        if len(data) == 0:
-            raise ValueError("sessions are empty: nothing to train on")
-        if min_rating is not None:
-            raise ValueError("min_rating applies to Interactions; filter Sessions beforehand")
-    else:
-        raise ValueError(
-            f"data must be Interactions, Sessions or ItemGraph, got {type(data).__name__}"
-        )
-    graph = ItemGraph.from_sessions(data)
-    if not directed:
-        rows = np.repeat(np.arange(graph.n_nodes), graph.out_degree())
-        graph = ItemGraph.from_edges(
-            graph.node_ids[rows],
-            graph.node_ids[graph.indices],
-            graph.weights,
-            directed=False,
-            node_ids=graph.node_ids,
-        )
-    return graph
+    """The item graph to walk: given, or built from sessions by ``trainers.graph_from_data``
+    (weight A->B = times B directly follows A; ``directed=False`` stores transitions both ways)."""
+    from embeddings.trainers import graph_from_data
+
+    return graph_from_data(data, min_rating, session_gap, directed)
 
 
 def _check_walks(walks: ArrayLike, n_nodes: int) -> NDArray[np.int32]:
@@ -415,7 +394,28 @@ def _encode_side_info(
 # trainers
 # ---------------------------------------------------------------------------------------------
 class _SideInfoSkipGram:
-    """Shared implementation of BGE / GES / EGES (see the module docstring)."""
+    """Shared implementation of BGE / GES / EGES (see the module docstring).
+
+    Args:
+        dim: embedding dimension d.
+        window: skip-gram window (pairs up to ``window`` steps apart in a walk).
+        epochs: passes over the walks.
+        negative: negatives per positive pair, from unigram^``ns_exponent`` of walk occurrences.
+        alpha, min_alpha: learning rate, decayed linearly from ``alpha`` to ``min_alpha``.
+        num_walks, walk_length, p, q: walks (``embeddings.walks.generate_walks``) started from
+            every node; p = q = 1 is DeepWalk, as in the EGES paper.
+        min_rating, session_gap, directed: how the item graph is built from Interactions /
+            Sessions (ignored for an ``ItemGraph``).
+        shrink_windows: draw the effective window uniformly in 1..window per position (word2vec).
+        workers: threads for walking and training (Hogwild; not bit-reproducible when > 1).
+        random_state: seeds the walks and the training (independent streams).
+        progress: tqdm bars with the running loss per pair.
+
+    Fitted attributes: ``embeddings_`` (hidden vectors H of the graph's items), ``item_ids_``,
+    ``fields_``, ``vocabularies_``, ``item_vectors_`` (W), ``side_vectors_`` (S, all fields'
+    values stacked; see ``value_embeddings``), ``context_vectors_`` (C), ``weight_scores_``
+    (a), ``loss_history_`` (mean loss per positive pair and epoch), ``n_pairs_``.
+    """
 
     _method: str = ""
     _uses_side_info: bool = True
