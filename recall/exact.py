@@ -1,0 +1,463 @@
+"""Exact k-nearest-neighbour search: the ground truth of every benchmark.
+
+Two search paths, both exact (same top-k as scoring every item in float32):
+
+- **Batched** (many queries, or ``prefilter=False``): BLAS ``sgemm`` on blocks of
+  ``query_block`` queries x ``chunk_rows`` items, so the score block stays in cache, fused with a
+  compiled top-k selection (running threshold + sorted insertion, parallel over queries). Memory
+  stays bounded (one score block) whatever the size of the index.
+- **Few queries** (``nq < batch_threshold``): one pass over an int8 copy of the vectors (a quarter
+  of the bytes; single-query search is memory-bound) giving for each item a score interval
+  ``[approx - err, approx + err]`` with a guaranteed error bound (per-vector scale, residual norm,
+  Cauchy-Schwarz, plus a float rounding margin); then only the items whose upper bound reaches the
+  k-th best lower bound are scored exactly in float32. The result is the exact top-k.
+
+Scores follow :mod:`recall.base`: ``ip`` and ``cosine`` = inner product (of unit vectors for
+cosine), ``l2`` = minus the squared Euclidean distance. Ties are broken by insertion order (the
+earlier indexed item first).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager, nullcontext
+from functools import lru_cache
+from typing import Any
+
+import numba as nb
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from embeddings._validate import as_ids
+from recall.base import METRICS, Index, Metric, SearchResult
+
+__all__ = ["ExactIndex", "exact_knn", "knn_recall"]
+
+log = logging.getLogger(__name__)
+
+_BLOCK = 4096  # rows per block of the int8 pass (per-block top-k of lower bounds)
+
+
+# ---------------------------------------------------------------------------- compiled kernels
+@nb.njit(inline="always")
+def _insert(vals, rows, s, r):
+    """Insert (s, r) into vals/rows sorted by score descending; caller checked s > vals[-1]."""
+    p = vals.shape[0] - 1
+    while p > 0 and vals[p - 1] < s:
+        vals[p] = vals[p - 1]
+        rows[p] = rows[p - 1]
+        p -= 1
+    vals[p] = s
+    rows[p] = r
+
+
+@nb.njit(parallel=True, nogil=True, fastmath=False, cache=True)
+def _select_block(scores, row0, hx, use_hx, q0, top_v, top_r):  # pragma: no cover - numba
+    """Merge a score block (qb, cb) of items row0.. into the running top-k of queries q0.. ."""
+    qb, cb = scores.shape
+    k = top_v.shape[1]
+    for qi in nb.prange(qb):
+        vals = top_v[q0 + qi]
+        rows = top_r[q0 + qi]
+        thr = vals[k - 1]
+        srow = scores[qi]
+        if use_hx:
+            for j in range(cb):
+                s = srow[j] - hx[row0 + j]
+                if s > thr:
+                    _insert(vals, rows, s, row0 + j)
+                    thr = vals[k - 1]
+        else:
+            for j in range(cb):
+                s = srow[j]
+                if s > thr:
+                    _insert(vals, rows, s, row0 + j)
+                    thr = vals[k - 1]
+
+
+def _make_int8_kernels(D: int):
+    """Kernels of the int8-bounded pass, with the dimension ``D`` a compile-time constant."""
+
+    @nb.njit(nogil=True, fastmath=True, inline="always")
+    def dot4(codes, q, i):
+        # four rows at once: independent accumulators vectorise well (the row reduction is the cost)
+        a0 = np.float32(0.0)
+        a1 = np.float32(0.0)
+        a2 = np.float32(0.0)
+        a3 = np.float32(0.0)
+        for j in range(D):
+            c = q[j]
+            a0 += c * np.float32(codes[i, j])
+            a1 += c * np.float32(codes[i + 1, j])
+            a2 += c * np.float32(codes[i + 2, j])
+            a3 += c * np.float32(codes[i + 3, j])
+        return a0, a1, a2, a3
+
+    @nb.njit(nogil=True, fastmath=True)
+    def pass1_block(codes, scale, err, hx, use_hx, q, qnorm, start, stop, ub, lbk):
+        # approximate score, its error bound, upper bounds into ub, block top-k lower bounds
+        k = lbk.shape[0]
+        for t in range(k):
+            lbk[t] = -np.inf
+        thr = np.float32(-np.inf)
+        mx = np.float32(-np.inf)
+        tmp = np.empty(4, dtype=np.float32)
+        i = start
+        while i < stop:
+            if i + 4 <= stop:
+                tmp[0], tmp[1], tmp[2], tmp[3] = dot4(codes, q, i)
+                cnt = 4
+            else:
+                a = np.float32(0.0)
+                for j in range(D):
+                    a += q[j] * np.float32(codes[i, j])
+                tmp[0] = a
+                cnt = 1
+            for r in range(cnt):
+                ii = i + r
+                a = tmp[r] * scale[ii]
+                if use_hx:
+                    a -= hx[ii]
+                m = qnorm * err[ii]
+                u = a + m
+                lo = a - m
+                ub[ii] = u
+                if u > mx:
+                    mx = u
+                if lo > thr:
+                    p = k - 1
+                    while p > 0 and lbk[p - 1] < lo:
+                        lbk[p] = lbk[p - 1]
+                        p -= 1
+                    lbk[p] = lo
+                    thr = lbk[k - 1]
+            i += cnt
+        return mx
+
+    @nb.njit(parallel=True, nogil=True)
+    def search_one(codes, scale, err, hx, use_hx, x, q, qnorm, k, ub, out_v, out_r):
+        n = codes.shape[0]
+        nblk = (n + _BLOCK - 1) // _BLOCK
+        lbk = np.empty((nblk, k), dtype=np.float32)
+        bmax = np.empty(nblk, dtype=np.float32)
+        for b in nb.prange(nblk):
+            start = b * _BLOCK
+            stop = min(n, start + _BLOCK)
+            bmax[b] = pass1_block(codes, scale, err, hx, use_hx, q, qnorm, start, stop, ub, lbk[b])
+        flat = np.sort(lbk.ravel())
+        thr = flat[flat.shape[0] - k]  # k-th largest lower bound: the k-th best exact score >= thr
+        for t in range(k):
+            out_v[t] = -np.inf
+            out_r[t] = -1
+        cur = np.float32(-np.inf)
+        n_cand = 0
+        for b in range(nblk):
+            if bmax[b] < thr:
+                continue
+            stop = min(n, (b + 1) * _BLOCK)
+            for i in range(b * _BLOCK, stop):
+                if ub[i] >= thr:
+                    n_cand += 1
+                    s = np.float32(0.0)
+                    for j in range(D):
+                        s += q[j] * x[i, j]
+                    if use_hx:
+                        s -= hx[i]
+                    if s > cur:
+                        _insert(out_v, out_r, s, i)
+                        cur = out_v[k - 1]
+        return n_cand
+
+    return search_one
+
+
+_KERNELS: dict[int, Any] = {}
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _int8_kernel(d: int):
+    if d not in _KERNELS:
+        _KERNELS[d] = _make_int8_kernels(d)
+    return _KERNELS[d]
+
+
+def _quantize(
+    x: NDArray[np.float32], chunk: int = 65536
+) -> tuple[NDArray[np.int8], NDArray[np.float32], NDArray[np.float64]]:
+    """Per-row symmetric int8 codes, scale, and the residual norm |x - scale*codes| (float64)."""
+    n = x.shape[0]
+    codes = np.empty(x.shape, dtype=np.int8)
+    scale = np.empty(n, dtype=np.float32)
+    resid = np.empty(n, dtype=np.float64)
+    for s in range(0, n, chunk):
+        blk = x[s : s + chunk].astype(np.float64)
+        amax = np.abs(blk).max(axis=1)
+        sc = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+        c = np.clip(np.rint(blk / sc[:, None]), -127, 127)
+        codes[s : s + chunk] = c
+        scale[s : s + chunk] = sc
+        resid[s : s + chunk] = np.linalg.norm(blk - c * sc[:, None].astype(np.float64), axis=1)
+    return codes, scale, resid
+
+
+# ---------------------------------------------------------------------------- the index
+class ExactIndex(Index):
+    """Exact search (brute force, but fast): BLAS blocks + compiled top-k; int8-bounded single queries.
+
+    Parameters
+    ----------
+    metric : "cosine" | "ip" | "l2"
+    threads : threads for BLAS and the compiled kernels during ``search`` (None = leave the
+        libraries' current settings).
+    chunk_rows, query_block : block shape of the batched path (items x queries per score block).
+    prefilter : use the int8-bounded pass for fewer than ``batch_threshold`` queries (exact either
+        way; costs ``n * (d + 8)`` extra bytes).
+    batch_threshold : from this many queries on, the batched BLAS path is used.
+    """
+
+    name = "exact"
+
+    def __init__(
+        self,
+        metric: Metric = "cosine",
+        threads: int | None = 1,
+        chunk_rows: int = 8192,
+        query_block: int = 256,
+        prefilter: bool = True,
+        batch_threshold: int = 16,
+    ) -> None:
+        super().__init__(metric)
+        for nm, v in (
+            ("chunk_rows", chunk_rows),
+            ("query_block", query_block),
+            ("batch_threshold", batch_threshold),
+        ):
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+                raise ValueError(f"{nm} must be a positive int, got {v!r}")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1
+        ):
+            raise ValueError(f"threads must be None or a positive int, got {threads!r}")
+        self.threads = None if threads is None else int(threads)
+        self.chunk_rows = int(chunk_rows)
+        self.query_block = int(query_block)
+        self.prefilter = bool(prefilter)
+        self.batch_threshold = int(batch_threshold)
+        self._reset()
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "threads": self.threads,
+            "chunk_rows": self.chunk_rows,
+            "query_block": self.query_block,
+            "prefilter": self.prefilter,
+            "batch_threshold": self.batch_threshold,
+        }
+
+    # ------------------------------------------------------------------ storage
+    def _reset(self) -> None:
+        d = self.dim or 0
+        self._x = np.empty((0, d), dtype=np.float32)
+        self._hx = np.empty(0, dtype=np.float32)  # 0.5 * |x|^2 (l2 only)
+        self._codes = np.empty((0, d), dtype=np.int8)
+        self._scale = np.empty(0, dtype=np.float32)
+        self._err = np.empty(0, dtype=np.float32)  # |x - scale*codes| + rounding margin
+        self._last_candidates = 0.0
+
+    def _derived(self, x: NDArray[np.float32]) -> dict[str, NDArray]:
+        out: dict[str, NDArray] = {}
+        x64 = x.astype(np.float64)
+        sq = np.einsum("ij,ij->i", x64, x64)
+        out["hx"] = (
+            (0.5 * sq).astype(np.float32) if self.metric == "l2" else np.empty(0, np.float32)
+        )
+        if self.prefilter:
+            codes, scale, resid = _quantize(x)
+            # float32 rounding of the approximate and of the exact dot: generous margin
+            d = x.shape[1]
+            margin = 4.0 * (d + 2) * np.finfo(np.float32).eps * np.sqrt(sq)
+            if self.metric == "l2":
+                margin = margin + 4.0 * np.finfo(np.float32).eps * sq
+            err = (resid + margin) * (1 + 1e-6) + 1e-30
+            out["codes"], out["scale"] = codes, scale
+            out["err"] = np.nextafter(err.astype(np.float32), np.float32(np.inf))
+        else:
+            out["codes"] = np.empty((0, x.shape[1]), np.int8)
+            out["scale"] = out["err"] = np.empty(0, np.float32)
+        return out
+
+    def _add(self, vectors: NDArray[np.float32], ids: NDArray[np.int64]) -> None:
+        der = self._derived(vectors)
+        x = np.concatenate([self._x.reshape(-1, vectors.shape[1]), vectors])
+        self._x = np.ascontiguousarray(x, dtype=np.float32)
+        self._hx = np.concatenate([self._hx, der["hx"]])
+        self._codes = np.ascontiguousarray(
+            np.concatenate([self._codes.reshape(-1, vectors.shape[1]), der["codes"]])
+        )
+        self._scale = np.concatenate([self._scale, der["scale"]])
+        self._err = np.concatenate([self._err, der["err"]])
+
+    # ------------------------------------------------------------------ search
+    @contextmanager
+    def _numba_threads(self):
+        if self.threads is None:
+            yield
+            return
+        old = nb.get_num_threads()
+        nb.set_num_threads(min(self.threads, nb.config.NUMBA_NUM_THREADS))
+        try:
+            yield
+        finally:
+            nb.set_num_threads(old)
+
+    def _blas_threads(self):
+        if self.threads is None:
+            return nullcontext()
+        return _blas_controller().limit(limits=self.threads, user_api="blas")
+
+    def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
+        with self._numba_threads():
+            if self.prefilter and queries.shape[0] < self.batch_threshold:
+                vals, rows = self._search_int8(queries, k)
+            else:
+                with self._blas_threads():
+                    vals, rows = self._search_blas(queries, k)
+        return self._finish(queries, vals, rows)
+
+    def _finish(self, queries, vals, rows) -> SearchResult:
+        if self.metric == "l2":
+            qn = np.einsum("ij,ij->i", queries, queries)[:, None]
+            vals = np.minimum(2.0 * vals - qn, 0.0).astype(np.float32)
+        found = rows >= 0
+        ids = np.where(found, self._ids[np.where(found, rows, 0)], -1)
+        vals = np.where(found, vals, -np.inf).astype(np.float32)
+        return SearchResult(ids.astype(np.int64), vals)
+
+    def _search_blas(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray, NDArray]:
+        nq = queries.shape[0]
+        n = self._x.shape[0]
+        top_v = np.full((nq, k), -np.inf, dtype=np.float32)
+        top_r = np.full((nq, k), -1, dtype=np.int64)
+        cb = min(self.chunk_rows, n)
+        qb = min(self.query_block, nq)
+        buf = np.empty((qb, cb), dtype=np.float32)
+        use_hx = self.metric == "l2"
+        for q0 in range(0, nq, qb):
+            qblk = queries[q0 : q0 + qb]
+            for r0 in range(0, n, cb):
+                xblk = self._x[r0 : r0 + cb]
+                out = buf[: qblk.shape[0], : xblk.shape[0]]
+                np.matmul(qblk, xblk.T, out=out)
+                _select_block(out, r0, self._hx, use_hx, q0, top_v, top_r)
+        return top_v, top_r
+
+    def _search_int8(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray, NDArray]:
+        nq, d = queries.shape
+        kern = _int8_kernel(d)
+        top_v = np.full((nq, k), -np.inf, dtype=np.float32)
+        top_r = np.full((nq, k), -1, dtype=np.int64)
+        ub = np.empty(self._x.shape[0], dtype=np.float32)
+        qnorms = np.linalg.norm(queries.astype(np.float64), axis=1).astype(np.float32)
+        qnorms = np.nextafter(qnorms * np.float32(1 + 1e-6), np.float32(np.inf))
+        cand = 0
+        for i in range(nq):
+            cand += kern(
+                self._codes,
+                self._scale,
+                self._err,
+                self._hx,
+                self.metric == "l2",
+                self._x,
+                queries[i],
+                qnorms[i],
+                k,
+                ub,
+                top_v[i],
+                top_r[i],
+            )
+        self._last_candidates = cand / max(nq, 1)
+        return top_v, top_r
+
+    # ------------------------------------------------------------------ stats / persistence
+    def _stats(self) -> dict[str, float]:
+        mem = sum(
+            a.nbytes for a in (self._x, self._hx, self._codes, self._scale, self._err, self._ids)
+        )
+        return {
+            "memory_bytes": float(mem),
+            "last_mean_candidates": float(self._last_candidates),
+        }
+
+    def _get_state(self) -> dict[str, NDArray]:
+        return {"x": self._x}
+
+    def _set_state(self, state: dict[str, NDArray]) -> None:
+        x = np.asarray(state["x"])
+        if x.dtype != np.float32 or x.ndim != 2 or x.shape != (len(self._ids), self.dim):
+            raise ValueError(
+                f"corrupt ExactIndex state: vectors {x.dtype} {x.shape}, "
+                f"expected float32 ({len(self._ids)}, {self.dim})"
+            )
+        self._reset()
+        self._add(np.ascontiguousarray(x), self._ids)
+
+
+# ---------------------------------------------------------------------------- functions
+def exact_knn(
+    vectors: ArrayLike,
+    queries: ArrayLike,
+    k: int,
+    metric: Metric = "cosine",
+    ids: ArrayLike | None = None,
+    threads: int | None = None,
+) -> SearchResult:
+    """Exact top-k of ``queries`` (nq, d) among ``vectors`` (n, d): the benchmarks' ground truth.
+
+    Returns ``SearchResult`` (ids (nq, k) int64 -- ``ids`` or row numbers --, scores float32),
+    padded with -1 / -inf when k > n. Uses the batched BLAS path (no int8 copy is built).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
+    idx = ExactIndex(metric, threads=threads, prefilter=False)
+    idx.build(vectors, ids)
+    return idx.search(queries, k)
+
+
+def knn_recall(result_ids: ArrayLike, truth_ids: ArrayLike, k: int | None = None) -> float:
+    """Mean over queries of |result top-k & true top-k| / |true top-k| (-1 padding ignored).
+
+    ``result_ids`` (nq, >=k) and ``truth_ids`` (nq, >=k) int; only their first ``k`` columns are
+    used (default: all columns of ``truth_ids``). Queries whose truth is all padding are skipped.
+    """
+    res = np.asarray(result_ids)
+    tru = np.asarray(truth_ids)
+    if res.ndim != 2 or tru.ndim != 2:
+        raise ValueError(f"expected 2-D id arrays, got shapes {res.shape} and {tru.shape}")
+    if res.shape[0] != tru.shape[0]:
+        raise ValueError(f"{res.shape[0]} result rows but {tru.shape[0]} truth rows")
+    if k is None:
+        k = tru.shape[1]
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if tru.shape[1] < k or res.shape[1] < k:
+        raise ValueError(f"k={k} exceeds the columns of results {res.shape} or truth {tru.shape}")
+    res = as_ids(res[:, :k].ravel(), unique=False).reshape(-1, k)
+    tru = as_ids(tru[:, :k].ravel(), unique=False).reshape(-1, k)
+    total = 0.0
+    counted = 0
+    for r, t in zip(res, tru):
+        t = t[t != -1]
+        if t.size == 0:
+            continue
+        total += np.isin(t, r[r != -1]).sum() / t.size
+        counted += 1
+    if counted == 0:
+        raise ValueError("truth holds no ids (all padding)")
+    return float(total / counted)
