@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 CHUNK = 256
 """Walks per random stream; fixed so results do not depend on the number of workers."""
 
+LOCKSTEP = 16
+"""Walks of a chunk advanced together, step by step, so that their cache misses overlap."""
+
 PRECOMPUTED_MAX_BYTES = 256 * 2**20
 """``mode="auto"`` never builds per-edge alias tables larger than this."""
 
@@ -72,6 +75,7 @@ _S11 = np.uint64(11)
 _LOW32 = np.uint64(0xFFFFFFFF)
 _INV32 = 1.0 / 4294967296.0
 _INV53 = 1.0 / 9007199254740992.0
+_ALWAYS = np.uint32(0xFFFFFFFF)
 
 
 @njit(inline="always", cache=True)
@@ -84,38 +88,57 @@ def _next(state):
 
 
 @njit(inline="always", cache=True)
-def _alias_draw(r, s, d, prob, alias):
-    """Edge position drawn from the alias table of the row starting at ``s`` with ``d`` entries.
+def _column(r, s, d):
+    """Alias-table row ``s + k`` chosen by the high 32 bits of ``r`` (multiply-shift, k < d)."""
+    return s + np.int64(((r >> _S32) * np.uint64(d)) >> _S32)
 
-    The high 32 bits of ``r`` pick the column (multiply-shift), the low 32 bits the coin.
+
+@njit(inline="always", cache=True)
+def _draw(r, s, d, tab):
+    """Out-neighbour of the node whose row starts at ``s`` (``d`` edges), from its alias table.
+
+    ``tab[e] = (threshold, target, alias target, alias local index)``: column ``e`` keeps its own
+    target when the low 32 bits of ``r`` are <= threshold, else moves to its alias.
+    Returns ``(target, e, 1)`` or ``(alias target, e, 2)``; the last value indexes ``ret[e]``.
     """
-    k = np.int64(((r >> _S32) * np.uint64(d)) >> _S32)
-    e = s + k
-    if np.float64(r & _LOW32) * _INV32 >= prob[e]:
-        e = s + np.int64(alias[e])
-    return e
+    e = _column(r, s, d)
+    if (r & _LOW32) <= tab[e, 0]:
+        return np.int64(tab[e, 1]), e, 0
+    return np.int64(tab[e, 2]), e, 1
+
+
+@njit(inline="always", cache=True)
+def _uniform(r):
+    """Float in [0, 1) from the top 53 bits of ``r``."""
+    return np.float64(r >> _S11) * _INV53
 
 
 @njit(inline="always", cache=True)
 def _find(indices, lo, hi, x):
-    """Position of ``x`` in the sorted ``indices[lo:hi]``, or -1."""
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        val = indices[mid]
-        if val < x:
-            lo = mid + 1
-        elif val > x:
-            hi = mid
-        else:
-            return mid
-    return -1
+    """Position of ``x`` in the sorted ``indices[lo:hi]``, or -1.
+
+    Branch-free lower bound: the loop count depends only on the row length, so the CPU does not
+    mispredict and can overlap the searches of the walks that advance in lockstep.
+    """
+    n = hi - lo
+    if n <= 0:
+        return -1
+    while n > 1:
+        half = n >> 1
+        lo = lo + half if indices[lo + half] <= x else lo
+        n -= half
+    return lo if indices[lo] == x else -1
 
 
 # ---------------------------------------------------------------------------------------------
 # alias tables
 @njit(inline="always", cache=True)
-def _vose(scaled, d, prob, alias, base, small, large):
-    """Vose's alias method on ``scaled[:d]`` (mean 1); writes ``prob/alias[base:base+d]``."""
+def _vose(scaled, d, tab, base, col, small, large):
+    """Vose's alias method on ``scaled[:d]`` (mean 1).
+
+    Writes ``tab[base + k, 0]`` = acceptance threshold of column k as a uint32 (a column is kept
+    when 32 random bits are <= it) and ``tab[base + k, col]`` = its alias (local index).
+    """
     ns = 0
     nl = 0
     for k in range(d):
@@ -130,8 +153,8 @@ def _vose(scaled, d, prob, alias, base, small, large):
         sm = small[ns]
         nl -= 1
         lg = large[nl]
-        prob[base + sm] = scaled[sm]
-        alias[base + sm] = lg
+        tab[base + sm, 0] = np.uint32(np.uint64(scaled[sm] * 4294967296.0))
+        tab[base + sm, col] = lg
         scaled[lg] = (scaled[lg] + scaled[sm]) - 1.0
         if scaled[lg] < 1.0:
             small[ns] = lg
@@ -142,21 +165,19 @@ def _vose(scaled, d, prob, alias, base, small, large):
     while nl > 0:
         nl -= 1
         lg = large[nl]
-        prob[base + lg] = 1.0
-        alias[base + lg] = lg
+        tab[base + lg, 0] = _ALWAYS
+        tab[base + lg, col] = lg
     while ns > 0:  # only round-off leftovers
         ns -= 1
         sm = small[ns]
-        prob[base + sm] = 1.0
-        alias[base + sm] = sm
+        tab[base + sm, 0] = _ALWAYS
+        tab[base + sm, col] = sm
 
 
 @njit(parallel=True, cache=True)
-def _build_first_order(indptr, weights, max_deg):
+def _build_first_order(indptr, indices, weights, tab, max_deg):
+    """Fill ``tab`` (n_edges, 4) uint32: threshold, target, alias target, alias local index."""
     n = indptr.shape[0] - 1
-    m = weights.shape[0]
-    prob = np.ones(m, np.float32)
-    alias = np.zeros(m, np.int32)
     n_blocks = (n + 1023) // 1024
     for b in prange(n_blocks):
         scaled = np.empty(max_deg, np.float64)
@@ -172,17 +193,46 @@ def _build_first_order(indptr, weights, max_deg):
                 total += weights[s + k]
             for k in range(d):
                 scaled[k] = weights[s + k] * d / total
-            _vose(scaled, d, prob, alias, s, small, large)
-    return prob, alias
+            _vose(scaled, d, tab, s, 3, small, large)
+            for k in range(d):
+                tab[s + k, 1] = indices[s + k]
+                tab[s + k, 2] = indices[s + tab[s + k, 3]]
+
+
+@njit(parallel=True, cache=True)
+def _build_return_probs(indptr, indices, weights, tab):
+    """``ret`` (n_edges, 2, 2) float32 for the on-the-fly sampler. For column e of v's table and
+    its two outcomes o (0 = own target, 1 = alias target) with target x:
+    ``ret[e, o, 0] = P1(x -> v)`` (0 if there is no edge x->v) and ``ret[e, o, 1] = P1(v -> x)``,
+    where P1 is the first-order probability. Carrying them along a walk gives the return mass
+    of every step without a search."""
+    n = indptr.shape[0] - 1
+    total = np.zeros(n, np.float64)
+    for v in prange(n):
+        acc = 0.0
+        for e in range(indptr[v], indptr[v + 1]):
+            acc += weights[e]
+        total[v] = acc
+    ret = np.zeros((indices.shape[0], 2, 2), np.float32)
+    for v in prange(n):
+        s = indptr[v]
+        for e in range(s, indptr[v + 1]):
+            for o in range(2):
+                x = tab[e, 1 + o]
+                ex = s + np.int64(tab[e, 3]) if o == 1 else e
+                pos = _find(indices, indptr[x], indptr[x + 1], v)
+                if pos >= 0:
+                    ret[e, o, 0] = weights[pos] / total[x]
+                ret[e, o, 1] = weights[ex] / total[v]
+    return ret
 
 
 @njit(parallel=True, cache=True)
 def _build_edge_tables(indptr, indices, weights, inv_p, inv_q, offsets, max_deg):
-    """Per-edge alias tables: for edge e = t->v, a table over v's out-edges at ``offsets[e]``."""
+    """Per-edge alias tables (size, 2) uint32 (threshold, alias local index): for the edge
+    e = t->v, the rows ``offsets[e]:offsets[e] + out_degree(v)`` cover v's out-edges."""
     n = indptr.shape[0] - 1
-    size = offsets[-1]
-    prob = np.ones(size, np.float32)
-    alias = np.zeros(size, np.int32)
+    etab = np.empty((offsets[-1], 2), np.uint32)
     n_blocks = (n + 255) // 256
     for b in prange(n_blocks):
         scaled = np.empty(max_deg, np.float64)
@@ -213,132 +263,165 @@ def _build_edge_tables(indptr, indices, weights, inv_p, inv_q, offsets, max_deg)
                     total += w
                 for k in range(d):
                     scaled[k] = scaled[k] * d / total
-                _vose(scaled, d, prob, alias, offsets[e], small, large)
-    return prob, alias
+                _vose(scaled, d, etab, offsets[e], 1, small, large)
+    return etab
 
 
 # ---------------------------------------------------------------------------------------------
-# walk kernels: ``out`` is (n_start, walk_length) for one round, ``seeds`` one per chunk
+# walk kernels. ``out`` is (n_start, walk_length) for one round and ``seeds`` has one state per
+# chunk of CHUNK walks. Within a chunk, LOCKSTEP walks advance together one step at a time: their
+# memory loads are independent, so the CPU overlaps the cache misses (6-8x faster than one walk
+# after the other on a 1M-edge graph).
 @njit(parallel=True, nogil=True, cache=True)
-def _walk_first_order(out, starts, seeds, indptr, indices, prob, alias):
+def _walk_first_order(out, starts, seeds, indptr, tab):
     n = starts.shape[0]
     walk_length = out.shape[1]
     for c in prange(seeds.shape[0]):
         state = seeds[c]
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            v = starts[i]
-            out[i, 0] = v
-            j = 1
-            while j < walk_length:
-                s = indptr[v]
-                d = indptr[v + 1] - s
-                if d == 0:
-                    break
-                state, r = _next(state)
-                v = indices[_alias_draw(r, s, d, prob, alias)]
-                out[i, j] = v
-                j += 1
-            while j < walk_length:
-                out[i, j] = -1
-                j += 1
+        cur = np.empty(LOCKSTEP, np.int64)
+        hi = min(n, (c + 1) * CHUNK)
+        for i0 in range(c * CHUNK, hi, LOCKSTEP):
+            nb = min(LOCKSTEP, hi - i0)
+            for b in range(nb):
+                cur[b] = starts[i0 + b]
+                out[i0 + b, 0] = cur[b]
+            for j in range(1, walk_length):
+                for b in range(nb):
+                    v = cur[b]
+                    if v >= 0:
+                        s = indptr[v]
+                        d = indptr[v + 1] - s
+                        if d > 0:
+                            state, r = _next(state)
+                            v = _draw(r, s, d, tab)[0]
+                        else:
+                            v = -1
+                        cur[b] = v
+                    out[i0 + b, j] = v
+
+
+@njit(inline="always", cache=True)
+def _otf_step(state, t, v, back, fwd, indptr, indices, tab, ret, inv_p, inv_q, env, fold, lowest):
+    """One node2vec step t->v->x by rejection sampling.
+
+    ``back`` = P1(v -> t) and ``fwd`` = P1(t -> v) (first-order probabilities, used only when
+    ``fold``). Returns ``(state, x, P1(x -> v), P1(v -> x))``; x = -1 if v has no out-edges.
+    """
+    s = indptr[v]
+    d = indptr[v + 1] - s
+    if d == 0:
+        return state, np.int64(-1), 0.0, 0.0
+    extra = back * (inv_p - env) if fold else 0.0  # return mass above the envelope
+    total = extra + env  # the envelope's mass, relative to v's out-weight
+    ts = indptr[t]
+    te = indptr[t + 1]
+    while True:
+        if extra > 0.0:
+            state, r = _next(state)
+            if _uniform(r) * total < extra:
+                return state, t, fwd, back
+        state, r = _next(state)
+        x, e, o = _draw(r, s, d, tab)
+        state, r = _next(state)
+        y = _uniform(r) * env
+        if x == t:
+            ok = y < inv_p
+        elif y < lowest:
+            ok = True
+        elif _find(indices, ts, te, x) >= 0:
+            ok = y < 1.0
+        else:
+            ok = y < inv_q
+        if ok:
+            if fold:
+                return state, x, np.float64(ret[e, o, 0]), np.float64(ret[e, o, 1])
+            return state, x, 0.0, 0.0
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _walk_otf(out, starts, seeds, indptr, indices, weights, row_sum, prob, alias, inv_p, inv_q):
+def _walk_otf(out, starts, seeds, indptr, indices, tab, ret, inv_p, inv_q):
     n = starts.shape[0]
     walk_length = out.shape[1]
-    env = max(1.0, inv_q)  # envelope height for every x (times w(v, x))
+    env = max(1.0, inv_q)  # envelope height for every x (times the first-order probability)
     fold = inv_p > env  # return mass above the envelope is drawn as a separate piece
     lowest = min(1.0, inv_q)  # coins below this accept any x != t without a lookup
     for c in prange(seeds.shape[0]):
         state = seeds[c]
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            t = starts[i]
-            out[i, 0] = t
-            j = 1
-            if walk_length > 1:
-                s = indptr[t]
-                d = indptr[t + 1] - s
-                if d > 0:
-                    state, r = _next(state)
-                    v = indices[_alias_draw(r, s, d, prob, alias)]
-                    out[i, 1] = v
-                    j = 2
-                    while j < walk_length:
-                        s = indptr[v]
-                        d = indptr[v + 1] - s
-                        if d == 0:
-                            break
-                        ts = indptr[t]
-                        te = indptr[t + 1]
-                        extra = 0.0
-                        if fold:
-                            pos = _find(indices, s, s + d, t)
-                            if pos >= 0:
-                                extra = weights[pos] * (inv_p - env)
-                        total = extra + env * row_sum[v]
-                        while True:
-                            if extra > 0.0:
+        cur = np.empty(LOCKSTEP, np.int64)
+        prev = np.empty(LOCKSTEP, np.int64)
+        back = np.zeros(LOCKSTEP, np.float64)
+        fwd = np.zeros(LOCKSTEP, np.float64)
+        hi = min(n, (c + 1) * CHUNK)
+        for i0 in range(c * CHUNK, hi, LOCKSTEP):
+            nb = min(LOCKSTEP, hi - i0)
+            for b in range(nb):
+                cur[b] = starts[i0 + b]
+                out[i0 + b, 0] = cur[b]
+            for j in range(1, walk_length):
+                for b in range(nb):
+                    v = cur[b]
+                    if v >= 0:
+                        if j == 1:
+                            s = indptr[v]
+                            d = indptr[v + 1] - s
+                            x = np.int64(-1)
+                            if d > 0:
                                 state, r = _next(state)
-                                if np.float64(r >> _S11) * _INV53 * total < extra:
-                                    x = t
-                                    break
-                            state, r = _next(state)
-                            x = indices[_alias_draw(r, s, d, prob, alias)]
-                            state, r = _next(state)
-                            y = np.float64(r >> _S11) * _INV53 * env
-                            if x == t:
-                                if y < inv_p:
-                                    break
-                            elif y < lowest:
-                                break
-                            elif _find(indices, ts, te, x) >= 0:
-                                if y < 1.0:
-                                    break
-                            elif y < inv_q:
-                                break
-                        out[i, j] = x
-                        t = v
+                                x, e, o = _draw(r, s, d, tab)
+                                if fold:
+                                    back[b] = ret[e, o, 0]
+                                    fwd[b] = ret[e, o, 1]
+                        else:
+                            state, x, bk, fw = _otf_step(
+                                state, prev[b], v, back[b], fwd[b], indptr, indices, tab, ret,
+                                inv_p, inv_q, env, fold, lowest,
+                            )  # fmt: skip
+                            back[b] = bk
+                            fwd[b] = fw
+                        prev[b] = v
+                        cur[b] = x
                         v = x
-                        j += 1
-            while j < walk_length:
-                out[i, j] = -1
-                j += 1
+                    out[i0 + b, j] = v
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _walk_precomputed(out, starts, seeds, indptr, indices, prob, alias, eprob, ealias, offsets):
+def _walk_precomputed(out, starts, seeds, indptr, indices, tab, etab, offsets):
     n = starts.shape[0]
     walk_length = out.shape[1]
     for c in prange(seeds.shape[0]):
         state = seeds[c]
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            v = starts[i]
-            out[i, 0] = v
-            j = 1
-            if walk_length > 1:
-                s = indptr[v]
-                d = indptr[v + 1] - s
-                if d > 0:
-                    state, r = _next(state)
-                    e = _alias_draw(r, s, d, prob, alias)
-                    v = indices[e]
-                    out[i, 1] = v
-                    j = 2
-                    while j < walk_length:
+        cur = np.empty(LOCKSTEP, np.int64)
+        edge = np.empty(LOCKSTEP, np.int64)  # edge just taken (prev -> cur)
+        hi = min(n, (c + 1) * CHUNK)
+        for i0 in range(c * CHUNK, hi, LOCKSTEP):
+            nb = min(LOCKSTEP, hi - i0)
+            for b in range(nb):
+                cur[b] = starts[i0 + b]
+                out[i0 + b, 0] = cur[b]
+            for j in range(1, walk_length):
+                for b in range(nb):
+                    v = cur[b]
+                    if v >= 0:
                         s = indptr[v]
                         d = indptr[v + 1] - s
                         if d == 0:
-                            break
-                        state, r = _next(state)
-                        k = _alias_draw(r, offsets[e], d, eprob, ealias) - offsets[e]
-                        e = s + k
-                        v = indices[e]
-                        out[i, j] = v
-                        j += 1
-            while j < walk_length:
-                out[i, j] = -1
-                j += 1
+                            v = -1
+                        elif j == 1:
+                            state, r = _next(state)
+                            v, e, o = _draw(r, s, d, tab)
+                            edge[b] = e if o == 0 else s + np.int64(tab[e, 3])
+                        else:
+                            state, r = _next(state)
+                            off = offsets[edge[b]]
+                            k = _column(r, off, d)
+                            if (r & _LOW32) <= etab[k, 0]:
+                                e = s + (k - off)
+                            else:
+                                e = s + np.int64(etab[k, 1])
+                            edge[b] = e
+                            v = np.int64(tab[e, 1])
+                        cur[b] = v
+                    out[i0 + b, j] = v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,10 +464,39 @@ def _choose_mode(graph: ItemGraph, mode: str, total_steps: int) -> str:
     indeg = np.bincount(graph.indices, minlength=graph.n_nodes)
     entries = int((deg * indeg).sum())
     nbytes = 8 * entries + 8 * (graph.n_edges + 1)
-    # the build touches every entry (plus a merge over t's row); it pays off when walks reuse it
-    if nbytes <= PRECOMPUTED_MAX_BYTES and entries <= total_steps:
+    # measured (1 thread, powerlaw-cluster graphs): building and walking with the tables beat
+    # rejection sampling even at entries = 1.4 x steps; past a few x the build dominates
+    if nbytes <= PRECOMPUTED_MAX_BYTES and entries <= 4 * total_steps:
         return "precomputed"
     return "otf"
+
+
+def _build_tables(
+    graph: ItemGraph, used: str, p: float, q: float
+) -> tuple[NDArray[np.uint32], NDArray[Any] | None, NDArray[np.int64] | None]:
+    """``(tab, extra, offsets)``: the first-order alias table (n_edges, 4); ``extra`` is the
+    return-probability table of the on-the-fly sampler (a dummy when it needs none) or the
+    per-edge alias tables of the precomputed one, whose row ``offsets``."""
+    max_deg = max(int(graph.out_degree().max(initial=0)), 1)
+    tab = np.empty((graph.n_edges, 4), np.uint32)
+    _build_first_order(graph.indptr, graph.indices, graph.weights, tab, max_deg)
+    if used == "otf":
+        inv_p, inv_q = 1.0 / p, 1.0 / q
+        if inv_p > max(1.0, inv_q):  # the sampler folds the return mass: needs ret
+            return tab, _build_return_probs(graph.indptr, graph.indices, graph.weights, tab), None
+        return tab, np.zeros((1, 2, 2), np.float32), None
+    if used != "precomputed":
+        return tab, None, None
+    offsets = _edge_table_size(graph)
+    logger.info(
+        "node2vec precomputed: %d per-edge alias entries (%.1f MB)",
+        offsets[-1],
+        offsets[-1] * 8 / 2**20,
+    )
+    etab = _build_edge_tables(
+        graph.indptr, graph.indices, graph.weights, 1.0 / p, 1.0 / q, offsets, max_deg
+    )
+    return tab, etab, offsets
 
 
 def generate_walks(
@@ -451,30 +563,10 @@ def generate_walks(
     total_steps = num_walks * n_start * max(walk_length - 1, 0)
     used = "first-order" if first_order else _choose_mode(graph, mode, total_steps)
 
-    indptr, indices, weights = graph.indptr, graph.indices, graph.weights
-    max_deg = int(graph.out_degree().max(initial=0))
-    prob, alias = _build_first_order(indptr, weights, max(max_deg, 1))
-    if used == "otf":
-        row_sum = np.add.reduceat(
-            np.append(weights.astype(np.float64), 0.0), indptr[:-1].clip(max=graph.n_edges)
-        )
-        row_sum[graph.out_degree() == 0] = 0.0
-    elif used == "precomputed":
-        offsets = _edge_table_size(graph)
-        logger.info(
-            "node2vec precomputed: %d per-edge alias entries (%.1f MB)",
-            offsets[-1],
-            offsets[-1] * 8 / 2**20,
-        )
-        eprob, ealias = _build_edge_tables(
-            indptr, indices, weights, 1.0 / p, 1.0 / q, offsets, max(max_deg, 1)
-        )
-
     root = _root_seed(random_state)
     perm_seq, *round_seqs = root.spawn(num_walks + 1)
     perm_rng = np.random.default_rng(perm_seq)
     n_chunks = (n_start + CHUNK - 1) // CHUNK
-    walks = np.empty((num_walks * n_start, walk_length), dtype=np.int32)
 
     prev_threads = numba.get_num_threads()
     threads = min(workers, numba.config.NUMBA_NUM_THREADS)
@@ -482,6 +574,9 @@ def generate_walks(
         logger.warning("workers=%d capped to numba's %d threads", workers, threads)
     numba.set_num_threads(threads)
     try:
+        tab, etab, offsets = _build_tables(graph, used, p, q)
+        walks = np.empty((num_walks * n_start, walk_length), dtype=np.int32)
+        indptr = graph.indptr
         bar = tqdm(
             total=num_walks * n_start, unit="walk", disable=not progress, desc=f"walks ({used})"
         )
@@ -491,17 +586,15 @@ def generate_walks(
                 seeds = round_seqs[r].generate_state(n_chunks, dtype=np.uint64)
                 out = walks[r * n_start : (r + 1) * n_start]
                 if used == "first-order":
-                    _walk_first_order(out, round_starts, seeds, indptr, indices, prob, alias)
+                    _walk_first_order(out, round_starts, seeds, indptr, tab)
                 elif used == "otf":
                     _walk_otf(
-                        out, round_starts, seeds, indptr, indices, weights, row_sum, prob,
-                        alias, 1.0 / p, 1.0 / q,
-                    )  # fmt: skip
+                        out, round_starts, seeds, indptr, graph.indices, tab, etab, 1.0 / p, 1.0 / q
+                    )
                 else:
                     _walk_precomputed(
-                        out, round_starts, seeds, indptr, indices, prob, alias, eprob, ealias,
-                        offsets,
-                    )  # fmt: skip
+                        out, round_starts, seeds, indptr, graph.indices, tab, etab, offsets
+                    )
                 bar.update(n_start)
     finally:
         numba.set_num_threads(prev_threads)
