@@ -397,7 +397,17 @@ def params_for_bucket_size(
 
 # ----------------------------------------------------------------------------- indexes
 class _LSHIndex(Index):
-    """Shared machinery: tables, strategies, multi-probe search, stats, persistence."""
+    """Shared machinery: tables, strategies, multi-probe search, stats, persistence.
+
+    Storage: the vectors are kept in the order of table 0's buckets (ties by insertion rank), so
+    table 0's candidates are contiguous in memory and items of one region sit close together.
+    With ``rerank="int8"`` every candidate is first scored on an int8 copy of the vectors
+    (per-dimension scales, a quarter of the memory traffic) and the best
+    ``max(refine_factor * k, 32)`` are re-ranked with exact float32 scores; ``rerank="exact"``
+    scores every candidate exactly. Returned scores are always exact. With int8 codes, tables get
+    their own copy of the codes in bucket order (as many tables as ``contiguous_bytes`` allows,
+    table 0 always) so that scanning a bucket streams contiguous memory.
+    """
 
     name: ClassVar[str] = "lsh"
 
@@ -408,9 +418,13 @@ class _LSHIndex(Index):
         strategy: Strategy,
         min_votes: int | None,
         n_probes: int | None,
+        rerank: Literal["int8", "exact"],
+        refine_factor: int,
+        contiguous_bytes: int,
         random_state: int | None,
     ) -> None:
         super().__init__(metric)
+        self.contiguous_bytes = _check_int("contiguous_bytes", contiguous_bytes, 0)
         self.n_tables = _check_int("n_tables", n_tables, 1, 4096)
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
@@ -423,6 +437,10 @@ class _LSHIndex(Index):
         if n_probes is not None:
             _check_int("n_probes", n_probes, self.n_tables)
         self.n_probes = n_probes
+        if rerank not in ("int8", "exact"):
+            raise ValueError(f"rerank must be 'int8' or 'exact', got {rerank!r}")
+        self.rerank = rerank
+        self.refine_factor = _check_int("refine_factor", refine_factor, 1)
         if random_state is not None and not isinstance(random_state, int | np.integer):
             raise ValueError("random_state must be an int or None (it is stored with the index)")
         self.random_state = None if random_state is None else int(random_state)
@@ -451,39 +469,81 @@ class _LSHIndex(Index):
             "strategy": self.strategy,
             "min_votes": self.min_votes,
             "n_probes": self.n_probes,
+            "rerank": self.rerank,
+            "refine_factor": self.refine_factor,
+            "contiguous_bytes": self.contiguous_bytes,
             "random_state": self.random_state,
         }
 
     # ---------------------------------------------------------------- Index hooks
     def _reset(self) -> None:
         self.hasher = None
-        self._x = np.zeros((0, 0), dtype=np.float32)
+        self._x = np.zeros((0, 0), dtype=np.float32)  # internal (table-0 bucket) order
+        self._rank = np.zeros(0, dtype=np.int64)  # insertion position of each internal row
+        self._int_ids = np.zeros(0, dtype=np.int64)  # ids in internal order
         self._norms = np.zeros(0, dtype=np.float32)
-        self._keys = np.zeros((0, self.n_tables), dtype=np.uint64)
+        self._codes = np.zeros((0, 0, 1), dtype=np.int8)
+        self._scales = np.ones(1, dtype=np.float32)
         self._tables: dict[str, NDArray] = {}
         self._last_candidates = float("nan")
         self._scratch()
 
     def _scratch(self) -> None:
         n = self._x.shape[0]
-        self._stamp = np.zeros(n, dtype=np.int32)
-        self._votes = np.zeros(n, dtype=np.int16)
-        self._seen = np.zeros(n if self.strategy != "or" else 0, dtype=np.int32)
+        nv = n if self.strategy != "or" else 0  # vote bookkeeping, only for AND / vote
+        self._stamp = np.zeros(nv, dtype=np.int32)
+        self._votes = np.zeros(nv, dtype=np.int16)
+        self._seen = np.zeros(nv, dtype=np.int32)
         self._gen = np.zeros(1, dtype=np.int64)
+        self._bitmap = np.zeros((n + 63) // 64, dtype=np.uint64)
 
     def _make_hasher(self, x: NDArray[np.float32]) -> E2LSHHasher | SimHashHasher:
         raise NotImplementedError
 
+    def _store(
+        self, x: NDArray[np.float32], rank: NDArray[np.int64], ids: NDArray[np.int64], keys: NDArray[np.uint64]
+    ) -> None:
+        """Sort everything by (table-0 key, insertion rank) and build tables and int8 codes."""
+        order = np.lexsort((rank, keys[:, 0]))
+        self._x = np.ascontiguousarray(x[order])
+        self._rank = rank[order]
+        self._int_ids = ids[order]
+        keys = np.ascontiguousarray(keys[order])
+        self._norms = np.einsum("ij,ij->i", self._x, self._x).astype(np.float32)
+        dense = self.hasher.m if self.hasher.kind == "simhash" and self.hasher.m <= 20 else 0
+        self._tables = K.build_tables(keys, dense_bits=dense)
+        n, d = self._x.shape
+        if self.rerank == "int8":
+            amax = np.abs(self._x).max(axis=0)
+            scales = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+            n_copies = int(min(self.n_tables, max(1, self.contiguous_bytes // max(1, n * d))))
+            codes = np.empty((n_copies, n, d), dtype=np.int8)
+            codes[0] = np.clip(np.rint(self._x / scales), -127, 127)
+            perm = self._tables["perm"]
+            for t in range(1, n_copies):
+                np.take(codes[0], perm[t], axis=0, out=codes[t])
+            self._codes = codes
+            self._scales = scales
+        else:
+            self._codes = np.zeros((0, n, d), dtype=np.int8)
+            self._scales = np.ones(d, dtype=np.float32)
+        self._scratch()
+
     def _add(self, vectors: NDArray[np.float32], ids: NDArray[np.int64]) -> None:
         if self.hasher is None:
             self.hasher = self._make_hasher(vectors)
-        keys = self.hasher.keys(vectors)
-        x = vectors if self._x.shape[0] == 0 else np.concatenate([self._x, vectors])
-        self._x = np.ascontiguousarray(x)
-        self._norms = np.einsum("ij,ij->i", self._x, self._x).astype(np.float32)
-        self._keys = keys if self._keys.shape[0] == 0 else np.concatenate([self._keys, keys])
-        self._tables = K.build_tables(self._keys)
-        self._scratch()
+        n_old = self._x.shape[0]
+        rank_new = np.arange(n_old, n_old + vectors.shape[0], dtype=np.int64)
+        if n_old == 0:
+            self._store(vectors, rank_new, ids, self.hasher.keys(vectors))
+            return
+        x = np.concatenate([self._x, vectors])
+        self._store(
+            x,
+            np.concatenate([self._rank, rank_new]),
+            np.concatenate([self._int_ids, ids]),
+            self.hasher.keys(x),
+        )
 
     def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
         assert self.hasher is not None
@@ -491,11 +551,18 @@ class _LSHIndex(Index):
         t = self._tables
         kind = K.KIND_E2LSH if self.hasher.kind == "e2lsh" else K.KIND_SIMHASH
         mults = getattr(self.hasher, "multipliers", np.zeros(1, dtype=np.uint64))
-        strategy = (
-            K.STRATEGY_OR if self.votes_needed == 1 and self.strategy == "or" else K.STRATEGY_VOTE
-        )
+        strategy = K.STRATEGY_OR if self.strategy == "or" else K.STRATEGY_VOTE
         if strategy == K.STRATEGY_VOTE and self._seen.shape[0] != self._x.shape[0]:
-            self._seen = np.zeros(self._x.shape[0], dtype=np.int32)
+            n = self._x.shape[0]
+            self._stamp = np.zeros(n, dtype=np.int32)
+            self._votes = np.zeros(n, dtype=np.int16)
+            self._seen = np.zeros(n, dtype=np.int32)
+        codes = self._codes
+        if self.rerank == "int8" and codes.shape[0] == 0:
+            self._store(self._x, self._rank, self._int_ids, self.hasher.keys(self._x))
+            codes = self._codes
+        elif self.rerank == "exact" and codes.shape[0]:
+            codes = codes[:0]
         rows, scores, ncand = K.search_batch(
             f,
             kind,
@@ -506,31 +573,35 @@ class _LSHIndex(Index):
             strategy,
             self.votes_needed,
             t["perm"],
-            t["bstart"],
-            t["boff"],
-            t["hkeys"],
-            t["hvals"],
+            t["dense"],
+            t["slots"],
             t["hoff"],
             t["hbits"],
             self._x,
             self._norms,
+            codes,
+            self._scales,
+            max(self.refine_factor * k, 32),
             queries,
             K.METRIC_L2 if self.metric == "l2" else K.METRIC_DOT,
             k,
             self._stamp,
             self._votes,
             self._seen,
+            self._bitmap,
             self._gen,
         )
         self._last_candidates = float(ncand.mean()) if ncand.size else float("nan")
-        self._last_candidates_per_query = ncand
-        ids = np.where(rows >= 0, self._ids[np.maximum(rows, 0)], -1)
+        self.last_candidates_per_query = ncand
+        ids = np.where(rows >= 0, self._int_ids[np.maximum(rows, 0)], -1)
         return SearchResult(ids, scores)
 
     def _stats(self) -> dict[str, float]:
         t = self._tables
-        table_bytes = sum(int(a.nbytes) for a in t.values()) + int(self._keys.nbytes)
-        vec_bytes = int(self._x.nbytes + self._norms.nbytes)
+        table_bytes = sum(int(a.nbytes) for a in t.values())
+        vec_bytes = int(self._x.nbytes + self._norms.nbytes + self._codes.nbytes)
+        other = int(self._stamp.nbytes + self._votes.nbytes + self._seen.nbytes + self._bitmap.nbytes)
+        other += int(self._rank.nbytes + self._int_ids.nbytes)
         out: dict[str, float] = {
             "n_tables": float(self.n_tables),
             "hashes_per_table": float(self.hasher.m if self.hasher else 0),
@@ -538,18 +609,13 @@ class _LSHIndex(Index):
             "votes_needed": float(self.votes_needed),
             "table_bytes": float(table_bytes),
             "vector_bytes": float(vec_bytes),
-            "memory_bytes": float(
-                table_bytes + vec_bytes + self._stamp.nbytes + self._votes.nbytes
-            ),
+            "memory_bytes": float(table_bytes + vec_bytes + other),
             "mean_candidates": self._last_candidates,
         }
         if self.hasher is not None and self.hasher.kind == "e2lsh":
             out["bucket_width"] = float(self.hasher.bucket_width)  # type: ignore[union-attr]
         if t:
-            bs, boff = t["bstart"], t["boff"]
-            sizes = np.concatenate(
-                [np.diff(bs[boff[i] : boff[i + 1]]) for i in range(self.n_tables)]
-            ).astype(np.float64)
+            sizes = K.bucket_sizes(t).astype(np.float64)
             n = max(1, self._x.shape[0])
             out.update(
                 {
@@ -568,25 +634,23 @@ class _LSHIndex(Index):
         assert self.hasher is not None
         state = {f"h_{k}": v for k, v in self.hasher.to_arrays().items()}
         state["vectors"] = self._x
-        state["keys"] = self._keys
+        state["rank"] = self._rank
         return state
 
     def _set_state(self, state: dict[str, NDArray]) -> None:
         hashers = {k[2:]: v for k, v in state.items() if k.startswith("h_")}
         hasher = hasher_from_arrays(hashers)
         x = np.ascontiguousarray(state["vectors"], dtype=np.float32)
-        keys = np.ascontiguousarray(state["keys"], dtype=np.uint64)
+        rank = np.asarray(state["rank"], dtype=np.int64)
         n = self._ids.shape[0]
-        if x.shape != (n, self.dim) or keys.shape != (n, hasher.n_tables):
+        if x.shape != (n, self.dim) or rank.shape != (n,) or hasher.dim != self.dim:
             raise ValueError("LSH index file: arrays inconsistent with the ids / dimension")
+        if not np.array_equal(np.sort(rank), np.arange(n)):
+            raise ValueError("LSH index file: corrupt row ranks")
         if hasher.n_tables != self.n_tables:
             raise ValueError("LSH index file: hasher tables differ from the index parameters")
         self.hasher = hasher
-        self._x = x
-        self._norms = np.einsum("ij,ij->i", x, x).astype(np.float32)
-        self._keys = keys
-        self._tables = K.build_tables(keys)
-        self._scratch()
+        self._store(x, rank, self._ids[rank], hasher.keys(x))
 
 
 class E2LSHIndex(_LSHIndex):
@@ -610,6 +674,9 @@ class E2LSHIndex(_LSHIndex):
         strategy: Strategy = "or",
         min_votes: int | None = None,
         n_probes: int | None = None,
+        rerank: Literal["int8", "exact"] = "int8",
+        refine_factor: int = 8,
+        contiguous_bytes: int = 2**30,
         random_state: int | None = 0,
     ) -> None:
         if n_hashes is not None:
@@ -620,7 +687,17 @@ class E2LSHIndex(_LSHIndex):
             raise ValueError(f"bucket_width must be a positive number, got {bucket_width!r}")
         self.n_hashes = n_hashes
         self.bucket_width = None if bucket_width is None else float(bucket_width)
-        super().__init__(metric, n_tables, strategy, min_votes, n_probes, random_state)
+        super().__init__(
+            metric,
+            n_tables,
+            strategy,
+            min_votes,
+            n_probes,
+            rerank,
+            refine_factor,
+            contiguous_bytes,
+            random_state,
+        )
 
     def params(self) -> dict[str, Any]:
         return {**super().params(), "n_hashes": self.n_hashes, "bucket_width": self.bucket_width}
@@ -658,12 +735,25 @@ class SimHashIndex(_LSHIndex):
         strategy: Strategy = "or",
         min_votes: int | None = None,
         n_probes: int | None = None,
+        rerank: Literal["int8", "exact"] = "int8",
+        refine_factor: int = 8,
+        contiguous_bytes: int = 2**30,
         random_state: int | None = 0,
     ) -> None:
         if n_bits is not None:
             _check_int("n_bits", n_bits, 1, 64)
         self.n_bits = n_bits
-        super().__init__(metric, n_tables, strategy, min_votes, n_probes, random_state)
+        super().__init__(
+            metric,
+            n_tables,
+            strategy,
+            min_votes,
+            n_probes,
+            rerank,
+            refine_factor,
+            contiguous_bytes,
+            random_state,
+        )
 
     def params(self) -> dict[str, Any]:
         return {**super().params(), "n_bits": self.n_bits}

@@ -25,12 +25,19 @@ from numpy.typing import NDArray
 __all__ = ["build_tables", "search_batch", "combine_e2lsh", "combine_bits"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 KIND_E2LSH = 0
 KIND_SIMHASH = 1
 STRATEGY_OR = 0
 STRATEGY_VOTE = 1  # AND is vote with min_votes == L
 METRIC_DOT = 0  # ip and cosine (already normalised)
 METRIC_L2 = 1
+
+
+_DEBRUIJN_MUL = np.uint64(0x03F79D71B4CB0A89)
+_DEBRUIJN = np.zeros(64, dtype=np.int64)
+for _i in range(64):
+    _DEBRUIJN[int(((1 << _i) * 0x03F79D71B4CB0A89 & 0xFFFFFFFFFFFFFFFF) >> 58)] = _i
 
 
 # ----------------------------------------------------------------------------- key combining
@@ -67,70 +74,86 @@ def combine_bits(p: NDArray[np.float32], n_tables: int, m: int):
 
 # ----------------------------------------------------------------------------- tables
 @nb.njit(cache=True)
-def _fill_hash(ukeys, hkeys, hvals, base, hbits):
+def _fill_hash(ukeys, ranges, slots, base, hbits):
     shift = np.uint64(64 - hbits)
     mask = np.int64((1 << hbits) - 1)
     for b in range(ukeys.shape[0]):
         key = ukeys[b]
         s = np.int64((key * _GOLDEN) >> shift)
-        while hvals[base + s] != -1:
+        while slots[base + s, 1] != _EMPTY:
             s = (s + 1) & mask
-        hkeys[base + s] = key
-        hvals[base + s] = b
+        slots[base + s, 0] = key
+        slots[base + s, 1] = ranges[b]
 
 
-def build_tables(keys: NDArray[np.uint64]) -> dict[str, NDArray]:
-    """CSR bucket tables + hash maps from item keys (n, L) uint64 (see the module docstring)."""
+def build_tables(keys: NDArray[np.uint64], dense_bits: int = 0) -> dict[str, NDArray]:
+    """CSR bucket tables + bucket lookup from item keys (n, L) uint64 (see the module docstring).
+
+    ``dense_bits > 0`` (keys < 2**dense_bits): direct addressing, ``offsets`` (L, 2**b + 1) int32;
+    otherwise an open-addressing hash map ``slots`` (sum S_t, 2) uint64 of
+    ``[key, start << 32 | end]`` (one cache line per probe).
+    """
     n, n_tables = keys.shape
+    if n >= 2**31:
+        raise ValueError(f"too many items for int32 row numbers: {n}")
     perm = np.empty((n_tables, n), dtype=np.int32)
-    bstarts: list[NDArray[np.int64]] = []
-    ukeys_all: list[NDArray[np.uint64]] = []
-    hbits = np.empty(n_tables, dtype=np.int64)
+    hbits = np.zeros(n_tables, dtype=np.int64)
+    hoff = np.zeros(n_tables + 1, dtype=np.int64)
+    parts: list[tuple[NDArray[np.uint64], NDArray[np.uint64]]] = []
+    dense = np.zeros((n_tables if dense_bits else 0, (1 << dense_bits) + 1), dtype=np.int32)
     for t in range(n_tables):
         col = keys[:, t]
         order = np.argsort(col, kind="stable")
         perm[t] = order
         sk = col[order]
+        if dense_bits:
+            dense[t] = np.searchsorted(sk, np.arange((1 << dense_bits) + 1, dtype=np.uint64))
+            continue
         new = np.empty(n, dtype=bool)
         if n:
             new[0] = True
             np.not_equal(sk[1:], sk[:-1], out=new[1:])
-        starts = np.flatnonzero(new).astype(np.int64)
-        bstarts.append(np.concatenate([starts, np.array([n], dtype=np.int64)]))
-        ukeys_all.append(np.ascontiguousarray(sk[starts]))
+        starts = np.flatnonzero(new).astype(np.uint64)
+        ends = np.append(starts[1:], np.uint64(n))
+        parts.append((np.ascontiguousarray(sk[starts.astype(np.int64)]), (starts << np.uint64(32)) | ends))
         hbits[t] = max(4, int(np.ceil(np.log2(max(2, 2 * starts.size)))))
-    boff = np.zeros(n_tables + 1, dtype=np.int64)
-    boff[1:] = np.cumsum([b.size for b in bstarts])
-    hoff = np.zeros(n_tables + 1, dtype=np.int64)
-    hoff[1:] = np.cumsum(1 << hbits)
-    hkeys = np.zeros(int(hoff[-1]), dtype=np.uint64)
-    hvals = np.full(int(hoff[-1]), -1, dtype=np.int32)
-    for t in range(n_tables):
-        _fill_hash(ukeys_all[t], hkeys, hvals, int(hoff[t]), int(hbits[t]))
-    return {
-        "perm": perm,
-        "bstart": np.concatenate(bstarts) if bstarts else np.zeros(0, dtype=np.int64),
-        "boff": boff,
-        "hkeys": hkeys,
-        "hvals": hvals,
-        "hoff": hoff,
-        "hbits": hbits,
-    }
+        hoff[t + 1] = hoff[t] + (1 << int(hbits[t]))
+    slots = np.zeros((int(hoff[-1]), 2), dtype=np.uint64)
+    slots[:, 1] = _EMPTY
+    for t, (ukeys, ranges) in enumerate(parts):
+        _fill_hash(ukeys, ranges, slots, int(hoff[t]), int(hbits[t]))
+    return {"perm": perm, "dense": dense, "slots": slots, "hoff": hoff, "hbits": hbits}
+
+
+def bucket_sizes(tables: dict[str, NDArray]) -> NDArray[np.int64]:
+    """Sizes of every non-empty bucket of every table (for stats)."""
+    if tables["dense"].shape[0]:
+        d = np.diff(tables["dense"].astype(np.int64), axis=1).ravel()
+        return d[d > 0]
+    r = tables["slots"][:, 1]
+    r = r[r != _EMPTY]
+    return ((r & np.uint64(0xFFFFFFFF)) - (r >> np.uint64(32))).astype(np.int64)
 
 
 @nb.njit(cache=True, inline="always")
-def _lookup(key, t, hkeys, hvals, hoff, hbits):
+def _lookup(key, t, dense, slots, hoff, hbits):
+    """(start, end) of the bucket ``key`` of table ``t`` in ``perm[t]``; (0, 0) when absent."""
+    if dense.shape[0] > 0:
+        if key >= np.uint64(dense.shape[1] - 1):
+            return 0, 0
+        i = np.int64(key)
+        return np.int64(dense[t, i]), np.int64(dense[t, i + 1])
     bits = hbits[t]
     shift = np.uint64(64 - bits)
     mask = np.int64((1 << bits) - 1)
     base = hoff[t]
     s = np.int64((key * _GOLDEN) >> shift)
     while True:
-        v = hvals[base + s]
-        if v == -1:
-            return -1
-        if hkeys[base + s] == key:
-            return v
+        v = slots[base + s, 1]
+        if v == _EMPTY:
+            return 0, 0
+        if slots[base + s, 0] == key:
+            return np.int64(v >> np.uint64(32)), np.int64(v & np.uint64(0xFFFFFFFF))
         s = (s + 1) & mask
 
 
@@ -222,6 +245,16 @@ def _score(data, norms, row, q, qn, metric):
     return acc
 
 
+@nb.njit(cache=True, fastmath=True)
+def _score8c(ccodes, t, p, norms, row, qs, qn, metric):
+    acc = np.float32(0.0)
+    for c in range(qs.shape[0]):
+        acc += np.float32(ccodes[t, p, c]) * qs[c]
+    if metric == METRIC_L2:
+        return np.float32(2.0) * acc - norms[row] - qn
+    return acc
+
+
 @nb.njit(cache=True)
 def search_batch(
     f,  # (nq, L*m) float32: (x.v+b)/w for E2LSH, x.v for SimHash
@@ -233,20 +266,23 @@ def search_batch(
     strategy,
     min_votes,
     perm,
-    bstart,
-    boff,
-    hkeys,
-    hvals,
+    dense,
+    slots,
     hoff,
     hbits,
     data,
     norms,
+    ccodes,  # (C, n, d) int8 scalar-quantised data, copy t in table t's bucket order (copy 0 =
+    # internal order = table 0's); (0, n, d) for exact scoring of every candidate
+    scales,  # (d,) float32 per-dimension scales of the codes
+    refine,  # with codes: exact re-rank of the best ``refine`` by quantised score
     queries,
     metric,
     k,
     stamp,  # (n,) int32 persistent visited generations
     votes,  # (n,) int16 persistent per-query table hits
     seen,  # (n,) int32 scratch list of the rows met (vote strategy)
+    bitmap,  # ((n + 63) // 64,) uint64 candidate bitmap, all zero between queries
     gen_box,  # (1,) int64 persistent generation counter
 ):
     """Search every query; returns rows (nq, k) int64 (-1 padded), scores (nq, k), n_candidates."""
@@ -269,6 +305,12 @@ def search_batch(
     hm = np.empty(cap, dtype=np.uint64)
     ts = np.empty(k, dtype=np.float32)
     ti = np.empty(k, dtype=np.int64)
+    quant = ccodes.shape[0] > 0
+    ncont = ccodes.shape[0]
+    kr = max(k, refine) if quant else k
+    rs = np.empty(kr, dtype=np.float32)
+    ri = np.empty(kr, dtype=np.int64)
+    qs = np.empty(queries.shape[1], dtype=np.float32)
     one = np.uint64(1)
     for qi in range(nq):
         gen = gen_box[0] + 1
@@ -281,6 +323,7 @@ def search_batch(
         qn = np.float32(0.0)
         for c in range(q.shape[0]):
             qn += q[c] * q[c]
+            qs[c] = q[c] * scales[c]
         # ---- home keys and sorted perturbation lists per table
         for t in range(n_tables):
             acc = np.uint64(0)
@@ -365,11 +408,7 @@ def search_batch(
                 if not found:
                     break
             probes_done += 1
-            bk = _lookup(key, t, hkeys, hvals, hoff, hbits)
-            if bk < 0:
-                continue
-            lo = bstart[boff[t] + bk]
-            hi = bstart[boff[t] + bk + 1]
+            lo, hi = _lookup(key, t, dense, slots, hoff, hbits)
             if strategy == STRATEGY_VOTE:
                 for p in range(lo, hi):
                     row = perm[t, p]
@@ -380,22 +419,65 @@ def search_batch(
                         nseen += 1
                     else:
                         votes[row] += 1
+            elif quant and t < ncont:
+                # contiguous: table t's own int8 copy in bucket order, streamed
+                for p in range(lo, hi):
+                    row = perm[t, p]
+                    w = row >> 6
+                    bit = one << np.uint64(row & 63)
+                    if bitmap[w] & bit:
+                        continue
+                    bitmap[w] |= bit
+                    nc += 1
+                    size = _topk_push(
+                        rs, ri, size, kr, _score8c(ccodes, t, p, norms, row, qs, qn, metric), row
+                    )
             else:
                 for p in range(lo, hi):
                     row = perm[t, p]
-                    if stamp[row] != g32:
-                        stamp[row] = g32
-                        nc += 1
+                    w = row >> 6
+                    bit = one << np.uint64(row & 63)
+                    if bitmap[w] & bit:
+                        continue
+                    bitmap[w] |= bit
+                    nc += 1
+                    if quant:
                         size = _topk_push(
-                            ts, ti, size, k, _score(data, norms, row, q, qn, metric), row
+                            rs, ri, size, kr, _score8c(ccodes, 0, row, norms, row, qs, qn, metric), row
                         )
+                    else:
+                        size = _topk_push(ts, ti, size, k, _score(data, norms, row, q, qn, metric), row)
         if strategy == STRATEGY_VOTE:
             for a in range(nseen):
                 row = seen[a]
                 if votes[row] >= min_votes:
+                    bitmap[row >> 6] |= one << np.uint64(row & 63)
+            # score the survivors in ascending row order (memory order)
+            for w in range(bitmap.shape[0]):
+                word = bitmap[w]
+                if word == 0:
+                    continue
+                bitmap[w] = 0
+                while word != 0:
+                    low = word & (~word + one)
+                    row = (w << 6) + _DEBRUIJN[np.int64((low * _DEBRUIJN_MUL) >> np.uint64(58))]
+                    word ^= low
                     nc += 1
-                    size = _topk_push(ts, ti, size, k, _score(data, norms, row, q, qn, metric), row)
+                    if quant:
+                        size = _topk_push(
+                            rs, ri, size, kr, _score8c(ccodes, 0, row, norms, row, qs, qn, metric), row
+                        )
+                    else:
+                        size = _topk_push(ts, ti, size, k, _score(data, norms, row, q, qn, metric), row)
+        else:
+            bitmap[:] = 0
         n_cand[qi] = nc
+        if quant:
+            nr = size
+            size = 0
+            for a in range(nr):
+                row = ri[a]
+                size = _topk_push(ts, ti, size, k, _score(data, norms, row, q, qn, metric), row)
         # heap -> sorted descending
         for a in range(size - 1, -1, -1):
             out_scores[qi, a] = ts[0]
