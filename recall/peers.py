@@ -248,7 +248,8 @@ class FaissLSHIndex(_Faiss):
         return index
 
     def _apply_search_params(self, k: int) -> None:
-        self._index.k_factor = float(self.refine_factor)
+        # faiss returns nothing at all when k * k_factor exceeds the index size: cap it
+        self._index.k_factor = float(max(1.0, min(self.refine_factor, self._index.ntotal / k)))
 
 
 class FaissHNSWIndex(_Faiss):

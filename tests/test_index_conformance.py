@@ -1,0 +1,289 @@
+"""One conformance suite for every ``recall.base.Index`` implementation.
+
+Discovers every concrete public ``Index`` subclass defined in ``recall.exact``, ``recall.peers`` and
+``recall.lsh`` (when present) and runs the same checks on each, for each metric it supports:
+result shapes and dtypes, descending scores, -1 / -inf padding, exact-duplicate self-match,
+scores equal to the metric's value, errors on bad input (index unchanged after a rejected add),
+save/load round trips, truncated and foreign files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+
+import numpy as np
+import pytest
+
+from recall.base import METRICS, Index, load_index, normalize_rows, scores_for
+
+_MODULES = ["recall.exact", "recall.peers"]
+if importlib.util.find_spec("recall.lsh") is not None:
+    _MODULES.append("recall.lsh")
+
+
+def _discover() -> list[type[Index]]:
+    out = []
+    for modname in _MODULES:
+        mod = importlib.import_module(modname)
+        for name, obj in sorted(vars(mod).items()):
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, Index)
+                and obj.__module__ == modname
+                and not name.startswith("_")
+                and not inspect.isabstract(obj)
+            ):
+                out.append(obj)
+    return out
+
+
+INDEXES = _discover()
+
+#: optional library each peer needs (skipped when missing)
+_NEEDS = {"Faiss": "faiss", "Hnswlib": "hnswlib", "Annoy": "annoy"}
+
+#: parameters generous enough for an approximate index to find an exact duplicate
+GENEROUS = {
+    "FaissLSHIndex": {"refine_factor": 100},
+    "FaissHNSWIndex": {"ef": 400},
+    "FaissIVFIndex": {"nprobe": 10_000},
+    "HnswlibIndex": {"ef": 400},
+    "AnnoyIndex": {"search_k": 100_000},
+    "KMeansIndex": {"nprobe": 10_000},
+    "E2LSHIndex": {"n_tables": 16, "n_probes": 512},
+    "SimHashIndex": {"n_tables": 16, "n_probes": 512},
+}
+
+N, D = 240, 8
+
+
+def _needs(cls):
+    for prefix, module in _NEEDS.items():
+        if cls.__name__.startswith(prefix):
+            pytest.importorskip(module)
+
+
+def make(cls, metric, **kw):
+    """A generously configured instance, or skip when the class rejects the metric (checked)."""
+    _needs(cls)
+    params = {**GENEROUS.get(cls.__name__, {}), **kw}
+    try:
+        return cls(metric=metric, **params)
+    except ValueError as exc:
+        # an unsupported metric must be refused at construction with a message naming it
+        assert metric in str(exc), f"{cls.__name__}({metric!r}) raised an unclear error: {exc}"
+        pytest.skip(f"{cls.__name__} does not support {metric}")
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(2024)
+    x = rng.standard_normal((N, D)).astype(np.float32)
+    q = rng.standard_normal((6, D)).astype(np.float32)
+    ids = (rng.permutation(N) * 11 + 3).astype(np.int64)
+    return x, q, ids
+
+
+def _data_for(metric, x):
+    # for ip an item is its own best match only among equal-norm vectors
+    return normalize_rows(x) if metric == "ip" else x
+
+
+CASES = [pytest.param(cls, m, id=f"{cls.__name__}-{m}") for cls in INDEXES for m in METRICS]
+
+
+def test_discovery_found_the_implementations():
+    names = {c.__name__ for c in INDEXES}
+    assert {"ExactIndex", "FaissFlatIndex", "HnswlibIndex", "KMeansIndex"} <= names
+
+
+@pytest.mark.parametrize("cls", INDEXES, ids=lambda c: c.__name__)
+def test_unknown_metric_rejected(cls):
+    _needs(cls)
+    with pytest.raises(ValueError, match="hamming"):
+        cls(metric="hamming")
+
+
+@pytest.mark.parametrize("cls, metric", CASES)
+def test_contract(cls, metric, data, tmp_path):
+    x0, q, ids = data
+    x = _data_for(metric, x0)
+    idx = make(cls, metric)
+
+    # empty index
+    with pytest.raises(ValueError, match="empty"):
+        idx.search(q, 3)
+    assert idx.build(x, ids) is idx
+    assert len(idx) == N and idx.dim == D
+    assert np.array_equal(idx.ids, ids)
+
+    # shapes, dtypes, ordering, ids from the index
+    res = idx.search(q, 7)
+    assert res.ids.shape == (6, 7) and res.scores.shape == (6, 7)
+    assert res.ids.dtype == np.int64 and res.scores.dtype == np.float32
+    assert res.ids.flags.c_contiguous and res.scores.flags.c_contiguous
+    assert (res.scores[:, :-1] >= res.scores[:, 1:]).all(), "scores must be sorted descending"
+    assert np.isin(res.ids[res.ids != -1], ids).all()
+    for row in res.ids:
+        found = row[row != -1]
+        assert len(set(found.tolist())) == found.size, "an id returned twice"
+    # a 1-D query is one row
+    assert idx.search(q[0], 3).ids.shape == (1, 3)
+
+    # scores are the metric's values for the returned ids
+    xs, qs = (normalize_rows(x), normalize_rows(q)) if metric == "cosine" else (x, q)
+    full = scores_for(metric, qs.astype(np.float64), xs.astype(np.float64))
+    pos = {int(v): i for i, v in enumerate(ids)}
+    for r in range(6):
+        for c in range(7):
+            if res.ids[r, c] != -1:
+                want = full[r, pos[int(res.ids[r, c])]]
+                assert abs(res.scores[r, c] - want) <= 1e-3 * (1 + abs(want))
+
+    # exact duplicates of indexed vectors find themselves first
+    rows = np.arange(0, N, 7)
+    self_res = idx.search(x[rows], 3)
+    assert np.mean(self_res.ids[:, 0] == ids[rows]) == 1.0
+
+    # k larger than the index: padding with -1 / -inf at the end, never a crash
+    big = idx.search(q[:2], N + 5)
+    assert big.ids.shape == (2, N + 5)
+    pad = big.ids == -1
+    assert pad[:, N:].all()
+    assert np.isneginf(big.scores[pad]).all() and np.isfinite(big.scores[~pad]).all()
+    assert not (pad[:, :-1] & ~pad[:, 1:]).any(), "padding must come after the found ids"
+
+    # save / load: identical results, same class and parameters
+    path = idx.save(tmp_path / "idx.npz")
+    back = load_index(path)
+    assert type(back) is cls and back.params() == idx.params()
+    assert np.array_equal(back.ids, idx.ids)
+    for qq, k in ((q, 5), (q[:1], 3)):
+        a, b = idx.search(qq, k), back.search(qq, k)
+        assert np.array_equal(a.ids, b.ids)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6, atol=1e-6)
+    assert cls.load(path).params() == idx.params()
+    assert back.stats()["n"] == N
+
+    # stats
+    st = idx.stats()
+    assert st["n"] == N and st["dim"] == D and st["memory_bytes"] > 0
+    assert all(isinstance(v, float | int) for v in st.values())
+
+
+@pytest.mark.parametrize("cls, metric", CASES)
+def test_bad_input_and_rejected_add(cls, metric, data):
+    x0, q, ids = data
+    x = _data_for(metric, x0)
+    idx = make(cls, metric)
+
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        idx.build(bad, ids)
+    bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match="inf"):
+        idx.build(bad, ids)
+    with pytest.raises(ValueError, match="duplicate"):
+        idx.build(x, np.r_[ids[:-1], ids[0]])
+    with pytest.raises(ValueError, match="cannot be cast"):
+        idx.build(np.array([["a"] * D] * 3), [1, 2, 3])
+    with pytest.raises(ValueError, match="empty"):
+        idx.build(np.empty((0, D), dtype=np.float32), [])
+    with pytest.raises(ValueError, match="length"):
+        idx.build(x, ids[:-1])
+
+    idx.build(x, ids)
+    before = idx.search(q, 5)
+    n_before = len(idx)
+    new = x[:4] + 0.25
+    for vecs, new_ids, match in (
+        (new, [ids[0], 10**9, 10**9 + 1, 10**9 + 2], "already in the index"),
+        (new, [10**9] * 4, "duplicate"),
+        (new[:, :-1], [10**9, 10**9 + 1, 10**9 + 2, 10**9 + 3], "dimension"),
+        (np.where(np.eye(4, D, dtype=bool), np.nan, new), np.arange(4) + 10**9, "NaN"),
+        (new, np.arange(3) + 10**9, "length"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            idx.add(vecs, new_ids)
+        assert len(idx) == n_before and np.array_equal(idx.ids, ids)
+        after = idx.search(q, 5)
+        assert np.array_equal(after.ids, before.ids), "a rejected add changed the index"
+        np.testing.assert_allclose(after.scores, before.scores, rtol=1e-6, atol=1e-6)
+
+    with pytest.raises(ValueError, match="k"):
+        idx.search(q, 0)
+    with pytest.raises(ValueError, match="k"):
+        idx.search(q, -3)
+    with pytest.raises(ValueError, match="k must be an int"):
+        idx.search(q, 2.5)
+    with pytest.raises(ValueError, match="dimension"):
+        idx.search(q[:, :-1], 3)
+    with pytest.raises(ValueError, match="NaN"):
+        idx.search(np.full((1, D), np.nan), 3)
+
+    # a valid add: the new ids are found by their own vectors
+    new_ids = np.arange(4, dtype=np.int64) + 10**9
+    added = _data_for(metric, x0[:4] * 1.0 + np.float32(0.5))
+    idx.add(added, new_ids)
+    assert len(idx) == n_before + 4
+    assert np.array_equal(idx.search(added, 1).ids[:, 0], new_ids)
+
+
+@pytest.mark.parametrize("cls", INDEXES, ids=lambda c: c.__name__)
+def test_truncated_and_foreign_files(cls, data, tmp_path):
+    x, q, ids = data
+    metric = next(m for m in ("cosine", "l2", "ip") if _supports(cls, m))
+    idx = make(cls, metric).build(x, ids)
+    path = idx.save(tmp_path / "idx.npz")
+    raw = path.read_bytes()
+    for cut in (len(raw) // 2, len(raw) - 30, 100):
+        trunc = tmp_path / f"trunc{cut}.npz"
+        trunc.write_bytes(raw[:cut])
+        with pytest.raises(ValueError):
+            cls.load(trunc)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, weights=np.ones(3))
+    with pytest.raises(ValueError, match="not an embrecall index"):
+        cls.load(foreign)
+    text = tmp_path / "notes.npz"
+    text.write_text("hello, not an index")
+    with pytest.raises(ValueError):
+        cls.load(text)
+    # a file of another index class is refused by this class's load
+    from recall.exact import ExactIndex
+    from recall.peers import KDTreeIndex
+
+    other = KDTreeIndex if cls is ExactIndex else ExactIndex
+    p2 = other("l2").build(x, ids).save(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="not a"):
+        cls.load(p2)
+
+
+def _supports(cls, metric) -> bool:
+    _needs(cls)
+    try:
+        cls(metric=metric)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("cls", INDEXES, ids=lambda c: c.__name__)
+def test_search_params_settable_after_build(cls, data):
+    """Peers expose search-time parameters; changing them must not need a rebuild."""
+    names = getattr(cls, "search_params", ())
+    if not names or not hasattr(cls, "set_search_params"):
+        pytest.skip("no search-time parameters")
+    x, q, ids = data
+    metric = next(m for m in ("cosine", "l2", "ip") if _supports(cls, m))
+    idx = make(cls, metric).build(x, ids)
+    for name in names:
+        idx.set_search_params(**{name: 50})
+        assert getattr(idx, name) == 50
+        assert idx.params()[name] == 50
+        assert idx.search(q, 3).ids.shape == (6, 3)
+    with pytest.raises(ValueError, match="unknown search parameter"):
+        idx.set_search_params(no_such_param=1)
