@@ -1,0 +1,255 @@
+"""recall.spark on a local[2] SparkSession: sessions, Item2vec, batch LSH recall, BRP comparison."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embeddings.datasets.tables import Interactions
+from embeddings.sessions import build_sessions
+from embeddings.types import Embeddings
+from recall.lsh import E2LSHHasher, E2LSHIndex, SimHashIndex
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="session")
+def spark():
+    pytest.importorskip("pyspark")
+    java_home = os.environ.get("JAVA_HOME")
+    has_java = shutil.which("java") is not None or (
+        java_home is not None and os.path.exists(os.path.join(java_home, "bin", "java"))
+    )
+    if not has_java:
+        pytest.skip("no Java runtime (java on PATH or JAVA_HOME) for pyspark")
+    from pyspark.sql import SparkSession
+
+    # Python workers must run this interpreter (the venv), not whatever python3 is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("embrecall-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.memory", "1g")
+        .config("spark.python.worker.reuse", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _events() -> Interactions:
+    rng = np.random.default_rng(5)
+    n = 400
+    users = rng.integers(0, 25, n)
+    items = rng.integers(100, 160, n)
+    ts = rng.integers(0, 50, n) * 100  # many timestamp ties within a user
+    rating = rng.integers(1, 6, n).astype(float)
+    return Interactions.from_arrays(users, items, rating, ts, name="tiny")
+
+
+@pytest.mark.parametrize(
+    ("min_rating", "session_gap", "min_length"),
+    [(None, None, 2), (3.0, 250, 2), (None, 100, 3)],
+)
+def test_spark_sessions_equal_build_sessions(spark, min_rating, session_gap, min_length):
+    from recall.spark import collect_sessions, interactions_to_spark, spark_sessions
+
+    inter = _events()
+    ref = build_sessions(
+        inter, min_rating=min_rating, session_gap=session_gap, min_length=min_length
+    )
+    sdf = spark_sessions(interactions_to_spark(spark, inter), min_rating, session_gap, min_length)
+    got = collect_sessions(sdf)
+    assert len(got) == len(ref) > 5
+    np.testing.assert_array_equal(got.user_ids, ref.user_ids)
+    np.testing.assert_array_equal(got.indptr, ref.indptr)
+    np.testing.assert_array_equal(got.items, ref.items)  # ties keep the input order
+    np.testing.assert_array_equal(got.timestamps, ref.timestamps)
+    np.testing.assert_array_equal(got.ratings, ref.ratings)
+
+
+def test_spark_sessions_errors(spark):
+    from recall.spark import collect_sessions, interactions_to_spark, spark_sessions
+
+    sdf = interactions_to_spark(spark, _events())
+    with pytest.raises(ValueError, match="missing columns"):
+        spark_sessions(sdf.drop("timestamp"))
+    with pytest.raises(ValueError, match="session_gap"):
+        spark_sessions(sdf, session_gap=-1)
+    with pytest.raises(ValueError, match="min_length"):
+        spark_sessions(sdf, min_length=0)
+    with pytest.raises(ValueError, match="no session"):
+        collect_sessions(spark_sessions(sdf, min_rating=99.0))
+
+
+def test_spark_item2vec_returns_embeddings(spark, synthetic_small):
+    from recall.spark import SparkItem2Vec, interactions_to_spark, spark_sessions
+
+    inter = synthetic_small.interactions
+    sessions = spark_sessions(interactions_to_spark(spark, inter)).cache()
+    trainer = SparkItem2Vec(vector_size=8, window=3, min_count=2, epochs=1, random_state=3)
+    emb = trainer.fit(sessions)
+    assert isinstance(emb, Embeddings)
+    local = build_sessions(inter)
+    ids, counts = np.unique(local.items, return_counts=True)
+    np.testing.assert_array_equal(emb.ids, ids[counts >= 2])
+    assert emb.vectors.shape == (ids[counts >= 2].size, 8) and emb.vectors.dtype == np.float32
+    assert np.isfinite(emb.vectors).all() and np.abs(emb.vectors).sum() > 0
+    assert emb.meta["method"] == "item2vec-spark" and emb.meta["params"]["vector_size"] == 8
+    again = SparkItem2Vec(vector_size=8, window=3, min_count=2, epochs=1, random_state=3).fit(
+        sessions
+    )
+    np.testing.assert_array_equal(again.vectors, emb.vectors)  # seeded, one partition
+    with pytest.raises(ValueError, match="vector_size"):
+        SparkItem2Vec(vector_size=0).fit(sessions)
+    with pytest.raises(ValueError, match="no column"):
+        trainer.fit(sessions, items_col="nope")
+    sessions.unpersist()
+
+
+def _vectors(seed=0, n_users=40, n_items=150, d=8):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((6, d)).astype(np.float32)
+    items = centres[rng.integers(0, 6, n_items)] + 0.5 * rng.standard_normal((n_items, d))
+    users = centres[rng.integers(0, 6, n_users)] + 0.5 * rng.standard_normal((n_users, d))
+    item_ids = rng.choice(10**6, n_items, replace=False)
+    user_ids = rng.choice(10**6, n_users, replace=False)
+    return (
+        Embeddings(user_ids, users.astype(np.float32)),
+        Embeddings(item_ids, items.astype(np.float32)),
+    )
+
+
+def _local_index(kind, metric, strategy="or", min_votes=None, L=4):
+    if kind == "simhash":
+        return SimHashIndex(
+            metric,
+            n_tables=L,
+            n_bits=4,
+            strategy=strategy,
+            min_votes=min_votes,
+            n_probes=L,
+            random_state=9,
+        )
+    return E2LSHIndex(
+        metric,
+        n_tables=L,
+        n_hashes=3,
+        bucket_width=2.5,
+        strategy=strategy,
+        min_votes=min_votes,
+        n_probes=L,
+        random_state=9,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "metric", "strategy", "min_votes"),
+    [("simhash", "cosine", "or", None), ("e2lsh", "l2", "or", None), ("e2lsh", "l2", "vote", 2)],
+)
+def test_batch_recall_equals_local_index(spark, tmp_path, kind, metric, strategy, min_votes):
+    from recall.spark import collect_top_k, lsh_batch_recall
+
+    users, items = _vectors()
+    idx = _local_index(kind, metric, strategy, min_votes).build(items.vectors, items.ids)
+    k = 7
+    out = tmp_path / "recs.parquet" if strategy == "or" and kind == "e2lsh" else None
+    res = lsh_batch_recall(
+        spark,
+        users,
+        items,
+        idx.hasher,
+        k=k,
+        metric=metric,
+        strategy=strategy,
+        min_votes=min_votes,
+        output=None if out is None else str(out),
+    )
+    assert res.columns == ["user_id", "item_id", "score", "rank"]
+    got_ids, got_scores = collect_top_k(res, users.ids, k)
+    ref = idx.search(users.vectors, k)
+    np.testing.assert_array_equal(got_ids, ref.ids)  # every user, every rank
+    fin = np.isfinite(ref.scores)
+    np.testing.assert_array_equal(np.isfinite(got_scores), fin)
+    np.testing.assert_allclose(got_scores[fin], ref.scores[fin], rtol=1e-5, atol=1e-5)
+    assert (ref.ids[:, 0] >= 0).mean() > 0.7
+    if out is not None:
+        assert out.exists() and len(pd.read_parquet(out)) == int((ref.ids >= 0).sum())
+
+
+def test_batch_recall_exclude_and_errors(spark):
+    from recall.spark import collect_top_k, lsh_batch_recall
+
+    users, items = _vectors(seed=1, n_users=12)
+    idx = SimHashIndex("cosine", n_tables=3, n_bits=3, n_probes=3, random_state=2)
+    idx.build(items.vectors, items.ids)
+    ref = idx.search(users.vectors, 4)
+    assert (ref.ids[:, 0] >= 0).all()
+    seen = spark.createDataFrame(
+        [(int(u), int(i)) for u, i in zip(users.ids, ref.ids[:, 0], strict=True)],
+        "user_id bigint, item_id bigint",
+    )
+    excl = lsh_batch_recall(spark, users, items, idx.hasher, k=3, exclude=seen)
+    got, _ = collect_top_k(excl, users.ids, 3)
+    np.testing.assert_array_equal(got, ref.ids[:, 1:])  # the seen item is gone, the rest moves up
+    hasher = idx.hasher
+    with pytest.raises(ValueError, match="strategy"):
+        lsh_batch_recall(spark, users, items, hasher, strategy="xor")
+    with pytest.raises(ValueError, match="min_votes"):
+        lsh_batch_recall(spark, users, items, hasher, strategy="vote", min_votes=7)
+    with pytest.raises(ValueError, match="k must be"):
+        lsh_batch_recall(spark, users, items, hasher, k=0)
+    with pytest.raises(ValueError, match="metric"):
+        lsh_batch_recall(spark, users, items, hasher, metric="hamming")
+    with pytest.raises(ValueError, match="keys"):
+        lsh_batch_recall(spark, users, items, object())
+    with pytest.raises(ValueError, match="missing columns"):
+        lsh_batch_recall(spark, seen, items, hasher)
+
+
+def test_exact_and_brp_comparison(spark):
+    from recall.spark import brp_top_k, collect_top_k, compare_with_brp, exact_top_k
+
+    users, items = _vectors(seed=2, n_users=30, n_items=120)
+    k = 5
+    # exact reference equals numpy brute force
+    un = users.vectors / np.linalg.norm(users.vectors, axis=1, keepdims=True)
+    inn = items.vectors / np.linalg.norm(items.vectors, axis=1, keepdims=True)
+    sims = un @ inn.T
+    ref = items.ids[np.argsort(-sims, axis=1, kind="stable")[:, :k]]
+    got, _ = collect_top_k(exact_top_k(spark, users, items, k), users.ids, k)
+    np.testing.assert_array_equal(got, ref)
+    # BRP: every returned score is the exact cosine of its pair, sorted per user, mostly right
+    brp_ids, brp_scores = collect_top_k(
+        brp_top_k(spark, users, items, k, bucket_length=2.0, num_hash_tables=3, random_state=0),
+        users.ids,
+        k,
+    )
+    found = brp_ids >= 0
+    assert found[:, 0].all()
+    col = {int(i): j for j, i in enumerate(items.ids)}
+    for u in range(len(users)):
+        exact = np.array([sims[u, col[int(i)]] for i in brp_ids[u][found[u]]])
+        np.testing.assert_allclose(brp_scores[u][found[u]], exact, atol=1e-5)
+        assert (np.diff(brp_scores[u][found[u]]) <= 0).all()
+    assert np.mean([len(np.intersect1d(a, b)) / k for a, b in zip(brp_ids, ref)]) > 0.5
+    with pytest.raises(ValueError, match="ip"):
+        brp_top_k(spark, users, items, k, metric="ip")
+    hasher = E2LSHHasher(8, n_tables=4, n_hashes=2, bucket_width=0.5, random_state=1)
+    table = compare_with_brp(spark, users, items, hasher, k=k, bucket_length=0.5, random_state=0)
+    assert list(table["method"]) == ["exact", "embrecall-lsh", "spark-brp"]
+    assert table.loc[0, "knn_recall"] == 1.0
+    assert 0.0 < table.loc[1, "knn_recall"] <= 1.0 and 0.0 < table.loc[2, "knn_recall"] <= 1.0
+    assert table.loc[1, "candidates_per_user"] > 0
