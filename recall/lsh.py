@@ -485,7 +485,7 @@ class _LSHIndex(Index):
         self._codes = np.zeros((0, 0, 1), dtype=np.int8)
         self._scales = np.ones(1, dtype=np.float32)
         self._tables: dict[str, NDArray] = {}
-        self._last_candidates = float("nan")
+        self._ncand = np.zeros(0, dtype=np.int64)
         self._scratch()
 
     def _scratch(self) -> None:
@@ -547,7 +547,14 @@ class _LSHIndex(Index):
 
     def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
         assert self.hasher is not None
-        f = self.hasher.project(queries)
+        h = self.hasher
+        if queries.shape[0] <= 32:  # a BLAS call would wake its thread pool for a tiny product
+            if h.kind == "e2lsh":
+                f = K.project_small(queries, h.projections, h.offsets, np.float32(h.bucket_width), True)
+            else:
+                f = K.project_small(queries, h.projections, h.projections[0], np.float32(1.0), False)
+        else:
+            f = h.project(queries)
         t = self._tables
         kind = K.KIND_E2LSH if self.hasher.kind == "e2lsh" else K.KIND_SIMHASH
         mults = getattr(self.hasher, "multipliers", np.zeros(1, dtype=np.uint64))
@@ -591,8 +598,7 @@ class _LSHIndex(Index):
             self._bitmap,
             self._gen,
         )
-        self._last_candidates = float(ncand.mean()) if ncand.size else float("nan")
-        self.last_candidates_per_query = ncand
+        self._ncand = ncand
         ids = np.where(rows >= 0, self._int_ids[np.maximum(rows, 0)], -1)
         return SearchResult(ids, scores)
 
@@ -610,7 +616,7 @@ class _LSHIndex(Index):
             "table_bytes": float(table_bytes),
             "vector_bytes": float(vec_bytes),
             "memory_bytes": float(table_bytes + vec_bytes + other),
-            "mean_candidates": self._last_candidates,
+            "mean_candidates": float(self._ncand.mean()) if self._ncand.size else float("nan"),
         }
         if self.hasher is not None and self.hasher.kind == "e2lsh":
             out["bucket_width"] = float(self.hasher.bucket_width)  # type: ignore[union-attr]

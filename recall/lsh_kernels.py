@@ -72,6 +72,23 @@ def combine_bits(p: NDArray[np.float32], n_tables: int, m: int):
     return out
 
 
+@nb.njit(cache=True, fastmath=False)
+def project_small(x, A, b, w, affine):
+    """``(x @ A + b) / w`` (or ``x @ A``) for a few rows, without a BLAS thread pool round trip."""
+    n, d = x.shape
+    cols = A.shape[1]
+    out = np.zeros((n, cols), dtype=np.float32)
+    for i in range(n):
+        for c in range(d):
+            v = x[i, c]
+            for j in range(cols):
+                out[i, j] += v * A[c, j]
+        if affine:
+            for j in range(cols):
+                out[i, j] = (out[i, j] + b[j]) / w
+    return out
+
+
 # ----------------------------------------------------------------------------- tables
 @nb.njit(cache=True)
 def _fill_hash(ukeys, ranges, slots, base, hbits):
