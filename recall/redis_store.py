@@ -117,7 +117,8 @@ return {1, n}
 """
 
 # Candidates of one query. KEYS: vec hash, then the L bucket keys. ARGV: votes needed, store_vec.
-# Returns {ids, vectors} (vectors empty when not stored).
+# Returns {ids joined by ",", their vectors concatenated} — two bulk strings, so the client parses
+# two RESP values per query instead of one per candidate.
 _FETCH_LUA = """
 local need = tonumber(ARGV[1])
 local storevec = ARGV[2] == '1'
@@ -136,15 +137,22 @@ else
     end
   end
 end
-if #ids == 0 then return {ids, {}} end
-if not storevec then return {ids, {}} end
+if #ids == 0 or not storevec then
+  return {table.concat(ids, ','), ''}
+end
+local kept = {}
 local vecs = {}
 for s = 1, #ids, 4096 do
   local e = math.min(s + 4095, #ids)
   local part = redis.call('HMGET', KEYS[1], unpack(ids, s, e))
-  for j = 1, #part do vecs[#vecs + 1] = part[j] end
+  for j = 1, #part do
+    if part[j] then
+      kept[#kept + 1] = ids[s + j - 1]
+      vecs[#vecs + 1] = part[j]
+    end
+  end
 end
-return {ids, vecs}
+return {table.concat(kept, ','), table.concat(vecs)}
 """
 
 
@@ -608,11 +616,11 @@ class RedisLSHStore(Index):
             raise ValueError(f"the store {self.prefix!r} is empty: build it before searching")
         return self._search(q, int(k))
 
-    def _candidates(self, keys: NDArray[np.uint64]) -> list[tuple[list[bytes], list[bytes]]]:
+    def _candidates(self, keys: NDArray[np.uint64]) -> list[tuple[bytes, bytes]]:
         hexes = _hex_keys(keys)
         need = str(self.votes_needed)
         storevec = "1" if self.vectors == "redis" else "0"
-        out: list[tuple[list[bytes], list[bytes]]] = []
+        out: list[tuple[bytes, bytes]] = []
         for s in range(0, len(hexes), self.chunk_size):
             with self.client.pipeline(transaction=False) as pipe:
                 for h in hexes[s : s + self.chunk_size]:
@@ -634,13 +642,9 @@ class RedisLSHStore(Index):
         for qi, (raw_ids, raw_vecs) in enumerate(fetched):
             if not raw_ids:
                 continue
-            cid = np.array([int(v) for v in raw_ids], dtype=np.int64)
+            cid = np.array(raw_ids.split(b","), dtype=np.bytes_).astype(np.int64)
             if self.vectors == "redis":
-                present = [j for j, v in enumerate(raw_vecs) if v is not None]
-                if len(present) != len(raw_vecs):  # cannot happen inside one script; be safe
-                    cid = cid[present]
-                    raw_vecs = [raw_vecs[j] for j in present]
-                cx = np.frombuffer(b"".join(raw_vecs), dtype=np.float32).reshape(-1, self.dim)
+                cx = np.frombuffer(raw_vecs, dtype=np.float32).reshape(-1, self.dim)
             else:
                 cx = self._local_lookup(cid)
             n_cand[qi] = cid.shape[0]
