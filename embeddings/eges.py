@@ -682,7 +682,10 @@ class _SideInfoSkipGram:
         if vals.shape[0] == 0:
             raise ValueError(f"no item of the training data has a value in fields {fields}")
         if absent.any():
-            logger.warning("%d items without side information train on their own embedding")
+            logger.warning(
+                "%d items without side information train on their own embedding",
+                int(absent.sum()),
+            )
         return fields, ptr, vals, vocabs, offsets
 
     # ------------------------------------------------------------------ inspection
