@@ -20,7 +20,9 @@ earlier indexed item first).
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager, nullcontext
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -51,12 +53,12 @@ def _insert(vals, rows, s, r):
     rows[p] = r
 
 
-@nb.njit(parallel=True, nogil=True, fastmath=False, cache=True)
+@nb.njit(nogil=True, cache=True)
 def _select_block(scores, row0, hx, use_hx, q0, top_v, top_r):  # pragma: no cover - numba
     """Merge a score block (qb, cb) of items row0.. into the running top-k of queries q0.. ."""
     qb, cb = scores.shape
     k = top_v.shape[1]
-    for qi in nb.prange(qb):
+    for qi in range(qb):
         vals = top_v[q0 + qi]
         rows = top_r[q0 + qi]
         thr = vals[k - 1]
@@ -134,16 +136,20 @@ def _make_int8_kernels(D: int):
             i += cnt
         return mx
 
-    @nb.njit(parallel=True, nogil=True)
-    def search_one(codes, scale, err, hx, use_hx, x, q, qnorm, k, ub, out_v, out_r):
+    @nb.njit(nogil=True)
+    def pass1(codes, scale, err, hx, use_hx, q, qnorm, b0, b1, ub, lbk, bmax):
+        # blocks b0..b1: upper bounds into ub, per-block top-k lower bounds and max upper bound
         n = codes.shape[0]
-        nblk = (n + _BLOCK - 1) // _BLOCK
-        lbk = np.empty((nblk, k), dtype=np.float32)
-        bmax = np.empty(nblk, dtype=np.float32)
-        for b in nb.prange(nblk):
+        for b in range(b0, b1):
             start = b * _BLOCK
             stop = min(n, start + _BLOCK)
             bmax[b] = pass1_block(codes, scale, err, hx, use_hx, q, qnorm, start, stop, ub, lbk[b])
+
+    @nb.njit(nogil=True)
+    def pass2(hx, use_hx, x, q, k, ub, lbk, bmax, out_v, out_r):
+        # exact scores of the items whose upper bound reaches the k-th best lower bound
+        n = x.shape[0]
+        nblk = bmax.shape[0]
         flat = np.sort(lbk.ravel())
         thr = flat[flat.shape[0] - k]  # k-th largest lower bound: the k-th best exact score >= thr
         for t in range(k):
@@ -168,10 +174,16 @@ def _make_int8_kernels(D: int):
                         cur = out_v[k - 1]
         return n_cand
 
-    return search_one
+    return pass1, pass2
 
 
 _KERNELS: dict[int, Any] = {}
+
+
+@lru_cache(maxsize=8)
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """A persistent thread pool per worker count (threads are reused across searches)."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exact")
 
 
 @lru_cache(maxsize=1)
@@ -213,8 +225,10 @@ class ExactIndex(Index):
     Parameters
     ----------
     metric : "cosine" | "ip" | "l2"
-    threads : threads for BLAS and the compiled kernels during ``search`` (None = leave the
-        libraries' current settings).
+    threads : threads used by ``search`` (None = all cores). The batched path splits the items
+        into ``threads`` contiguous ranges searched by Python threads (BLAS limited to 1 thread
+        each, compiled selection without the GIL) and merges their top-k: one synchronisation
+        per call, robust on a busy machine. The int8 pass runs its blocks in a numba parallel loop.
     chunk_rows, query_block : block shape of the batched path (items x queries per score block).
     prefilter : use the int8-bounded pass for fewer than ``batch_threshold`` queries (exact either
         way; costs ``n * (d + 8)`` extra bytes).
@@ -305,22 +319,20 @@ class ExactIndex(Index):
         self._err = np.concatenate([self._err, der["err"]])
 
     # ------------------------------------------------------------------ search
+    def _n_threads(self) -> int:
+        return self.threads if self.threads is not None else max(1, os.cpu_count() or 1)
+
     @contextmanager
     def _numba_threads(self):
-        if self.threads is None:
-            yield
-            return
         old = nb.get_num_threads()
-        nb.set_num_threads(min(self.threads, nb.config.NUMBA_NUM_THREADS))
+        nb.set_num_threads(min(self._n_threads(), nb.config.NUMBA_NUM_THREADS))
         try:
             yield
         finally:
             nb.set_num_threads(old)
 
     def _blas_threads(self):
-        if self.threads is None:
-            return nullcontext()
-        return _blas_controller().limit(limits=self.threads, user_api="blas")
+        return _blas_controller().limit(limits=1, user_api="blas")
 
     def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
         with self._numba_threads():
@@ -341,18 +353,38 @@ class ExactIndex(Index):
         return SearchResult(ids.astype(np.int64), vals)
 
     def _search_blas(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray, NDArray]:
-        nq = queries.shape[0]
         n = self._x.shape[0]
+        workers = max(1, min(self._n_threads(), n // max(k, 1024) or 1))
+        if workers == 1:
+            return self._scan_rows(queries, k, 0, n)
+        bounds = np.linspace(0, n, workers + 1).astype(np.int64)
+        parts = list(
+            _executor(workers).map(
+                lambda w: self._scan_rows(queries, k, int(bounds[w]), int(bounds[w + 1])),
+                range(workers),
+            )
+        )
+        vals = np.concatenate([p[0] for p in parts], axis=1)
+        rows = np.concatenate([p[1] for p in parts], axis=1)
+        # best first; equal scores: earlier row first (-1 padding has -inf and sorts last)
+        order = np.lexsort((np.where(rows < 0, n, rows), -vals), axis=-1)[:, :k]
+        return np.take_along_axis(vals, order, 1), np.take_along_axis(rows, order, 1)
+
+    def _scan_rows(
+        self, queries: NDArray[np.float32], k: int, start: int, stop: int
+    ) -> tuple[NDArray, NDArray]:
+        """Running top-k of all queries over items start..stop, block by block."""
+        nq = queries.shape[0]
         top_v = np.full((nq, k), -np.inf, dtype=np.float32)
         top_r = np.full((nq, k), -1, dtype=np.int64)
-        cb = min(self.chunk_rows, n)
+        cb = min(self.chunk_rows, stop - start)
         qb = min(self.query_block, nq)
         buf = np.empty((qb, cb), dtype=np.float32)
         use_hx = self.metric == "l2"
         for q0 in range(0, nq, qb):
             qblk = queries[q0 : q0 + qb]
-            for r0 in range(0, n, cb):
-                xblk = self._x[r0 : r0 + cb]
+            for r0 in range(start, stop, cb):
+                xblk = self._x[r0 : min(stop, r0 + cb)]
                 out = buf[: qblk.shape[0], : xblk.shape[0]]
                 np.matmul(qblk, xblk.T, out=out)
                 _select_block(out, r0, self._hx, use_hx, q0, top_v, top_r)
@@ -360,27 +392,35 @@ class ExactIndex(Index):
 
     def _search_int8(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray, NDArray]:
         nq, d = queries.shape
-        kern = _int8_kernel(d)
+        pass1, pass2 = _int8_kernel(d)
+        n = self._x.shape[0]
+        nblk = (n + _BLOCK - 1) // _BLOCK
         top_v = np.full((nq, k), -np.inf, dtype=np.float32)
         top_r = np.full((nq, k), -1, dtype=np.int64)
-        ub = np.empty(self._x.shape[0], dtype=np.float32)
+        ub = np.empty(n, dtype=np.float32)
+        lbk = np.empty((nblk, k), dtype=np.float32)
+        bmax = np.empty(nblk, dtype=np.float32)
         qnorms = np.linalg.norm(queries.astype(np.float64), axis=1).astype(np.float32)
         qnorms = np.nextafter(qnorms * np.float32(1 + 1e-6), np.float32(np.inf))
+        use_hx = self.metric == "l2"
+        workers = max(1, min(self._n_threads(), nblk))
+        bounds = np.linspace(0, nblk, workers + 1).astype(np.int64)
         cand = 0
         for i in range(nq):
-            cand += kern(
-                self._codes,
-                self._scale,
-                self._err,
-                self._hx,
-                self.metric == "l2",
-                self._x,
-                queries[i],
-                qnorms[i],
-                k,
-                ub,
-                top_v[i],
-                top_r[i],
+            args = (self._codes, self._scale, self._err, self._hx, use_hx, queries[i], qnorms[i])
+            if workers == 1:
+                pass1(*args, 0, nblk, ub, lbk, bmax)
+            else:  # Python threads over block ranges (the kernel releases the GIL)
+                futs = [
+                    _executor(workers).submit(
+                        pass1, *args, int(bounds[w]), int(bounds[w + 1]), ub, lbk, bmax
+                    )
+                    for w in range(workers)
+                ]
+                for f in futs:
+                    f.result()
+            cand += pass2(
+                self._hx, use_hx, self._x, queries[i], k, ub, lbk, bmax, top_v[i], top_r[i]
             )
         self._last_candidates = cand / max(nq, 1)
         return top_v, top_r

@@ -141,3 +141,31 @@ def test_bad_params():
     for kw in ({"chunk_rows": 0}, {"query_block": -1}, {"threads": 0}, {"batch_threshold": 1.5}):
         with pytest.raises(ValueError):
             ExactIndex("ip", **kw)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threaded_batches_equal_serial(data, threads):
+    # items split over worker threads, partial top-k merged: same ids, same tie order
+    x, q, ids = data
+    xi = np.rint(x * 2)  # integer-valued: exact scores with many ties
+    for metric in ("ip", "l2"):
+        one = ExactIndex(metric, threads=1, prefilter=False, chunk_rows=500).build(xi, ids)
+        many = ExactIndex(metric, threads=threads, prefilter=False, chunk_rows=500).build(xi, ids)
+        a, b = one.search(q, 15), many.search(q, 15)
+        np.testing.assert_array_equal(a.ids, b.ids)
+        np.testing.assert_array_equal(a.scores, b.scores)
+        ref_ids, _ = naive(metric, xi, q, 15, ids)
+        np.testing.assert_array_equal(a.ids, ref_ids)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_threaded_int8_pass_equals_serial(metric):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((9000, 6)).astype(np.float32)  # 3 int8 blocks of 4096
+    q = rng.standard_normal((4, 6)).astype(np.float32)
+    a = ExactIndex(metric, threads=1).build(x).search(q, 12)
+    b = ExactIndex(metric, threads=3).build(x).search(q, 12)
+    np.testing.assert_array_equal(a.ids, b.ids)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    ref_ids, _ = naive(metric, x, q, 12)
+    np.testing.assert_array_equal(a.ids, ref_ids)
