@@ -501,7 +501,11 @@ class _LSHIndex(Index):
         raise NotImplementedError
 
     def _store(
-        self, x: NDArray[np.float32], rank: NDArray[np.int64], ids: NDArray[np.int64], keys: NDArray[np.uint64]
+        self,
+        x: NDArray[np.float32],
+        rank: NDArray[np.int64],
+        ids: NDArray[np.int64],
+        keys: NDArray[np.uint64],
     ) -> None:
         """Sort everything by (table-0 key, insertion rank) and build tables and int8 codes."""
         order = np.lexsort((rank, keys[:, 0]))
@@ -550,9 +554,13 @@ class _LSHIndex(Index):
         h = self.hasher
         if queries.shape[0] <= 32:  # a BLAS call would wake its thread pool for a tiny product
             if h.kind == "e2lsh":
-                f = K.project_small(queries, h.projections, h.offsets, np.float32(h.bucket_width), True)
+                f = K.project_small(
+                    queries, h.projections, h.offsets, np.float32(h.bucket_width), True
+                )
             else:
-                f = K.project_small(queries, h.projections, h.projections[0], np.float32(1.0), False)
+                f = K.project_small(
+                    queries, h.projections, h.projections[0], np.float32(1.0), False
+                )
         else:
             f = h.project(queries)
         t = self._tables
@@ -606,7 +614,9 @@ class _LSHIndex(Index):
         t = self._tables
         table_bytes = sum(int(a.nbytes) for a in t.values())
         vec_bytes = int(self._x.nbytes + self._norms.nbytes + self._codes.nbytes)
-        other = int(self._stamp.nbytes + self._votes.nbytes + self._seen.nbytes + self._bitmap.nbytes)
+        other = int(
+            self._stamp.nbytes + self._votes.nbytes + self._seen.nbytes + self._bitmap.nbytes
+        )
         other += int(self._rank.nbytes + self._int_ids.nbytes)
         out: dict[str, float] = {
             "n_tables": float(self.n_tables),

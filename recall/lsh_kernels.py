@@ -132,7 +132,9 @@ def build_tables(keys: NDArray[np.uint64], dense_bits: int = 0) -> dict[str, NDA
             np.not_equal(sk[1:], sk[:-1], out=new[1:])
         starts = np.flatnonzero(new).astype(np.uint64)
         ends = np.append(starts[1:], np.uint64(n))
-        parts.append((np.ascontiguousarray(sk[starts.astype(np.int64)]), (starts << np.uint64(32)) | ends))
+        parts.append(
+            (np.ascontiguousarray(sk[starts.astype(np.int64)]), (starts << np.uint64(32)) | ends)
+        )
         hbits[t] = max(4, int(np.ceil(np.log2(max(2, 2 * starts.size)))))
         hoff[t + 1] = hoff[t] + (1 << int(hbits[t]))
     slots = np.zeros((int(hoff[-1]), 2), dtype=np.uint64)
@@ -460,10 +462,17 @@ def search_batch(
                     nc += 1
                     if quant:
                         size = _topk_push(
-                            rs, ri, size, kr, _score8c(ccodes, 0, row, norms, row, qs, qn, metric), row
+                            rs,
+                            ri,
+                            size,
+                            kr,
+                            _score8c(ccodes, 0, row, norms, row, qs, qn, metric),
+                            row,
                         )
                     else:
-                        size = _topk_push(ts, ti, size, k, _score(data, norms, row, q, qn, metric), row)
+                        size = _topk_push(
+                            ts, ti, size, k, _score(data, norms, row, q, qn, metric), row
+                        )
         if strategy == STRATEGY_VOTE:
             for a in range(nseen):
                 row = seen[a]
@@ -482,10 +491,17 @@ def search_batch(
                     nc += 1
                     if quant:
                         size = _topk_push(
-                            rs, ri, size, kr, _score8c(ccodes, 0, row, norms, row, qs, qn, metric), row
+                            rs,
+                            ri,
+                            size,
+                            kr,
+                            _score8c(ccodes, 0, row, norms, row, qs, qn, metric),
+                            row,
                         )
                     else:
-                        size = _topk_push(ts, ti, size, k, _score(data, norms, row, q, qn, metric), row)
+                        size = _topk_push(
+                            ts, ti, size, k, _score(data, norms, row, q, qn, metric), row
+                        )
         else:
             bitmap[:] = 0
         n_cand[qi] = nc

@@ -308,3 +308,93 @@ def test_scale_and_bucket_size_helpers(data):
         x
     )
     assert 50 / 3 < idx.stats()["bucket_size_item_mean"] < 150
+
+
+# ----------------------------------------------------------------------------- tuning
+@pytest.mark.parametrize("kind", ["simhash", "e2lsh"])
+def test_tuning_reaches_target_on_held_out_queries(kind):
+    from recall.exact import exact_knn, knn_recall
+    from recall.lsh_tuning import tune_lsh
+
+    x, q = gaussian_mixture(8_000, 32, n_clusters=40, n_queries=300, random_state=11)
+    res = tune_lsh(x, q[:150], k=K, target_recall=0.9, kind=kind, n_tables=(4, 8), random_state=0)
+    fr = res.frontier
+    for col in ("n_tables", "n_hashes", "n_probes", "recall", "mean_candidates", "qps", "chosen"):
+        assert col in fr.columns, col
+    assert res.reached and res.recall >= 0.9 and fr["chosen"].sum() == 1
+    reached = fr[fr["recall"] >= 0.9]
+    assert res.cost == pytest.approx(reached["seconds_per_query"].min())
+    # probes were explored by doubling: several probe counts per (tables, hashes)
+    assert fr.groupby(["n_tables", "n_hashes"])["n_probes"].nunique().max() >= 2
+    metric = res.params["metric"]
+    idx = res.make_index().build(x)
+    truth = exact_knn(x, q[150:], K, metric=metric).ids
+    held = knn_recall(idx.search(q[150:], K).ids, truth, K)
+    assert held >= 0.86, (res.params, held)
+
+
+def test_tuning_bad_arguments():
+    from recall.lsh_tuning import tune_lsh
+
+    x = np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="kind"):
+        tune_lsh(x, x[:5], kind="minhash")
+    with pytest.raises(ValueError, match="target_recall"):
+        tune_lsh(x, x[:5], target_recall=1.5)
+    with pytest.raises(ValueError, match="hold out"):
+        tune_lsh(x, None, n_queries=80)
+
+
+# ----------------------------------------------------------------------------- features
+def _xor_problem(n=3000, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    a, b = rng.standard_normal((2, d))
+    a /= np.linalg.norm(a)
+    b /= np.linalg.norm(b)
+    y = ((x @ a > 0.2) ^ (x @ b > -0.1)).astype(int)
+    return x, y
+
+
+def test_features_shapes_sparsity_and_determinism():
+    import scipy.sparse as sp
+
+    from recall.lsh_features import LSHBucketFeatures
+
+    x, _ = _xor_problem(500)
+    t = LSHBucketFeatures(n_projections=10, resolutions=(1, 2, 4, 8, 16), random_state=3).fit(x)
+    f = t.transform(x)
+    assert sp.issparse(f) and f.format == "csr"
+    assert f.shape == (500, 10 * (2 + 3 + 5 + 9 + 17)) == (500, t.n_features_out_)
+    assert (np.diff(f.indptr) == 50).all() and (f.data == 1).all()
+    assert len(t.get_feature_names_out()) == f.shape[1]
+    # each (resolution, projection) block holds exactly one active column
+    b = t.bucket_ids(x)
+    for i, r in enumerate(t.resolutions_):
+        blk = b[:, i * 10 : (i + 1) * 10]
+        assert blk.min() >= 0 and blk.max() <= r
+    # finer resolutions use more distinct buckets
+    assert len(np.unique(b[:, 40])) > len(np.unique(b[:, 0]))
+    g = LSHBucketFeatures(n_projections=10, random_state=3).fit(x).transform(x)
+    assert (g != f).nnz == 0
+    with pytest.raises(ValueError, match="resolutions"):
+        LSHBucketFeatures(resolutions=(0, 2)).fit(x)
+    with pytest.raises(ValueError, match="wrong dimension"):
+        t.transform(np.ones((2, 3), dtype=np.float32))
+
+
+def test_features_beat_linear_model_on_nonlinear_target():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from recall.lsh_features import LSHBucketFeatures
+
+    x, y = _xor_problem(3000)
+    tr, te = slice(0, 2000), slice(2000, None)
+    raw = LogisticRegression(max_iter=1000).fit(x[tr], y[tr]).score(x[te], y[te])
+    pipe = make_pipeline(
+        LSHBucketFeatures(n_projections=64, random_state=0), LogisticRegression(max_iter=2000)
+    ).fit(x[tr], y[tr])
+    lsh = pipe.score(x[te], y[te])
+    assert lsh > raw + 0.1, (raw, lsh)
