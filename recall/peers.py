@@ -19,6 +19,8 @@ import logging
 import math
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import numba as nb
@@ -75,6 +77,19 @@ def _seed_of(random_state: Any) -> int | None:
             raise ValueError(f"random_state must be >= 0, got {random_state}")
         return int(random_state)
     return int(check_random_state(random_state).integers(0, 2**31 - 1))
+
+
+@lru_cache(maxsize=8)
+def _executor(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="peers")
+
+
+def _split_queries(fn, queries: NDArray[np.float32], threads: int):
+    """Run ``fn(chunk)`` over ``threads`` chunks of queries in threads (fn releases the GIL)."""
+    if threads <= 1 or queries.shape[0] < 2:
+        return [fn(queries)]
+    chunks = np.array_split(queries, min(threads, queries.shape[0]))
+    return list(_executor(len(chunks)).map(fn, chunks))
 
 
 def _blob(b: bytes | NDArray) -> NDArray[np.uint8]:
@@ -198,7 +213,10 @@ class _Faiss(_Peer):
 
 
 class FaissFlatIndex(_Faiss):
-    """faiss ``IndexFlatIP`` / ``IndexFlatL2``: exact search, the speed baseline of the issue."""
+    """faiss ``IndexFlatIP`` / ``IndexFlatL2``: exact search, the speed baseline of the issue.
+
+    ``random_state`` is accepted for a uniform interface; the index has no randomness.
+    """
 
     name = "faiss_flat"
 
@@ -216,7 +234,7 @@ class FaissLSHIndex(_Faiss):
 
     ``IndexRefine`` with a flat index of the metric re-scores ``k * refine_factor`` Hamming
     candidates exactly (without it IndexLSH's recall tops out near 0.5). faiss seeds the rotation
-    itself (``random_state`` is unused).
+    itself with a fixed seed (deterministic; ``random_state`` cannot reach it and is unused).
     """
 
     name = "faiss_lsh"
@@ -253,7 +271,10 @@ class FaissLSHIndex(_Faiss):
 
 
 class FaissHNSWIndex(_Faiss):
-    """faiss ``IndexHNSWFlat`` (M, efConstruction; search ``ef``). faiss seeds levels itself."""
+    """faiss ``IndexHNSWFlat`` (M, efConstruction; search ``ef``).
+
+    faiss draws HNSW levels from a fixed internal seed (deterministic; ``random_state`` unused).
+    """
 
     name = "faiss_hnsw"
     search_params = ("ef",)
@@ -423,6 +444,7 @@ class AnnoyIndex(_Peer):
     """annoy random-projection forest (``n_trees``; search ``search_k``, -1 = annoy's default).
 
     annoy cannot add after ``build``: ``add`` rebuilds the forest over all vectors (same seed).
+    ``threads`` builds trees in parallel (``n_jobs``) and splits a batch of queries over threads.
     """
 
     name = "annoy"
@@ -473,7 +495,7 @@ class AnnoyIndex(_Peer):
         self._build_forest(x)
         self._x = x
 
-    def _search(self, queries, k):
+    def _search_chunk(self, queries, k):
         nq = queries.shape[0]
         rows = np.full((nq, k), -1, dtype=np.int64)
         dist = np.full((nq, k), np.nan, dtype=np.float32)
@@ -481,6 +503,12 @@ class AnnoyIndex(_Peer):
             r, d = self._index.get_nns_by_vector(q, k, self.search_k, include_distances=True)
             rows[i, : len(r)] = r
             dist[i, : len(d)] = d
+        return rows, dist
+
+    def _search(self, queries, k):
+        parts = _split_queries(lambda c: self._search_chunk(c, k), queries, self.threads)
+        rows = np.concatenate([p[0] for p in parts])
+        dist = np.concatenate([p[1] for p in parts])
         if self.metric == "cosine":
             scores = 1.0 - 0.5 * dist**2  # annoy's angular distance is |u - v| of unit vectors
         elif self.metric == "l2":
@@ -530,6 +558,8 @@ class AnnoyIndex(_Peer):
 
 # ---------------------------------------------------------------------------- scikit-learn trees
 class _SklearnTree(_Peer):
+    """scikit-learn tree; ``threads`` splits a batch of queries over threads; no randomness."""
+
     metrics = ("cosine", "l2")  # Euclidean trees; cosine on unit vectors ranks like Euclidean
     tree_name: ClassVar[str] = ""
 
@@ -555,7 +585,9 @@ class _SklearnTree(_Peer):
         self._x = x
 
     def _search(self, queries, k):
-        dist, rows = self._tree.query(queries, k=k)
+        parts = _split_queries(lambda c: self._tree.query(c, k=k), queries, self.threads)
+        dist = np.concatenate([p[0] for p in parts])
+        rows = np.concatenate([p[1] for p in parts])
         sq = dist.astype(np.float64) ** 2
         scores = 1.0 - 0.5 * sq if self.metric == "cosine" else -sq
         return self._map(rows, scores)
