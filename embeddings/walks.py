@@ -3,25 +3,31 @@
 Transition rules (``w(v, x)`` is the weight of the directed edge v->x):
 
 * first order (DeepWalk, and node2vec's first step): ``P(x | v) = w(v, x) / sum_y w(v, y)``, drawn
-  from per-node alias tables in O(1).
+  in O(1) from per-node alias tables (Vose), packed as one 16-byte record per edge.
 * second order (node2vec), after the step t->v: the unnormalised probability of x is ``w(v, x)/p``
-  if ``x == t``, ``w(v, x)`` if t->x is an edge (x is an out-neighbour of t; found by binary search
-  in t's sorted CSR row) and ``w(v, x)/q`` otherwise.
+  if ``x == t``, ``w(v, x)`` if t->x is an edge (x is an out-neighbour of t; found by a search in
+  t's sorted CSR row) and ``w(v, x)/q`` otherwise.
 
 Two second-order samplers give the same distribution:
 
-* ``"otf"`` (on the fly, O(E) memory): rejection sampling against v's first-order alias table with
-  envelope ``max(1, 1/q) * w(v, x)``; when ``1/p`` is larger than that, the excess mass of returning
-  to t is an extra "outlier" piece of the envelope drawn directly (KnightKing's outlier folding),
-  so small p does not inflate the rejection rate.
-* ``"precomputed"``: one alias table per directed edge t->v over v's out-neighbours, O(sum over nodes
-  of in-degree x out-degree) memory; O(1) per step. ``"auto"`` uses it only when it fits in
-  ``PRECOMPUTED_MAX_BYTES`` and its build is cheaper than the walking it speeds up.
+* ``"otf"`` (on the fly, O(E) memory: 16 bytes per edge, 32 when p < min(1, q)): rejection
+  sampling against v's first-order alias table with envelope ``max(1, 1/q) * w(v, x)``. When
+  ``1/p`` exceeds that, the excess mass of returning to t is a separate piece of the envelope
+  drawn directly (KnightKing's outlier folding), so a small p does not inflate the rejection rate;
+  the return probability it needs is carried along the walk (precomputed per edge), not searched.
+* ``"precomputed"``: one alias table per directed edge t->v over v's out-neighbours, 8 bytes per
+  entry, ``sum over nodes of in-degree x out-degree`` entries; O(1) per step. ``"auto"`` uses it
+  when it fits in ``PRECOMPUTED_MAX_BYTES`` and its build is not much larger than the walking.
+
+Speed: the walks of a chunk advance in lockstep (``LOCKSTEP`` at a time, one step each), so the
+CPU overlaps their independent cache misses; this is what makes the walker several times faster
+than one-walk-after-the-other code on graphs larger than the cache.
 
 Parallelism and determinism: the walks of each round are cut into fixed chunks of ``CHUNK`` walks;
-every chunk has its own random stream (a SplitMix64 generator seeded from
-``SeedSequence.spawn``), and chunks run in a numba ``prange``. The walks therefore depend only on
-``random_state`` -- the same seed gives identical walks for ANY number of workers.
+every chunk has its own random stream (SplitMix64 seeded from a ``SeedSequence`` spawned per
+round), and chunks run in a numba ``prange``. The walks therefore depend only on ``random_state``:
+the same seed gives identical walks for ANY number of workers. A ``Generator`` passed as
+``random_state`` is advanced by one draw.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ LOCKSTEP = 16
 """Walks of a chunk advanced together, step by step, so that their cache misses overlap."""
 
 PRECOMPUTED_MAX_BYTES = 256 * 2**20
-"""``mode="auto"`` never builds per-edge alias tables larger than this."""
+"""``mode="auto"`` never builds per-edge alias tables larger than this (bytes)."""
 
 Mode = Literal["auto", "otf", "precomputed"]
 
