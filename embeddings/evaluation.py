@@ -79,7 +79,9 @@ def exact_search(
 
     ``metric``: ``cosine`` (unit-normalised vectors), ``ip`` (inner product) or ``l2`` (smallest
     Euclidean distance first). Ties are broken by row order (``embeddings.ids`` order), so the
-    result is deterministic. Returns ids (nq, k) int64, padded with -1 when k > n.
+    result is deterministic. Queries are scored in blocks of at most ``batch_size`` rows (fewer
+    for large catalogues, keeping a score block near 256 MB). Returns ids (nq, k) int64, padded
+    with -1 when k > n.
     """
     if metric not in _METRICS:
         raise ValueError(f"metric must be one of {_METRICS}, got {metric!r}")
@@ -92,6 +94,8 @@ def exact_search(
     base_t = np.ascontiguousarray(base.T)
     ids = embeddings.ids
     n = base.shape[0]
+    # queries per block: at most batch_size, and a score block of at most ~256 MB
+    rows = max(1, min(int(batch_size), (1 << 26) // n))
 
     def search(queries: NDArray[np.float32], k: int) -> NDArray[np.int64]:
         q = as_vectors(queries, "queries", dim=base.shape[1], allow_empty=True)
@@ -100,8 +104,8 @@ def exact_search(
             q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
         kk = min(k, n)
         out = np.full((q.shape[0], k), -1, dtype=np.int64)
-        for s in range(0, q.shape[0], batch_size):
-            qb = q[s : s + batch_size]
+        for s in range(0, q.shape[0], rows):
+            qb = q[s : s + rows]
             scores = qb @ base_t
             if sq is not None:
                 scores = 2.0 * scores - sq[None, :]  # minus squared distance, up to |q|^2
