@@ -283,6 +283,27 @@ def set_search_params(index: Any, params: Mapping[str, Any]) -> None:
         setattr(index, k, v)
 
 
+def _tuned(
+    emb: Embeddings, k: int, metric: str, tune: dict[str, Any], seed: int
+) -> tuple[type, dict[str, Any]]:
+    """Choose LSH parameters with ``recall.lsh_tuning.tune_lsh`` on held-out item vectors.
+
+    The tuner holds out its own sample of item vectors as queries, so the benchmark queries
+    (user vectors) are never seen while tuning.
+    """
+    from recall.lsh_tuning import tune_lsh
+
+    res = tune_lsh(emb.vectors, k=k, metric=metric, random_state=seed, **tune)
+    logger.info(
+        "tuned %s: %s (recall %.3f, reached=%s)",
+        tune.get("kind"),
+        res.params,
+        res.recall,
+        res.reached,
+    )
+    return res.index_class, dict(res.params)
+
+
 @dataclass
 class IndexRun:
     """One built index with one search setting, measured."""
@@ -323,8 +344,15 @@ def benchmark_indexes(
             truth_cache[metric] = exact_knn(emb.vectors, queries, k, metric).ids
         truth_pos = truth_cache[metric]
         truth_ids = np.where(truth_pos >= 0, emb.ids[np.maximum(truth_pos, 0)], -1)
+        tune = spec.get("tune")
+        if tune is not None:
+            cls, params = _tuned(emb, k, metric, dict(tune), seed)
         for build_params in _grid(spec.get("build_grid", {})):
-            index = cls(**{**params, **build_params})
+            try:
+                index = cls(**{**params, **build_params})
+            except ImportError as exc:  # an optional peer that is not installed
+                logger.warning("skipping index %s: %s", spec["name"], exc)
+                break
             t0 = time.perf_counter()
             index.build(emb.vectors, emb.ids)
             build_s = time.perf_counter() - t0
