@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -87,8 +88,10 @@ def run(
     hasher = mem.hasher
     rows = []
     writes = []
+    load_before = os.getloadavg()
     with temporary_redis_server() as url:
         client = redis.Redis.from_url(url)
+        server_version = str(client.info("server").get("redis_version"))
         stores = {}
         for mode in ("redis", "local"):
             store = RedisLSHStore(client, hasher, namespace="bench", version=mode,
@@ -165,7 +168,8 @@ def run(
     df["single_qps_ratio"] = df["single_qps"] / ref["single_qps"]
     cfg = dict(n=n, d=d, n_queries=n_queries, single_queries=single_queries, k=k,
                n_tables=n_tables, n_bits=n_bits, chunk_size=chunk_size, repeat=repeat,
-               used_memory=used_memory, verify=check, verify_s=verify_s)  # fmt: skip
+               used_memory=used_memory, verify=check, verify_s=verify_s,
+               server_version=server_version, load=(load_before, os.getloadavg()))  # fmt: skip
     _write(df, pd.DataFrame(writes), pd.DataFrame(loads), out_dir, cfg)
     return df
 
@@ -185,7 +189,8 @@ def _write(
         f"{cfg['n_queries']} held-out queries, k={cfg['k']}, metric cosine.",
         f"Index: SimHash, {cfg['n_tables']} tables x {cfg['n_bits']} bits, OR, no multi-probe "
         "(`n_probes = n_tables`); the store uses the in-memory index's hasher. Redis: a local "
-        f"redis-server (no persistence) on 127.0.0.1, chunk_size={cfg['chunk_size']}.",
+        f"redis-server {cfg['server_version']} (no persistence) on 127.0.0.1, "
+        f"chunk_size={cfg['chunk_size']}.",
         "Batch = all queries in one `search` call (store: one pipelined round trip per chunk); "
         f"single = one query per call over the first {cfg['single_queries']} queries; best of "
         f"{cfg['repeat']} passes. `same ids` = fraction of queries whose top-k ids equal the "
@@ -235,7 +240,9 @@ def _write(
         "## Environment",
         "",
         f"CPU: {env['cpu']} ({env['cpu_count']} cores), Python {env['python']}; the machine was "
-        "shared with other jobs, so read the ratios, not the absolute figures.",
+        "shared with other jobs (1-min load average "
+        f"{cfg['load'][0][0]:.1f} at the start, {cfg['load'][1][0]:.1f} at the end on 2 cores), "
+        "so read the ratios, not the absolute figures.",
         "",
         "Libraries: " + ", ".join(f"{k} {v}" for k, v in env["libraries"].items()),
         "",
