@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def run(
     import faiss
 
     out_dir = Path(out_dir) if out_dir is not None else REPO / "reports" / "exact"
+    load_start = os.getloadavg()
     base, queries = gaussian_mixture(n, d, 200, n_queries, random_state)
     single = queries[:single_queries]
     rows = []
@@ -141,7 +143,13 @@ def run(
     df["ratio_vs_faiss"] = [
         r.qps / ref.loc[(r.metric, r.threads, r.mode)] for r in df.itertuples(index=False)
     ]
-    _write(df, out_dir, dict(n=n, d=d, n_queries=n_queries, single_queries=single_queries, k=k))
+    load_end = os.getloadavg()
+    load = (
+        f"1-min load average {load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end "
+        f"(15-min {load_end[2]:.1f}) on {os.cpu_count()} cores"
+    )
+    cfg = dict(n=n, d=d, n_queries=n_queries, single_queries=single_queries, k=k, load=load)
+    _write(df, out_dir, cfg)
     return df
 
 
@@ -160,6 +168,9 @@ def _write(df: pd.DataFrame, out_dir: Path, cfg: dict) -> None:
         f"{cfg['n_queries']} held-out queries (single-query mode: the first "
         f"{cfg['single_queries']}, one per call, best of interleaved passes), k={cfg['k']}.",
         "Threads: BLAS limited with threadpoolctl, faiss.omp_set_num_threads, numba set_num_threads.",
+        f"Machine load during the run (other work shares the CPU): {cfg.get('load', 'not recorded')}.",
+        "Absolute QPS therefore vary between runs; the methods are timed interleaved, so read the",
+        "ratios.",
         "`ours` = ExactIndex (int8-bounded pass + exact re-score for single queries, BLAS blocks +",
         "compiled top-k for batches); `ours_blas` = ExactIndex(prefilter=False). "
         "`agreement_with_faiss` = knn-recall@k of the ids against faiss' (1.0 = same neighbours).",
