@@ -186,8 +186,14 @@ def load_data(spec: Mapping[str, Any], seed: int, data_root: Path | None = None)
         from embeddings.datasets.movielens import fetch_movielens, load_movielens
 
         if spec.get("path"):
-            path = resolve_data_path(str(spec["path"]), data_root)
-            if not path.exists() and spec.get("variant"):
+            try:
+                path = resolve_data_path(str(spec["path"]), data_root)
+            except FileNotFoundError:
+                if not spec.get("variant"):
+                    raise
+                path = None
+            if (path is None or not path.exists()) and spec.get("variant"):
+                logger.info("%s not found: fetching %s", spec["path"], spec["variant"])
                 path = fetch_movielens(str(spec["variant"]))
         elif spec.get("variant"):
             path = fetch_movielens(str(spec["variant"]))

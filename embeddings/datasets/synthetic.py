@@ -7,7 +7,10 @@ Structure the embeddings can learn and the tests can check:
   popularity within the catalogue follows a power law (Zipf exponent ``popularity_exponent``).
 - each user has a favourite genre; a sequence is a Markov chain over genres: stay in the current
   genre with ``p_stay``, move to a related genre with ``p_related``, otherwise jump to the user's
-  favourite or a random genre. The next item is drawn from the chosen genre by popularity.
+  favourite or a random genre. Within a genre the items lie on a ring (think of series and
+  franchises): when the chain stays in the genre, with ``p_local`` the next item is one of the
+  ``local_width`` ring neighbours on either side of the current item; otherwise it is drawn from
+  the genre by popularity. So the next item depends on the current one, not only on popularity.
 - timestamps increase with exponential gaps, with occasional long breaks (new sessions);
   ratings are higher for items of the user's favourite and related genres.
 - side information: genres (multi-valued), a year (correlated with genre), tags drawn from a
@@ -46,7 +49,9 @@ def make_synthetic(
     p_stay: float = 0.6,
     p_related: float = 0.3,
     p_second_genre: float = 0.4,
-    popularity_exponent: float = 1.0,
+    p_local: float = 0.7,
+    local_width: int = 3,
+    popularity_exponent: float = 0.8,
     session_break_prob: float = 0.1,
     random_state: int | np.random.Generator | None = 0,
 ) -> SyntheticData:
@@ -57,6 +62,8 @@ def make_synthetic(
         mean_events: mean events per user (geometric-ish, at least 3).
         p_stay, p_related: genre-chain probabilities (the rest jumps to favourite/random genre).
         p_second_genre: chance that an item also carries a related second genre.
+        p_local, local_width: chance of a move to a ring neighbour (within ``local_width``) of the
+            current item when staying in its genre.
         popularity_exponent: Zipf exponent of item popularity within the catalogue.
         session_break_prob: chance of a long break (> 1 day) between two events.
         random_state: seed.
@@ -67,6 +74,8 @@ def make_synthetic(
         raise ValueError(f"n_items ({n_items}) must be >= n_genres ({n_genres})")
     if n_users < 1 or mean_events < 3:
         raise ValueError("need n_users >= 1 and mean_events >= 3")
+    if not 0 <= p_local <= 1 or local_width < 1:
+        raise ValueError("p_local must be in [0, 1] and local_width >= 1")
     if not (0 <= p_stay and 0 <= p_related and p_stay + p_related <= 1):
         raise ValueError("p_stay and p_related must be >= 0 with p_stay + p_related <= 1")
     rng = check_random_state(random_state)
@@ -83,6 +92,8 @@ def make_synthetic(
     popularity = ranks.astype(np.float64) ** (-popularity_exponent)
     members = [np.flatnonzero((primary == g) | (second == g)) for g in range(n_genres)]
     member_p = [popularity[m] / popularity[m].sum() for m in members]
+    ring_pos = [{int(it): r for r, it in enumerate(m)} for m in members]
+    offsets = np.array([o for o in range(-local_width, local_width + 1) if o != 0])
     genre_names = [f"genre{g:02d}" for g in range(n_genres)]
 
     # users: favourite genre; event counts
@@ -93,6 +104,7 @@ def make_synthetic(
     for u in range(n_users):
         g = fav[u] if rng.random() < 0.7 else rng.integers(n_genres)
         seen: set[int] = set()
+        items_u: list[int] = []
         t = t0 + int(rng.integers(0, 86_400 * 365))
         k = int(n_events[u])
         steps = rng.random(k)
@@ -106,12 +118,17 @@ def make_synthetic(
                 else:
                     g = fav[u] if pick[j] < 0.5 else int(rng.integers(n_genres))
             cand = members[g]
-            it = int(rng.choice(cand, p=member_p[g]))
+            prev = int(items_u[-1]) if items_u else -1
+            if prev in ring_pos[g] and rng.random() < p_local:
+                it = int(cand[(ring_pos[g][prev] + int(rng.choice(offsets))) % cand.shape[0]])
+            else:
+                it = int(rng.choice(cand, p=member_p[g]))
             if it in seen:  # one interaction per (user, item), as in MovieLens
-                it = int(rng.choice(cand))
+                it = int(rng.choice(cand, p=member_p[g]))
                 if it in seen:
                     continue
             seen.add(it)
+            items_u.append(it)
             gap = (
                 86_400 * 3 + rng.integers(0, 86_400 * 30)
                 if rng.random() < session_break_prob
