@@ -156,6 +156,20 @@ def resolve_data_path(value: str, data_root: Path | None = None) -> Path:
     return p if p.is_absolute() else (REPO_ROOT / p)
 
 
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 over the source files of the ``embeddings`` package: a cached embedding is reused
+    only while the code that made it (trainers, walks, data generators) is unchanged."""
+    import embeddings
+
+    h = hashlib.sha256()
+    root = Path(embeddings.__file__).parent
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -235,7 +249,7 @@ def train_method(
     progress: bool = False,
 ) -> tuple[Embeddings, bool]:
     """Train one ``[[methods]]`` entry (or load it from the cache). Returns (embeddings, cached)."""
-    key = _hash({"method": dict(spec), "seed": seed, **cache_key})
+    key = _hash({"method": dict(spec), "seed": seed, "code": code_fingerprint(), **cache_key})
     path = cache_dir / f"emb-{spec['name']}-s{seed}-{key}.npz" if cache_dir else None
     if path is not None and path.exists():
         try:
