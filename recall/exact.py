@@ -78,7 +78,8 @@ def _select_block(scores, row0, hx, use_hx, q0, top_v, top_r):  # pragma: no cov
 
 
 def _make_int8_kernels(D: int):
-    """Kernels of the int8-bounded pass, with the dimension ``D`` a compile-time constant."""
+    """Kernels of the int8-bounded pass, with the dimension ``D`` a compile-time constant
+    (``D=0``: generic, the dimension read at run time -- one compilation for all small indexes)."""
 
     @nb.njit(nogil=True, fastmath=True, inline="always")
     def dot4(codes, q, i):
@@ -87,7 +88,8 @@ def _make_int8_kernels(D: int):
         a1 = np.float32(0.0)
         a2 = np.float32(0.0)
         a3 = np.float32(0.0)
-        for j in range(D):
+        dd = D if D > 0 else codes.shape[1]
+        for j in range(dd):
             c = q[j]
             a0 += c * np.float32(codes[i, j])
             a1 += c * np.float32(codes[i + 1, j])
@@ -111,7 +113,7 @@ def _make_int8_kernels(D: int):
                 cnt = 4
             else:
                 a = np.float32(0.0)
-                for j in range(D):
+                for j in range(D if D > 0 else codes.shape[1]):
                     a += q[j] * np.float32(codes[i, j])
                 tmp[0] = a
                 cnt = 1
@@ -165,7 +167,7 @@ def _make_int8_kernels(D: int):
                 if ub[i] >= thr:
                     n_cand += 1
                     s = np.float32(0.0)
-                    for j in range(D):
+                    for j in range(D if D > 0 else x.shape[1]):
                         s += q[j] * x[i, j]
                     if use_hx:
                         s -= hx[i]
@@ -193,28 +195,47 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def _int8_kernel(d: int):
+#: below this many stored floats the generic kernel is used (no per-dimension compilation)
+_SPECIALISE_FROM = 1 << 22
+
+
+def _int8_kernel(d: int, n: int = 0):
+    if n * d < _SPECIALISE_FROM:
+        d = 0
     if d not in _KERNELS:
         _KERNELS[d] = _make_int8_kernels(d)
     return _KERNELS[d]
 
 
+@nb.njit(nogil=True, cache=True)
+def _quantize_rows(x, codes, scale, resid):  # pragma: no cover - numba
+    n, d = x.shape
+    for i in range(n):
+        amax = 0.0
+        for j in range(d):
+            amax = max(amax, abs(np.float64(x[i, j])))
+        sc = np.float32(amax / 127.0) if amax > 0 else np.float32(1.0)
+        sc64 = np.float64(sc)
+        r2 = 0.0
+        for j in range(d):
+            c = np.rint(np.float64(x[i, j]) / sc64)
+            c = min(127.0, max(-127.0, c))
+            codes[i, j] = np.int8(c)
+            e = np.float64(x[i, j]) - c * sc64
+            r2 += e * e
+        scale[i] = sc
+        resid[i] = np.sqrt(r2)
+
+
 def _quantize(
-    x: NDArray[np.float32], chunk: int = 65536
+    x: NDArray[np.float32],
 ) -> tuple[NDArray[np.int8], NDArray[np.float32], NDArray[np.float64]]:
     """Per-row symmetric int8 codes, scale, and the residual norm |x - scale*codes| (float64)."""
     n = x.shape[0]
     codes = np.empty(x.shape, dtype=np.int8)
     scale = np.empty(n, dtype=np.float32)
     resid = np.empty(n, dtype=np.float64)
-    for s in range(0, n, chunk):
-        blk = x[s : s + chunk].astype(np.float64)
-        amax = np.abs(blk).max(axis=1)
-        sc = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-        c = np.clip(np.rint(blk / sc[:, None]), -127, 127)
-        codes[s : s + chunk] = c
-        scale[s : s + chunk] = sc
-        resid[s : s + chunk] = np.linalg.norm(blk - c * sc[:, None].astype(np.float64), axis=1)
+    _quantize_rows(x, codes, scale, resid)
     return codes, scale, resid
 
 
@@ -287,8 +308,7 @@ class ExactIndex(Index):
 
     def _derived(self, x: NDArray[np.float32]) -> dict[str, NDArray]:
         out: dict[str, NDArray] = {}
-        x64 = x.astype(np.float64)
-        sq = np.einsum("ij,ij->i", x64, x64)
+        sq = np.einsum("ij,ij->i", x, x, dtype=np.float64)
         out["hx"] = (
             (0.5 * sq).astype(np.float32) if self.metric == "l2" else np.empty(0, np.float32)
         )
@@ -309,12 +329,14 @@ class ExactIndex(Index):
 
     def _add(self, vectors: NDArray[np.float32], ids: NDArray[np.int64]) -> None:
         der = self._derived(vectors)
-        x = np.concatenate([self._x.reshape(-1, vectors.shape[1]), vectors])
-        self._x = np.ascontiguousarray(x, dtype=np.float32)
+        if self._x.shape[0] == 0:  # first batch: one copy, no concatenation
+            self._x = np.array(vectors, dtype=np.float32, order="C", copy=True)
+            self._hx, self._codes = der["hx"], np.ascontiguousarray(der["codes"])
+            self._scale, self._err = der["scale"], der["err"]
+            return
+        self._x = np.ascontiguousarray(np.concatenate([self._x, vectors]), dtype=np.float32)
         self._hx = np.concatenate([self._hx, der["hx"]])
-        self._codes = np.ascontiguousarray(
-            np.concatenate([self._codes.reshape(-1, vectors.shape[1]), der["codes"]])
-        )
+        self._codes = np.ascontiguousarray(np.concatenate([self._codes, der["codes"]]))
         self._scale = np.concatenate([self._scale, der["scale"]])
         self._err = np.concatenate([self._err, der["err"]])
 
@@ -392,7 +414,7 @@ class ExactIndex(Index):
 
     def _search_int8(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray, NDArray]:
         nq, d = queries.shape
-        pass1, pass2 = _int8_kernel(d)
+        pass1, pass2 = _int8_kernel(d, self._x.shape[0])
         n = self._x.shape[0]
         nblk = (n + _BLOCK - 1) // _BLOCK
         top_v = np.full((nq, k), -np.inf, dtype=np.float32)
