@@ -578,7 +578,7 @@ class _LSHIndex(Index):
             codes = self._codes
         elif self.rerank == "exact" and codes.shape[0]:
             codes = codes[:0]
-        rows, scores, ncand = K.search_batch(
+        rows, scores, ncand, _ = K.search_batch(
             f,
             kind,
             self.hasher.n_tables,

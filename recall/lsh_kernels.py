@@ -32,6 +32,7 @@ STRATEGY_OR = 0
 STRATEGY_VOTE = 1  # AND is vote with min_votes == L
 METRIC_DOT = 0  # ip and cosine (already normalised)
 METRIC_L2 = 1
+AHEAD = 4  # buckets touched ahead of the scan
 
 
 _DEBRUIJN_MUL = np.uint64(0x03F79D71B4CB0A89)
@@ -325,6 +326,11 @@ def search_batch(
     ts = np.empty(k, dtype=np.float32)
     ti = np.empty(k, dtype=np.int64)
     quant = ccodes.shape[0] > 0
+    pt = np.empty(max(1, n_probes), dtype=np.int64)
+    pk = np.empty(max(1, n_probes), dtype=np.uint64)
+    plo = np.empty(max(1, n_probes), dtype=np.int64)
+    phi = np.empty(max(1, n_probes), dtype=np.int64)
+    touched = np.zeros(1, dtype=np.int64)
     ncont = ccodes.shape[0]
     kr = max(k, refine) if quant else k
     rs = np.empty(kr, dtype=np.float32)
@@ -366,11 +372,20 @@ def search_batch(
                     tmpd[j] = 0
             base_keys[t] = acc
             if extra > 0:
-                order = np.argsort(tmp)
+                # insertion sort of the P perturbation scores (P <= 64, no allocation)
                 for r in range(P):
-                    zs[t, r] = tmp[order[r]]
-                    zj[t, r] = tmpj[order[r]]
-                    zd[t, r] = tmpd[order[r]]
+                    sv = tmp[r]
+                    jv = tmpj[r]
+                    dv = tmpd[r]
+                    u = r - 1
+                    while u >= 0 and zs[t, u] > sv:
+                        zs[t, u + 1] = zs[t, u]
+                        zj[t, u + 1] = zj[t, u]
+                        zd[t, u + 1] = zd[t, u]
+                        u -= 1
+                    zs[t, u + 1] = sv
+                    zj[t, u + 1] = jv
+                    zd[t, u + 1] = dv
         size = 0
         nseen = 0
         nc = 0
@@ -381,6 +396,7 @@ def search_batch(
         probes_done = 0
         pops = 0
         t = 0
+        touch = np.int64(0)
         while probes_done < n_probes:
             key = np.uint64(0)
             if probes_done < n_tables:
@@ -392,7 +408,7 @@ def search_batch(
                 while hsize > 0 and pops < 4 * extra + 8:
                     s, t, msk, hsize = _hpop(hs, ht, hm, hsize)
                     pops += 1
-                    r = 63
+                    r = P - 1
                     while ((msk >> np.uint64(r)) & one) == 0:
                         r -= 1
                     if r + 1 < P:
@@ -426,8 +442,25 @@ def search_batch(
                         break
                 if not found:
                     break
+            pt[probes_done] = t
+            pk[probes_done] = key
             probes_done += 1
-            lo, hi = _lookup(key, t, dense, slots, hoff, hbits)
+        # ---- bucket ranges of every probe (independent loads: their misses overlap)
+        for i in range(probes_done):
+            a0, a1 = _lookup(pk[i], pt[i], dense, slots, hoff, hbits)
+            plo[i] = a0
+            phi[i] = a1
+        # ---- scan the buckets; touch the heads of the buckets AHEAD probes later (prefetch)
+        for i in range(probes_done):
+            j2 = i + AHEAD
+            if j2 < probes_done and phi[j2] > plo[j2]:
+                t2 = pt[j2]
+                touch += perm[t2, plo[j2]]
+                if quant and t2 < ncont:
+                    touch += ccodes[t2, plo[j2], 0]
+            t = pt[i]
+            lo = plo[i]
+            hi = phi[i]
             if strategy == STRATEGY_VOTE:
                 for p in range(lo, hi):
                     row = perm[t, p]
@@ -505,6 +538,7 @@ def search_batch(
         else:
             bitmap[:] = 0
         n_cand[qi] = nc
+        touched[0] += touch
         if quant:
             nr = size
             size = 0
@@ -530,4 +564,4 @@ def search_batch(
                 ts[c], ts[j] = ts[j], ts[c]
                 ti[c], ti[j] = ti[j], ti[c]
                 j = c
-    return out_rows, out_scores, n_cand
+    return out_rows, out_scores, n_cand, touched[0]
