@@ -13,6 +13,7 @@ import pytest
 from embeddings.datasets.tables import Interactions
 from embeddings.sessions import build_sessions
 from embeddings.types import Embeddings
+from recall.exact import knn_recall
 from recall.lsh import E2LSHHasher, E2LSHIndex, SimHashIndex
 
 pytestmark = pytest.mark.spark
@@ -39,8 +40,12 @@ def spark():
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.default.parallelism", "2")
+        .config("spark.sql.adaptive.enabled", "false")  # tiny data: no re-planning stages
+        .config("spark.sql.codegen.wholeStage", "false")  # no Janino compiles for tiny data
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", "1g")
+        # short-lived JVM: the C1 compiler only and a serial GC use far less CPU than the defaults
+        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
         .config("spark.python.worker.reuse", "true")
         .getOrCreate()
     )
@@ -250,6 +255,13 @@ def test_exact_and_brp_comparison(spark):
     hasher = E2LSHHasher(8, n_tables=4, n_hashes=2, bucket_width=0.5, random_state=1)
     table = compare_with_brp(spark, users, items, hasher, k=k, bucket_length=0.5, random_state=0)
     assert list(table["method"]) == ["exact", "embrecall-lsh", "spark-brp"]
-    assert table.loc[0, "knn_recall"] == 1.0
-    assert 0.0 < table.loc[1, "knn_recall"] <= 1.0 and 0.0 < table.loc[2, "knn_recall"] <= 1.0
+    assert table.loc[0, "knn_recall"] == 1.0 and table.loc[0, "users_served"] == len(users)
+    # our row's recall is the local index's (same hasher, no multi-probe) against numpy exact
+    idx = E2LSHIndex("cosine", n_tables=4, n_hashes=2, bucket_width=0.5, n_probes=4, random_state=1)
+    idx.build(items.vectors, items.ids)
+    assert idx.hasher.fingerprint() == hasher.fingerprint()
+    local = idx.search(users.vectors, k).ids
+    assert table.loc[1, "knn_recall"] == pytest.approx(knn_recall(local, ref, k))
+    assert table.loc[1, "users_served"] == int((local[:, 0] >= 0).sum())
+    assert 0.0 < table.loc[1, "knn_recall"] < 1.0 and 0.0 < table.loc[2, "knn_recall"] <= 1.0
     assert table.loc[1, "candidates_per_user"] > 0
