@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # headless: reports are written to files
 
@@ -82,19 +83,18 @@ def plot_quality_by_method(
     """Bars of a recommendation metric per method (one group per query mode), baseline dashed."""
     _require(df, [metric, method_col], "plot_quality_by_method")
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    modes = sorted(df[mode_col].unique()) if mode_col and mode_col in df else [None]
-    methods = [m for m in pd.unique(df[method_col]) if m != baseline]
+    others = df[df[method_col] != baseline]
+    modes = sorted(others[mode_col].unique()) if mode_col and mode_col in df else [None]
+    methods = list(pd.unique(others[method_col]))
     width = 0.8 / max(1, len(modes))
     x = np.arange(len(methods))
     for j, mode in enumerate(modes):
-        sub = df if mode is None else df[df[mode_col] == mode]
+        sub = others if mode is None else others[others[mode_col] == mode]
         vals = [sub.loc[sub[method_col] == m, metric].mean() for m in methods]
         ax.bar(x + j * width, vals, width, label=str(mode) if mode is not None else metric)
-        base = sub.loc[sub[method_col] == baseline, metric]
-        if len(base):
-            ax.axhline(
-                float(base.mean()), ls="--", lw=1, color=f"C{j}", label=f"{baseline} ({mode})"
-            )
+    base = df.loc[df[method_col] == baseline, metric]
+    if len(base):
+        ax.axhline(float(base.mean()), ls="--", lw=1, color="k", label=baseline)
     ax.set_xticks(x + width * (len(modes) - 1) / 2)
     ax.set_xticklabels(methods, rotation=30, ha="right")
     ax.set_ylabel(metric)
@@ -118,6 +118,7 @@ def plot_quality_lost_vs_speedup(
         ax.scatter(g[speedup_col], g[lost_col], label=str(fam), s=18)
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("speed-up over exact search (single-query QPS ratio, log)")
     ax.set_ylabel(f"{lost_col} (exact minus index)")
     ax.grid(True, which="both", alpha=0.3)
