@@ -101,3 +101,12 @@ def test_malformed_word2vec_file(tmp_path):
     p.write_text("3 4\n1 0.1 0.2\n")
     with pytest.raises(ValueError, match="malformed"):
         Embeddings.load_word2vec_format(p)
+
+
+def test_saved_files_have_normal_permissions(tmp_path):
+    import os
+
+    p = make().save(tmp_path / "e.npz")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (p.stat().st_mode & 0o777) == (0o666 & ~umask)
