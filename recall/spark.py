@@ -57,6 +57,7 @@ __all__ = [
     "lsh_candidate_pairs",
     "lsh_batch_recall",
     "exact_top_k",
+    "brp_candidates",
     "brp_top_k",
     "knn_recall",
     "compare_with_brp",
@@ -608,31 +609,24 @@ def exact_top_k(
     return _rerank(pairs, u, it, k, metric, None)
 
 
-def brp_top_k(
+def brp_candidates(
     spark: SparkSession,
     users: Embeddings | DataFrame,
     items: Embeddings | DataFrame,
-    k: int = 10,
     metric: str = "cosine",
     bucket_length: float = 1.0,
     num_hash_tables: int = 4,
     threshold: float | None = None,
     random_state: Any = None,
 ) -> DataFrame:
-    """Top-``k`` per user with Spark ML ``BucketedRandomProjectionLSH.approxSimilarityJoin``.
-
-    Spark's LSH is Euclidean (one projection per table, OR over tables). For ``cosine`` the
-    vectors are unit-normalised so ranking by distance equals ranking by cosine, and the score is
-    reported as ``1 - d**2 / 2``; for ``l2`` the score is ``-d**2``. ``ip`` is not supported
-    (``ValueError``). ``threshold`` (Euclidean) defaults to keeping every colliding pair.
-    Returns ``(user_id, item_id, score, rank)`` like :func:`lsh_batch_recall`.
-    """
+    """Every ``(user_id, item_id, score)`` pair Spark ML's ``BucketedRandomProjectionLSH``
+    ``approxSimilarityJoin`` returns (pairs colliding in at least one table, within
+    ``threshold``), scored as in :func:`brp_top_k`."""
     require_pyspark()
     from pyspark.ml.feature import BucketedRandomProjectionLSH
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
-    k = _check_k(k)
     _check_metric(metric)
     if metric == "ip":
         raise ValueError("BucketedRandomProjectionLSH is Euclidean: metric 'ip' is not supported")
@@ -660,12 +654,38 @@ def brp_top_k(
     joined = model.approxSimilarityJoin(u, it, float(threshold), distCol="dist")
     d2 = F.col("dist") * F.col("dist")
     score = (F.lit(1.0) - d2 / 2.0) if metric == "cosine" else -d2
-    scored = joined.select(
+    return joined.select(
         F.col("datasetA.id").alias("user_id"),
         F.col("datasetB.id").alias("item_id"),
         score.alias("score"),
     )
-    return _rank_top_k(scored, k)
+
+
+def brp_top_k(
+    spark: SparkSession,
+    users: Embeddings | DataFrame,
+    items: Embeddings | DataFrame,
+    k: int = 10,
+    metric: str = "cosine",
+    bucket_length: float = 1.0,
+    num_hash_tables: int = 4,
+    threshold: float | None = None,
+    random_state: Any = None,
+) -> DataFrame:
+    """Top-``k`` per user with Spark ML ``BucketedRandomProjectionLSH.approxSimilarityJoin``.
+
+    Spark's LSH is Euclidean: one random projection per table, ``floor(x.v / bucket_length)``,
+    OR over tables, no multi-probe. For ``cosine`` the vectors are unit-normalised so ranking by
+    distance equals ranking by cosine, and the score is reported as ``1 - d**2 / 2``; for ``l2``
+    the score is ``-d**2``. ``ip`` is not supported (``ValueError``). ``threshold`` (Euclidean)
+    defaults to keeping every colliding pair. Returns ``(user_id, item_id, score, rank)`` like
+    :func:`lsh_batch_recall`.
+    """
+    k = _check_k(k)
+    cands = brp_candidates(
+        spark, users, items, metric, bucket_length, num_hash_tables, threshold, random_state
+    )
+    return _rank_top_k(cands, k)
 
 
 def _recall_stats(approx: DataFrame, exact: DataFrame) -> tuple[float, int, int]:
@@ -718,8 +738,8 @@ def compare_with_brp(
     """One row per method (``exact``, ``embrecall-lsh``, ``spark-brp``) on the same vectors.
 
     Columns: ``knn_recall`` (against ``exact``), ``seconds`` (wall time to materialise the top-k
-    table), ``users_served`` (users with at least one recommendation), ``n_tables``, ``k`` and,
-    for our LSH join, ``candidates_per_user`` (mean candidate pairs before re-ranking).
+    table), ``users_served`` (users with at least one recommendation), ``n_tables``, ``k``
+    and ``candidates_per_user`` for both LSH joins (mean candidate pairs before re-ranking).
     ``num_hash_tables`` defaults to the hasher's number of tables.
     """
     k = _check_k(k)
@@ -745,16 +765,17 @@ def compare_with_brp(
     )
 
     t0 = time.perf_counter()
-    brp = brp_top_k(
+    bcands = brp_candidates(
         spark,
         u,
         it,
-        k,
         metric,
         bucket_length=bucket_length,
         num_hash_tables=num_hash_tables or n_tables,
         random_state=random_state,
     ).cache()
+    n_brp_pairs = bcands.count()
+    brp = _rank_top_k(bcands, k).cache()
     brp.count()
     rows.append(
         {
@@ -767,9 +788,10 @@ def compare_with_brp(
         rec, n_users, served = _recall_stats(frame, exact)
         r.update(knn_recall=rec, users_served=served, k=k)
     rows[1]["candidates_per_user"] = n_pairs / max(1, n_users)
+    rows[2]["candidates_per_user"] = n_brp_pairs / max(1, n_users)
     log_rows = [(r["method"], round(r["knn_recall"], 4)) for r in rows]
     logger.info("compare_with_brp (%d exact rows): %s", n_exact_rows, log_rows)
-    for df in (exact, pairs, ours, brp):
+    for df in (exact, pairs, ours, bcands, brp):
         df.unpersist()
     return pd.DataFrame(rows)
 

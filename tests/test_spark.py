@@ -264,4 +264,4 @@ def test_exact_and_brp_comparison(spark):
     assert table.loc[1, "knn_recall"] == pytest.approx(knn_recall(local, ref, k))
     assert table.loc[1, "users_served"] == int((local[:, 0] >= 0).sum())
     assert 0.0 < table.loc[1, "knn_recall"] < 1.0 and 0.0 < table.loc[2, "knn_recall"] <= 1.0
-    assert table.loc[1, "candidates_per_user"] > 0
+    assert table.loc[1, "candidates_per_user"] > 0 and table.loc[2, "candidates_per_user"] > 0
