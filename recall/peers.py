@@ -92,6 +92,13 @@ def _split_queries(fn, queries: NDArray[np.float32], threads: int):
     return list(_executor(len(chunks)).map(fn, chunks))
 
 
+@lru_cache(maxsize=1)
+def _thread_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def _blob(b: bytes | NDArray) -> NDArray[np.uint8]:
     return np.frombuffer(bytes(b), dtype=np.uint8).copy()
 
@@ -671,7 +678,8 @@ class KMeansIndex(_Peer):
     ``n_clusters`` defaults to 4*sqrt(n) (faiss' rule of thumb). Vectors are stored sorted by
     cluster so each probed list is one contiguous scan. ``add`` assigns new vectors to the
     existing centroids. For ``ip``/``cosine`` clusters are chosen by inner product with the
-    centroids (normalised for cosine), for ``l2`` by distance.
+    centroids (normalised for cosine), for ``l2`` by distance. ``threads`` limits BLAS/OpenMP
+    during the build (k-means on ``train_size`` sampled vectors) and the compiled list scan.
     """
 
     name = "kmeans"
@@ -753,10 +761,12 @@ class KMeansIndex(_Peer):
         return out
 
     def _add(self, vectors, ids) -> None:
-        if self._centroids is None:
-            self._fit_centroids(vectors)
+        # BLAS / OpenMP of scikit-learn's k-means limited to ``threads`` (no oversubscription)
+        with _thread_controller().limit(limits=self.threads):
+            if self._centroids is None:
+                self._fit_centroids(vectors)
+            new_assign = self._nearest_clusters(vectors, 1)[:, 0]
         start = len(self._ids)
-        new_assign = self._nearest_clusters(vectors, 1)[:, 0]
         x_all = np.concatenate([self._unsorted_vectors(), vectors])
         assign = np.concatenate([self._assign, new_assign])
         self._store(x_all, assign)
