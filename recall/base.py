@@ -243,8 +243,11 @@ def load_index(path: str | os.PathLike) -> Index:
         raise ValueError(f"{p}: unknown index class {module}.{header['class']} ({exc})") from exc
     if not (isinstance(cls, type) and issubclass(cls, Index)):
         raise ValueError(f"{p}: {module}.{header['class']} is not an Index")
-    idx = cls(**header["params"])
-    idx.dim = int(header["dim"])
+    try:
+        idx = cls(**header["params"])
+        idx.dim = int(header["dim"])
+    except (TypeError, KeyError) as exc:
+        raise ValueError(f"{p}: header does not match {cls.__name__} ({exc})") from exc
     idx._ids = np.asarray(ids, dtype=np.int64)
     idx._set_state(state)
     return idx

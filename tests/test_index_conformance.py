@@ -287,3 +287,22 @@ def test_search_params_settable_after_build(cls, data):
         assert idx.search(q, 3).ids.shape == (6, 3)
     with pytest.raises(ValueError, match="unknown search parameter"):
         idx.set_search_params(no_such_param=1)
+
+
+def test_header_with_foreign_params_is_a_value_error(data, tmp_path):
+    """A file whose header names parameters the class does not take: ValueError, not TypeError."""
+    import json
+
+    from recall.exact import ExactIndex
+
+    x, _, ids = data
+    path = ExactIndex("l2").build(x, ids).save(tmp_path / "idx.npz")
+    with np.load(path) as z:
+        members = {k: z[k] for k in z.files}
+    header = json.loads(members["header"].tobytes().decode("utf-8"))
+    header["params"]["no_such_param"] = 3
+    members["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **members)
+    with pytest.raises(ValueError, match="header does not match"):
+        load_index(bad)
