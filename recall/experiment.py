@@ -304,16 +304,21 @@ def set_search_params(index: Any, params: Mapping[str, Any]) -> None:
 
 
 def _tuned(
-    emb: Embeddings, k: int, metric: str, tune: dict[str, Any], seed: int
+    emb: Embeddings,
+    k: int,
+    metric: str,
+    tune: dict[str, Any],
+    seed: int,
+    queries: NDArray[np.float32] | None = None,
 ) -> tuple[type, dict[str, Any]]:
-    """Choose LSH parameters with ``recall.lsh_tuning.tune_lsh`` on held-out item vectors.
+    """Choose LSH parameters with ``recall.lsh_tuning.tune_lsh``.
 
-    The tuner holds out its own sample of item vectors as queries, so the benchmark queries
-    (user vectors) are never seen while tuning.
+    ``queries`` is a tuning sample disjoint from the benchmark queries (user vectors of other
+    users); without one the tuner holds out its own sample of item vectors.
     """
     from recall.lsh_tuning import tune_lsh
 
-    res = tune_lsh(emb.vectors, k=k, metric=metric, random_state=seed, **tune)
+    res = tune_lsh(emb.vectors, queries, k=k, metric=metric, random_state=seed, **tune)
     logger.info(
         "tuned %s: %s (recall %.3f, reached=%s)",
         tune.get("kind"),
@@ -341,6 +346,7 @@ def benchmark_indexes(
     single_query_max: int = 300,
     truth_cache: dict[str, NDArray[np.int64]] | None = None,
     on_setting: Callable[[IndexRun], None] | None = None,
+    tune_queries: NDArray[np.float32] | None = None,
 ) -> list[dict[str, Any]]:
     """Build every index on ``emb`` and measure every search setting against exact search.
 
@@ -366,7 +372,7 @@ def benchmark_indexes(
         truth_ids = np.where(truth_pos >= 0, emb.ids[np.maximum(truth_pos, 0)], -1)
         tune = spec.get("tune")
         if tune is not None:
-            cls, params = _tuned(emb, k, metric, dict(tune), seed)
+            cls, params = _tuned(emb, k, metric, dict(tune), seed, tune_queries)
         for build_params in _grid(spec.get("build_grid", {})):
             try:
                 index = cls(**{**params, **build_params})
@@ -448,19 +454,25 @@ def _user_queries(
     n: int,
     min_rating: float | None,
     seed: int,
-) -> NDArray[np.float32]:
-    """Up to ``n`` user vectors of test users (the U2I queries), sampled with ``seed``."""
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+    """Benchmark queries: up to ``n`` user vectors of test users (the U2I queries), sampled with
+    ``seed``; and a disjoint tuning sample of up to ``n`` other users' vectors (None if fewer than
+    50 remain), so that tuned indexes never see the queries they are measured on."""
     from embeddings.users import user_vectors
 
     users = user_vectors(emb, train, min_rating=min_rating)
     test_users = np.unique(test.frame["user_id"].to_numpy())
     test_users = test_users[users.has(test_users)]
-    rng = np.random.default_rng(seed)
-    if test_users.shape[0] > n:
-        test_users = np.sort(rng.choice(test_users, n, replace=False))
     if test_users.shape[0] == 0:
         raise ValueError("no test user has a vector: cannot form queries")
-    return users.lookup(test_users)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(test_users.shape[0])
+    bench = np.sort(test_users[order[:n]])
+    rest = np.setdiff1d(users.ids, bench)
+    if rest.shape[0] > n:
+        rest = np.sort(rng.choice(rest, n, replace=False))
+    tune = users.lookup(rest) if rest.shape[0] >= 50 else None
+    return users.lookup(bench), tune
 
 
 def run_experiment(
@@ -516,7 +528,9 @@ def run_experiment(
             _method_plots(out, spec["name"], emb, data)
             if not config.indexes:
                 continue
-            queries = _user_queries(emb, train, test, config.n_queries, min_rating, seed)
+            queries, tune_queries = _user_queries(
+                emb, train, test, config.n_queries, min_rating, seed
+            )
             e2e: dict[tuple[str, str], dict[str, Any]] = {}
             hook = functools.partial(
                 _end_to_end,
@@ -536,6 +550,7 @@ def run_experiment(
                 seed,
                 single_query_max=config.single_query_max,
                 on_setting=hook,
+                tune_queries=tune_queries,
             )
             for r in rows:
                 results.append(
