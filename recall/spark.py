@@ -32,7 +32,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -731,11 +731,11 @@ def compare_with_brp(
     metric: str = "cosine",
     strategy: str = "or",
     min_votes: int | None = None,
-    bucket_length: float = 1.0,
+    bucket_length: float | Sequence[float] = 1.0,
     num_hash_tables: int | None = None,
     random_state: Any = None,
 ) -> pd.DataFrame:
-    """One row per method (``exact``, ``embrecall-lsh``, ``spark-brp``) on the same vectors.
+    """One row per method (``exact``, ``embrecall-lsh``, ``spark-brp`` per ``bucket_length``).
 
     Columns: ``knn_recall`` (against ``exact``), ``seconds`` (wall time to materialise the top-k
     table), ``users_served`` (users with at least one recommendation), ``n_tables``, ``k``
@@ -764,34 +764,46 @@ def compare_with_brp(
         {"method": "embrecall-lsh", "seconds": time.perf_counter() - t0, "n_tables": n_tables}
     )
 
-    t0 = time.perf_counter()
-    bcands = brp_candidates(
-        spark,
-        u,
-        it,
-        metric,
-        bucket_length=bucket_length,
-        num_hash_tables=num_hash_tables or n_tables,
-        random_state=random_state,
-    ).cache()
-    n_brp_pairs = bcands.count()
-    brp = _rank_top_k(bcands, k).cache()
-    brp.count()
-    rows.append(
-        {
-            "method": "spark-brp",
-            "seconds": time.perf_counter() - t0,
-            "n_tables": num_hash_tables or n_tables,
-        }
+    lengths = (
+        (float(bucket_length),)
+        if isinstance(bucket_length, int | float | np.floating)
+        else tuple(float(b) for b in bucket_length)
     )
-    for r, frame in zip(rows, (exact, ours, brp), strict=True):
+    if not lengths:
+        raise ValueError("bucket_length: give at least one value")
+    frames = [exact, ours]
+    n_cands = [np.nan, float(n_pairs)]
+    cached = [exact, pairs, ours]
+    for bl in lengths:
+        t0 = time.perf_counter()
+        bcands = brp_candidates(
+            spark,
+            u,
+            it,
+            metric,
+            bucket_length=bl,
+            num_hash_tables=num_hash_tables or n_tables,
+            random_state=random_state,
+        ).cache()
+        n_cands.append(float(bcands.count()))
+        brp = _rank_top_k(bcands, k).cache()
+        brp.count()
+        rows.append(
+            {
+                "method": "spark-brp",
+                "seconds": time.perf_counter() - t0,
+                "n_tables": num_hash_tables or n_tables,
+                "bucket_length": bl,
+            }
+        )
+        frames.append(brp)
+        cached += [bcands, brp]
+    for r, frame, nc in zip(rows, frames, n_cands, strict=True):
         rec, n_users, served = _recall_stats(frame, exact)
-        r.update(knn_recall=rec, users_served=served, k=k)
-    rows[1]["candidates_per_user"] = n_pairs / max(1, n_users)
-    rows[2]["candidates_per_user"] = n_brp_pairs / max(1, n_users)
-    log_rows = [(r["method"], round(r["knn_recall"], 4)) for r in rows]
+        r.update(knn_recall=rec, users_served=served, k=k, candidates_per_user=nc / max(1, n_users))
+    log_rows = [(r["method"], r.get("bucket_length"), round(r["knn_recall"], 4)) for r in rows]
     logger.info("compare_with_brp (%d exact rows): %s", n_exact_rows, log_rows)
-    for df in (exact, pairs, ours, bcands, brp):
+    for df in cached:
         df.unpersist()
     return pd.DataFrame(rows)
 

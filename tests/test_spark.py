@@ -253,8 +253,12 @@ def test_exact_and_brp_comparison(spark):
     with pytest.raises(ValueError, match="ip"):
         brp_top_k(spark, users, items, k, metric="ip")
     hasher = E2LSHHasher(8, n_tables=4, n_hashes=2, bucket_width=0.5, random_state=1)
-    table = compare_with_brp(spark, users, items, hasher, k=k, bucket_length=0.5, random_state=0)
-    assert list(table["method"]) == ["exact", "embrecall-lsh", "spark-brp"]
+    table = compare_with_brp(
+        spark, users, items, hasher, k=k, bucket_length=(0.5, 0.05), random_state=0
+    )
+    assert list(table["method"]) == ["exact", "embrecall-lsh", "spark-brp", "spark-brp"]
+    # narrower BRP buckets: fewer candidate pairs
+    assert table.loc[3, "candidates_per_user"] < table.loc[2, "candidates_per_user"]
     assert table.loc[0, "knn_recall"] == 1.0 and table.loc[0, "users_served"] == len(users)
     # our row's recall is the local index's (same hasher, no multi-probe) against numpy exact
     idx = E2LSHIndex("cosine", n_tables=4, n_hashes=2, bucket_width=0.5, n_probes=4, random_state=1)
