@@ -17,6 +17,18 @@ every thread of this process, immune to other processes' load on a shared machin
 seconds beside them; the target ratios use CPU time. FALCONN runs in its own interpreter
 (``--falconn-python``; it needs numpy < 2 and a source build) on the same vectors.
 
+FALCONN 1.3.1 does not install from pip on Python 3.11 (its bundled pybind11 2.3 fails to
+compile); it builds from the sdist once the headers are swapped for a newer pybind11::
+
+    python -m venv /tmp/falconn-venv && /tmp/falconn-venv/bin/pip install "numpy<2" "pybind11==2.10.4" setuptools wheel
+    pip download --no-deps --no-binary :all: falconn==1.3.1 && tar xzf FALCONN-1.3.1.tar.gz
+    rm -r FALCONN-1.3.1/external/pybind11/include && mkdir FALCONN-1.3.1/external/pybind11/include
+    cp -r $(/tmp/falconn-venv/bin/python -c "import pybind11; print(pybind11.get_include())")/pybind11 \
+        FALCONN-1.3.1/external/pybind11/include/
+    /tmp/falconn-venv/bin/pip install --no-build-isolation ./FALCONN-1.3.1
+
+and is found through ``--falconn-python``, ``$EMBRECALL_FALCONN_PYTHON`` or /tmp/falconn-venv.
+
 Writes ``reports/ann/results.csv``, ``results.md`` (best point >= 0.9 per family, the issue's
 target ratios marked met / not met, environment) and ``recall_vs_qps_<dataset>.png``.
 """
