@@ -29,6 +29,8 @@ lower-cased) and the release year in 5-year buckets (``year5``: "1995-1999").
      upper reference for any non-personalised ranking). A second ranking, "all items", puts the
      cold vectors among all warm vectors (user's training items excluded). BGE has no side
      information and cannot embed a new item.
+   - reference row "DeepWalk (gensim sg)": gensim skip-gram on the same walks with the same
+     settings, i.e. what BGE computes, trained by gensim instead of our loop.
 3. **Throughput**: the same walks fed to EGES/BGE (``fit_walks``, one epoch) and to gensim
    ``Word2Vec(sg=1, hs=0)`` (same dim, window, negatives, ``sample=0``, ``min_count=1``, one
    epoch, vocabulary built outside the timing), with 1 and 2 workers; pairs/s = positive
@@ -55,12 +57,14 @@ from embeddings.eges import BGE, EGES, GES
 from embeddings.evaluation import evaluate_i2i, evaluate_popularity, recommendation_metrics
 from embeddings.graph import ItemGraph
 from embeddings.sessions import build_sessions, leave_last_out
+from embeddings.types import Embeddings
 from embeddings.walks import generate_walks
 
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = {"BGE": BGE, "GES": GES, "EGES": EGES}
+REFERENCE = "DeepWalk (gensim sg)"
 
 # published link-prediction AUC (Wang et al., KDD 2018, Table 2; via /work/shared/ANCHORS.md)
 PAPER_AUC = {
@@ -122,6 +126,34 @@ def _model(name: str, cfg: dict[str, Any], seed: int, epochs: int | None = None,
     )
 
 
+def gensim_deepwalk(walks: np.ndarray, graph: ItemGraph, cfg: dict[str, Any], seed: int):
+    """Reference: gensim ``Word2Vec(sg=1)`` on the same walks, same dim/window/negatives/epochs
+    (``sample=0``, ``min_count=1``), as ``Embeddings`` in the graph's node order (every node
+    starts walks, so every node has a vector). Returns (embeddings, context vectors)."""
+    from gensim.models import Word2Vec
+
+    from embeddings.walks import walks_to_ids
+
+    tokens = [[str(x) for x in w.tolist()] for w in walks_to_ids(walks, graph)]
+    w2v = Word2Vec(
+        tokens,
+        vector_size=cfg["dim"],
+        window=cfg["window"],
+        negative=cfg["negative"],
+        sg=1,
+        hs=0,
+        sample=0,
+        min_count=1,
+        epochs=cfg["epochs"],
+        workers=cfg["workers"],
+        seed=seed,
+    )
+    idx = [w2v.wv.key_to_index[str(i)] for i in graph.node_ids.tolist()]
+    vec = np.asarray(w2v.wv.vectors[idx], np.float32)
+    ctx = np.asarray(w2v.syn1neg[idx], np.float32)
+    return Embeddings(graph.node_ids, vec, {"method": "gensim-deepwalk"}), ctx
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -180,10 +212,14 @@ def link_prediction(
     )
     walks = _walks(train, cfg, spawn_seeds(seed, 2)[0])
     rows = []
-    for name in MODELS:
+    for name in [*MODELS, REFERENCE]:
         t0 = time.perf_counter()
-        model = _model(name, cfg, seed)
-        emb = model.fit_walks(walks, train, side)
+        if name == REFERENCE:
+            emb, ctx = gensim_deepwalk(walks, train, cfg, seed)
+        else:
+            model = _model(name, cfg, seed)
+            emb = model.fit_walks(walks, train, side)
+            ctx = model.context_vectors_
         v = _unit(emb.vectors)  # rows = graph positions (same node order)
         s_pos = np.einsum("ij,ij->i", v[ea], v[eb])
         s_neg = np.einsum("ij,ij->i", v[na], v[nb])
@@ -194,8 +230,8 @@ def link_prediction(
             y,
             np.concatenate(
                 [
-                    _link_logit(emb.vectors, model.context_vectors_, ea, eb),
-                    _link_logit(emb.vectors, model.context_vectors_, na, nb),
+                    _link_logit(emb.vectors, ctx, ea, eb),
+                    _link_logit(emb.vectors, ctx, na, nb),
                 ]
             ),
         )
@@ -324,10 +360,13 @@ def recommendation(
         ),
     )
 
-    for name in MODELS:
-        model = _model(name, cfg, seed)
+    for name in [*MODELS, REFERENCE]:
         t0 = time.perf_counter()
-        emb = model.fit_walks(walks, graph, side)
+        if name == REFERENCE:
+            emb, _ = gensim_deepwalk(walks, graph, cfg, seed)
+        else:
+            model = _model(name, cfg, seed)
+            emb = model.fit_walks(walks, graph, side)
         seconds = time.perf_counter() - t0
         add("warm_i2i", name, evaluate_i2i(emb, train, test, k=k))
         rows.append(
@@ -340,7 +379,7 @@ def recommendation(
                 "n": 0,
             }  # fmt: skip
         )
-        if name == "BGE":
+        if name in ("BGE", REFERENCE):
             continue
         cold_emb = model.cold_start_vectors(side, cold, errors="skip")
         n_skipped = len(cold_emb.meta["skipped_ids"])
@@ -491,6 +530,8 @@ def throughput(
 # ---------------------------------------------------------------------------------------------
 def _table(df: pd.DataFrame, index: str | list[str], columns: str, fmt: str = "{:.4f}") -> str:
     piv = df.pivot_table(index=index, columns=columns, values="value", aggfunc="mean", sort=False)
+    sd = df.pivot_table(index=index, columns=columns, values="value", aggfunc="std", sort=False)
+    n_seeds = df["seed"].nunique() if "seed" in df else 1
     cols = list(piv.columns)
     idx = [index] if isinstance(index, str) else index
     head = "| " + " | ".join(idx + [str(c) for c in cols]) + " |"
@@ -499,7 +540,12 @@ def _table(df: pd.DataFrame, index: str | list[str], columns: str, fmt: str = "{
     for key, row in piv.iterrows():
         keys = key if isinstance(key, tuple) else (key,)
         keys = tuple(int(x) if isinstance(x, float) and x.is_integer() else x for x in keys)
-        cells = [fmt.format(v) if pd.notna(v) else "-" for v in row.tolist()]
+        cells = []
+        for c, v in zip(cols, row.tolist(), strict=True):
+            cell = fmt.format(v) if pd.notna(v) else "-"
+            if n_seeds > 1 and pd.notna(v) and key in sd.index and pd.notna(sd.loc[key, c]):
+                cell += " ± " + fmt.format(sd.loc[key, c])
+            cells.append(cell)
         lines.append("| " + " | ".join([str(x) for x in keys] + cells) + " |")
     return "\n".join(lines)
 
@@ -513,7 +559,7 @@ def write_report(df: pd.DataFrame, cfg: dict[str, Any], env: dict[str, Any], out
     md = ["# EGES on MovieLens ml-latest-small", ""]
     md.append(
         f"Command: `python -m recall.bench.eges{' --quick' if cfg['quick'] else ''}`; "
-        f"seeds {cfg['seeds']}; values are means over seeds. Protocol: see the docstring of "
+        f"seeds {cfg['seeds']}; values are means (± standard deviation) over seeds. Protocol: see the docstring of "
         "`recall/bench/eges.py`."
     )
     md.append("")
@@ -587,6 +633,12 @@ def write_report(df: pd.DataFrame, cfg: dict[str, Any], env: dict[str, Any], out
     if len(tp):
         md += ["## Throughput (one epoch on the same walks)", ""]
         md += [_table(tp, ["workers", "model"], "metric", "{:,.2f}"), ""]
+        md.append(
+            "Pairs = positive (centre, context) pairs; each comes with `negative` negatives in "
+            "both tools. The machine is shared with other jobs: read the ratios, measured side "
+            "by side in this run, not the absolute rates."
+        )
+        md.append("")
     md += ["## Environment", ""]
     md.append(f"- python {env['python']}, {env['platform']}, CPU {env['cpu']} x{env['cpu_count']}")
     md.append(f"- numba threads: {env['numba_threads']}")
@@ -610,7 +662,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--data", help="shared data root (default $EMBRECALL_DATA or ../shared/data)")
     ap.add_argument("--out", default=str(REPO / "reports" / "eges"))
     ap.add_argument("--seeds", type=int, default=None)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="threads for the quality runs (1 = bit-reproducible); throughput uses 1 and 2",
+    )
     ap.add_argument("--parts", default="lp,rec,tp", help="comma list of lp, rec, tp")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
@@ -637,7 +694,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     }
     if args.quick:
         cfg.update(dim=32, epochs=1, num_walks=2, walk_length=10, n_cold=100)
-        cfg.update(tp_num_walks=1, tp_workers=[args.workers], tp_repeat=1)
+        cfg.update(tp_num_walks=1, tp_workers=[2], tp_repeat=1)
     if args.seeds is not None:
         cfg["seeds"] = args.seeds
     ml = load_movielens(data_root(args.data) / "movielens-latest-small")
