@@ -269,3 +269,11 @@ def test_exact_and_brp_comparison(spark):
     assert table.loc[1, "users_served"] == int((local[:, 0] >= 0).sum())
     assert 0.0 < table.loc[1, "knn_recall"] < 1.0 and 0.0 < table.loc[2, "knn_recall"] <= 1.0
     assert table.loc[1, "candidates_per_user"] > 0 and table.loc[2, "candidates_per_user"] > 0
+
+
+def test_missing_pyspark_names_the_extra(monkeypatch):
+    import recall.spark as rs
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # makes `import pyspark` fail
+    with pytest.raises(ImportError, match=r"embrecall\[spark\]"):
+        rs.lsh_batch_recall(None, None, None, None)
