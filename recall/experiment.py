@@ -274,6 +274,14 @@ def train_method(
     meta = dict(emb.meta)
     meta.setdefault("train_seconds", seconds)
     meta["experiment_method"] = spec["name"]
+    if hasattr(trainer, "field_weights"):  # EGES-style trainers: keep the learned field weights
+        fw = trainer.field_weights()
+        meta["mean_field_weights"] = {str(k): float(v) for k, v in fw.mean(axis=0).items()}
+        if cache_dir is not None:
+            with atomic_write(
+                cache_dir / f"fieldweights-{spec['name']}-s{seed}-{key}.csv", "w"
+            ) as fh:
+                fw.to_csv(fh)
     emb = Embeddings(emb.ids, emb.vectors, meta)
     if path is not None:
         emb.save(path)
@@ -347,6 +355,7 @@ def benchmark_indexes(
     truth_cache: dict[str, NDArray[np.int64]] | None = None,
     on_setting: Callable[[IndexRun], None] | None = None,
     tune_queries: NDArray[np.float32] | None = None,
+    on_build: Callable[[Any, dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Build every index on ``emb`` and measure every search setting against exact search.
 
@@ -382,6 +391,8 @@ def benchmark_indexes(
             t0 = time.perf_counter()
             index.build(emb.vectors, emb.ids)
             build_s = time.perf_counter() - t0
+            if on_build is not None:
+                on_build(index, spec)
             for search_params in _grid(spec.get("search_grid", {})):
                 set_search_params(index, search_params)
                 res = index.search(queries, k)
@@ -508,6 +519,7 @@ def run_experiment(
     k_bench = max(ks)
     quality: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
+    bucket_plots: set[str] = set()
     for seed in config.seeds:
         data = load_data(raw["data"], seed, data_root)
         train, test = split_data(data.interactions, split_spec)
@@ -525,7 +537,10 @@ def run_experiment(
             )
             for r in _quality_rows(spec["name"], emb, train, test, ks, eval_metric, min_rating):
                 quality.append({"seed": seed, "train_seconds": emb.meta.get("train_seconds"), **r})
-            _method_plots(out, spec["name"], emb, data)
+            _method_plots(out, spec["name"], emb, data, cache_dir)
+            genre = _genre_classification(spec["name"], emb, data, seed)
+            if genre is not None:
+                quality.append({"seed": seed, **genre})
             if not config.indexes:
                 continue
             queries, tune_queries = _user_queries(
@@ -551,6 +566,9 @@ def run_experiment(
                 single_query_max=config.single_query_max,
                 on_setting=hook,
                 tune_queries=tune_queries,
+                on_build=functools.partial(
+                    _bucket_histogram, vectors=emb.vectors, out=out, done=bucket_plots
+                ),
             )
             for r in rows:
                 results.append(
@@ -606,10 +624,17 @@ def _popularity_row(
     return {**evaluate_popularity(train, test, ks, min_rating=min_rating), "mode": "popularity"}
 
 
-def _method_plots(out: Path, name: str, emb: Embeddings, data: LoadedData) -> None:
-    """2-D map of the item vectors coloured by label (genre), when labels are known."""
+def _method_plots(
+    out: Path, name: str, emb: Embeddings, data: LoadedData, cache_dir: Path | None
+) -> None:
+    """2-D map of the item vectors coloured by label (genre); EGES field weights if saved."""
     from recall import plots
 
+    if cache_dir is not None:
+        for f in sorted(cache_dir.glob(f"fieldweights-{name}-s*.csv"))[-1:]:
+            fw = pd.read_csv(f, index_col=0)
+            fig = plots.plot_field_weights(fw, title=f"{name}: learned field weights per item")
+            plots.save_figure(fig, out / "plots" / f"field_weights_{name}.png")
     if data.item_labels is None:
         return
     have = emb.has(data.item_labels.index.to_numpy())
@@ -620,3 +645,50 @@ def _method_plots(out: Path, name: str, emb: Embeddings, data: LoadedData) -> No
         emb.lookup(ids), data.item_labels.loc[ids].to_numpy(), title=f"{name}: PCA map by genre"
     )
     plots.save_figure(fig, out / "plots" / f"map_{name}.png")
+
+
+def _bucket_histogram(
+    index: Any, spec: dict[str, Any], vectors: NDArray[np.float32], out: Path, done: set[str]
+) -> None:
+    """Bucket sizes of table 0 of the first build of each LSH spec (indexes with a ``hasher``)."""
+    from recall import plots
+
+    hasher = getattr(index, "hasher", None)
+    if hasher is None or spec["name"] in done:
+        return
+    done.add(spec["name"])
+    x = index._prepare(vectors)  # the vectors as the index hashed them (unit rows for cosine)
+    sizes = np.unique(hasher.keys(x)[:, 0], return_counts=True)[1]
+    fig = plots.plot_bucket_sizes(sizes, title=f"{spec['name']}: bucket sizes of table 0")
+    plots.save_figure(fig, out / "plots" / f"buckets_{spec['name']}.png")
+
+
+def _genre_classification(
+    name: str, emb: Embeddings, data: LoadedData, seed: int
+) -> dict[str, Any] | None:
+    """Node-classification protocol on the item vectors with the items' genres as labels
+    (multi-label; one-vs-rest logistic regression, 50% of the labelled items for training)."""
+    from scipy import sparse
+
+    from embeddings.evaluation import node_classification
+
+    side = data.side_info
+    if side is None or "genres" not in side.fields:
+        return None
+    ids = side.item_ids()
+    ids = ids[emb.has(ids)]
+    if ids.shape[0] < 20:
+        return None
+    indptr, indices, vocab = side.encode("genres", ids)
+    labels = sparse.csr_matrix(
+        (np.ones(indices.shape[0], dtype=bool), indices, indptr), shape=(ids.shape[0], len(vocab))
+    )
+    res = node_classification(
+        emb, labels, ids, train_ratios=(0.5,), n_repeats=3, random_state=seed, progress=False
+    )
+    return {
+        "method": name,
+        "mode": "genre-classification",
+        "micro_f1": float(res["micro_f1"].mean()),
+        "macro_f1": float(res["macro_f1"].mean()),
+    }

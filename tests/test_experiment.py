@@ -102,7 +102,7 @@ def test_run_tiny_config_end_to_end(tmp_path):
     q = pd.read_csv(folder / "quality.csv")
     assert set(QUALITY_COLUMNS) <= set(q.columns)
     assert set(q["method"]) == {"i2v", "dw", "popularity"}
-    assert set(q.loc[q["method"] == "i2v", "mode"]) == {"i2i", "u2i"}
+    assert set(q.loc[q["method"] == "i2v", "mode"]) == {"i2i", "u2i", "genre-classification"}
     # exact search through the runner's e2e path gives the same HR as the quality table (u2i)
     for m in ("i2v", "dw"):
         e2e = exact.loc[exact["method"] == m, "e2e_hit_rate@10"].iloc[0]
@@ -111,7 +111,9 @@ def test_run_tiny_config_end_to_end(tmp_path):
     report = (folder / "report.md").read_text()
     assert "End to end" in report and "embrecall run" in report
     plots = {p.name for p in (folder / "plots").glob("*.png")}
-    assert {"recall_vs_qps.png", "quality_by_method.png", "map_i2v.png"} <= plots
+    assert {"recall_vs_qps.png", "quality_by_method.png", "map_i2v.png", "buckets_simhash.png"} <= plots
+    genre = q[q["mode"] == "genre-classification"]
+    assert set(genre["method"]) == {"i2v", "dw"} and genre["macro_f1"].between(0, 1).all()
 
     # a rerun that changes only an index grid does not retrain (cache hit, same vectors)
     cache = sorted((folder / "cache").glob("emb-*.npz"))
