@@ -143,14 +143,23 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
     ]
     if not quality.empty:
         lines += ["## Recommendation quality (exact search over each method's vectors)", ""]
-        qcols = [c for c in quality.columns if c not in ("experiment",)]
-        agg = (
-            quality[qcols]
-            .groupby(["method", "mode"], sort=False)
-            .mean(numeric_only=True)
-            .reset_index()
-        )
-        lines += [_md_table(agg), ""]
+        is_cls = quality["mode"] == "genre-classification"
+        rec = quality[~is_cls].dropna(axis=1, how="all")
+        qcols = [c for c in rec.columns if c not in ("experiment", "micro_f1", "macro_f1")]
+        agg = rec[qcols].groupby(["method", "mode"], sort=False).mean(numeric_only=True)
+        lines += [_md_table(agg.reset_index()), ""]
+        if is_cls.any():
+            cls = quality[is_cls].groupby("method", sort=False)[["micro_f1", "macro_f1"]].mean()
+            lines += [
+                "## Genre classification from the item vectors",
+                "",
+                "The node-classification protocol (one-vs-rest logistic regression, 50% of the "
+                "labelled items for training, top-k genres per item) with each item's genres as "
+                "labels: how much genre structure each method's vectors hold.",
+                "",
+                _md_table(cls.reset_index()),
+                "",
+            ]
     if not results.empty:
         lines += ["## Indexes: knn-recall against exact search, speed, build time, memory", ""]
         rcols = [
