@@ -356,6 +356,7 @@ def benchmark_indexes(
     on_setting: Callable[[IndexRun], None] | None = None,
     tune_queries: NDArray[np.float32] | None = None,
     on_build: Callable[[Any, dict[str, Any]], None] | None = None,
+    progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Build every index on ``emb`` and measure every search setting against exact search.
 
@@ -364,12 +365,14 @@ def benchmark_indexes(
     same metric (single-query QPS ratio). ``on_setting`` is called with each measured setting
     (the runner uses it for the end-to-end evaluation through the index).
     """
+    from tqdm.auto import tqdm
+
     from recall.exact import exact_knn, knn_recall
     from recall.measure import batch_qps, single_query_qps
 
     truth_cache = {} if truth_cache is None else truth_cache
     rows: list[dict[str, Any]] = []
-    for spec in index_specs:
+    for spec in tqdm(index_specs, desc="indexes", disable=not progress, leave=False):
         cls = import_object(str(spec["class"]))
         params = dict(spec.get("params", {}))
         if "random_state" in inspect.signature(cls).parameters:
@@ -566,6 +569,7 @@ def run_experiment(
                 single_query_max=config.single_query_max,
                 on_setting=hook,
                 tune_queries=tune_queries,
+                progress=progress,
                 on_build=functools.partial(
                     _bucket_histogram, vectors=emb.vectors, out=out, done=bucket_plots
                 ),
