@@ -247,11 +247,14 @@ def train_method(
     cache_dir: Path | None,
     cache_key: Mapping[str, Any],
     progress: bool = False,
+    reuse: bool = True,
 ) -> tuple[Embeddings, bool]:
-    """Train one ``[[methods]]`` entry (or load it from the cache). Returns (embeddings, cached)."""
+    """Train one ``[[methods]]`` entry, or load it from ``cache_dir`` when ``reuse`` and a file of
+    the same config, seed and code exists. Returns (embeddings, cached). Trainers with learned
+    field weights (EGES) also leave them as CSV in ``cache_dir`` (named in ``meta``)."""
     key = _hash({"method": dict(spec), "seed": seed, "code": code_fingerprint(), **cache_key})
     path = cache_dir / f"emb-{spec['name']}-s{seed}-{key}.npz" if cache_dir else None
-    if path is not None and path.exists():
+    if reuse and path is not None and path.exists():
         try:
             return Embeddings.load(path), True
         except ValueError as exc:  # a damaged cache entry is retrained, not trusted
@@ -278,10 +281,10 @@ def train_method(
         fw = trainer.field_weights()
         meta["mean_field_weights"] = {str(k): float(v) for k, v in fw.mean(axis=0).items()}
         if cache_dir is not None:
-            with atomic_write(
-                cache_dir / f"fieldweights-{spec['name']}-s{seed}-{key}.csv", "w"
-            ) as fh:
+            fw_name = f"fieldweights-{spec['name']}-s{seed}-{key}.csv"
+            with atomic_write(cache_dir / fw_name, "w") as fh:
                 fw.to_csv(fh)
+            meta["field_weights_file"] = fw_name
     emb = Embeddings(emb.ids, emb.vectors, meta)
     if path is not None:
         emb.save(path)
@@ -506,9 +509,8 @@ def run_experiment(
     out = Path(out_root) if out_root else REPO_ROOT / "reports"
     out = out / config.name
     out.mkdir(parents=True, exist_ok=True)
-    cache_dir = out / "cache" if use_cache else None
-    if cache_dir:
-        cache_dir.mkdir(exist_ok=True)
+    cache_dir = out / "cache"
+    cache_dir.mkdir(exist_ok=True)
     raw = config.raw
     with atomic_write(out / "config.resolved.json", "w") as fh:
         json.dump(raw, fh, indent=2, sort_keys=True, default=str)
@@ -533,7 +535,14 @@ def run_experiment(
         for spec in bar:
             bar.set_postfix_str(spec["name"])
             emb, cached = train_method(
-                spec, train, data.side_info, seed, cache_dir, cache_key, progress=False
+                spec,
+                train,
+                data.side_info,
+                seed,
+                cache_dir,
+                cache_key,
+                progress=False,
+                reuse=use_cache,
             )
             logger.info(
                 "%s: %d vectors (%s)", spec["name"], len(emb), "cached" if cached else "trained"
@@ -634,9 +643,10 @@ def _method_plots(
     """2-D map of the item vectors coloured by label (genre); EGES field weights if saved."""
     from recall import plots
 
-    if cache_dir is not None:
-        for f in sorted(cache_dir.glob(f"fieldweights-{name}-s*.csv"))[-1:]:
-            fw = pd.read_csv(f, index_col=0)
+    fw_file = emb.meta.get("field_weights_file")
+    if cache_dir is not None and fw_file and (cache_dir / fw_file).exists():
+        fw = pd.read_csv(cache_dir / fw_file, index_col=0)
+        if not fw.empty:
             fig = plots.plot_field_weights(fw, title=f"{name}: learned field weights per item")
             plots.save_figure(fig, out / "plots" / f"field_weights_{name}.png")
     if data.item_labels is None:

@@ -34,6 +34,10 @@ TINY = textwrap.dedent(
     name = "dw"
     class = "embeddings.trainers:DeepWalk"
     params = { dim = 8, num_walks = 2, walk_length = 10, window = 3, min_rating = 3.5 }
+    [[methods]]
+    name = "eges"
+    class = "embeddings.eges:EGES"
+    params = { dim = 8, num_walks = 2, walk_length = 10, epochs = 1, min_rating = 3.5 }
     [[indexes]]
     name = "exact"
     family = "exact"
@@ -93,31 +97,31 @@ def test_run_tiny_config_end_to_end(tmp_path):
     assert env["libraries"]["numpy"] != "absent" and env["cpu_count"] >= 1
     res = pd.read_csv(folder / "results.csv")
     assert set(RESULT_COLUMNS) <= set(res.columns), set(RESULT_COLUMNS) - set(res.columns)
-    # one row per method x index x params x seed: 2 methods x (1 exact + 2 builds x 2 probes)
-    assert len(res) == 2 * (1 + 4)
+    # one row per method x index x params x seed: 3 methods x (1 exact + 2 builds x 2 probes)
+    assert len(res) == 3 * (1 + 4)
     assert not res.duplicated(["method", "index", "params", "seed"]).any()
     exact = res[res["index_family"] == "exact"]
     assert (exact["knn_recall"] == 1.0).all() and (exact["speedup"] == 1.0).all()
     assert res["knn_recall"].between(0, 1).all() and (res["qps_single"] > 0).all()
     q = pd.read_csv(folder / "quality.csv")
     assert set(QUALITY_COLUMNS) <= set(q.columns)
-    assert set(q["method"]) == {"i2v", "dw", "popularity"}
+    assert set(q["method"]) == {"i2v", "dw", "eges", "popularity"}
     assert set(q.loc[q["method"] == "i2v", "mode"]) == {"i2i", "u2i", "genre-classification"}
     # exact search through the runner's e2e path gives the same HR as the quality table (u2i)
-    for m in ("i2v", "dw"):
+    for m in ("i2v", "dw", "eges"):
         e2e = exact.loc[exact["method"] == m, "e2e_hit_rate@10"].iloc[0]
         base = q.loc[(q["method"] == m) & (q["mode"] == "u2i"), "hit_rate@10"].iloc[0]
         assert e2e == pytest.approx(base)
     report = (folder / "report.md").read_text()
     assert "End to end" in report and "embrecall run" in report
     plots = {p.name for p in (folder / "plots").glob("*.png")}
-    assert {"recall_vs_qps.png", "quality_by_method.png", "map_i2v.png", "buckets_simhash.png"} <= plots
+    assert {"recall_vs_qps.png", "quality_by_method.png", "map_i2v.png", "buckets_simhash.png", "field_weights_eges.png"} <= plots
     genre = q[q["mode"] == "genre-classification"]
-    assert set(genre["method"]) == {"i2v", "dw"} and genre["macro_f1"].between(0, 1).all()
+    assert set(genre["method"]) == {"i2v", "dw", "eges"} and genre["macro_f1"].between(0, 1).all()
 
     # a rerun that changes only an index grid does not retrain (cache hit, same vectors)
     cache = sorted((folder / "cache").glob("emb-*.npz"))
-    assert len(cache) == 2
+    assert len(cache) == 3
     stamps = [p.stat().st_mtime_ns for p in cache]
     cfg.write_text(TINY.replace("n_tables = [1, 2]", "n_tables = [3]"))
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
