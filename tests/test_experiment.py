@@ -115,7 +115,13 @@ def test_run_tiny_config_end_to_end(tmp_path):
     report = (folder / "report.md").read_text()
     assert "End to end" in report and "embrecall run" in report
     plots = {p.name for p in (folder / "plots").glob("*.png")}
-    assert {"recall_vs_qps.png", "quality_by_method.png", "map_i2v.png", "buckets_simhash.png", "field_weights_eges.png"} <= plots
+    assert {
+        "recall_vs_qps.png",
+        "quality_by_method.png",
+        "map_i2v.png",
+        "buckets_simhash.png",
+        "field_weights_eges.png",
+    } <= plots
     genre = q[q["mode"] == "genre-classification"]
     assert set(genre["method"]) == {"i2v", "dw", "eges"} and genre["macro_f1"].between(0, 1).all()
 
