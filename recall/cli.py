@@ -75,11 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from recall.experiment import load_config, run_experiment
 
     cfg = load_config(args.config)
-    command = (
-        "embrecall run " + " ".join(sys.argv[2:])
-        if args.command_line is None
-        else args.command_line
-    )
+    command = "embrecall " + " ".join(args.argv) if args.command_line is None else args.command_line
     out = run_experiment(
         cfg,
         out_root=args.out,
@@ -222,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the command as given, for the "Produced by" line of reports
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:

@@ -113,7 +113,8 @@ def test_run_tiny_config_end_to_end(tmp_path):
         base = q.loc[(q["method"] == m) & (q["mode"] == "u2i"), "hit_rate@10"].iloc[0]
         assert e2e == pytest.approx(base)
     report = (folder / "report.md").read_text()
-    assert "End to end" in report and "embrecall run" in report
+    assert "End to end" in report
+    assert f"embrecall run {cfg} --out {out} --no-progress" in report
     plots = {p.name for p in (folder / "plots").glob("*.png")}
     assert {
         "recall_vs_qps.png",
