@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = [
     "as_vectors",
     "as_ids",
+    "PADDING_ID",
     "check_random_state",
     "spawn_seeds",
     "describe_values",
@@ -66,37 +67,99 @@ def as_vectors(
     return out
 
 
+#: the id that pads search results (``SearchResult.ids``) when fewer than k are found; never a
+#: valid item id
+PADDING_ID = -1
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
+def _object_ids(arr: NDArray, name: str) -> NDArray[np.int64]:
+    """Object / string arrays element by element: Python ints of any size, integral floats and
+    decimal strings; anything else (or outside int64) -> ``ValueError``."""
+    out = np.empty(arr.shape[0], dtype=np.int64)
+    for j, v in enumerate(arr.tolist()):
+        if isinstance(v, bool | int | np.integer):
+            iv = int(v)
+        elif isinstance(v, float | np.floating):
+            if not np.isfinite(v) or float(v) != np.round(float(v)):
+                raise ValueError(f"{name}: non-integer ids [{v!r}] (at position {j})")
+            iv = int(v)
+        elif isinstance(v, str | bytes):
+            try:
+                iv = int(v)
+            except ValueError as exc:
+                raise ValueError(f"{name}: non-numeric ids [{v!r}] (at position {j})") from exc
+        else:
+            raise ValueError(
+                f"{name}: non-numeric ids [{v!r}] ({type(v).__name__}, at position {j})"
+            )
+        if not _INT64_MIN <= iv <= _INT64_MAX:
+            raise ValueError(
+                f"{name}: id {iv} at position {j} does not fit int64 (ids must be in "
+                f"[-2**63, 2**63 - 1])"
+            )
+        out[j] = iv
+    return out
+
+
 def as_ids(
     ids: ArrayLike | None,
     n: int | None = None,
     name: str = "ids",
     unique: bool = True,
+    allow_padding: bool = False,
 ) -> NDArray[np.int64]:
     """Validate and cast to a 1-D int64 array.
 
     ``ids=None`` gives ``arange(n)``. Rejects non-integer values (floats with a fractional part,
-    strings), a length different from ``n`` and, with ``unique``, duplicates (naming them).
+    strings that are no integers), values outside int64 (uint64 >= 2**63, Python ints >= 2**63,
+    floats like 1e19: never wrapped), the padding id -1 (unless ``allow_padding``, for search
+    results), a length different from ``n`` and, with ``unique``, duplicates (naming them).
     """
     if ids is None:
         if n is None:
             raise ValueError(f"{name}: None given and no length to make default ids from")
         return np.arange(n, dtype=np.int64)
-    arr = np.asarray(ids)
+    try:
+        arr = np.asarray(ids)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(f"{name}: cannot be converted to an array ({exc})") from exc
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
-    if arr.size and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
-        if np.issubdtype(arr.dtype, np.floating):
-            if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
-                bad = arr[~np.isfinite(arr) | (arr != np.round(arr))]
-                raise ValueError(f"{name}: non-integer ids {describe_values(bad)}")
-        else:
-            try:
-                arr = arr.astype(np.int64)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{name}: non-numeric ids ({exc})") from exc
-    out = np.ascontiguousarray(arr, dtype=np.int64)
+    if arr.size == 0 or arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.signedinteger):
+        out = np.ascontiguousarray(arr, dtype=np.int64)
+    elif np.issubdtype(arr.dtype, np.unsignedinteger):
+        big = arr > np.uint64(_INT64_MAX) if arr.dtype == np.uint64 else np.zeros(arr.shape, bool)
+        if big.any():
+            raise ValueError(
+                f"{name}: ids >= 2**63 do not fit int64: {describe_values(arr[big])}"
+            )
+        out = np.ascontiguousarray(arr, dtype=np.int64)
+    elif np.issubdtype(arr.dtype, np.floating):
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            raise ValueError(f"{name}: non-integer ids {describe_values(arr[bad])}")
+        # float64(2**63) is exact; anything >= it (or < -2**63) would wrap to INT64_MIN
+        far = (arr >= 2.0**63) | (arr < -(2.0**63))
+        if far.any():
+            raise ValueError(
+                f"{name}: ids outside int64 (must be in [-2**63, 2**63 - 1]): "
+                f"{describe_values(arr[far])}"
+            )
+        out = np.ascontiguousarray(arr, dtype=np.int64)
+    elif np.iscomplexobj(arr):
+        raise ValueError(f"{name}: complex values are no ids")
+    else:  # object, str, bytes
+        out = _object_ids(arr.astype(object), name)
+    if not allow_padding and out.size and (out == PADDING_ID).any():
+        pos = np.flatnonzero(out == PADDING_ID)
+        raise ValueError(
+            f"{name}: id {PADDING_ID} is reserved (it pads search results with fewer than k "
+            f"hits); found at positions {describe_values(pos)}"
+        )
     if n is not None and out.shape[0] != n:
         raise ValueError(f"{name}: length {out.shape[0]} does not match {n} vectors")
     if unique and out.size > 1:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._io import atomic_write
+from embeddings._io import atomic_write, read_npz
 from embeddings._validate import as_ids, as_vectors, describe_values
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,8 +79,8 @@ class Embeddings:
         return True
 
     def has(self, ids: ArrayLike) -> NDArray[np.bool_]:
-        """Boolean mask (m,): which of ``ids`` have a vector."""
-        q = as_ids(ids, unique=False)
+        """Boolean mask (m,): which of ``ids`` have a vector (the padding id -1 never has one)."""
+        q = as_ids(ids, unique=False, allow_padding=True)
         pos = np.searchsorted(self._sorted_ids, q)
         pos = np.minimum(pos, max(len(self) - 1, 0))
         if len(self) == 0:
@@ -145,33 +144,35 @@ class Embeddings:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Embeddings:
-        """Read a file written by ``save``; ``ValueError`` for a truncated or foreign file."""
+        """Read a file written by ``save``; validated exactly as ``Embeddings(...)`` validates
+        built input. ``ValueError`` naming the file and the problem for a truncated, foreign or
+        inconsistent file (random bytes, pickled members, meta that is no JSON object, duplicate
+        or fractional ids, NaN vectors, ...)."""
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"no embeddings file at {p}")
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                names = set(z.files)
-                if names != {"ids", "vectors", "meta"}:
-                    raise ValueError(
-                        f"{p}: not an embrecall embeddings file (members {sorted(names)})"
-                    )
-                ids, vectors, meta_raw = z["ids"], z["vectors"], z["meta"]
-        except ValueError:
-            raise
-        except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-            raise ValueError(f"{p}: unreadable or truncated embeddings file ({exc})") from exc
+        z = read_npz(p, "an embrecall embeddings file")
+        if set(z) != {"ids", "vectors", "meta"}:
+            raise ValueError(f"{p}: not an embrecall embeddings file (members {sorted(z)})")
+        ids, vectors, meta_raw = z["ids"], z["vectors"], z["meta"]
         if ids.dtype != np.int64 or vectors.dtype != np.float32 or meta_raw.dtype != np.uint8:
             raise ValueError(f"{p}: unexpected dtypes {ids.dtype}/{vectors.dtype}/{meta_raw.dtype}")
+        if meta_raw.ndim != 1:
+            raise ValueError(f"{p}: meta must be 1-D bytes, got shape {meta_raw.shape}")
         if vectors.ndim != 2 or ids.shape != (vectors.shape[0],):
             raise ValueError(f"{p}: shapes do not match: ids {ids.shape}, vectors {vectors.shape}")
         try:
             meta = json.loads(meta_raw.tobytes().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{p}: corrupt meta JSON ({exc})") from exc
+        if not isinstance(meta, dict):
+            raise ValueError(f"{p}: meta must be a JSON object, got a JSON {type(meta).__name__}")
         if meta.pop("__format__", None) != FORMAT_TAG:
             raise ValueError(f"{p}: missing or unknown format tag (expected {FORMAT_TAG})")
-        return cls(ids, vectors, meta)
+        try:
+            return cls(ids, vectors, meta)
+        except ValueError as exc:
+            raise ValueError(f"{p}: {exc}") from exc
 
     # ------------------------------------------------------------------ gensim / word2vec text
     def to_keyed_vectors(self) -> KeyedVectors:

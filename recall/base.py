@@ -6,7 +6,9 @@ Every index:
   caller's int64 ids (default ``arange(n)``), never row positions; duplicates are rejected and a
   rejected ``add`` leaves the index unchanged.
 - ``search(queries, k)`` -> ``SearchResult(ids (nq, k) int64, scores (nq, k) float32)`` sorted by
-  score descending, padded with id -1 and score -inf when fewer than k are found.
+  score descending, padded with id -1 and score -inf when fewer than k are found. ``k`` may exceed
+  the index size (the rest is padding) up to ``MAX_K``; a ``k`` above both the index size and
+  ``MAX_K`` is a ``ValueError`` (never an allocation of nq x k padding).
 - Scores are "higher is better": ``ip`` = inner product, ``cosine`` = cosine similarity,
   ``l2`` = minus the squared Euclidean distance.
 - ``stats()`` -> dict of numbers (memory bytes, n, dim, ... and index-specific figures).
@@ -21,9 +23,9 @@ inputs (for ``cosine`` the base class passes unit-normalised vectors) and ``_get
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
-import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NamedTuple, Self
@@ -31,7 +33,7 @@ from typing import Any, ClassVar, Literal, NamedTuple, Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._io import atomic_write
+from embeddings._io import atomic_write, read_npz
 from embeddings._validate import as_ids, as_vectors, describe_values
 
 __all__ = [
@@ -43,11 +45,32 @@ __all__ = [
     "scores_for",
     "load_index",
     "INDEX_FORMAT_TAG",
+    "MAX_K",
+    "check_k",
 ]
 
 Metric = Literal["cosine", "ip", "l2"]
 METRICS: tuple[str, ...] = ("cosine", "ip", "l2")
 INDEX_FORMAT_TAG = "embrecall.index/1"
+#: the largest ``k`` a search accepts beyond the index size (padded with -1 / -inf up to k); a
+#: ``k`` larger than both the index size and this bound is rejected
+MAX_K = 65_536
+
+
+def check_k(k: Any, n: int | None) -> int:
+    """Validate ``k`` for a search of an index holding ``n`` items: a positive int, at most
+    ``max(n, MAX_K)`` (see the module docstring; ``n=None`` checks type and sign only); returns
+    it as ``int``."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+        raise ValueError(f"k must be an int, got {type(k).__name__}")
+    if k <= 0:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if n is not None and k > max(n, MAX_K):
+        raise ValueError(
+            f"k={k} exceeds both the index size ({n}) and MAX_K={MAX_K}: the result would be "
+            f"almost all padding; ask for k <= {max(n, MAX_K)}"
+        )
+    return int(k)
 
 
 class SearchResult(NamedTuple):
@@ -115,16 +138,14 @@ class Index(ABC):
 
     def search(self, queries: ArrayLike, k: int) -> SearchResult:
         """Top-k (nq, k) ids and scores for queries (nq, d), padded with -1 / -inf."""
-        if isinstance(k, bool) or not isinstance(k, int | np.integer):
-            raise ValueError(f"k must be an int, got {type(k).__name__}")
-        if k <= 0:
-            raise ValueError(f"k must be >= 1, got {k}")
         if self.dim is None or len(self) == 0:
+            check_k(k, None)
             raise ValueError("the index is empty: build it before searching")
+        k = check_k(k, len(self))
         q = self._prepare(as_vectors(queries, "queries", dim=self.dim))
-        kk = min(int(k), len(self))
+        kk = min(k, len(self))
         res = self._search(q, kk)
-        return _pad(res, int(k))
+        return _pad(res, k)
 
     def __len__(self) -> int:
         return int(self._ids.shape[0])
@@ -217,37 +238,79 @@ def _pad(res: SearchResult, k: int) -> SearchResult:
 
 
 def load_index(path: str | os.PathLike) -> Index:
-    """Load any index saved with ``Index.save``; ``ValueError`` for a truncated or foreign file."""
+    """Load any index saved with ``Index.save``, validated as ``build`` validates its input.
+
+    ``ValueError`` naming the file and the problem for a truncated or foreign file (random bytes,
+    pickled members), a header that is not the documented JSON object, ids that are not unique
+    1-D integers (or hold the padding id -1), non-finite state arrays (NaN vectors), a class
+    outside ``recall`` or not an ``Index``, or state that does not fit the class.
+    """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no index file at {p}")
+    arrays = read_npz(p, "an embrecall index file")
+    if "header" not in arrays or "ids" not in arrays:
+        raise ValueError(f"{p}: not an embrecall index file (members {sorted(arrays)})")
+    raw = arrays["header"]
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ValueError(f"{p}: header must be 1-D uint8 JSON bytes, got {raw.dtype} {raw.shape}")
     try:
-        with np.load(p, allow_pickle=False) as z:
-            if "header" not in z.files or "ids" not in z.files:
-                raise ValueError(f"{p}: not an embrecall index file (members {sorted(z.files)})")
-            header = json.loads(z["header"].tobytes().decode("utf-8"))
-            if header.get("__format__") != INDEX_FORMAT_TAG:
-                raise ValueError(f"{p}: unknown format tag {header.get('__format__')!r}")
-            ids = z["ids"]
-            state = {k: z[f"s_{k}"] for k in header["state_keys"]}
-    except ValueError:
-        raise
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{p}: unreadable or truncated index file ({exc})") from exc
-    module = str(header.get("module", ""))
-    if not module.startswith("recall."):
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{p}: corrupt header JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise ValueError(f"{p}: header must be a JSON object, got a JSON {type(header).__name__}")
+    if header.get("__format__") != INDEX_FORMAT_TAG:
+        raise ValueError(f"{p}: unknown format tag {header.get('__format__')!r}")
+    expected = {"module": str, "class": str, "params": dict, "dim": int, "state_keys": list}
+    for key, typ in expected.items():
+        val = header.get(key)
+        if not isinstance(val, typ) or isinstance(val, bool):
+            raise ValueError(
+                f"{p}: header field {key!r} must be a JSON {typ.__name__}, got {val!r}"
+            )
+    state_keys = header["state_keys"]
+    if not all(isinstance(k, str) for k in state_keys) or len(set(state_keys)) != len(state_keys):
+        raise ValueError(f"{p}: header 'state_keys' must be distinct strings, got {state_keys!r}")
+    members = {"header", "ids", *(f"s_{k}" for k in state_keys)}
+    if set(arrays) != members:
+        missing, extra = sorted(members - set(arrays)), sorted(set(arrays) - members)
+        raise ValueError(f"{p}: members do not match the header (missing {missing}, extra {extra})")
+    dim = header["dim"]
+    if dim < 1:
+        raise ValueError(f"{p}: header 'dim' must be >= 1, got {dim}")
+    raw_ids = arrays["ids"]
+    if raw_ids.dtype.kind not in "iu":
+        raise ValueError(f"{p}: ids must be integers (int64), got dtype {raw_ids.dtype}")
+    try:
+        ids = as_ids(raw_ids, name="ids")
+    except ValueError as exc:
+        raise ValueError(f"{p}: {exc}") from exc
+    if ids.size == 0:
+        raise ValueError(f"{p}: no ids (an index file is never empty)")
+    state = {k: arrays[f"s_{k}"] for k in state_keys}
+    for k, v in state.items():
+        if v.dtype.kind in "fc" and not np.isfinite(v).all():
+            raise ValueError(f"{p}: NaN or inf in state array {k!r} (e.g. the vectors)")
+        if v.dtype.kind not in "biufSU":
+            raise ValueError(f"{p}: state array {k!r} has unsupported dtype {v.dtype}")
+    module = header["module"]
+    if not (module == "recall" or module.startswith("recall.")):
         raise ValueError(f"{p}: index class from foreign module {module!r}")
     try:
         cls = getattr(importlib.import_module(module), header["class"])
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"{p}: unknown index class {module}.{header['class']} ({exc})") from exc
-    if not (isinstance(cls, type) and issubclass(cls, Index)):
-        raise ValueError(f"{p}: {module}.{header['class']} is not an Index")
+    if not (isinstance(cls, type) and issubclass(cls, Index)) or inspect.isabstract(cls):
+        raise ValueError(f"{p}: {module}.{header['class']} is not an Index class")
     try:
         idx = cls(**header["params"])
-        idx.dim = int(header["dim"])
-    except (TypeError, KeyError) as exc:
-        raise ValueError(f"{p}: header does not match {cls.__name__} ({exc})") from exc
-    idx._ids = np.asarray(ids, dtype=np.int64)
-    idx._set_state(state)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{p}: header does not match {cls.__name__}: bad params ({exc})") from exc
+    idx.dim = int(dim)
+    idx._ids = ids
+    try:
+        idx._set_state(state)
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+        raise ValueError(f"{p}: state does not fit {cls.__name__} ({exc})") from exc
     return idx

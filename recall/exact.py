@@ -510,8 +510,8 @@ def knn_recall(result_ids: ArrayLike, truth_ids: ArrayLike, k: int | None = None
         raise ValueError(f"k must be a positive int, got {k!r}")
     if tru.shape[1] < k or res.shape[1] < k:
         raise ValueError(f"k={k} exceeds the columns of results {res.shape} or truth {tru.shape}")
-    res = as_ids(res[:, :k].ravel(), unique=False).reshape(-1, k)
-    tru = as_ids(tru[:, :k].ravel(), unique=False).reshape(-1, k)
+    res = as_ids(res[:, :k].ravel(), unique=False, allow_padding=True).reshape(-1, k)
+    tru = as_ids(tru[:, :k].ravel(), unique=False, allow_padding=True).reshape(-1, k)
     total = 0.0
     counted = 0
     for r, t in zip(res, tru):

@@ -58,7 +58,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from embeddings._validate import as_ids, as_vectors, describe_values
-from recall.base import Index, Metric, SearchResult
+from recall.base import Index, Metric, SearchResult, check_k
 
 __all__ = ["RedisLSHStore", "STORE_FORMAT_TAG", "redis_server_binary", "temporary_redis_server"]
 
@@ -652,14 +652,12 @@ class RedisLSHStore(Index):
     # ------------------------------------------------------------------ search
     def search(self, queries: ArrayLike, k: int) -> SearchResult:
         """Top-k (nq, k) ids and scores, padded with -1 / -inf (see ``recall.base.Index``)."""
-        if isinstance(k, bool) or not isinstance(k, int | np.integer):
-            raise ValueError(f"k must be an int, got {type(k).__name__}")
-        if k <= 0:
-            raise ValueError(f"k must be >= 1, got {k}")
+        check_k(k, None)  # type and sign before any round trip
         q = self._prepare(as_vectors(queries, "queries", dim=self.dim))
-        if len(self) == 0:
+        n = len(self)
+        if n == 0:
             raise ValueError(f"the store {self.prefix!r} is empty: build it before searching")
-        return self._search(q, int(k))
+        return self._search(q, check_k(k, n))
 
     def _candidates(self, keys: NDArray[np.uint64]) -> list[tuple[bytes, bytes]]:
         hexes = _hex_keys(keys)
