@@ -87,6 +87,10 @@ def _rng_next(state: np.uint64) -> tuple[np.uint64, np.uint64]:
     return s, z ^ (z >> np.uint64(31))
 
 
+#: the largest learning rate accepted: beyond it the SGD overflows on ordinary data
+_MAX_ALPHA = 1.0
+
+
 @njit(cache=True, fastmath=True)
 def _sigmoid(x: float) -> float:
     if x >= 0.0:
@@ -401,7 +405,8 @@ class _SideInfoSkipGram:
         window: skip-gram window (pairs up to ``window`` steps apart in a walk).
         epochs: passes over the walks.
         negative: negatives per positive pair, from unigram^``ns_exponent`` of walk occurrences.
-        alpha, min_alpha: learning rate, decayed linearly from ``alpha`` to ``min_alpha``.
+        alpha, min_alpha: learning rate, decayed linearly from ``alpha`` to ``min_alpha``;
+            ``0 < alpha <= 1`` and ``0 <= min_alpha <= alpha`` (larger rates diverge).
         num_walks, walk_length, p, q: walks (``embeddings.walks.generate_walks``) started from
             every node; p = q = 1 is DeepWalk, as in the EGES paper.
         min_rating, session_gap, directed: how the item graph is built from Interactions /
@@ -474,9 +479,14 @@ class _SideInfoSkipGram:
             val = getattr(self, name)
             if not isinstance(val, int | np.integer) or isinstance(val, bool) or val < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {val!r}")
-        if not (self.alpha > 0 and 0 <= self.min_alpha <= self.alpha):
+        for name in ("alpha", "min_alpha"):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, int | float | np.integer | np.floating):
+                raise ValueError(f"{name} must be a number, got {val!r}")
+        if not (0 < self.alpha <= _MAX_ALPHA and 0 <= self.min_alpha <= self.alpha):
             raise ValueError(
-                f"need alpha > 0 and 0 <= min_alpha <= alpha, got {self.alpha}, {self.min_alpha}"
+                f"need 0 < alpha <= {_MAX_ALPHA} and 0 <= min_alpha <= alpha (larger learning "
+                f"rates diverge), got alpha={self.alpha}, min_alpha={self.min_alpha}"
             )
         if not np.isfinite(self.ns_exponent):
             raise ValueError(f"ns_exponent must be finite, got {self.ns_exponent}")
@@ -572,28 +582,40 @@ class _SideInfoSkipGram:
                     lr1 = (
                         self.alpha - (self.alpha - self.min_alpha) * (done0 + stop - start) / total
                     )
-                    lo, pa, _ = _train_block(
-                        walk_arr,
-                        order,
-                        start,
-                        stop,
-                        workers,
-                        seeds,
-                        W,
-                        S,
-                        A,
-                        C,
-                        ptr,
-                        vals,
-                        F,
-                        cum_prob,
-                        int(self.window),
-                        bool(self.shrink_windows),
-                        int(self.negative),
-                        float(lr0),
-                        float(lr1),
-                        learn,
-                    )
+                    try:
+                        lo, pa, _ = _train_block(
+                            walk_arr,
+                            order,
+                            start,
+                            stop,
+                            workers,
+                            seeds,
+                            W,
+                            S,
+                            A,
+                            C,
+                            ptr,
+                            vals,
+                            F,
+                            cum_prob,
+                            int(self.window),
+                            bool(self.shrink_windows),
+                            int(self.negative),
+                            float(lr0),
+                            float(lr1),
+                            learn,
+                        )
+                    except (SystemError, OverflowError, ZeroDivisionError) as exc:
+                        # math.exp overflow inside the compiled loop: the SGD diverged
+                        raise ValueError(
+                            f"{self._method} training diverged (overflow at epoch {epoch + 1}, "
+                            f"alpha={self.alpha}): lower the learning rate alpha"
+                        ) from exc
+                    if not np.isfinite(lo).all():
+                        raise ValueError(
+                            f"{self._method} training diverged (non-finite loss at epoch "
+                            f"{epoch + 1}, alpha={self.alpha}): lower the learning rate alpha"
+                        )
                     ep_loss += float(lo.sum())
                     ep_pairs += int(pa.sum())
                     if bar is not None:

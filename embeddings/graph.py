@@ -128,6 +128,14 @@ class ItemGraph:
         )
         if w.shape != s.shape:
             raise ValueError(f"weights ({w.shape[0]}) and edges ({s.shape[0]}) differ in length")
+        bad = ~np.isfinite(w) | (w <= 0)
+        if (
+            bad.any()
+        ):  # checked per edge: a negative weight must not hide in a sum of parallel edges
+            raise ValueError(
+                f"weights must be finite and > 0; bad at edges {describe_values(np.flatnonzero(bad))}"
+                f" (values {describe_values(w[bad])})"
+            )
         if not keep_self_loops:
             m = s != d
             s, d, w = s[m], d[m], w[m]

@@ -32,6 +32,17 @@ _PARQUET = (".parquet", ".pq", ".parq")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
 
 
+def _decompression_errors() -> tuple[type[BaseException], ...]:
+    import lzma
+    import zipfile
+    import zlib
+
+    return (EOFError, OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+
+
+_DECOMPRESSION_ERRORS = _decompression_errors()
+
+
 def _base_suffix(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in _COMPRESSED:
@@ -44,8 +55,13 @@ def _sniff_sep(path: Path) -> str:
     import gzip
 
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:  # type: ignore[operator]
-        sample = "".join(fh.readline() for _ in range(20))
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:  # type: ignore[operator]
+            sample = "".join(fh.readline() for _ in range(20))
+    except _DECOMPRESSION_ERRORS as exc:
+        raise ValueError(
+            f"{path}: truncated or corrupt file ({type(exc).__name__}: {exc})"
+        ) from exc
     if not sample.strip():
         raise ValueError(f"{path.name}: empty file")
     try:
@@ -158,6 +174,10 @@ def load_interactions(
             raise ValueError(f"{p.name}: malformed file: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise ValueError(f"{p.name}: cannot decode text ({exc})") from exc
+        except _DECOMPRESSION_ERRORS as exc:  # truncated / corrupt .gz, .bz2, .xz, .zip
+            raise ValueError(
+                f"{p}: truncated or corrupt file ({type(exc).__name__}: {exc})"
+            ) from exc
         if header:
             df.columns = [str(c).strip() for c in df.columns]
         if not explicit:
