@@ -134,9 +134,7 @@ def as_ids(
     elif np.issubdtype(arr.dtype, np.unsignedinteger):
         big = arr > np.uint64(_INT64_MAX) if arr.dtype == np.uint64 else np.zeros(arr.shape, bool)
         if big.any():
-            raise ValueError(
-                f"{name}: ids >= 2**63 do not fit int64: {describe_values(arr[big])}"
-            )
+            raise ValueError(f"{name}: ids >= 2**63 do not fit int64: {describe_values(arr[big])}")
         out = np.ascontiguousarray(arr, dtype=np.int64)
     elif np.issubdtype(arr.dtype, np.floating):
         bad = ~np.isfinite(arr) | (arr != np.round(arr))

@@ -165,7 +165,9 @@ def recommendation_metrics(
     rec = np.asarray(recommended)
     if rec.ndim != 2:
         raise ValueError(f"recommended: expected a 2-D array (n_users, k), got shape {rec.shape}")
-    rec = as_ids(rec.ravel(), name="recommended", unique=False, allow_padding=True).reshape(rec.shape)
+    rec = as_ids(rec.ravel(), name="recommended", unique=False, allow_padding=True).reshape(
+        rec.shape
+    )
     if rec.shape[0] != len(relevant):
         raise ValueError(
             f"recommended has {rec.shape[0]} rows but relevant has {len(relevant)} users"

@@ -71,27 +71,34 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run a whole experiment from a TOML config."""
-    from recall.experiment import load_config, run_experiment
+    """Run a whole experiment (or a subset) from a TOML config into its own folder."""
+    from recall.experiment import load_config, run_experiment, select
 
-    cfg = load_config(args.config)
+    cfg = select(load_config(args.config), args.method, args.index, args.seed)
     command = "embrecall " + " ".join(args.argv) if args.command_line is None else args.command_line
     out = run_experiment(
         cfg,
-        out_root=args.out,
         data_root=args.data_root,
         progress=not args.no_progress,
         use_cache=not args.no_cache,
         command=command,
+        out=args.out,
+        cache_dir=args.cache_dir,
     )
     print(f"wrote {out / 'report.md'}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Re-draw plots and report.md of an experiment folder from its CSV files."""
+    """Re-draw plots and report.md of an experiment folder from its CSV files (refusing a
+    folder whose files come from different runs)."""
+    from recall.experiment import check_run_folder
     from recall.report import write_report
 
+    if check_run_folder(args.folder) is None:
+        logger.warning(
+            "%s has no run.json (written before run manifests): not checked", args.folder
+        )
     print(f"wrote {write_report(args.folder)}")
     return 0
 
@@ -180,10 +187,27 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--data-root", type=Path, default=None, help="shared data folder")
         sp.add_argument("--seed", type=int, default=None, help="override the config's first seed")
 
-    r = sub.add_parser("run", help="run a whole experiment from a TOML config")
-    r.add_argument("config", type=Path)
-    r.add_argument("--out", type=Path, default=None, help="reports root (default <repo>/reports)")
+    r = sub.add_parser(
+        "run",
+        help="run a whole experiment from a TOML config (into runs/<name>-<time>/ by default)",
+    )
+    r.add_argument("config", type=Path, help="experiment config (TOML), e.g. configs/default.toml")
+    r.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the run folder (replaced when the run completes); default runs/<name>-<timestamp>. "
+        "The committed references change only when asked: --out reports/default",
+    )
+    r.add_argument("--method", action="append", help="only this method (repeatable)")
+    r.add_argument("--index", action="append", help="only this index (repeatable)")
+    r.add_argument(
+        "--seed", action="append", type=int, help="only this seed (repeatable; any seed >= 0)"
+    )
     r.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    r.add_argument(
+        "--cache-dir", type=Path, default=None, help="trained-vector cache (default <out>/../cache)"
+    )
     r.add_argument("--no-cache", action="store_true", help="retrain everything")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.add_argument("--command-line", default=None, help=argparse.SUPPRESS)

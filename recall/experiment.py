@@ -12,15 +12,21 @@ An experiment is one TOML file (see ``configs/default.toml``)::
     [[methods]]  name, class = "module:Class", [methods.params]
     [[indexes]]  name, family, class = "module:Class", [indexes.params], [indexes.search_grid]
 
-Stages: load data -> split -> train every method (cached by config hash) -> evaluate it (exact
-search) -> build every index on every method's vectors -> knn-recall@K against exact ground truth
-(cached), single-query and batched QPS, build time, memory, mean candidates -> the same
-recommendation metrics through the index (end to end) -> results.csv, quality.csv, plots,
-report.md, config.resolved.json, environment.json in ``reports/<name>/``.
+The whole config is validated against a schema before any work starts (``parse_config``: unknown
+keys with a did-you-mean suggestion, types, safe names, classes that are trainers / indexes).
+
+Stages: load data -> split -> train every method (cached by method, seed, code and a content
+fingerprint of the data and split) -> evaluate it (exact search) -> build every index on every
+method's vectors -> knn-recall@K against exact ground truth (cached), single-query and batched
+QPS, build time, memory, mean candidates -> the same recommendation metrics through the index (end
+to end) -> results.csv, quality.csv, plots, report.md, config.resolved.json, environment.json and
+run.json, written into a staging folder and switched in complete: by default a fresh
+``runs/<name>-<timestamp>/``; the committed ``reports/<name>/`` only when asked for.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import importlib
@@ -28,6 +34,11 @@ import inspect
 import itertools
 import json
 import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Mapping
@@ -51,6 +62,10 @@ __all__ = [
     "resolve_data_path",
     "import_object",
     "run_experiment",
+    "select",
+    "check_run_folder",
+    "data_fingerprint",
+    "default_run_folder",
     "load_data",
     "split_data",
     "train_method",
@@ -91,54 +106,415 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{p}: malformed TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{p}: not UTF-8 text ({exc})") from exc
     raw.update(overrides or {})
     return parse_config(raw, p)
 
 
+# ---------------------------------------------------------------------- the config schema
+#: modules whose classes a ``[[methods]]`` / ``[[indexes]]`` entry may name (exact module match:
+#: the class must be defined there, not merely re-exported)
+TRAINER_MODULES: tuple[str, ...] = ("embeddings.trainers", "embeddings.eges")
+INDEX_MODULES: tuple[str, ...] = ("recall.exact", "recall.lsh", "recall.peers")
+#: a name that becomes part of a file or folder name: letters, digits, ``_ . + -``, no path parts
+SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,99}$")
+
+_TOP_KEYS = (
+    "name",
+    "description",
+    "seeds",
+    "k",
+    "n_queries",
+    "single_query_max",
+    "data",
+    "split",
+    "evaluation",
+    "methods",
+    "indexes",
+)
+#: keys of ``[data]`` per source (``params`` of the synthetic source are make_synthetic's)
+DATA_SOURCES: dict[str, tuple[str, ...]] = {
+    "synthetic": ("source", "params"),
+    "movielens": ("source", "path", "variant"),
+}
+_SPLIT_KINDS: dict[str, tuple[str, ...]] = {
+    "leave_last_out": ("kind", "n_last", "min_rating"),
+    "temporal": ("kind", "test_fraction", "min_rating"),
+}
+_EVAL_KEYS = ("metric", "e2e_mode")
+_METHOD_KEYS = ("name", "class", "params", "description")
+_INDEX_KEYS = (
+    "name",
+    "family",
+    "class",
+    "params",
+    "build_grid",
+    "search_grid",
+    "tune",
+    "description",
+)
+#: tune_lsh arguments the runner sets itself
+_TUNE_FIXED = ("vectors", "queries", "k", "metric", "random_state", "progress")
+
+
+def _suggest(word: Any, options: Any) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_keys(table: Mapping[str, Any], allowed: Any, where: str, problems: list[str]) -> None:
+    allowed = list(allowed)
+    for key in table:
+        if key not in allowed:
+            problems.append(
+                f"{where}: unknown key {key!r}{_suggest(key, allowed)} "
+                f"(allowed: {', '.join(allowed)})"
+            )
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _int_list(
+    raw: Mapping[str, Any], key: str, default: list[int], lo: int, problems: list[str]
+) -> list[int]:
+    """A list of ints >= lo (a single int is one element); a string or float is an error."""
+    if key not in raw:
+        return list(default)
+    val = raw[key]
+    items = [val] if _is_int(val) else val
+    if not isinstance(items, list) or not items:
+        problems.append(f"{key} must be a non-empty list of integers, got {val!r}")
+        return list(default)
+    bad = [v for v in items if not _is_int(v) or v < lo]
+    if bad:
+        problems.append(f"{key} must hold integers >= {lo}, got {bad[0]!r} in {val!r}")
+        return list(default)
+    if len(set(items)) != len(items):
+        problems.append(f"{key} holds duplicates: {val!r}")
+    return [int(v) for v in items]
+
+
+def _check_name(value: Any, label: str, problems: list[str]) -> None:
+    if not isinstance(value, str) or not SAFE_NAME_RE.match(value) or ".." in value:
+        problems.append(
+            f"{label} {value!r} must be a plain file name: letters, digits, '_', '.', '+', '-' "
+            "(no '/', no '..', at most 100 characters)"
+        )
+
+
+def _annotation_ok(value: Any, ann: Any) -> bool | None:
+    """Whether ``value`` fits the type annotation ``ann`` (None: cannot tell, accept)."""
+    import types
+    import typing
+
+    if ann is inspect.Parameter.empty or ann is Any:
+        return None
+    origin = typing.get_origin(ann)
+    if origin is typing.Literal:
+        return value in typing.get_args(ann)
+    if origin in (typing.Union, types.UnionType):
+        verdicts = [_annotation_ok(value, a) for a in typing.get_args(ann)]
+        if any(v is None for v in verdicts):
+            return None
+        return any(verdicts)
+    if ann is type(None):
+        return value is None
+    if ann is bool:
+        return isinstance(value, bool)
+    if ann is int:
+        return _is_int(value)
+    if ann is float:
+        return _is_num(value)
+    if ann is str:
+        return isinstance(value, str)
+    if origin in (tuple, list) or ann in (tuple, list):
+        return isinstance(value, list | tuple)
+    if origin is dict or ann is dict:
+        return isinstance(value, dict)
+    return None
+
+
+def _type_text(ann: Any) -> str:
+    return str(ann).replace("typing.", "") if not isinstance(ann, type) else ann.__name__
+
+
+def _check_params(
+    cls: Any, params: Any, where: str, problems: list[str], label: str = "params"
+) -> None:
+    """Keys of ``params`` must be constructor arguments of ``cls`` (did-you-mean on typos) and
+    values must fit their annotations where these are simple (int, float, str, bool, Literal)."""
+    import typing
+
+    if not isinstance(params, dict):
+        problems.append(f"{where}: {label} must be a table, got {params!r}")
+        return
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return
+    named = {
+        n: prm
+        for n, prm in sig.parameters.items()
+        if prm.kind in (prm.POSITIONAL_OR_KEYWORD, prm.KEYWORD_ONLY)
+    }
+    takes_kwargs = any(prm.kind == prm.VAR_KEYWORD for prm in sig.parameters.values())
+    try:
+        hints = typing.get_type_hints(cls.__init__ if isinstance(cls, type) else cls)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: skip the type check
+        hints = {}
+    for key, val in params.items():
+        if key not in named:
+            if not takes_kwargs:
+                problems.append(
+                    f"{where}: unknown {label} key {key!r} for {cls.__name__}"
+                    f"{_suggest(key, named)} (valid: {', '.join(named)})"
+                )
+            continue
+        if key in hints and _annotation_ok(val, hints[key]) is False:
+            problems.append(
+                f"{where}: {label}.{key} = {val!r} does not fit {cls.__name__}'s "
+                f"{key}: {_type_text(hints[key])}"
+            )
+
+
+def _trainer_bases() -> tuple[type, ...]:
+    from embeddings.eges import _SideInfoSkipGram
+    from embeddings.trainers import Item2Vec, Node2Vec, Popularity
+
+    return (Item2Vec, Node2Vec, Popularity, _SideInfoSkipGram)
+
+
+def _is_kind(cls: type, kind: str) -> bool:
+    from recall.base import Index
+
+    if not isinstance(cls, type) or cls.__name__.startswith("_"):
+        return False
+    if kind == "methods":
+        return issubclass(cls, _trainer_bases())
+    return issubclass(cls, Index) and not inspect.isabstract(cls)
+
+
+def resolve_class(spec: Any, kind: str) -> type:
+    """``"module:Class"`` of a ``[[methods]]`` (kind ``"methods"``) or ``[[indexes]]`` entry ->
+    the class. It must be defined in one of ``TRAINER_MODULES`` / ``INDEX_MODULES`` (exact
+    module, never another module that merely starts alike) and be a trainer / concrete ``Index``
+    subclass; ``ValueError`` otherwise. No module outside those lists is ever imported."""
+    if kind not in ("methods", "indexes"):
+        raise ValueError(f"kind must be 'methods' or 'indexes', got {kind!r}")
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ValueError(f"class {spec!r} must look like 'package.module:Class'")
+    mod, _, name = spec.partition(":")
+    allowed = TRAINER_MODULES if kind == "methods" else INDEX_MODULES
+    what = "trainer" if kind == "methods" else "index"
+    article = "a" if kind == "methods" else "an"
+    if mod not in allowed:
+        raise ValueError(
+            f"class {spec!r}: {what} classes come from {', '.join(allowed)}{_suggest(mod, allowed)}"
+        )
+    module = importlib.import_module(mod)
+    obj = getattr(module, name, None)
+    if not (isinstance(obj, type) and obj.__module__ == mod and _is_kind(obj, kind)):
+        public = sorted(
+            n
+            for n, v in vars(module).items()
+            if isinstance(v, type) and v.__module__ == mod and _is_kind(v, kind)
+        )
+        raise ValueError(
+            f"class {spec!r} is not {article} {what} class of {mod}{_suggest(name, public)} "
+            f"(available: {', '.join(public)})"
+        )
+    return obj
+
+
+def import_object(spec: str, kind: str = "methods") -> Any:
+    """``"package.module:Name"`` of a trainer (``kind="methods"``) or index (``"indexes"``)
+    class -> the class (see :func:`resolve_class`); ``ValueError`` for anything else."""
+    return resolve_class(spec, kind)
+
+
+def _check_data(data: Any, problems: list[str]) -> None:
+    if not isinstance(data, dict):
+        problems.append(f"[data] must be a table, got {data!r}")
+        return
+    source = data.get("source", "synthetic")
+    if source not in DATA_SOURCES:
+        problems.append(
+            f"[data] source {source!r} is unknown{_suggest(source, DATA_SOURCES)} "
+            f"(one of {', '.join(DATA_SOURCES)})"
+        )
+        return
+    _check_keys(data, DATA_SOURCES[source], f"[data] (source {source!r})", problems)
+    for key in ("path", "variant"):
+        if key in data and not isinstance(data[key], str):
+            problems.append(f"[data] {key} must be a string, got {data[key]!r}")
+    if source == "movielens" and not (data.get("path") or data.get("variant")):
+        problems.append("[data] source='movielens' needs 'path' or 'variant'")
+    if source == "synthetic" and "params" in data:
+        from embeddings.datasets import make_synthetic
+
+        _check_params(make_synthetic, data["params"], "[data]", problems)
+
+
+def _check_split(split: Any, problems: list[str]) -> None:
+    if not isinstance(split, dict):
+        problems.append(f"[split] must be a table, got {split!r}")
+        return
+    kind = split.get("kind", "leave_last_out")
+    if kind not in _SPLIT_KINDS:
+        problems.append(
+            f"[split] kind {kind!r} is unknown{_suggest(kind, _SPLIT_KINDS)} "
+            f"(one of {', '.join(_SPLIT_KINDS)})"
+        )
+        return
+    _check_keys(split, _SPLIT_KINDS[kind], f"[split] (kind {kind!r})", problems)
+    if "min_rating" in split and not _is_num(split["min_rating"]):
+        problems.append(f"[split] min_rating must be a number, got {split['min_rating']!r}")
+    if "n_last" in split and not (_is_int(split["n_last"]) and split["n_last"] >= 1):
+        problems.append(f"[split] n_last must be an integer >= 1, got {split['n_last']!r}")
+    tf = split.get("test_fraction", 0.2)
+    if not (_is_num(tf) and 0 < tf < 1):
+        problems.append(f"[split] test_fraction must be a number in (0, 1), got {tf!r}")
+
+
+def _check_evaluation(ev: Any, problems: list[str]) -> None:
+    if not isinstance(ev, dict):
+        problems.append(f"[evaluation] must be a table, got {ev!r}")
+        return
+    _check_keys(ev, _EVAL_KEYS, "[evaluation]", problems)
+    for key, options in (("metric", ("cosine", "ip", "l2")), ("e2e_mode", ("u2i", "i2i"))):
+        if key in ev and ev[key] not in options:
+            problems.append(
+                f"[evaluation] {key} {ev[key]!r} is unknown{_suggest(ev[key], options)} "
+                f"(one of {', '.join(options)})"
+            )
+
+
+def _check_index_grids(cls: Any, spec: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    for grid in ("build_grid", "search_grid"):
+        table = spec.get(grid, {})
+        if not isinstance(table, dict):
+            problems.append(f"{where}: {grid} must be a table, got {table!r}")
+            continue
+        for key, vals in table.items():
+            if isinstance(vals, list) and not vals:
+                problems.append(f"{where}: {grid}.{key} is an empty list")
+        if grid == "build_grid":  # each value is checked as a constructor argument
+            for key, vals in table.items():
+                for v in vals if isinstance(vals, list) else [vals]:
+                    _check_params(cls, {key: v}, where, problems, label=grid)
+            continue
+        settable = list(getattr(cls, "search_params", ()) or ())
+        if not settable:
+            settable = [n for n in inspect.signature(cls).parameters if n != "self"]
+        for key in table:
+            if key not in settable:
+                problems.append(
+                    f"{where}: unknown search_grid key {key!r} for {cls.__name__}"
+                    f"{_suggest(key, settable)} (settable: {', '.join(settable)})"
+                )
+    tune = spec.get("tune")
+    if tune is not None:
+        from recall.lsh_tuning import tune_lsh
+
+        if not isinstance(tune, dict):
+            problems.append(f"{where}: tune must be a table, got {tune!r}")
+            return
+        fixed = [k for k in tune if k in _TUNE_FIXED]
+        if fixed:
+            problems.append(f"{where}: tune keys {fixed} are set by the runner")
+        free = {k: v for k, v in tune.items() if k not in _TUNE_FIXED}
+        _check_params(tune_lsh, free, where, problems, label="tune")
+
+
+def _check_entries(raw: Mapping[str, Any], kind: str, problems: list[str]) -> None:
+    entries = raw.get(kind, [])
+    label = f"[[{kind}]]"
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        problems.append(f"{label} must be an array of tables, got {entries!r}")
+        return
+    if kind == "methods" and not entries:
+        problems.append("[[methods]]: at least one method is needed")
+    names = []
+    for i, spec in enumerate(entries):
+        where = f"{label} #{i + 1}" + (f" ({spec['name']!r})" if "name" in spec else "")
+        _check_keys(spec, _METHOD_KEYS if kind == "methods" else _INDEX_KEYS, where, problems)
+        missing = [r for r in ("name", "class") if r not in spec]
+        if missing:
+            problems.append(f"{where} lacks {' and '.join(map(repr, missing))}")
+            continue
+        _check_name(spec["name"], f"{where}: name", problems)
+        names.append(spec["name"])
+        for key in ("family", "description"):
+            if key in spec and not isinstance(spec[key], str):
+                problems.append(f"{where}: {key} must be a string, got {spec[key]!r}")
+        try:
+            cls = resolve_class(spec["class"], kind)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        _check_params(cls, spec.get("params", {}), where, problems)
+        if kind == "indexes":
+            _check_index_grids(cls, spec, where, problems)
+    dup = sorted({str(n) for n in names if names.count(n) > 1})
+    if dup:
+        problems.append(f"duplicate {'method' if kind == 'methods' else 'index'} names {dup}")
+
+
 def parse_config(raw: dict[str, Any], path: Path | None = None) -> ExperimentConfig:
-    """Validate a config mapping (as read from TOML)."""
+    """Validate a whole config mapping (as read from TOML) before any work starts.
+
+    Unknown keys anywhere are errors with a did-you-mean suggestion; types are checked (``k``
+    and ``seeds`` lists of integers, numbers where numbers belong); names must be plain file
+    names; ``class`` must name a trainer / index class of the project; trainer and index
+    ``params`` must be constructor arguments of that class with fitting types. Every problem
+    found is reported in one ``ValueError`` (one line).
+    """
     where = str(path) if path else "config"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: a config is a table of keys, got {type(raw).__name__}")
+    problems: list[str] = []
     for key in ("name", "data", "methods"):
         if key not in raw:
-            raise ValueError(f"{where}: missing required key {key!r}")
-    names = [m.get("name") for m in raw["methods"]]
-    for kind in ("methods", "indexes"):
-        for i, spec in enumerate(raw.get(kind, [])):
-            for req in ("name", "class"):
-                if req not in spec:
-                    raise ValueError(f"{where}: {kind}[{i}] lacks {req!r}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"{where}: duplicate method names {names}")
-    inames = [s["name"] for s in raw.get("indexes", [])]
-    if len(set(inames)) != len(inames):
-        raise ValueError(f"{where}: duplicate index names {inames}")
-    ks = [int(k) for k in raw.get("k", [10])]
-    if not ks or min(ks) < 1:
-        raise ValueError(f"{where}: k must be a list of integers >= 1, got {raw.get('k')}")
+            problems.append(f"missing required key {key!r}")
+    _check_keys(raw, _TOP_KEYS, "top level", problems)
+    if "name" in raw:
+        _check_name(raw["name"], "name", problems)
+    if "description" in raw and not isinstance(raw["description"], str):
+        problems.append(f"description must be a string, got {raw['description']!r}")
+    ks = _int_list(raw, "k", [10], 1, problems)
+    seeds = _int_list(raw, "seeds", [0], 0, problems)
+    ints: dict[str, int] = {}
+    for key, default in (("n_queries", 500), ("single_query_max", 300)):
+        val = raw.get(key, default)
+        if not (_is_int(val) and val >= 1):
+            problems.append(f"{key} must be an integer >= 1, got {val!r}")
+            val = default
+        ints[key] = int(val)
+    if "data" in raw:
+        _check_data(raw["data"], problems)
+    _check_split(raw.get("split", {}), problems)
+    _check_evaluation(raw.get("evaluation", {}), problems)
+    if "methods" in raw:
+        _check_entries(raw, "methods", problems)
+    _check_entries(raw, "indexes", problems)
+    if problems:
+        raise ValueError(f"{where}: " + "; ".join(problems))
     return ExperimentConfig(
         name=str(raw["name"]),
-        raw=raw,
+        raw={**raw, "k": ks, "seeds": seeds},
         path=path,
-        seeds=[int(s) for s in raw.get("seeds", [0])],
+        seeds=seeds,
         k=ks,
-        n_queries=int(raw.get("n_queries", 500)),
-        single_query_max=int(raw.get("single_query_max", 300)),
+        n_queries=ints["n_queries"],
+        single_query_max=ints["single_query_max"],
     )
-
-
-def import_object(spec: str) -> Any:
-    """``"package.module:Name"`` -> the object; ``ValueError`` if it cannot be imported."""
-    if ":" not in spec:
-        raise ValueError(f"class spec {spec!r} must look like 'package.module:Name'")
-    mod, _, name = spec.partition(":")
-    if not (mod.startswith("embeddings") or mod.startswith("recall")):
-        raise ValueError(f"class spec {spec!r}: only embeddings.* and recall.* classes are allowed")
-    try:
-        return getattr(importlib.import_module(mod), name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import {spec}: {exc}") from exc
-    except AttributeError as exc:
-        raise ValueError(f"{mod} has no {name!r}") from exc
 
 
 def resolve_data_path(value: str, data_root: Path | None = None) -> Path:
@@ -266,7 +642,10 @@ def train_method(
         params.setdefault("random_state", seed)
     if "progress" in sig.parameters:
         params.setdefault("progress", progress)
-    trainer = cls(**params)
+    try:
+        trainer = cls(**params)
+    except TypeError as exc:  # a spec that did not go through parse_config
+        raise ValueError(f"method {spec['name']!r}: bad params for {cls.__name__} ({exc})") from exc
     fit_sig = inspect.signature(trainer.fit)
     t0 = time.perf_counter()
     if "side_info" in fit_sig.parameters:
@@ -376,7 +755,7 @@ def benchmark_indexes(
     truth_cache = {} if truth_cache is None else truth_cache
     rows: list[dict[str, Any]] = []
     for spec in tqdm(index_specs, desc="indexes", disable=not progress, leave=False):
-        cls = import_object(str(spec["class"]))
+        cls = import_object(str(spec["class"]), "indexes")
         params = dict(spec.get("params", {}))
         if "random_state" in inspect.signature(cls).parameters:
             params.setdefault("random_state", seed)
@@ -492,6 +871,168 @@ def _user_queries(
     return users.lookup(bench), tune
 
 
+# ---------------------------------------------------------------------- run folders
+#: the files a run writes that ``report`` reads: recorded with their sha256 in ``run.json``
+RUN_FILES: tuple[str, ...] = (
+    "config.resolved.json",
+    "environment.json",
+    "quality.csv",
+    "results.csv",
+)
+RUN_MANIFEST = "run.json"
+
+
+def default_runs_root() -> Path:
+    """Where runs go by default: ``<checkout>/runs`` (git-ignored), else ``./runs``."""
+    if (REPO_ROOT / "pyproject.toml").is_file():
+        return REPO_ROOT / "runs"
+    return Path.cwd() / "runs"
+
+
+def default_run_folder(name: str, root: Path | None = None) -> Path:
+    """A fresh folder ``<runs root>/<name>-<YYYYmmdd-HHMMSS>`` (a suffix if it exists)."""
+    root = Path(root) if root is not None else default_runs_root()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
+    cand = root / f"{name}-{stamp}"
+    n = 2
+    while cand.exists():
+        cand = root / f"{name}-{stamp}-{n}"
+        n += 1
+    return cand
+
+
+def select(
+    config: ExperimentConfig,
+    methods: list[str] | None = None,
+    indexes: list[str] | None = None,
+    seeds: list[int] | None = None,
+) -> ExperimentConfig:
+    """The config restricted to some methods / indexes (by name) and seeds; ``ValueError``
+    naming an unknown name (with a did-you-mean suggestion). ``None`` keeps everything."""
+    raw = dict(config.raw)
+    for kind, wanted in (("methods", methods), ("indexes", indexes)):
+        if not wanted:
+            continue
+        have = [str(s["name"]) for s in raw.get(kind, [])]
+        unknown = [w for w in wanted if w not in have]
+        if unknown:
+            hint = _suggest(unknown[0], have)
+            raise ValueError(
+                f"{kind} not in the config: {unknown}{hint} (the config has: {', '.join(have)})"
+            )
+        raw[kind] = [s for s in raw.get(kind, []) if s["name"] in set(wanted)]
+    if seeds:
+        bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+        if bad:
+            raise ValueError(f"seeds must be integers >= 0, got {bad}")
+        raw["seeds"] = list(dict.fromkeys(int(s) for s in seeds))
+    return parse_config(raw, config.path)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_run_folder(folder: str | Path) -> dict[str, Any] | None:
+    """Check that the report inputs in ``folder`` all come from one run.
+
+    Returns the run's manifest (``run.json``), or None for a folder written before manifests
+    existed. ``ValueError`` if a recorded file is missing or changed, or a report input is present
+    that the run did not write (e.g. left by another, killed run).
+    """
+    folder = Path(folder)
+    man_path = folder / RUN_MANIFEST
+    if not man_path.is_file():
+        return None
+    try:
+        manifest = json.loads(man_path.read_text(encoding="utf-8"))
+        files = dict(manifest["files"])
+        run_id = str(manifest["run_id"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{man_path}: corrupt run manifest ({exc})") from exc
+    problems = []
+    for name in RUN_FILES:
+        p = folder / name
+        if name in files:
+            if not p.is_file():
+                problems.append(f"{name} is missing")
+            elif _sha256_file(p) != files[name]:
+                problems.append(f"{name} was changed or written by another run")
+        elif p.exists():
+            problems.append(f"{name} was not written by this run")
+    if problems:
+        raise ValueError(
+            f"{folder}: files do not all come from run {run_id}: {'; '.join(problems)} "
+            "(re-run the experiment into this folder, or into a fresh one)"
+        )
+    return manifest
+
+
+def _prepare_run_folder(out: Path) -> None:
+    """``out`` may be replaced by the run: it must be absent, empty, or an earlier run's folder."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder: choose another --out")
+    entries = {p.name for p in out.iterdir()}
+    if entries and not ({RUN_MANIFEST, "config.resolved.json"} & entries):
+        raise ValueError(
+            f"{out} holds files that are not an embrecall run ({sorted(entries)[:5]}): "
+            "refusing to replace it; choose another --out"
+        )
+
+
+def _switch_in(stage: Path, out: Path, run_id: str) -> None:
+    """Make the complete ``stage`` folder ``out``: rename the old one aside, rename the new one
+    in, delete the old one. Readers see the old run or the new run, never a mixture."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.replaced-{run_id}"
+        os.replace(out, old)
+    os.replace(stage, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _git_commit() -> dict[str, Any]:
+    """The checkout's commit and whether the working tree differs from it (None outside git)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": head or None, "dirty": bool(dirty)}
+
+
+def data_fingerprint(*tables: Any) -> str:
+    """sha256 over the content of ``Interactions`` / ``ItemSideInfo`` tables (None allowed):
+    the cache key of trained vectors, so changed data at the same path is never reused."""
+    h = hashlib.sha256()
+    for t in tables:
+        if t is None:
+            h.update(b"<none>")
+            continue
+        frame = t.frame
+        h.update(json.dumps([str(frame.index.name), [str(c) for c in frame.columns]]).encode())
+        h.update(str(len(frame)).encode())
+        if all(pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns):
+            hashed = pd.util.hash_pandas_object(frame, index=True)
+        else:
+            hashed = pd.util.hash_pandas_object(frame.astype(str), index=True)
+        h.update(hashed.to_numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
 def run_experiment(
     config: ExperimentConfig,
     out_root: str | Path | None = None,
@@ -499,23 +1040,85 @@ def run_experiment(
     progress: bool = True,
     use_cache: bool = True,
     command: str | None = None,
+    *,
+    out: str | Path | None = None,
+    cache_dir: str | Path | None = None,
 ) -> Path:
-    """Run every stage of an experiment and write ``reports/<name>/``; returns that folder."""
-    from tqdm.auto import tqdm
+    """Run every stage of an experiment; returns the folder written.
 
+    Where: ``out`` (exactly that folder), else ``out_root/<name>``, else a fresh timestamped
+    ``runs/<name>-<YYYYmmdd-HHMMSS>`` — the committed references under ``reports/`` change only
+    when asked for (``out="reports/default"``). Everything is written into a hidden staging
+    folder beside the target and switched in when complete (a killed run leaves the previous
+    folder untouched); ``run.json`` records the sha256 of the report inputs. Trained vectors are
+    cached in ``cache_dir`` (default ``<parent of the folder>/cache``), keyed by the method, the
+    seed, the code and a content fingerprint of the training / test data and side information.
+    ``environment.json`` records the commit, date and command. Use :func:`select` to run a
+    subset of methods, indexes or seeds.
+    """
     from recall.measure import environment_info
     from recall.report import write_report
 
-    out = Path(out_root) if out_root else REPO_ROOT / "reports"
-    out = out / config.name
-    out.mkdir(parents=True, exist_ok=True)
-    cache_dir = out / "cache"
-    cache_dir.mkdir(exist_ok=True)
+    if out is not None:
+        final = Path(out)
+    elif out_root is not None:
+        final = Path(out_root) / config.name
+    else:
+        final = default_run_folder(config.name)
+    final = final.expanduser().absolute()
+    _prepare_run_folder(final)
+    cache = Path(cache_dir) if cache_dir is not None else final.parent / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        _run_into(config, stage, cache, data_root, progress, use_cache)
+        env = environment_info()
+        env.update(
+            {
+                "run_id": run_id,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "command": command,
+                "config_file": str(config.path) if config.path else None,
+                **_git_commit(),
+            }
+        )
+        with atomic_write(stage / "environment.json", "w") as fh:
+            json.dump(env, fh, indent=2, default=str)
+        write_report(stage, command=command)
+        files = {n: _sha256_file(stage / n) for n in RUN_FILES if (stage / n).is_file()}
+        with atomic_write(stage / RUN_MANIFEST, "w") as fh:
+            json.dump({"run_id": run_id, "files": files}, fh, indent=2, sort_keys=True)
+        os.chmod(stage, 0o777 & ~_umask())
+        _switch_in(stage, final, run_id)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    logger.info("run %s written to %s", run_id, final)
+    return final
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _run_into(
+    config: ExperimentConfig,
+    out: Path,
+    cache_dir: Path,
+    data_root: Path | None,
+    progress: bool,
+    use_cache: bool,
+) -> None:
+    """The stages of :func:`run_experiment`, writing into the (staging) folder ``out``."""
+    from tqdm.auto import tqdm
+
     raw = config.raw
     with atomic_write(out / "config.resolved.json", "w") as fh:
         json.dump(raw, fh, indent=2, sort_keys=True, default=str)
-    with atomic_write(out / "environment.json", "w") as fh:
-        json.dump(environment_info(), fh, indent=2, default=str)
 
     split_spec = raw.get("split", {})
     min_rating = split_spec.get("min_rating")
@@ -528,7 +1131,13 @@ def run_experiment(
     for seed in config.seeds:
         data = load_data(raw["data"], seed, data_root)
         train, test = split_data(data.interactions, split_spec)
-        cache_key = {"data": raw["data"], "split": split_spec, "data_seed": seed}
+        cache_key = {
+            "data": raw["data"],
+            "split": split_spec,
+            "data_seed": seed,
+            # content, not paths: changed ratings (or split) at the same path are retrained
+            "content": data_fingerprint(train, test, data.side_info),
+        }
         pop = _popularity_row(train, test, ks, min_rating)
         quality.append({"seed": seed, "method": "popularity", **pop})
         bar = tqdm(config.methods, desc=f"methods (seed {seed})", disable=not progress)
@@ -600,8 +1209,6 @@ def run_experiment(
     if not rdf.empty:
         with atomic_write(out / "results.csv", "w") as fh:
             rdf.to_csv(fh, index=False)
-    write_report(out, command=command)
-    return out
 
 
 def _end_to_end(

@@ -82,9 +82,9 @@ QUALITY_COLUMNS = ["seed", "method", "mode", "hit_rate@5", "hit_rate@10", "recal
 def test_run_tiny_config_end_to_end(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY)
-    out = tmp_path / "reports"
+    out = tmp_path / "reports" / "tiny"
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
-    folder = out / "tiny"
+    folder = out
     for name in (
         "config.resolved.json",
         "environment.json",
@@ -127,12 +127,12 @@ def test_run_tiny_config_end_to_end(tmp_path):
     assert set(genre["method"]) == {"i2v", "dw", "eges"} and genre["macro_f1"].between(0, 1).all()
 
     # a rerun that changes only an index grid does not retrain (cache hit, same vectors)
-    cache = sorted((folder / "cache").glob("emb-*.npz"))
+    cache = sorted((folder.parent / "cache").glob("emb-*.npz"))
     assert len(cache) == 3
     stamps = [p.stat().st_mtime_ns for p in cache]
     cfg.write_text(TINY.replace("n_tables = [1, 2]", "n_tables = [3]"))
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
-    assert [p.stat().st_mtime_ns for p in sorted((folder / "cache").glob("emb-*.npz"))] == stamps
+    assert [p.stat().st_mtime_ns for p in sorted((folder.parent / "cache").glob("emb-*.npz"))] == stamps
     res2 = pd.read_csv(folder / "results.csv")
     assert set(res2.loc[res2["index"] == "simhash", "param_n_tables"]) == {3}
     # report can be regenerated on its own
@@ -148,7 +148,7 @@ def test_config_errors(tmp_path):
         parse_config({"name": "x", "data": {}})
     with pytest.raises(ValueError, match="duplicate method names"):
         parse_config({"name": "x", "data": {}, "methods": [{"name": "a", "class": "m:A"}] * 2})
-    with pytest.raises(ValueError, match="k must be"):
+    with pytest.raises(ValueError, match="k must hold integers >= 1"):
         parse_config({"name": "x", "data": {}, "methods": [], "k": [0]})
     assert main(["run", str(tmp_path / "missing.toml")]) == 1
 

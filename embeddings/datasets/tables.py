@@ -32,16 +32,18 @@ def _integer_column(df: pd.DataFrame, col: str, source: str) -> NDArray[np.int64
     is_id = col != "timestamp"
     if pd.api.types.is_integer_dtype(s) or pd.api.types.is_bool_dtype(s):
         # as_ids: uint64 >= 2**63 is rejected, never wrapped; -1 is the padding id
-        return as_ids(s.to_numpy(), name=f"{source}: column {col!r}", unique=False,
-                      allow_padding=not is_id)
+        return as_ids(
+            s.to_numpy(), name=f"{source}: column {col!r}", unique=False, allow_padding=not is_id
+        )
     num = pd.to_numeric(s, errors="coerce")
     bad = num.isna() | ~np.isfinite(num.to_numpy(dtype=float, na_value=np.nan))
     if not bad.any():
         arr = num.to_numpy(dtype=float)
         frac = arr != np.round(arr)
         if not frac.any():  # as_ids: floats like 1e19 are rejected, never wrapped
-            return as_ids(arr, name=f"{source}: column {col!r}", unique=False,
-                          allow_padding=not is_id)
+            return as_ids(
+                arr, name=f"{source}: column {col!r}", unique=False, allow_padding=not is_id
+            )
         bad = pd.Series(frac, index=s.index)
     raise ValueError(
         f"{source}: non-numeric or non-integer values in column {col!r}: "
