@@ -9,7 +9,9 @@ share a server without meeting:
 key                             type       content
 ==============================  =========  ================================================
 ``P:meta``                      HASH       format tag, hasher kind and fingerprint, metric,
-                                           dim, n_tables, vector storage mode
+                                           dim, n_tables, vector storage mode, ``complete``
+                                           ("1" once a build finished; "0" and a ``building``
+                                           token while one runs), ``expected`` items
 ``P:hasher``                    HASH       the hash functions: array name -> ``.npy`` bytes
                                            (``hasher.to_arrays()``), never users' buckets
 ``P:b:<t>:<key>``               SET        inverted index: ids of the items in bucket
@@ -36,7 +38,19 @@ chunk).
 
 At connect time the stored hash functions are loaded; if a hasher is passed as well, its
 ``fingerprint()`` must equal the stored one, otherwise ``ValueError`` — a store is never queried
-with hash functions other than those its buckets were built with.
+with hash functions other than those its buckets were built with. The check is repeated *inside*
+every write script and every query script (atomically, against ``P:meta``): a client whose hash
+functions differ from the stored ones — a second writer with another hasher, or a writer that
+outlived a drop-and-rebuild by another process — has every write refused, so no item is ever
+filed under buckets of other hash functions. ``verify`` re-hashes the stored vectors with the
+stored hash functions and reports items that are not in the buckets their vectors hash to.
+
+A build becomes visible only when complete: ``build`` writes the metadata with ``complete=0`` and
+a build token, loads the chunks (each write checks the token), then flips ``complete`` to 1. A
+client refuses to connect to an incomplete store (a killed build) with a ``ValueError`` saying
+how far it got; ``RedisLSHStore(client, hasher, ...).build(vectors, ids, resume=True)`` with the
+same hasher and ids finishes it, ``build(...)`` starts over, ``drop()`` removes it. Queries of a
+client connected before a rebuild started are refused until the store is complete again.
 """
 
 from __future__ import annotations
@@ -64,23 +78,46 @@ __all__ = ["RedisLSHStore", "STORE_FORMAT_TAG", "redis_server_binary", "temporar
 
 log = logging.getLogger(__name__)
 
-STORE_FORMAT_TAG = "embrecall.redis-lsh/1"
+STORE_FORMAT_TAG = "embrecall.redis-lsh/2"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _STRATEGIES = ("or", "and", "vote")
 
-# Writes of one chunk: check every id first, then move/insert/remove. ARGV: mode, prefix, L,
-# store_vec ("1"/"0"), then per item (id, keys hex, vector bytes) for add/update, (id) for delete.
-_WRITE_LUA = """
+# Guard shared by the write and query scripts: the store's metadata (KEYS[3] / KEYS[2]) must hold
+# the caller's hasher fingerprint and be complete — or, for a build's own writes, carry its token.
+_GUARD_LUA = """
+local function guard(metakey, fp, token)
+  if redis.call('EXISTS', metakey) == 0 then return 'missing' end
+  if redis.call('TYPE', metakey)['ok'] ~= 'hash' then return 'foreign' end
+  local m = redis.call('HMGET', metakey, 'fingerprint', 'complete', 'building')
+  if m[1] ~= fp then return 'hasher:' .. tostring(m[1]) end
+  if token ~= '' then
+    if m[3] ~= token then return 'superseded' end
+  elseif m[2] ~= '1' then
+    return 'incomplete'
+  end
+  return false
+end
+"""
+
+# Writes of one chunk: check the guard and every id first, then move/insert/remove. KEYS: item
+# bucket lists, vectors, meta. ARGV: mode, prefix, L, store_vec ("1"/"0"), hasher fingerprint,
+# build token ("" outside a build), then per item (id, keys hex, vector bytes) for add/update,
+# (id) for delete. Returns {1, n} applied, {0, ids} refused ids, {-1, reason} refused guard.
+_WRITE_LUA = (
+    _GUARD_LUA
+    + """
 local mode = ARGV[1]
 local prefix = ARGV[2]
 local L = tonumber(ARGV[3])
 local storevec = ARGV[4] == '1'
 local keysh = KEYS[1]
 local vech = KEYS[2]
+local why = guard(KEYS[3], ARGV[5], ARGV[6])
+if why then return {-1, why} end
 local step = 3
 if mode == 'delete' then step = 1 end
 local bad = {}
-for i = 5, #ARGV, step do
+for i = 7, #ARGV, step do
   local e = redis.call('HEXISTS', keysh, ARGV[i])
   if (mode == 'add' and e == 1) or (mode ~= 'add' and e == 0) then
     bad[#bad + 1] = ARGV[i]
@@ -90,7 +127,7 @@ if #bad > 0 then
   return {0, bad}
 end
 local n = 0
-for i = 5, #ARGV, step do
+for i = 7, #ARGV, step do
   local id = ARGV[i]
   local old = false
   if mode ~= 'add' then old = redis.call('HGET', keysh, id) end
@@ -117,20 +154,26 @@ for i = 5, #ARGV, step do
 end
 return {1, n}
 """
+)
 
-# Candidates of one query. KEYS: vec hash, then the L bucket keys. ARGV: votes needed, store_vec.
-# Returns {ids joined by ",", their vectors concatenated} — two bulk strings, so the client parses
-# two RESP values per query instead of one per candidate.
-_FETCH_LUA = """
+# Candidates of one query. KEYS: vec hash, meta, then the L bucket keys. ARGV: votes needed,
+# store_vec, hasher fingerprint. Returns {ids joined by ",", their vectors concatenated} — two bulk
+# strings, so the client parses two RESP values per query instead of one per candidate — or
+# {"!", reason} when the guard refuses (other hash functions stored, store incomplete).
+_FETCH_LUA = (
+    _GUARD_LUA
+    + """
 local need = tonumber(ARGV[1])
 local storevec = ARGV[2] == '1'
+local why = guard(KEYS[2], ARGV[3], '')
+if why then return {'!', why} end
 local ids
 if need <= 1 then
-  ids = redis.call('SUNION', unpack(KEYS, 2))
+  ids = redis.call('SUNION', unpack(KEYS, 3))
 else
   local count = {}
   ids = {}
-  for i = 2, #KEYS do
+  for i = 3, #KEYS do
     local members = redis.call('SMEMBERS', KEYS[i])
     for _, m in ipairs(members) do
       local c = (count[m] or 0) + 1
@@ -156,6 +199,35 @@ for s = 1, #ids, 4096 do
 end
 return {table.concat(kept, ','), table.concat(vecs)}
 """
+)
+
+
+# Create the metadata and hash functions unless a store exists (atomic: two creators cannot both
+# win). KEYS: meta, hasher. ARGV: n meta fields, then meta field/value pairs, then hasher
+# field/value pairs. Returns {1} created, or {0, stored fingerprint}.
+_CREATE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then return {0, 'foreign'} end
+  return {0, tostring(redis.call('HGET', KEYS[1], 'fingerprint'))}
+end
+local nm = tonumber(ARGV[1])
+for i = 2, 1 + 2 * nm, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 2 + 2 * nm, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return {1}
+"""
+
+# Mark a build complete if it is still this build (token) with these hash functions. KEYS: meta,
+# item bucket lists. ARGV: fingerprint, token. Returns {1, n items} or {-1, reason}.
+_FINISH_LUA = (
+    _GUARD_LUA
+    + """
+local why = guard(KEYS[1], ARGV[1], ARGV[2])
+if why then return {-1, why} end
+redis.call('HSET', KEYS[1], 'complete', '1')
+redis.call('HDEL', KEYS[1], 'building')
+return {1, redis.call('HLEN', KEYS[2])}
+"""
+)
 
 
 def redis_server_binary() -> str | None:
@@ -273,6 +345,9 @@ class RedisLSHStore(Index):
         vectors: ``"redis"`` keeps the re-rank vectors in Redis; ``"local"`` keeps them in this
             process only (a new client must call :meth:`attach_vectors`). Must match the store.
         chunk_size: items per pipeline / script call on writes; queries per pipeline on search.
+        incomplete: what connecting to a store whose build did not finish does: ``"raise"``
+            (default, ``ValueError`` saying how far it got) or ``"allow"`` (only to finish it
+            with ``build(..., resume=True)``, rebuild it or ``drop()`` it; needs the hasher).
 
     No multi-probe: results equal the in-memory LSH index searched with ``n_probes=n_tables``.
     """
@@ -290,8 +365,12 @@ class RedisLSHStore(Index):
         min_votes: int | None = None,
         vectors: Literal["redis", "local"] = "redis",
         chunk_size: int = 2000,
+        incomplete: Literal["raise", "allow"] = "raise",
     ) -> None:
         super().__init__(metric)
+        if incomplete not in ("raise", "allow"):
+            raise ValueError(f"incomplete must be 'raise' or 'allow', got {incomplete!r}")
+        self._incomplete = incomplete
         import redis
 
         if isinstance(client, str):
@@ -322,6 +401,8 @@ class RedisLSHStore(Index):
         self._k_vec = self.prefix + "vec"
         self._write = client.register_script(_WRITE_LUA)
         self._fetch = client.register_script(_FETCH_LUA)
+        self._create = client.register_script(_CREATE_LUA)
+        self._finish = client.register_script(_FINISH_LUA)
         self._local_ids = np.empty(0, dtype=np.int64)
         self._local_x = np.empty((0, 0), dtype=np.float32)
         self._last_candidates = float("nan")
@@ -333,19 +414,35 @@ class RedisLSHStore(Index):
         self._local_x = np.empty((0, self.dim), dtype=np.float32)
 
     # ------------------------------------------------------------------ connect / metadata
+    def _read_meta(self) -> dict[str, str]:
+        import redis
+
+        try:
+            raw = self.client.hgetall(self._k_meta)
+        except redis.ResponseError as exc:
+            raise ValueError(
+                f"{self._k_meta!r} is a {self.client.type(self._k_meta).decode()}, not a store's "
+                f"metadata hash: a foreign key under the store's prefix ({exc})"
+            ) from exc
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
     def _connect(self, hasher: Any) -> Any:
-        meta = {k.decode(): v.decode() for k, v in self.client.hgetall(self._k_meta).items()}
+        meta = self._read_meta()
+        if hasher is not None:
+            for attr in ("keys", "to_arrays", "fingerprint"):
+                if not callable(getattr(hasher, attr, None)):
+                    raise ValueError(f"hasher {type(hasher).__name__} has no {attr}() method")
         if not meta:
             if hasher is None:
                 raise ValueError(
                     f"no store under {self.prefix!r} on this server: pass the hasher to create one"
                 )
-            for attr in ("keys", "to_arrays", "fingerprint"):
-                if not callable(getattr(hasher, attr, None)):
-                    raise ValueError(f"hasher {type(hasher).__name__} has no {attr}() method")
             return hasher
         if meta.get("format") != STORE_FORMAT_TAG:
-            raise ValueError(f"{self.prefix!r} holds an unknown format {meta.get('format')!r}")
+            raise ValueError(
+                f"{self.prefix!r} holds an unknown format {meta.get('format')!r} (expected "
+                f"{STORE_FORMAT_TAG}; rebuild it, or drop() it)"
+            )
         for key, mine in (("metric", self.metric), ("vectors", self.vectors)):
             if meta.get(key) != mine:
                 raise ValueError(
@@ -358,7 +455,24 @@ class RedisLSHStore(Index):
                 f"stored fingerprint {stored.fingerprint()[:16]}..., in use "
                 f"{hasher.fingerprint()[:16]}... (use another namespace/version, or drop() it)"
             )
+        if meta.get("complete") != "1" and self._incomplete == "raise":
+            raise ValueError(self._incomplete_message(meta))
         return stored
+
+    def _incomplete_message(self, meta: dict[str, str]) -> str:
+        have = int(self.client.hlen(self._k_keys))
+        started = meta.get("created", "?")
+        try:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(started)))
+        except ValueError:
+            when = "?"
+        running = " (or still running)" if meta.get("building") else ""
+        return (
+            f"store {self.prefix!r} is incomplete: a build started {when} stopped after {have} of "
+            f"{meta.get('expected', '?')} items{running}. Finish it with RedisLSHStore(client, "
+            "hasher, ..., incomplete='allow').build(vectors, ids, resume=True), rebuild it with "
+            "build(vectors, ids), or drop() it"
+        )
 
     def _load_hasher(self, meta: dict[str, str]) -> Any:
         from recall.lsh import hasher_from_arrays
@@ -375,8 +489,8 @@ class RedisLSHStore(Index):
             )
         return hasher
 
-    def _meta_mapping(self) -> dict[str, str]:
-        return {
+    def _meta_mapping(self, complete: bool, token: str, expected: int, ids_sha: str) -> dict:
+        out = {
             "format": STORE_FORMAT_TAG,
             "kind": str(getattr(self.hasher, "kind", type(self.hasher).__name__)),
             "fingerprint": self.hasher.fingerprint(),
@@ -385,14 +499,52 @@ class RedisLSHStore(Index):
             "n_tables": str(self.n_tables),
             "vectors": self.vectors,
             "created": f"{time.time():.3f}",
+            "complete": "1" if complete else "0",
+            "expected": str(expected),
+            "ids_sha": ids_sha,
         }
+        if token:
+            out["building"] = token
+        return out
 
-    def _ensure_meta(self, pipe: Any) -> None:
-        pipe.hset(
-            self._k_hasher,
-            mapping={k: _npy_bytes(v) for k, v in self.hasher.to_arrays().items()},
-        )
-        pipe.hset(self._k_meta, mapping=self._meta_mapping())
+    def _create_store(
+        self, complete: bool, token: str = "", expected: int = 0, ids_sha: str = ""
+    ) -> bool:
+        """Write metadata and hash functions unless a store exists (atomically). Returns whether
+        this call created it; ``ValueError`` if an existing one has other hash functions."""
+        meta = self._meta_mapping(complete, token, expected, ids_sha)
+        args: list[Any] = [len(meta)]
+        for k, v in meta.items():
+            args.extend((k, v))
+        for k, v in self.hasher.to_arrays().items():
+            args.extend((k, _npy_bytes(v)))
+        res = self._create(keys=[self._k_meta, self._k_hasher], args=args)
+        if int(res[0]) == 1:
+            return True
+        stored = res[1].decode() if isinstance(res[1], bytes) else str(res[1])
+        if stored != self.hasher.fingerprint():
+            raise ValueError(self._guard_message(f"hasher:{stored}"))
+        return False
+
+    def _guard_message(self, why: str) -> str:
+        if why == "missing":
+            return f"store {self.prefix!r} no longer exists (dropped by another client?)"
+        if why == "foreign":
+            return f"{self._k_meta!r} is not a store's metadata hash (a foreign key)"
+        if why.startswith("hasher:"):
+            return (
+                f"refused: the hash functions stored under {self.prefix!r} (fingerprint "
+                f"{why[7:23]}...) are not this client's ({self.hasher.fingerprint()[:16]}...): "
+                "another client built or rebuilt the store with other hash functions. Nothing "
+                "was written; reconnect with RedisLSHStore(client, namespace=..., version=...) "
+                "to use the stored ones"
+            )
+        if why == "superseded":
+            return f"build of {self.prefix!r} superseded: another client rebuilt or dropped it"
+        if why == "incomplete":
+            meta = self._read_meta()
+            return self._incomplete_message(meta) if meta else f"store {self.prefix!r} is gone"
+        return f"store {self.prefix!r} refused the operation ({why})"
 
     def exists(self) -> bool:
         """Whether this namespace/version holds a store (metadata written)."""
@@ -456,57 +608,126 @@ class RedisLSHStore(Index):
         vectors: ArrayLike,
         ids: ArrayLike | None = None,
         bulk: Literal["script", "transaction"] = "script",
+        resume: bool = False,
     ) -> RedisLSHStore:
         """Replace the store's contents with ``vectors`` (n, d) under ``ids`` (bulk load).
 
         Input is validated first; then everything under the prefix is deleted, the hash functions
-        and metadata written and the items loaded in chunks of ``chunk_size``:
+        and metadata written with ``complete=0`` and a build token, the items loaded in chunks of
+        ``chunk_size`` (every chunk checks the token and the hash functions' fingerprint inside
+        Redis) and finally ``complete`` set to 1: other clients cannot connect to, or query, the
+        store in between. ``resume=True`` finishes an incomplete build of the same ids with the
+        same hash functions, writing only the items not yet stored.
 
         - ``bulk="script"`` (default): the write script per chunk (atomic), 8 chunks per
           pipelined round trip — the server does the per-item bucket ``SADD`` s;
-        - ``bulk="transaction"``: one ``MULTI``/``EXEC`` pipeline per chunk with one ``SADD``
-          per bucket (members grouped on the client) and one ``HSET`` of the item bucket lists
-          and vectors — fewer commands, but client-side command packing makes it slower in
-          redis-py (see ``reports/redis``).
+        - ``bulk="transaction"``: one ``MULTI``/``EXEC`` pipeline per chunk (``WATCH`` ing the
+          metadata, so a concurrent rebuild aborts it) with one ``SADD`` per bucket (members
+          grouped on the client) and one ``HSET`` of the item bucket lists and vectors — fewer
+          commands, but client-side command packing makes it slower in redis-py (see
+          ``reports/redis``).
         """
+        import hashlib
+
         if bulk not in ("script", "transaction"):
             raise ValueError(f"bulk must be 'script' or 'transaction', got {bulk!r}")
         x, i = self._validated(vectors, ids)
+        ids_sha = hashlib.sha256(np.sort(i).tobytes()).hexdigest()[:32]
         keys = self.hasher.keys(x)
-        self.drop()
-        with self.client.pipeline(transaction=True) as pipe:
-            self._ensure_meta(pipe)
-            pipe.execute()
-        if bulk == "script":
-            self._run_write("add", i, x, chunks_per_round_trip=8, keys=keys)
+        token = (
+            f"{socket.gethostname()}:{time.time():.6f}:{np.random.default_rng().integers(2**62)}"
+        )
+        if resume:
+            todo = self._take_over(token, i.shape[0], ids_sha)
+            todo &= ~self._present(i)
+            x_w, i_w, k_w = x[todo], i[todo], keys[todo]
         else:
-            for s in range(0, i.shape[0], self.chunk_size):
+            self.drop()
+            if not self._create_store(False, token, i.shape[0], ids_sha):
+                raise ValueError(
+                    f"another client created a store under {self.prefix!r} during this build"
+                )
+            x_w, i_w, k_w = x, i, keys
+        if bulk == "script":
+            self._run_write("add", i_w, x_w, chunks_per_round_trip=8, keys=k_w, token=token)
+        else:
+            for s in range(0, i_w.shape[0], self.chunk_size):
                 sl = slice(s, s + self.chunk_size)
-                self._bulk_chunk(x[sl], i[sl], keys[sl])
+                self._bulk_chunk(x_w[sl], i_w[sl], k_w[sl], token)
+        res = self._finish(
+            keys=[self._k_meta, self._k_keys], args=[self.hasher.fingerprint(), token]
+        )
+        if int(res[0]) != 1:
+            raise ValueError(self._guard_message(res[1].decode()))
+        if int(res[1]) != i.shape[0]:  # pragma: no cover - only with a concurrent writer
+            raise ValueError(f"store {self.prefix!r} holds {res[1]} items after building {len(i)}")
         if self.vectors == "local":
             self._set_local(i, x)
         log.info("bulk-loaded %d items into %s", i.shape[0], self.prefix)
         return self
 
-    def _bulk_chunk(self, x: NDArray[np.float32], ids: NDArray[np.int64], keys: NDArray) -> None:
+    def _take_over(self, token: str, n: int, ids_sha: str) -> NDArray[np.bool_]:
+        """For ``build(resume=True)``: make this build the owner of an incomplete store of the
+        same ids and hash functions (atomically, WATCH on the metadata)."""
+        import redis
+
+        with self.client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(self._k_meta)
+                meta = {k.decode(): v.decode() for k, v in pipe.hgetall(self._k_meta).items()}
+                if not meta:
+                    raise ValueError(f"resume: no store under {self.prefix!r} to resume")
+                if meta.get("complete") == "1":
+                    raise ValueError(f"resume: the store under {self.prefix!r} is complete")
+                if meta.get("fingerprint") != self.hasher.fingerprint():
+                    raise ValueError(self._guard_message(f"hasher:{meta.get('fingerprint')}"))
+                if meta.get("ids_sha") != ids_sha or meta.get("expected") != str(n):
+                    raise ValueError(
+                        f"resume: the interrupted build of {self.prefix!r} was of other ids "
+                        f"({meta.get('expected')} items); rebuild with build(vectors, ids)"
+                    )
+                pipe.multi()
+                pipe.hset(self._k_meta, "building", token)
+                pipe.execute()
+            except redis.WatchError as exc:
+                raise ValueError(f"resume: {self.prefix!r} changed meanwhile; retry") from exc
+        return np.ones(n, dtype=bool)
+
+    def _bulk_chunk(
+        self, x: NDArray[np.float32], ids: NDArray[np.int64], keys: NDArray, token: str
+    ) -> None:
+        import redis
+
         hexes = _hex_keys(keys)
         id_list = ids.tolist()
         with self.client.pipeline(transaction=True) as pipe:
-            for t in range(self.n_tables):
-                col = keys[:, t]
-                order = np.argsort(col, kind="stable")
-                sk = col[order]
-                cuts = np.flatnonzero(sk[1:] != sk[:-1]) + 1
-                for grp in np.split(order, cuts):
-                    bucket = f"{self.prefix}b:{t}:{int(col[grp[0]]):016x}"
-                    pipe.sadd(bucket, *ids[grp].tolist())
-            pipe.hset(self._k_keys, mapping=dict(zip(id_list, hexes, strict=True)))
-            if self.vectors == "redis":
-                pipe.hset(
-                    self._k_vec,
-                    mapping={j: row.tobytes() for j, row in zip(id_list, x, strict=True)},
-                )
-            pipe.execute()
+            try:
+                pipe.watch(self._k_meta)  # a rebuild / drop by another client aborts the EXEC
+                fp, building = pipe.hmget(self._k_meta, "fingerprint", "building")
+                if fp is None:
+                    raise ValueError(self._guard_message("missing"))
+                if fp.decode() != self.hasher.fingerprint():
+                    raise ValueError(self._guard_message(f"hasher:{fp.decode()}"))
+                if building is None or building.decode() != token:
+                    raise ValueError(self._guard_message("superseded"))
+                pipe.multi()
+                for t in range(self.n_tables):
+                    col = keys[:, t]
+                    order = np.argsort(col, kind="stable")
+                    sk = col[order]
+                    cuts = np.flatnonzero(sk[1:] != sk[:-1]) + 1
+                    for grp in np.split(order, cuts):
+                        bucket = f"{self.prefix}b:{t}:{int(col[grp[0]]):016x}"
+                        pipe.sadd(bucket, *ids[grp].tolist())
+                pipe.hset(self._k_keys, mapping=dict(zip(id_list, hexes, strict=True)))
+                if self.vectors == "redis":
+                    pipe.hset(
+                        self._k_vec,
+                        mapping={j: row.tobytes() for j, row in zip(id_list, x, strict=True)},
+                    )
+                pipe.execute()
+            except redis.WatchError as exc:
+                raise ValueError(self._guard_message("superseded")) from exc
 
     def _present(self, ids: NDArray[np.int64]) -> NDArray[np.bool_]:
         out = np.zeros(ids.shape[0], dtype=bool)
@@ -519,13 +740,20 @@ class RedisLSHStore(Index):
         return out
 
     def _chunk_args(
-        self, mode: str, ids: NDArray[np.int64], x: NDArray[np.float32] | None, keys: Any
+        self,
+        mode: str,
+        ids: NDArray[np.int64],
+        x: NDArray[np.float32] | None,
+        keys: Any,
+        token: str = "",
     ) -> list[Any]:
         args: list[Any] = [
             mode,
             self.prefix,
             self.n_tables,
             "1" if self.vectors == "redis" else "0",
+            self.hasher.fingerprint(),
+            token,
         ]
         if x is None:
             args.extend(ids.tolist())
@@ -542,16 +770,17 @@ class RedisLSHStore(Index):
         x: NDArray[np.float32] | None,
         chunks_per_round_trip: int = 1,
         keys: NDArray[np.uint64] | None = None,
-    ) -> None:
+        token: str = "",
+    ) -> int:
         """Apply ``mode`` through the write script, ``chunk_size`` items per (atomic) call and
-        ``chunks_per_round_trip`` calls per pipelined round trip; raise on the first refused chunk."""
+        ``chunks_per_round_trip`` calls per pipelined round trip. Every call first checks, inside
+        Redis, that the store holds this client's hash functions and is complete (or is this
+        build's, ``token``). Raises on the first refused chunk; the error says how many items of
+        earlier chunks were applied, and ``self._applied`` holds their count."""
         if keys is None and x is not None:
             keys = self.hasher.keys(x)
-        if not self.exists():
-            with self.client.pipeline(transaction=True) as pipe:
-                self._ensure_meta(pipe)
-                pipe.execute()
         starts = list(range(0, ids.shape[0], self.chunk_size))
+        self._applied = 0
         for g in range(0, len(starts), chunks_per_round_trip):
             group = starts[g : g + chunks_per_round_trip]
             with self.client.pipeline(transaction=False) as pipe:
@@ -562,25 +791,50 @@ class RedisLSHStore(Index):
                         ids[sl],
                         None if x is None else x[sl],
                         None if keys is None else keys[sl],
+                        token,
                     )
-                    self._write(keys=[self._k_keys, self._k_vec], args=args, client=pipe)
-                results = pipe.execute()
-            for s, (ok, res) in zip(group, results, strict=True):
-                if ok:
+                    self._write(
+                        keys=[self._k_keys, self._k_vec, self._k_meta], args=args, client=pipe
+                    )
+                results = pipe.execute(raise_on_error=False)
+            for s, res in zip(group, results, strict=True):
+                if isinstance(res, Exception):
+                    raise ValueError(f"store {self.prefix!r}: write failed ({res})") from res
+                code, payload = int(res[0]), res[1]
+                if code == 1:
+                    self._applied += int(payload)
                     continue
-                bad = np.array([int(v) for v in res], dtype=np.int64)
-                done = f" ({s} items before this chunk were applied)" if s else ""
+                done = f" ({self._applied} items of earlier chunks were applied)" if s else ""
+                if code == -1:
+                    raise ValueError(self._guard_message(payload.decode()) + done)
+                bad = np.array([int(v) for v in payload], dtype=np.int64)
                 if mode == "add":
                     raise ValueError(f"ids already in the store: {describe_values(bad)}{done}")
                 raise KeyError(f"unknown ids: {describe_values(bad)}{done}")
+        return self._applied
 
     def add(self, vectors: ArrayLike, ids: ArrayLike) -> RedisLSHStore:
-        """Insert new items (m, d) / (m,); ``ValueError`` naming ids already stored (nothing written)."""
+        """Insert new items (m, d) / (m,); creates the store if there is none.
+
+        ``ValueError`` naming ids already stored, or if the stored hash functions are not this
+        client's; nothing is written then. Each chunk is atomic; if a chunk after the first is
+        refused (a concurrent writer stored one of its ids meanwhile), the chunks this call
+        already applied are deleted again before the error is raised, so a failed ``add`` leaves
+        no item of its own behind (concurrent readers may have seen them in between).
+        """
         x, i = self._validated(vectors, ids)
+        if not self.exists():
+            self._create_store(True)
         clash = i[self._present(i)]
         if clash.size:
             raise ValueError(f"ids already in the store: {describe_values(clash)}")
-        self._run_write("add", i, x)
+        try:
+            self._run_write("add", i, x)
+        except (ValueError, KeyError):
+            applied = int(getattr(self, "_applied", 0))
+            if applied:  # chunks are applied in order: the first `applied` ids are ours
+                self._run_write("delete", i[:applied], None)
+            raise
         if self.vectors == "local":
             self._set_local(
                 np.concatenate([self._local_ids, i]), np.concatenate([self._local_x, x])
@@ -589,7 +843,9 @@ class RedisLSHStore(Index):
 
     def update(self, vectors: ArrayLike, ids: ArrayLike) -> RedisLSHStore:
         """Replace the vectors of stored items: re-hash, move them between buckets, rewrite both
-        directions. ``KeyError`` naming unknown ids (nothing written)."""
+        directions. ``KeyError`` naming unknown ids (checked first: nothing written). Each chunk
+        is atomic; if a concurrent delete makes a later chunk fail, the earlier chunks stay
+        applied and the error says how many items were."""
         x, i = self._validated(vectors, ids)
         unknown = i[~self._present(i)]
         if unknown.size:
@@ -602,7 +858,9 @@ class RedisLSHStore(Index):
     def delete(self, ids: ArrayLike) -> RedisLSHStore:
         """Remove items from their buckets and drop their bucket lists and vectors.
 
-        ``KeyError`` naming unknown ids (nothing removed).
+        ``KeyError`` naming unknown ids (checked first: nothing removed). Each chunk is atomic; if
+        a concurrent delete makes a later chunk fail, the earlier chunks stay applied and the
+        error says how many items were.
         """
         i = as_ids(ids, name="ids")
         if i.size == 0:
@@ -663,6 +921,7 @@ class RedisLSHStore(Index):
         hexes = _hex_keys(keys)
         need = str(self.votes_needed)
         storevec = "1" if self.vectors == "redis" else "0"
+        fp = self.hasher.fingerprint()
         out: list[tuple[bytes, bytes]] = []
         for s in range(0, len(hexes), self.chunk_size):
             with self.client.pipeline(transaction=False) as pipe:
@@ -671,8 +930,16 @@ class RedisLSHStore(Index):
                         f"{self.prefix}b:{t}:{h[16 * t : 16 * t + 16]}"
                         for t in range(self.n_tables)
                     ]
-                    self._fetch(keys=[self._k_vec, *buckets], args=[need, storevec], client=pipe)
-                out.extend(pipe.execute())
+                    self._fetch(
+                        keys=[self._k_vec, self._k_meta, *buckets],
+                        args=[need, storevec, fp],
+                        client=pipe,
+                    )
+                part = pipe.execute()
+            for res in part:
+                if res[0] == b"!":
+                    raise ValueError(self._guard_message(res[1].decode()))
+            out.extend(part)
         return out
 
     def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
@@ -734,13 +1001,79 @@ class RedisLSHStore(Index):
         return out
 
     def verify(self) -> dict[str, int]:
-        """Check both directions agree; ``ValueError`` describing the first inconsistencies.
+        """Check the store; ``ValueError`` describing the first inconsistencies.
 
-        Every item's L buckets must contain it, every bucket member must list that bucket, no
-        bucket may be empty, and (``vectors="redis"``) vectors exist exactly for the items.
-        Returns ``{"items": n, "buckets": b, "memberships": n * L}`` when consistent.
+        - the store is complete (no build interrupted or running) and its stored hash functions
+          match their recorded fingerprint;
+        - both directions agree: every item's L buckets contain it, every bucket member lists
+          that bucket, no bucket is empty, and (``vectors="redis"``) vectors exist exactly for
+          the items;
+        - every item is in the buckets its vector hashes to with the *stored* hash functions
+          (vectors from Redis, or the attached local ones): items filed by a writer with other
+          hash functions are found;
+        - every key under the prefix is one of the store's, of the right type (a foreign key,
+          e.g. a string named like a bucket, is reported, not a ``WRONGTYPE`` error).
+
+        Returns ``{"items": n, "buckets": b, "memberships": n * L, "rehashed": m}`` when
+        consistent (``m`` items whose vectors were re-hashed).
         """
-        items = {int(k): v.decode() for k, v in self.client.hgetall(self._k_keys).items()}
+        import redis
+
+        meta = self._read_meta()
+        if not meta:
+            raise ValueError(f"no store under {self.prefix!r}")
+        stored = self._load_hasher(meta)
+        problems: list[str] = []
+        if meta.get("complete") != "1":
+            problems.append(self._incomplete_message(meta))
+        if stored.fingerprint() != self.hasher.fingerprint():
+            problems.append(self._guard_message(f"hasher:{stored.fingerprint()}"))
+        expected_types = {
+            self._k_meta: b"hash",
+            self._k_hasher: b"hash",
+            self._k_keys: b"hash",
+            self._k_vec: b"hash",
+        }
+        bucket_names: list[bytes] = []
+        foreign: list[str] = []
+        bucket_re = re.compile(r"^b:(\d+):([0-9a-f]{16})$")
+        names = list(self.client.scan_iter(match=self.prefix + "*", count=10_000))
+        types: list[bytes] = []
+        for s in range(0, len(names), 10_000):
+            with self.client.pipeline(transaction=False) as pipe:
+                for nm in names[s : s + 10_000]:
+                    pipe.type(nm)
+                types.extend(pipe.execute())
+        for nm, typ in zip(names, types, strict=True):
+            text = nm.decode(errors="replace")
+            want = expected_types.get(text)
+            if want is not None:
+                if typ != want:
+                    foreign.append(f"{text!r} is a {typ.decode()}, expected a {want.decode()}")
+                continue
+            m = bucket_re.match(text[len(self.prefix) :])
+            if m is None or int(m.group(1)) >= self.n_tables:
+                foreign.append(f"{text!r} ({typ.decode()}) is not a key of the store")
+            elif typ != b"set":
+                foreign.append(f"{text!r} is a {typ.decode()}, not a bucket set")
+            else:
+                bucket_names.append(nm)
+        if foreign:
+            raise ValueError(
+                f"store {self.prefix!r} holds foreign keys under its prefix: "
+                + "; ".join(foreign[:3])
+                + (f" ({len(foreign)} in all)" if len(foreign) > 3 else "")
+            )
+        try:
+            raw_items = self.client.hgetall(self._k_keys)
+        except redis.ResponseError as exc:  # pragma: no cover - type checked above
+            raise ValueError(f"store {self.prefix!r}: unreadable item table ({exc})") from exc
+        items: dict[int, str] = {}
+        for k, v in raw_items.items():
+            try:
+                items[int(k)] = v.decode()
+            except ValueError:
+                problems.append(f"item table holds a non-integer id {k!r}")
         expected: set[tuple[int, str, int]] = set()
         for j, h in items.items():
             if len(h) != 16 * self.n_tables:
@@ -750,14 +1083,19 @@ class RedisLSHStore(Index):
             for t in range(self.n_tables):
                 expected.add((t, h[16 * t : 16 * t + 16], j))
         found: set[tuple[int, str, int]] = set()
-        n_buckets = 0
-        for nm in self.client.scan_iter(match=self.prefix + "b:*", count=10_000):
-            _, t, key = nm.decode()[len(self.prefix) :].split(":")
-            members = self.client.smembers(nm)
-            n_buckets += 1
-            for m in members:
-                found.add((int(t), key, int(m)))
-        problems = []
+        for s in range(0, len(bucket_names), 1000):
+            part = bucket_names[s : s + 1000]
+            with self.client.pipeline(transaction=False) as pipe:
+                for nm in part:
+                    pipe.smembers(nm)
+                members = pipe.execute()
+            for nm, mem in zip(part, members, strict=True):
+                _, t, key = nm.decode()[len(self.prefix) :].split(":")
+                for m in mem:
+                    try:
+                        found.add((int(t), key, int(m)))
+                    except ValueError:
+                        problems.append(f"bucket {nm.decode()!r} holds a non-integer id {m!r}")
         stale = found - expected
         missing = expected - found
         if stale:
@@ -768,6 +1106,9 @@ class RedisLSHStore(Index):
             problems.append(
                 f"{len(missing)} item buckets lacking the item, e.g. {sorted(missing)[:3]}"
             )
+        rehashed = 0
+        misfiled: list[int] = []
+        ids_sorted = sorted(items)
         if self.vectors == "redis":
             vec_ids = {int(k) for k in self.client.hkeys(self._k_vec)}
             if vec_ids != set(items):
@@ -775,9 +1116,48 @@ class RedisLSHStore(Index):
                     f"vectors for {len(vec_ids - set(items))} unknown items, "
                     f"missing for {len(set(items) - vec_ids)} items"
                 )
+            for s in range(0, len(ids_sorted), 10_000):
+                part = [j for j in ids_sorted[s : s + 10_000] if j in vec_ids]
+                if not part:
+                    continue
+                raw = self.client.hmget(self._k_vec, part)
+                bad_len = [j for j, r in zip(part, raw, strict=True) if len(r) != 4 * self.dim]
+                if bad_len:
+                    problems.append(f"vectors of the wrong size for items {bad_len[:3]}")
+                    continue
+                x = np.frombuffer(b"".join(raw), dtype=np.float32).reshape(-1, self.dim)
+                misfiled += self._misfiled(stored, part, x, items)
+                rehashed += len(part)
+        elif self._local_ids.shape[0]:
+            have = set(self._local_ids.tolist())
+            part = [j for j in ids_sorted if j in have]
+            if part:
+                x = self._local_lookup(np.asarray(part, dtype=np.int64))
+                misfiled += self._misfiled(stored, part, x, items)
+                rehashed += len(part)
+        if misfiled:
+            problems.append(
+                f"{len(misfiled)} items are not in the buckets their vectors hash to with the "
+                f"stored hash functions (written with other hash functions?), e.g. "
+                f"{describe_values(np.asarray(misfiled))}"
+            )
         if problems:
             raise ValueError(f"store {self.prefix!r} is inconsistent: " + "; ".join(problems))
-        return {"items": len(items), "buckets": n_buckets, "memberships": len(found)}
+        return {
+            "items": len(items),
+            "buckets": len(bucket_names),
+            "memberships": len(found),
+            "rehashed": rehashed,
+        }
+
+    @staticmethod
+    def _misfiled(
+        hasher: Any, ids: list[int], x: NDArray[np.float32], items: dict[int, str]
+    ) -> list[int]:
+        """Ids (of ``ids`` with prepared vectors ``x``) whose bucket list differs from the keys
+        ``hasher`` gives their vectors."""
+        hexes = _hex_keys(hasher.keys(x))
+        return [j for j, h in zip(ids, hexes, strict=True) if items[j] != h]
 
     # ------------------------------------------------------------------ unsupported
     def _reset(self) -> None:  # pragma: no cover - build is overridden

@@ -216,8 +216,10 @@ def test_failed_writes_change_nothing(client):
     assert store.verify() == snapshot
     assert len(store) == 150
     # the Lua script itself refuses a chunk holding a clash (race with another client)
-    args = ["add", store.prefix, 3, "1", int(ids[0]), "0" * 48, x[0].tobytes()]
-    ok, bad = store._write(keys=[store.prefix + "keys", store.prefix + "vec"], args=args)
+    fp = hasher.fingerprint()
+    args = ["add", store.prefix, 3, "1", fp, "", int(ids[0]), "0" * 48, x[0].tobytes()]
+    keys = [store.prefix + "keys", store.prefix + "vec", store.prefix + "meta"]
+    ok, bad = store._write(keys=keys, args=args)
     assert ok == 0 and [int(b) for b in bad] == [int(ids[0])]
     assert store.verify() == snapshot
 
