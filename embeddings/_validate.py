@@ -96,7 +96,7 @@ def _object_ids(arr: NDArray, name: str) -> NDArray[np.int64]:
             )
         if not _INT64_MIN <= iv <= _INT64_MAX:
             raise ValueError(
-                f"{name}: id {iv} at position {j} does not fit int64 (ids must be in "
+                f"{name}: id {iv} at position {j} is outside int64 (ids must be in "
                 f"[-2**63, 2**63 - 1])"
             )
         out[j] = iv
@@ -129,12 +129,16 @@ def as_ids(
         arr = arr.reshape(1)
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
+    if arr.dtype.kind == "f" and isinstance(ids, list | tuple) and arr.size:
+        # a Python list mixing floats and big ints: float64 would round ints beyond 2**53 (or
+        # wrap those beyond int64), so convert element by element, exactly
+        arr = np.asarray(list(ids), dtype=object).ravel()
     if arr.size == 0 or arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.signedinteger):
         out = np.ascontiguousarray(arr, dtype=np.int64)
     elif np.issubdtype(arr.dtype, np.unsignedinteger):
         big = arr > np.uint64(_INT64_MAX) if arr.dtype == np.uint64 else np.zeros(arr.shape, bool)
         if big.any():
-            raise ValueError(f"{name}: ids >= 2**63 do not fit int64: {describe_values(arr[big])}")
+            raise ValueError(f"{name}: ids >= 2**63 are outside int64: {describe_values(arr[big])}")
         out = np.ascontiguousarray(arr, dtype=np.int64)
     elif np.issubdtype(arr.dtype, np.floating):
         bad = ~np.isfinite(arr) | (arr != np.round(arr))

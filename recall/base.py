@@ -305,12 +305,12 @@ def load_index(path: str | os.PathLike) -> Index:
         raise ValueError(f"{p}: {module}.{header['class']} is not an Index class")
     try:
         idx = cls(**header["params"])
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure: the header does not fit the class
         raise ValueError(f"{p}: header does not match {cls.__name__}: bad params ({exc})") from exc
     idx.dim = int(dim)
     idx._ids = ids
     try:
         idx._set_state(state)
-    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure: the arrays do not fit the class
         raise ValueError(f"{p}: state does not fit {cls.__name__} ({exc})") from exc
     return idx

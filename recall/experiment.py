@@ -53,6 +53,7 @@ from numpy.typing import NDArray
 from embeddings import Embeddings
 from embeddings._io import atomic_write
 from embeddings.datasets import Interactions, ItemSideInfo
+from recall.base import MAX_K
 
 logger = logging.getLogger(__name__)
 
@@ -451,9 +452,10 @@ def _check_entries(raw: Mapping[str, Any], kind: str, problems: list[str]) -> No
             continue
         _check_name(spec["name"], f"{where}: name", problems)
         names.append(spec["name"])
-        for key in ("family", "description"):
-            if key in spec and not isinstance(spec[key], str):
-                problems.append(f"{where}: {key} must be a string, got {spec[key]!r}")
+        if "description" in spec and not isinstance(spec["description"], str):
+            problems.append(f"{where}: description must be a string, got {spec['description']!r}")
+        if "family" in spec:  # families name plot files too
+            _check_name(spec["family"], f"{where}: family", problems)
         try:
             cls = resolve_class(spec["class"], kind)
         except ValueError as exc:
@@ -489,6 +491,8 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> ExperimentCon
     if "description" in raw and not isinstance(raw["description"], str):
         problems.append(f"description must be a string, got {raw['description']!r}")
     ks = _int_list(raw, "k", [10], 1, problems)
+    if max(ks) > MAX_K:
+        problems.append(f"k must be <= {MAX_K} (recall.base.MAX_K), got {max(ks)}")
     seeds = _int_list(raw, "seeds", [0], 0, problems)
     ints: dict[str, int] = {}
     for key, default in (("n_queries", 500), ("single_query_max", 300)):

@@ -428,6 +428,16 @@ class RedisLSHStore(Index):
 
     def _connect(self, hasher: Any) -> Any:
         meta = self._read_meta()
+        with self.client.pipeline(transaction=False) as pipe:
+            for key in (self._k_hasher, self._k_keys, self._k_vec):
+                pipe.type(key)
+            types = pipe.execute()
+        for key, typ in zip((self._k_hasher, self._k_keys, self._k_vec), types, strict=True):
+            if typ not in (b"hash", b"none"):
+                raise ValueError(
+                    f"{key!r} is a {typ.decode()}, not a hash: a foreign key under the store's "
+                    "prefix (use another namespace/version, or delete it)"
+                )
         if hasher is not None:
             for attr in ("keys", "to_arrays", "fingerprint"):
                 if not callable(getattr(hasher, attr, None)):
@@ -935,8 +945,13 @@ class RedisLSHStore(Index):
                         args=[need, storevec, fp],
                         client=pipe,
                     )
-                part = pipe.execute()
+                part = pipe.execute(raise_on_error=False)
             for res in part:
+                if isinstance(res, Exception):
+                    raise ValueError(
+                        f"store {self.prefix!r}: query failed ({res}); a foreign key under the "
+                        "prefix? verify() lists them"
+                    ) from res
                 if res[0] == b"!":
                     raise ValueError(self._guard_message(res[1].decode()))
             out.extend(part)
@@ -994,10 +1009,17 @@ class RedisLSHStore(Index):
             with self.client.pipeline(transaction=False) as pipe:
                 for nm in part:
                     pipe.scard(nm)
-                sizes = pipe.execute()
+                sizes = pipe.execute(raise_on_error=False)
             for nm, size in zip(part, sizes, strict=True):
-                _, t, key = nm.decode()[len(self.prefix) :].split(":")
-                out[(int(t), int(key, 16))] = int(size)
+                fields = nm.decode(errors="replace")[len(self.prefix) :].split(":")
+                if isinstance(size, Exception) or len(fields) != 3:
+                    raise ValueError(
+                        f"{nm!r} is not a bucket set: a foreign key under the store's prefix"
+                    )
+                try:
+                    out[(int(fields[1]), int(fields[2], 16))] = int(size)
+                except ValueError as exc:
+                    raise ValueError(f"{nm!r} is not a bucket key of the store") from exc
         return out
 
     def verify(self) -> dict[str, int]:

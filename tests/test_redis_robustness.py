@@ -215,7 +215,19 @@ def test_foreign_keys_under_the_prefix_are_reported(client):
     client.set("{foreign:v1}:b:0:" + "f" * 16, "not a set")
     with pytest.raises(ValueError, match="is a string, not a bucket set"):
         store.verify()
+    with pytest.raises(ValueError, match="foreign key"):
+        store.bucket_sizes()
     client.delete("{foreign:v1}:b:0:" + "f" * 16)
+    # a bucket a query reads that is not a set gives a clear error, not WRONGTYPE
+    key = store.hasher.keys(store._prepare(x[:1]))[0, 0]
+    bucket = "{foreign:v1}:b:0:" + f"{int(key):016x}"
+    members = client.smembers(bucket)
+    client.delete(bucket)
+    client.set(bucket, "x")
+    with pytest.raises(ValueError, match="query failed"):
+        store.search(x[:1], 3)
+    client.delete(bucket)
+    client.sadd(bucket, *members)
     client.lpush("{foreign:v1}:other", "x")
     with pytest.raises(ValueError, match="not a key of the store"):
         store.verify()
@@ -224,6 +236,9 @@ def test_foreign_keys_under_the_prefix_are_reported(client):
     client.set("{strmeta:v1}:meta", "x")
     with pytest.raises(ValueError, match="foreign key"):
         RedisLSHStore(client, h, namespace="strmeta")
+    client.set("{strkeys:v1}:keys", "x")
+    with pytest.raises(ValueError, match="foreign key"):
+        RedisLSHStore(client, h, namespace="strkeys")
 
 
 def test_failed_concurrent_add_leaves_nothing_of_its_own(client, monkeypatch):

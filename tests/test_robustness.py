@@ -174,6 +174,9 @@ def _raw():
             lambda r: r["indexes"][0].update(search_grid={"n_probe": [2]}),
             "unknown search_grid key 'n_probe'",
         ),
+        (lambda r: r.update(k=[10**9]), "k must be <= 65536"),
+        (lambda r: r.update(k=[]), "k must be a non-empty list"),
+        (lambda r: r.update(seeds=[True]), "seeds must hold integers"),
     ],
 )
 def test_typos_and_types_are_errors(mutate, message):
@@ -191,6 +194,7 @@ def test_typos_and_types_are_errors(mutate, message):
         (lambda r: r.update(name=".."), "must be a plain file name"),
         (lambda r: r["methods"][0].update(name="../m"), "must be a plain file name"),
         (lambda r: r["indexes"][0].update(name="a/b"), "must be a plain file name"),
+        (lambda r: r["indexes"][0].update(family="../f"), "family '../f' must be a plain"),
         (lambda r: r["methods"][0].update({"class": "recall.cli:main"}), "trainer classes come"),
         (lambda r: r["methods"][0].update({"class": "embeddings_x:Item2Vec"}), "trainer classes"),
         (lambda r: r["methods"][0].update({"class": "os:system"}), "trainer classes come from"),
@@ -241,9 +245,9 @@ def test_all_committed_configs_validate():
 @pytest.mark.parametrize(
     ("ids", "message"),
     [
-        (np.array([1, 2**63], dtype=np.uint64), "do not fit int64"),
+        (np.array([1, 2**63], dtype=np.uint64), "outside int64"),
         ([1, 2**63], "outside int64"),
-        ([2**64 + 5], "does not fit int64"),
+        ([2**64 + 5], "outside int64"),
         ([3.0, 1e19], "outside int64"),
         ([-1.0e19], "outside int64"),
         ([5, -1], "reserved"),
@@ -261,7 +265,7 @@ def test_ids_that_would_wrap_or_pad_are_rejected(ids, message):
 
 
 def test_ids_in_tables_and_graphs_are_checked():
-    with pytest.raises(ValueError, match="do not fit int64"):
+    with pytest.raises(ValueError, match="outside int64"):
         Interactions.from_arrays(np.array([1, 2], np.uint64) + np.uint64(2**63), [1, 2])
     with pytest.raises(ValueError, match="outside int64"):
         Interactions.from_arrays([1, 2], [1e19, 5])
@@ -269,6 +273,8 @@ def test_ids_in_tables_and_graphs_are_checked():
         Interactions.from_arrays([1, 2], [-1, 5])
     with pytest.raises(ValueError, match="reserved"):
         ItemGraph.from_edges([1, -1], [2, 3])
+    # a list mixing floats and big ints is converted exactly (float64 would round it)
+    assert as_ids([2**60 + 1, 2.0]).tolist() == [2**60 + 1, 2]
     # the largest and smallest int64 ids still work, and -1 is fine where it is no id
     assert as_ids([2**63 - 1, -(2**63)]).tolist() == [2**63 - 1, -(2**63)]
     inter = Interactions.from_arrays([1, 2], [3, 4], timestamp=[-1, 5])
