@@ -132,7 +132,9 @@ def test_run_tiny_config_end_to_end(tmp_path):
     stamps = [p.stat().st_mtime_ns for p in cache]
     cfg.write_text(TINY.replace("n_tables = [1, 2]", "n_tables = [3]"))
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
-    assert [p.stat().st_mtime_ns for p in sorted((folder.parent / "cache").glob("emb-*.npz"))] == stamps
+    assert [
+        p.stat().st_mtime_ns for p in sorted((folder.parent / "cache").glob("emb-*.npz"))
+    ] == stamps
     res2 = pd.read_csv(folder / "results.csv")
     assert set(res2.loc[res2["index"] == "simhash", "param_n_tables"]) == {3}
     # report can be regenerated on its own
