@@ -183,7 +183,12 @@ def _is_num(v: Any) -> bool:
 
 
 def _int_list(
-    raw: Mapping[str, Any], key: str, default: list[int], lo: int, problems: list[str]
+    raw: Mapping[str, Any],
+    key: str,
+    default: list[int],
+    lo: int,
+    problems: list[str],
+    unique: bool = True,
 ) -> list[int]:
     """A list of ints >= lo (a single int is one element); a string or float is an error."""
     if key not in raw:
@@ -197,7 +202,7 @@ def _int_list(
     if bad:
         problems.append(f"{key} must hold integers >= {lo}, got {bad[0]!r} in {val!r}")
         return list(default)
-    if len(set(items)) != len(items):
+    if unique and len(set(items)) != len(items):
         problems.append(f"{key} holds duplicates: {val!r}")
     return [int(v) for v in items]
 
@@ -490,7 +495,7 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> ExperimentCon
         _check_name(raw["name"], "name", problems)
     if "description" in raw and not isinstance(raw["description"], str):
         problems.append(f"description must be a string, got {raw['description']!r}")
-    ks = _int_list(raw, "k", [10], 1, problems)
+    ks = list(dict.fromkeys(_int_list(raw, "k", [10], 1, problems, unique=False)))
     if max(ks) > MAX_K:
         problems.append(f"k must be <= {MAX_K} (recall.base.MAX_K), got {max(ks)}")
     seeds = _int_list(raw, "seeds", [0], 0, problems)
