@@ -76,15 +76,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = select(load_config(args.config), args.method, args.index, args.seed)
     command = "embrecall " + " ".join(args.argv) if args.command_line is None else args.command_line
-    out = run_experiment(
-        cfg,
-        data_root=args.data_root,
-        progress=not args.no_progress,
-        use_cache=not args.no_cache,
-        command=command,
-        out=args.out,
-        cache_dir=args.cache_dir,
-    )
+    try:
+        out = run_experiment(
+            cfg,
+            data_root=args.data_root,
+            progress=not args.no_progress,
+            use_cache=not args.no_cache,
+            command=command,
+            out=args.out,
+            cache_dir=args.cache_dir,
+        )
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        raise ValueError(f"cannot write the run: {exc}") from exc
     print(f"wrote {out / 'report.md'}")
     return 0
 
