@@ -892,9 +892,8 @@ RUN_MANIFEST = "run.json"
 
 
 def default_runs_root() -> Path:
-    """Where runs go by default: ``<checkout>/runs`` (git-ignored), else ``./runs``."""
-    if (REPO_ROOT / "pyproject.toml").is_file():
-        return REPO_ROOT / "runs"
+    """Where runs go by default: ``./runs`` under the working directory (git-ignored in the
+    checkout), never beside the installed package files."""
     return Path.cwd() / "runs"
 
 
@@ -1056,8 +1055,8 @@ def run_experiment(
     """Run every stage of an experiment; returns the folder written.
 
     Where: ``out`` (exactly that folder), else ``out_root/<name>``, else a fresh timestamped
-    ``runs/<name>-<YYYYmmdd-HHMMSS>`` — the committed references under ``reports/`` change only
-    when asked for (``out="reports/default"``). Everything is written into a hidden staging
+    ``./runs/<name>-<YYYYmmdd-HHMMSS>`` under the working directory — the committed references
+    under ``reports/`` change only when asked for (``out="reports/default"``). Everything is written into a hidden staging
     folder beside the target and switched in when complete (a killed run leaves the previous
     folder untouched); ``run.json`` records the sha256 of the report inputs. Trained vectors are
     cached in ``cache_dir`` (default ``<parent of the folder>/cache``), keyed by the method, the
