@@ -554,7 +554,7 @@ def generate_walks(
     if start_nodes is None:
         starts = np.arange(n, dtype=np.int32)
     else:
-        s64 = as_ids(start_nodes, name="start_nodes", unique=False)
+        s64 = as_ids(start_nodes, name="start_nodes", unique=False, allow_padding=True)  # positions
         if s64.size == 0:
             raise ValueError("start_nodes is empty")
         bad = s64[(s64 < 0) | (s64 >= n)]
