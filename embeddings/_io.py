@@ -45,8 +45,15 @@ def read_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
     holding pickled Python objects (never suggesting ``allow_pickle``), an unreadable member.
     """
     p = Path(path)
-    with open(p, "rb") as fh:
-        magic = fh.read(4)
+    if p.is_dir():
+        raise ValueError(f"{p}: is a folder, not {what}")
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(4)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ValueError(f"{p}: cannot be read ({exc})") from exc
     if magic != b"PK\x03\x04":
         raise ValueError(f"{p}: not {what} (not a .npz archive; starts with {magic!r})")
     out: dict[str, np.ndarray] = {}

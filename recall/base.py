@@ -291,7 +291,7 @@ def load_index(path: str | os.PathLike) -> Index:
     state = {k: arrays[f"s_{k}"] for k in state_keys}
     for k, v in state.items():
         if v.dtype.kind in "fc" and not np.isfinite(v).all():
-            raise ValueError(f"{p}: NaN or inf in state array {k!r} (e.g. the vectors)")
+            raise ValueError(f"{p}: NaN or inf values in state array {k!r}")
         if v.dtype.kind not in "biufSU":
             raise ValueError(f"{p}: state array {k!r} has unsupported dtype {v.dtype}")
     module = header["module"]

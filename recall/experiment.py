@@ -955,6 +955,7 @@ def check_run_folder(folder: str | Path) -> dict[str, Any] | None:
     folder = Path(folder)
     man_path = folder / RUN_MANIFEST
     if not man_path.is_file():
+        _check_legacy_folder(folder)
         return None
     try:
         manifest = json.loads(man_path.read_text(encoding="utf-8"))
@@ -978,6 +979,44 @@ def check_run_folder(folder: str | Path) -> dict[str, Any] | None:
             "(re-run the experiment into this folder, or into a fresh one)"
         )
     return manifest
+
+
+def _check_legacy_folder(folder: Path) -> None:
+    """A folder without ``run.json``: its CSVs must at least name the config's experiment and
+    methods (a config left by another run next to older results is refused)."""
+    cfg_path = folder / "config.resolved.json"
+    if not cfg_path.is_file():
+        return
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        methods = {str(m["name"]) for m in cfg.get("methods", [])}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{cfg_path}: unreadable resolved config ({exc})") from exc
+    problems = []
+    for name, col in (("quality.csv", "method"), ("results.csv", "method")):
+        p = folder / name
+        if not p.is_file():
+            continue
+        try:
+            found = set(pd.read_csv(p, usecols=[col])[col].astype(str)) - {"popularity"}
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"{p}: unreadable ({exc})") from exc
+        if found != methods:
+            problems.append(f"{name} has methods {sorted(found)}, the config {sorted(methods)}")
+    res = folder / "results.csv"
+    if res.is_file() and "name" in cfg:
+        exp = set(
+            pd.read_csv(res, usecols=lambda c: c == "experiment").squeeze("columns").astype(str)
+        )
+        if exp and exp != {str(cfg["name"])}:
+            problems.append(
+                f"results.csv is of experiment {sorted(exp)}, the config {cfg['name']!r}"
+            )
+    if problems:
+        raise ValueError(
+            f"{folder}: files come from different runs: {'; '.join(problems)} (re-run the "
+            "experiment into this folder, or into a fresh one)"
+        )
 
 
 def _prepare_run_folder(out: Path) -> None:

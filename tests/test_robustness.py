@@ -495,3 +495,20 @@ def test_environment_json_is_valid_json_with_a_date(tmp_path):
     env = json.loads((folder / "environment.json").read_text())
     assert env["date"][:4].isdigit() and env["command"] == "x"
     assert pd.read_csv(io.StringIO((folder / "results.csv").read_text()))["method"].eq("pop").all()
+
+
+def test_report_refuses_a_legacy_folder_mixing_runs(tmp_path):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    pd.DataFrame({"seed": [0, 0], "method": ["a", "popularity"], "mode": ["u2i"] * 2}).to_csv(
+        folder / "quality.csv", index=False
+    )
+    (folder / "config.resolved.json").write_text(json.dumps({"name": "x", "methods": []}))
+    # no run.json (written before manifests): the config of another run is still caught
+    with pytest.raises(ValueError, match="files come from different runs"):
+        check_run_folder(folder)
+    assert main(["report", str(folder)]) == 1
+    (folder / "config.resolved.json").write_text(
+        json.dumps({"name": "x", "methods": [{"name": "a"}]})
+    )
+    assert check_run_folder(folder) is None
