@@ -321,7 +321,7 @@ def test_load_index_validates_like_build(tmp_path):
         "frac": ({"ids": np.arange(20) + 0.5}, "ids must be integers"),
         "twod": ({"ids": np.arange(20).reshape(4, 5)}, "expected a 1-D array"),
         "pad": ({"ids": np.r_[np.arange(19), -1]}, "reserved"),
-        "nan": ({"s_x": nan_x}, "NaN or inf in state array 'x'"),
+        "nan": ({"s_x": nan_x}, "NaN or inf values in state array 'x'"),
         "list": ({"header": _hbytes([1, 2])}, "header must be a JSON object"),
         "keys": ({"header": _hbytes({**h, "state_keys": "x"})}, "'state_keys' must be a JSON list"),
         "keys2": ({"header": _hbytes({**h, "state_keys": [1]})}, "distinct strings"),
