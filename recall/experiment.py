@@ -580,7 +580,11 @@ def run_experiment(
                 tune_queries=tune_queries,
                 progress=progress,
                 on_build=functools.partial(
-                    _bucket_histogram, vectors=emb.vectors, out=out, done=bucket_plots
+                    _bucket_histogram,
+                    vectors=emb.vectors,
+                    out=out,
+                    done=bucket_plots,
+                    method=spec["name"],
                 ),
             )
             for r in rows:
@@ -646,7 +650,8 @@ def _method_plots(
     fw_file = emb.meta.get("field_weights_file")
     if cache_dir is not None and fw_file and (cache_dir / fw_file).exists():
         fw = pd.read_csv(cache_dir / fw_file, index_col=0)
-        if not fw.empty:
+        # BGE (one field) and GES (equal weights) have constant weights: nothing to plot
+        if not fw.empty and float(np.ptp(fw.to_numpy(dtype=np.float64))) > 1e-6:
             fig = plots.plot_field_weights(fw, title=f"{name}: learned field weights per item")
             plots.save_figure(fig, out / "plots" / f"field_weights_{name}.png")
     if data.item_labels is None:
@@ -662,9 +667,15 @@ def _method_plots(
 
 
 def _bucket_histogram(
-    index: Any, spec: dict[str, Any], vectors: NDArray[np.float32], out: Path, done: set[str]
+    index: Any,
+    spec: dict[str, Any],
+    vectors: NDArray[np.float32],
+    out: Path,
+    done: set[str],
+    method: str = "",
 ) -> None:
-    """Bucket sizes of table 0 of the first build of each LSH spec (indexes with a ``hasher``)."""
+    """Bucket sizes of table 0 of the first build of each LSH spec (indexes with a ``hasher``),
+    titled with the index, the method whose vectors it hashed and the build parameters."""
     from recall import plots
 
     hasher = getattr(index, "hasher", None)
@@ -673,7 +684,13 @@ def _bucket_histogram(
     done.add(spec["name"])
     x = index._prepare(vectors)  # the vectors as the index hashed them (unit rows for cosine)
     sizes = np.unique(hasher.keys(x)[:, 0], return_counts=True)[1]
-    fig = plots.plot_bucket_sizes(sizes, title=f"{spec['name']}: bucket sizes of table 0")
+    params = {k: v for k, v in spec.get("params", {}).items() if k != "metric"}
+    fig = plots.plot_bucket_sizes(
+        sizes,
+        title=f"{spec['name']} on {method or 'the first method'}'s vectors: table 0 buckets",
+        subtitle=f"build {json.dumps(params, sort_keys=True, default=str)}; "
+        f"n={vectors.shape[0]} items",
+    )
     plots.save_figure(fig, out / "plots" / f"buckets_{spec['name']}.png")
 
 
