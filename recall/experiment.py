@@ -7,7 +7,7 @@ An experiment is one TOML file (see ``configs/default.toml``)::
     k = [10]                    # K of HR@K / Recall@K / NDCG@K and of knn-recall@K
     n_queries = 500             # queries for knn-recall and QPS (user vectors of test users)
 
-    [data]     source = "synthetic" | "movielens";  path / variant;  [data.params] generator options
+    [data]     source = "synthetic" | "movielens" | "csv";  path / variant / columns;  [data.params]
     [split]    kind = "leave_last_out" | "temporal";  min_rating;  n_last / test_fraction
     [[methods]]  name, class = "module:Class", [methods.params]
     [[indexes]]  name, family, class = "module:Class", [indexes.params], [indexes.search_grid]
@@ -221,7 +221,23 @@ def load_data(spec: Mapping[str, Any], seed: int, data_root: Path | None = None)
                 [g[0] if g else "(none)" for g in side.frame["genres"]], index=side.frame.index
             )
         return LoadedData(ml.interactions, side, labels, {"source": "movielens", "path": str(path)})
-    raise ValueError(f"unknown data source {source!r} (synthetic or movielens)")
+    if source in ("csv", "file"):
+        return _load_file_source(spec, data_root)
+    raise ValueError(f"unknown data source {source!r} (synthetic, movielens or csv)")
+
+
+def _load_file_source(spec: Mapping[str, Any], data_root: Path | None) -> LoadedData:
+    """``[data] source = "csv"``: an interactions file (CSV/TSV/Parquet, ``path`` may be
+    ``shared:NAME``) read by ``load_interactions`` with optional ``columns`` (field -> column),
+    ``sep`` and ``rating_default``; string ids are coded (``Interactions.item_vocab``)."""
+    from embeddings.datasets import load_interactions
+
+    if not spec.get("path"):
+        raise ValueError("[data] source='csv' needs 'path' (an interactions file)")
+    path = resolve_data_path(str(spec["path"]), data_root)
+    kwargs = {k: spec[k] for k in ("columns", "sep", "rating_default") if k in spec}
+    inter = load_interactions(path, **kwargs)
+    return LoadedData(inter, None, None, {"source": "csv", "path": str(path)})
 
 
 def split_data(inter: Interactions, spec: Mapping[str, Any]) -> tuple[Interactions, Interactions]:
