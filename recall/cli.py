@@ -67,7 +67,12 @@ def _load_dataset(
     if spec == "synthetic":
         d = make_synthetic(random_state=random_state)
         return d.interactions, d.side_info
-    from embeddings.datasets.movielens import VARIANTS, fetch_movielens, load_movielens
+    from embeddings.datasets.movielens import (
+        VARIANTS,
+        default_cache_dir,
+        fetch_movielens,
+        load_movielens,
+    )
 
     p = Path(spec)
     if p.is_file():
@@ -78,7 +83,11 @@ def _load_dataset(
         return inter, None
     if p.is_dir():
         ml = load_movielens(p)
-    elif spec in VARIANTS and (local := shared_copy(spec, data_root)) is not None:
+    elif (
+        spec in VARIANTS
+        and not (Path(cache_dir or default_cache_dir()) / spec).is_dir()  # a download first
+        and (local := shared_copy(spec, data_root)) is not None
+    ):
         logger.info("using the shared copy of %s at %s", spec, local)
         ml = load_movielens(local)
     elif os.sep in spec or spec.startswith(".") or "." in p.name:
