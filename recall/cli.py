@@ -143,8 +143,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         command=command,
     )
+    _print_summary(out)
     print(f"wrote {out / 'report.md'}")
     return 0
+
+
+def _print_summary(folder: Path) -> None:
+    """The report's opening summary on stdout at the end of a run."""
+    from recall.report import summary_text
+
+    print(summary_text(folder))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ __all__ = [
     "best_methods",
     "fastest_reaching",
     "summary_lines",
+    "summary_text",
 ]
 
 
@@ -230,6 +231,7 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
             "qps_batch",
             "speedup",
             "build_s",
+            "compile_s",
             "memory_bytes",
             "mean_candidates",
         ]
@@ -505,3 +507,15 @@ def _ci(row: pd.Series) -> str:
 def _half_width(best: pd.DataFrame) -> float:
     hw = ((best["high"] - best["low"]) / 2).dropna()
     return float(hw.median()) if len(hw) else 0.0
+
+
+def summary_text(outdir: str | Path) -> str:
+    """The summary section of an experiment folder's results, as plain text (for the end of
+    ``embrecall run``)."""
+    out = Path(outdir)
+    results = pd.read_csv(out / "results.csv") if (out / "results.csv").exists() else pd.DataFrame()
+    quality = pd.read_csv(out / "quality.csv") if (out / "quality.csv").exists() else pd.DataFrame()
+    config = _read_json(out / "config.resolved.json")
+    k = int(config.get("k", [10])[0]) if config else 10
+    e2e_mode = config.get("evaluation", {}).get("e2e_mode", "u2i") if config else None
+    return "\n".join(summary_lines(results, quality, k, e2e_mode))
