@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
+from importlib.util import find_spec
 from typing import Any, TextIO
 
 from tqdm.std import tqdm as _std_tqdm
@@ -91,8 +92,9 @@ def progress_bar(
     """A tqdm bar on a terminal or in Jupyter, plain periodic lines otherwise (see module doc)."""
     stream = file if file is not None else sys.stderr
     if disable or _interactive(stream):
-        from tqdm.auto import tqdm
-
+        tqdm = _std_tqdm
+        if not disable and "ipykernel" in sys.modules and find_spec("ipywidgets") is not None:
+            from tqdm.notebook import tqdm  # a widget; without ipywidgets the text bar (no warning)
         return tqdm(
             iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave, file=file
         )
