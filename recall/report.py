@@ -443,6 +443,8 @@ def summary_lines(
                 text += f"; popularity {_ci(p)}"
                 if p["mean"] > top["mean"]:
                     text += " — **popularity is higher than every method in this mode**"
+                elif not (np.isfinite(top["low"]) and top["low"] > p["high"]):
+                    text += " (the best is not separable from popularity)"
             lines.append(text)
         lines.append("")
     fast = fastest_reaching(results, hr, target)
