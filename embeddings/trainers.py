@@ -105,8 +105,8 @@ def _sessions_from(
     raise ValueError(
         f"expected Interactions or Sessions, got {type(data).__name__}"
         + (
-            " (an ItemGraph can only be walked: use DeepWalk or Node2Vec)"
-            if isinstance(data, ItemGraph)
+            " (a graph can only be walked: use DeepWalk or Node2Vec)"
+            if isinstance(data, ItemGraph) or type(data).__module__.startswith("networkx")
             else ""
         )
     )
@@ -242,8 +242,11 @@ def _as_item_sets(data: Any, min_rating: float | None, min_length: int) -> list[
 
 
 def _as_sequence_list(data: Any) -> list[NDArray[np.int64]]:
-    if isinstance(data, ItemGraph):
-        raise ValueError("Item2Vec needs sequences or interactions, not an ItemGraph")
+    if isinstance(data, ItemGraph) or type(data).__module__.startswith("networkx"):
+        raise ValueError(
+            f"Item2Vec needs sequences or interactions, not a graph ({type(data).__name__}): "
+            "use DeepWalk or Node2Vec"
+        )
     if isinstance(data, str | bytes | os.PathLike) or not isinstance(data, Sequence | Iterator):
         raise ValueError(
             f"expected Interactions, Sessions or a list of id arrays, got {type(data).__name__}"

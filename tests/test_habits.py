@@ -132,3 +132,5 @@ def test_networkx_graph_with_string_labels_trains():
         assert np.mean(same) >= 4.0
     with pytest.raises(ValueError, match="no edges"):
         DeepWalk(progress=False).fit(nx.empty_graph(3))
+    with pytest.raises(ValueError, match="use DeepWalk or Node2Vec"):
+        Item2Vec(progress=False).fit(g)
