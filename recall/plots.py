@@ -90,9 +90,8 @@ def _panel_grid(
 ) -> tuple[Figure, list[Axes]]:
     cols = min(max_cols, max(1, n))
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(width * cols + 1.8, height * rows + 0.8), squeeze=False, sharey=True
-    )
+    size = (7.0, 4.8) if n == 1 else (width * cols + 1.8, height * rows + 0.8)
+    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, sharey=True)
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -115,9 +114,19 @@ def _log_axis(ax: Axes, axis: str = "x") -> None:
 
 
 def _figure_legend(fig: Figure, colours: dict[str, tuple[float, ...]], extra=()) -> None:
+    """One legend for all panels, right of them; inside the axes when there is a single panel."""
     handles = [plt.Line2D([], [], color=c, marker="o", lw=1.5, label=f) for f, c in colours.items()]
     handles += list(extra)
-    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    if len(visible) == 1:
+        visible[0].legend(handles=handles, loc="best", fontsize=7, framealpha=0.85)
+    else:
+        fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
+
+
+def _legend_rect(fig: Figure, right: float) -> tuple[float, float, float, float]:
+    """tight_layout area: leave room on the right for a figure legend (several panels only)."""
+    return (0, 0, right if sum(ax.get_visible() for ax in fig.axes) > 1 else 1, 1)
 
 
 def _frontier_panels(
@@ -166,7 +175,7 @@ def _frontier_panels(
         extra = [plt.Line2D([], [], color="k", ls="--", lw=0.9, label="exact search")]
     _figure_legend(fig, colours, extra)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    fig.tight_layout(rect=_legend_rect(fig, 0.86))
     return fig
 
 
@@ -265,7 +274,7 @@ def plot_candidates_vs_recall(
     ]
     _figure_legend(fig, colours, extra)
     fig.suptitle(title or "candidates scored vs knn-recall", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    fig.tight_layout(rect=_legend_rect(fig, 0.84))
     return fig
 
 
@@ -346,7 +355,7 @@ def plot_quality_lost_vs_speedup(
     axes[0].set_ylabel(f"{lost_col} (exact minus index)", fontsize=8)
     _figure_legend(fig, colours)
     fig.suptitle(title or "recommendation quality lost vs speed-up", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    fig.tight_layout(rect=_legend_rect(fig, 0.86))
     return fig
 
 
