@@ -848,7 +848,7 @@ class _SideInfoSkipGram:
 def _progress(total: int, enabled: bool, desc: str) -> Any:
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
 
     return tqdm(total=total, desc=f"{desc} walks", unit="walk", leave=False)
 

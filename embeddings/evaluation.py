@@ -558,7 +558,7 @@ def node_classification(
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
 
         bar = tqdm(total=len(seeds), desc="node classification", unit="split")
     rows = []

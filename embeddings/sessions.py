@@ -141,8 +141,8 @@ def leave_last_out(
     test = df.loc[test_idx]
     train = df.drop(index=test_idx)
     return (
-        Interactions(train, f"{interactions.name}/train"),
-        Interactions(test, f"{interactions.name}/test"),
+        interactions.like(train, f"{interactions.name}/train"),
+        interactions.like(test, f"{interactions.name}/test"),
     )
 
 
@@ -174,6 +174,6 @@ def temporal_split(
                 f"{interactions.name}: no test event has a user and item seen in train"
             )
     return (
-        Interactions(train, f"{interactions.name}/train"),
-        Interactions(test, f"{interactions.name}/test"),
+        interactions.like(train, f"{interactions.name}/train"),
+        interactions.like(test, f"{interactions.name}/test"),
     )

@@ -105,8 +105,8 @@ def _sessions_from(
     raise ValueError(
         f"expected Interactions or Sessions, got {type(data).__name__}"
         + (
-            " (an ItemGraph can only be walked: use DeepWalk or Node2Vec)"
-            if isinstance(data, ItemGraph)
+            " (a graph can only be walked: use DeepWalk or Node2Vec)"
+            if isinstance(data, ItemGraph) or type(data).__module__.startswith("networkx")
             else ""
         )
     )
@@ -138,6 +138,51 @@ def graph_from_data(
             node_ids=graph.node_ids,
         )
     return graph
+
+
+def networkx_to_graph(
+    data: Any, weight: str = "weight"
+) -> tuple[ItemGraph, list[Any] | None] | None:
+    """``(ItemGraph, labels)`` of a networkx graph (``None`` for anything else).
+
+    Integer node labels are the ids (``labels`` None); any other hashable labels get codes
+    0..n-1 in the graph's node order, and ``labels[code]`` is the node. Directedness follows
+    the graph; parallel edges of a multigraph are summed; edge attribute ``weight`` (default 1).
+    """
+    if not type(data).__module__.startswith("networkx"):
+        return None
+    import networkx as nx
+
+    if not isinstance(data, nx.Graph):
+        return None
+    nodes = list(data.nodes)
+    if not nodes:
+        raise ValueError("the networkx graph has no nodes")
+    if all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in nodes):
+        ids, labels = np.asarray(nodes, dtype=np.int64), None
+    else:
+        ids, labels = np.arange(len(nodes), dtype=np.int64), nodes
+    pos = {n: i for i, n in enumerate(nodes)}
+    edges = list(data.edges(data=weight, default=1.0))
+    if not edges:
+        raise ValueError("the networkx graph has no edges: nothing to walk")
+    src = ids[np.fromiter((pos[u] for u, _, _ in edges), np.int64, len(edges))]
+    dst = ids[np.fromiter((pos[v] for _, v, _ in edges), np.int64, len(edges))]
+    try:
+        w = np.fromiter((float(x) for _, _, x in edges), np.float64, len(edges))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"networkx edge attribute {weight!r} is not a number ({exc})") from exc
+    graph = ItemGraph.from_edges(src, dst, w, directed=data.is_directed(), node_ids=ids)
+    return graph, labels
+
+
+def _item_labels(data: Any) -> list[Any] | None:
+    vocab = getattr(data, "item_vocab", None) if isinstance(data, Interactions) else None
+    return None if vocab is None else list(vocab.labels)
+
+
+def _with_item_labels(emb: Embeddings, labels: list[Any] | None) -> Embeddings:
+    return emb if labels is None else emb.with_labels(labels)
 
 
 def _all_item_ids(data: Any) -> NDArray[np.int64] | None:
@@ -197,8 +242,11 @@ def _as_item_sets(data: Any, min_rating: float | None, min_length: int) -> list[
 
 
 def _as_sequence_list(data: Any) -> list[NDArray[np.int64]]:
-    if isinstance(data, ItemGraph):
-        raise ValueError("Item2Vec needs sequences or interactions, not an ItemGraph")
+    if isinstance(data, ItemGraph) or type(data).__module__.startswith("networkx"):
+        raise ValueError(
+            f"Item2Vec needs sequences or interactions, not a graph ({type(data).__name__}): "
+            "use DeepWalk or Node2Vec"
+        )
     if isinstance(data, str | bytes | os.PathLike) or not isinstance(data, Sequence | Iterator):
         raise ValueError(
             f"expected Interactions, Sessions or a list of id arrays, got {type(data).__name__}"
@@ -345,7 +393,8 @@ class Item2Vec:
             )
         extra["trainer_params"] = self.get_params()
         extra["random_state"] = self.random_state if isinstance(self.random_state, int) else None
-        return model.fit_sequences(seqs, meta=extra, all_ids=_all_item_ids(data))
+        emb = model.fit_sequences(seqs, meta=extra, all_ids=_all_item_ids(data))
+        return _with_item_labels(emb, _item_labels(data))
 
 
 class _WalkSequences:
@@ -446,7 +495,22 @@ class Node2Vec:
         return {k: getattr(self, k) for k in keys}
 
     def fit(self, data: Any, side_info: Any = None) -> Embeddings:
-        """Walk the graph of ``data`` (ItemGraph, Sessions or Interactions); returns node vectors."""
+        """Walk the graph of ``data`` (ItemGraph, networkx graph, Sessions or Interactions);
+        returns node vectors.
+
+        A networkx graph may have any hashable node labels: integer labels are used as the ids,
+        others are coded 0..n-1 in node order and kept as the vocabulary
+        (``Embeddings.labels_of``, ``to_keyed_vectors`` keys); edge attribute ``weight`` is the
+        weight (1 when absent).
+        """
+        labels = _item_labels(data)
+        nxg = networkx_to_graph(data)
+        if nxg is not None:
+            data, labels = nxg
+        emb = self._fit(data, side_info)
+        return _with_item_labels(emb, labels)
+
+    def _fit(self, data: Any, side_info: Any) -> Embeddings:
         import time
 
         from embeddings.walks import generate_walks, walks_to_corpus_file
@@ -615,7 +679,7 @@ class Popularity:
         if items.shape[0] == 0:
             raise ValueError(f"Popularity: no interaction left (min_rating={self.min_rating})")
         ids, counts = np.unique(items, return_counts=True)
-        return Embeddings(
+        emb = Embeddings(
             ids,
             counts.astype(np.float32).reshape(-1, 1),
             {
@@ -625,3 +689,4 @@ class Popularity:
                 "n_interactions": int(items.shape[0]),
             },
         )
+        return _with_item_labels(emb, _item_labels(data))

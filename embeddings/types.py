@@ -99,6 +99,49 @@ class Embeddings:
         """Vectors (m, d) of ``ids``; ``KeyError`` naming the unknown ones."""
         return self.vectors[self.index_of(ids)]
 
+    # ------------------------------------------------------------------ external ids
+    @property
+    def labels(self) -> list[Any] | None:
+        """The id vocabulary (``meta["id_labels"]``: id ``i`` stands for ``labels[i]``) when the
+        data had non-integer ids (``"u1"``, networkx node names); ``None`` otherwise."""
+        lab = self.meta.get("id_labels")
+        return None if lab is None else list(lab)
+
+    def with_labels(self, labels: Any) -> Embeddings:
+        """A copy carrying an id vocabulary (a sequence of labels, or an ``IdVocabulary``) whose
+        codes are this object's ids; ``ValueError`` if an id is not a code of it."""
+        lab = list(getattr(labels, "labels", labels))
+        if len(self) and (self.ids.min() < 0 or self.ids.max() >= len(lab)):
+            raise ValueError(
+                f"ids outside the vocabulary's codes 0..{len(lab) - 1}: "
+                f"{describe_values(self.ids[(self.ids < 0) | (self.ids >= len(lab))])}"
+            )
+        return Embeddings(self.ids, self.vectors, {**self.meta, "id_labels": lab})
+
+    def labels_of(self, ids: ArrayLike) -> NDArray[np.object_]:
+        """External labels of ``ids`` (any shape, e.g. ``SearchResult.ids``), object dtype, with
+        ``None`` for the -1 padding; the ids themselves when there is no vocabulary."""
+        from embeddings.datasets.tables import IdVocabulary
+
+        lab = self.labels
+        if lab is None:
+            c = np.asarray(ids, dtype=np.int64)
+            out = c.astype(object)
+            out[c < 0] = None
+            return out
+        return IdVocabulary(tuple(lab)).decode(ids)
+
+    def ids_of(self, labels: Any) -> NDArray[np.int64]:
+        """int64 ids (m,) of external ``labels``; ``KeyError`` naming unknown ones. Without a
+        vocabulary the labels must be the ids."""
+        from embeddings.datasets.tables import IdVocabulary
+
+        lab = self.labels
+        vals = [labels] if isinstance(labels, str) or np.ndim(labels) == 0 else list(labels)
+        if lab is None:
+            return as_ids(vals, unique=False)
+        return IdVocabulary(tuple(lab)).encode(vals)
+
     def subset(self, ids: ArrayLike) -> Embeddings:
         """A new ``Embeddings`` with only ``ids`` (in that order)."""
         return Embeddings(as_ids(ids), self.lookup(ids), self.meta)
@@ -176,11 +219,18 @@ class Embeddings:
 
     # ------------------------------------------------------------------ gensim / word2vec text
     def to_keyed_vectors(self) -> KeyedVectors:
-        """gensim ``KeyedVectors`` with ``str(id)`` keys, same order and values."""
-        from gensim.models import KeyedVectors
+        """gensim ``KeyedVectors`` with ``str(id)`` keys (``str(label)`` when the embeddings carry
+        an id vocabulary), same order and values.
 
-        kv = KeyedVectors(vector_size=self.dim, dtype=np.float32)
-        kv.add_vectors([str(i) for i in self.ids.tolist()], self.vectors)
+        The result (``embeddings._keyed.IdKeyedVectors``) reads an int key as an item id, not a
+        row position as plain gensim does: ``kv.most_similar(17)`` answers for item 17, ``17 in
+        kv`` is true only when item 17 has a vector, and an unknown id raises ``KeyError``.
+        """
+        from embeddings._keyed import IdKeyedVectors
+
+        kv = IdKeyedVectors(vector_size=self.dim, dtype=np.float32)
+        keys = self.labels_of(self.ids) if self.labels is not None else self.ids
+        kv.add_vectors([str(i) for i in keys.tolist()], self.vectors)
         return kv
 
     @classmethod

@@ -41,11 +41,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
-from tqdm.auto import tqdm
 
 from embeddings._io import atomic_write
 from embeddings._validate import as_ids, describe_values
 from embeddings.graph import ItemGraph
+from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
 
 __all__ = [
     "generate_walks",

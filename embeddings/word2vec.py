@@ -301,7 +301,7 @@ class SkipGram:
 
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm
+            from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
 
             bar = tqdm(total=int(self.epochs), desc="word2vec epochs", unit="epoch")
 

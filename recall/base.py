@@ -27,8 +27,9 @@ import inspect
 import json
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NamedTuple, Self
+from typing import Any, ClassVar, Literal, NoReturn, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -73,11 +74,34 @@ def check_k(k: Any, n: int | None) -> int:
     return int(k)
 
 
-class SearchResult(NamedTuple):
-    """ids int64 (nq, k) padded with -1; scores float32 (nq, k), higher is better, -inf padding."""
+@dataclass(frozen=True, eq=False, slots=True)
+class SearchResult:
+    """ids int64 (nq, k) padded with -1; scores float32 (nq, k), higher is better, -inf padding.
+
+    Read the fields by name (``res.ids``, ``res.scores``). A result does not unpack like a tuple:
+    faiss returns ``D, I = index.search(q, k)`` (scores first) and the opposite order would
+    silently swap ids and scores, so ``a, b = res`` raises a ``TypeError`` saying what to write.
+    """
 
     ids: NDArray[np.int64]
     scores: NDArray[np.float32]
+
+    def __iter__(self) -> NoReturn:
+        raise TypeError(_NO_UNPACK)
+
+    def __getitem__(self, key: object) -> NoReturn:
+        raise TypeError(_NO_UNPACK)
+
+    def __repr__(self) -> str:
+        return f"SearchResult(ids={self.ids!r}, scores={self.scores!r})"
+
+
+_NO_UNPACK = (
+    "SearchResult does not unpack or index like a tuple (faiss's `D, I = index.search(q, k)` "
+    "order is scores first, ours would be ids first): write `res = index.search(q, k)` and use "
+    "`res.ids` (int64 (nq, k), -1 padding) and `res.scores` (float32, higher is better), "
+    "e.g. `I, D = res.ids, res.scores`"
+)
 
 
 def normalize_rows(x: NDArray[np.float32]) -> NDArray[np.float32]:

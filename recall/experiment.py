@@ -7,7 +7,7 @@ An experiment is one TOML file (see ``configs/default.toml``)::
     k = [10]                    # K of HR@K / Recall@K / NDCG@K and of knn-recall@K
     n_queries = 500             # queries for knn-recall and QPS (user vectors of test users)
 
-    [data]     source = "synthetic" | "movielens";  path / variant;  [data.params] generator options
+    [data]     source = "synthetic" | "movielens" | "csv";  path / variant / columns;  [data.params]
     [split]    kind = "leave_last_out" | "temporal";  min_rating;  n_last / test_fraction
     [[methods]]  name, class = "module:Class", [methods.params]
     [[indexes]]  name, family, class = "module:Class", [indexes.params], [indexes.search_grid]
@@ -138,6 +138,8 @@ _TOP_KEYS = (
 DATA_SOURCES: dict[str, tuple[str, ...]] = {
     "synthetic": ("source", "params"),
     "movielens": ("source", "path", "variant"),
+    "csv": ("source", "path", "columns", "sep", "rating_default"),
+    "file": ("source", "path", "columns", "sep", "rating_default"),
 }
 _SPLIT_KINDS: dict[str, tuple[str, ...]] = {
     "leave_last_out": ("kind", "n_last", "min_rating"),
@@ -606,7 +608,23 @@ def load_data(spec: Mapping[str, Any], seed: int, data_root: Path | None = None)
                 [g[0] if g else "(none)" for g in side.frame["genres"]], index=side.frame.index
             )
         return LoadedData(ml.interactions, side, labels, {"source": "movielens", "path": str(path)})
-    raise ValueError(f"unknown data source {source!r} (synthetic or movielens)")
+    if source in ("csv", "file"):
+        return _load_file_source(spec, data_root)
+    raise ValueError(f"unknown data source {source!r} (synthetic, movielens or csv)")
+
+
+def _load_file_source(spec: Mapping[str, Any], data_root: Path | None) -> LoadedData:
+    """``[data] source = "csv"``: an interactions file (CSV/TSV/Parquet, ``path`` may be
+    ``shared:NAME``) read by ``load_interactions`` with optional ``columns`` (field -> column),
+    ``sep`` and ``rating_default``; string ids are coded (``Interactions.item_vocab``)."""
+    from embeddings.datasets import load_interactions
+
+    if not spec.get("path"):
+        raise ValueError("[data] source='csv' needs 'path' (an interactions file)")
+    path = resolve_data_path(str(spec["path"]), data_root)
+    kwargs = {k: spec[k] for k in ("columns", "sep", "rating_default") if k in spec}
+    inter = load_interactions(path, **kwargs)
+    return LoadedData(inter, None, None, {"source": "csv", "path": str(path)})
 
 
 def split_data(inter: Interactions, spec: Mapping[str, Any]) -> tuple[Interactions, Interactions]:
@@ -756,8 +774,7 @@ def benchmark_indexes(
     same metric (single-query QPS ratio). ``on_setting`` is called with each measured setting
     (the runner uses it for the end-to-end evaluation through the index).
     """
-    from tqdm.auto import tqdm
-
+    from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
     from recall.exact import exact_knn, knn_recall
     from recall.measure import batch_qps, single_query_qps
 
@@ -782,6 +799,7 @@ def benchmark_indexes(
             except ImportError as exc:  # an optional peer that is not installed
                 logger.warning("skipping index %s: %s", spec["name"], exc)
                 break
+            compile_s = _warm_up(cls, {**params, **build_params}, emb, queries, k)
             t0 = time.perf_counter()
             index.build(emb.vectors, emb.ids)
             build_s = time.perf_counter() - t0
@@ -803,6 +821,7 @@ def benchmark_indexes(
                     "dim": emb.dim,
                     "n_queries": int(queries.shape[0]),
                     "build_s": build_s,
+                    "compile_s": compile_s,
                     "memory_bytes": float(stats.get("memory_bytes", np.nan)),
                     "knn_recall": knn_recall(res.ids, truth_ids, k),
                     "mean_candidates": float(stats.get("mean_candidates", np.nan)),
@@ -827,6 +846,30 @@ def benchmark_indexes(
         base = exact_qps.get(r["metric"])
         r["speedup"] = r["qps_single"] / base if base else np.nan
     return rows
+
+
+_WARMED: set[tuple[str, str]] = set()
+
+
+def _warm_up(
+    cls: Any, params: Mapping[str, Any], emb: Embeddings, queries: NDArray[np.float32], k: int
+) -> float:
+    """Build and search a small sample once per index class and metric in this process, so that
+    numba compilation is not counted as build time; returns the seconds it took (0.0 when this
+    class was already warm). Reported as ``compile_s`` beside ``build_s``."""
+    key = (f"{cls.__module__}.{cls.__qualname__}", str(params.get("metric", "cosine")))
+    if key in _WARMED:
+        return 0.0
+    _WARMED.add(key)
+    n = min(len(emb), 512)
+    t0 = time.perf_counter()
+    try:
+        small = cls(**params).build(emb.vectors[:n], emb.ids[:n])
+        small.search(queries[:4], min(k, n))
+    except (ValueError, RuntimeError) as exc:  # e.g. more clusters than sample vectors
+        logger.info("warm-up of %s skipped: %s", key[0], exc)
+        return 0.0
+    return time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------- the whole run
@@ -1161,7 +1204,7 @@ def _run_into(
     use_cache: bool,
 ) -> None:
     """The stages of :func:`run_experiment`, writing into the (staging) folder ``out``."""
-    from tqdm.auto import tqdm
+    from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
 
     raw = config.raw
     with atomic_write(out / "config.resolved.json", "w") as fh:
@@ -1197,7 +1240,7 @@ def _run_into(
                 seed,
                 cache_dir,
                 cache_key,
-                progress=False,
+                progress=progress,  # epochs / walks inside the method, not a frozen bar
                 reuse=use_cache,
             )
             logger.info(
@@ -1236,7 +1279,11 @@ def _run_into(
                 tune_queries=tune_queries,
                 progress=progress,
                 on_build=functools.partial(
-                    _bucket_histogram, vectors=emb.vectors, out=out, done=bucket_plots
+                    _bucket_histogram,
+                    vectors=emb.vectors,
+                    out=out,
+                    done=bucket_plots,
+                    method=spec["name"],
                 ),
             )
             for r in rows:
@@ -1300,7 +1347,8 @@ def _method_plots(
     fw_file = emb.meta.get("field_weights_file")
     if cache_dir is not None and fw_file and (cache_dir / fw_file).exists():
         fw = pd.read_csv(cache_dir / fw_file, index_col=0)
-        if not fw.empty:
+        # BGE (one field) and GES (equal weights) have constant weights: nothing to plot
+        if not fw.empty and float(np.ptp(fw.to_numpy(dtype=np.float64))) > 1e-6:
             fig = plots.plot_field_weights(fw, title=f"{name}: learned field weights per item")
             plots.save_figure(fig, out / "plots" / f"field_weights_{name}.png")
     if data.item_labels is None:
@@ -1316,9 +1364,15 @@ def _method_plots(
 
 
 def _bucket_histogram(
-    index: Any, spec: dict[str, Any], vectors: NDArray[np.float32], out: Path, done: set[str]
+    index: Any,
+    spec: dict[str, Any],
+    vectors: NDArray[np.float32],
+    out: Path,
+    done: set[str],
+    method: str = "",
 ) -> None:
-    """Bucket sizes of table 0 of the first build of each LSH spec (indexes with a ``hasher``)."""
+    """Bucket sizes of table 0 of the first build of each LSH spec (indexes with a ``hasher``),
+    titled with the index, the method whose vectors it hashed and the build parameters."""
     from recall import plots
 
     hasher = getattr(index, "hasher", None)
@@ -1327,7 +1381,13 @@ def _bucket_histogram(
     done.add(spec["name"])
     x = index._prepare(vectors)  # the vectors as the index hashed them (unit rows for cosine)
     sizes = np.unique(hasher.keys(x)[:, 0], return_counts=True)[1]
-    fig = plots.plot_bucket_sizes(sizes, title=f"{spec['name']}: bucket sizes of table 0")
+    params = {k: v for k, v in spec.get("params", {}).items() if k != "metric"}
+    fig = plots.plot_bucket_sizes(
+        sizes,
+        title=f"{spec['name']} on {method or 'the first method'}'s vectors: table 0 buckets",
+        subtitle=f"build {json.dumps(params, sort_keys=True, default=str)}; "
+        f"n={vectors.shape[0]} items",
+    )
     plots.save_figure(fig, out / "plots" / f"buckets_{spec['name']}.png")
 
 

@@ -159,7 +159,7 @@ def tune_lsh(
     rows: list[dict[str, Any]] = []
     combos = [(int(L), m) for L in n_tables for m in grid]
     try:
-        from tqdm.auto import tqdm
+        from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
 
         it = tqdm(combos, desc="tune_lsh", disable=not progress)
     except ImportError:  # pragma: no cover

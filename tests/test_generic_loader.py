@@ -127,8 +127,11 @@ def test_missing_mapped_columns(tmp_path, frame):
 
 def test_non_numeric_ids_nan_ratings_and_bad_files(tmp_path):
     p = tmp_path / "a.csv"
-    p.write_text("u,i\n1,10\nalice,11\n")
-    with pytest.raises(ValueError, match=r"a\.csv: non-numeric.*'user_id'.*alice"):
+    p.write_text("u,i\n1,10\nalice,11\n")  # string ids are coded, the labels kept
+    inter = load_interactions(p, {"user_id": "u", "item_id": "i"})
+    assert inter.user_vocab.labels == ("1", "alice") and inter.item_vocab is None
+    p.write_text("u,i\n1,10\n2,11.5\n")
+    with pytest.raises(ValueError, match=r"a\.csv: non-numeric or non-integer.*'item_id'.*11\.5"):
         load_interactions(p, {"user_id": "u", "item_id": "i"})
     p.write_text("u,i,r\n1,10,4\n2,11,\n")
     with pytest.raises(ValueError, match=r"a\.csv: non-numeric, NaN or inf ratings at rows \[1\]"):

@@ -114,8 +114,8 @@ def test_temporal_split(synthetic_small):
     [
         (pd.DataFrame({"user_id": [1], "item_id": [2], "rating": [1.0]}), "missing columns"),
         (
-            pd.DataFrame({"user_id": ["a"], "item_id": [2], "rating": [1.0], "timestamp": [1]}),
-            "non-numeric",
+            pd.DataFrame({"user_id": [1], "item_id": [2.5], "rating": [1.0], "timestamp": [1]}),
+            "non-integer",
         ),
         (
             pd.DataFrame({"user_id": [1], "item_id": [2], "rating": [np.nan], "timestamp": [1]}),

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from embeddings._validate import as_ids, describe_values
 
-__all__ = ["Interactions", "ItemSideInfo", "INTERACTION_COLUMNS"]
+__all__ = ["Interactions", "ItemSideInfo", "IdVocabulary", "INTERACTION_COLUMNS"]
 
 INTERACTION_COLUMNS: dict[str, Any] = {
     "user_id": np.int64,
@@ -52,18 +52,109 @@ def _integer_column(df: pd.DataFrame, col: str, source: str) -> NDArray[np.int64
 
 
 @dataclass(frozen=True, eq=False)
+class IdVocabulary:
+    """External ids (strings such as ``"u1"``, or any hashable labels) <-> int64 codes.
+
+    Code ``i`` stands for ``labels[i]``; codes are ``0 .. n-1``. Everything inside the library
+    works on the codes (int64, like any id); ``decode`` maps them back on output, with ``None``
+    for the ``-1`` padding of search results.
+    """
+
+    labels: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        labels = tuple(self.labels)
+        index: dict[Any, int] = {}
+        for i, lab in enumerate(labels):
+            if lab in index:
+                raise ValueError(f"vocabulary: duplicate label {lab!r}")
+            index[lab] = i
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "_index", index)
+
+    @classmethod
+    def from_values(cls, values: Iterable[Any]) -> tuple[IdVocabulary, NDArray[np.int64]]:
+        """Vocabulary of the distinct ``values`` (sorted as strings: the same file gives the same
+        codes whatever its row order) and the codes (n,) int64 of ``values``."""
+        arr = np.asarray(list(values) if not isinstance(values, np.ndarray | pd.Series) else values)
+        uniq = sorted(pd.unique(arr.ravel()).tolist(), key=lambda v: (str(type(v)), str(v)))
+        vocab = cls(tuple(uniq))
+        return vocab, vocab.encode(arr)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def encode(self, labels: Iterable[Any]) -> NDArray[np.int64]:
+        """Codes (m,) int64 of ``labels``; ``KeyError`` naming the unknown ones."""
+        vals = list(labels.tolist() if isinstance(labels, np.ndarray | pd.Series) else labels)
+        idx = self._index  # type: ignore[attr-defined]
+        out = np.fromiter((idx.get(v, -1) for v in vals), dtype=np.int64, count=len(vals))
+        if (out < 0).any():
+            bad = [vals[i] for i in np.flatnonzero(out < 0)[:5]]
+            raise KeyError(f"unknown ids {bad} (not in the vocabulary of {len(self)} labels)")
+        return out
+
+    def decode(self, codes: Any) -> NDArray[np.object_]:
+        """Labels (same shape as ``codes``, object dtype); ``-1`` (padding) -> ``None``."""
+        c = np.asarray(codes, dtype=np.int64)
+        if c.size and (c.max() >= len(self) or c.min() < -1):
+            raise KeyError(
+                f"codes outside 0..{len(self) - 1}: {describe_values(c[(c >= len(self)) | (c < -1)])}"
+            )
+        table = np.empty(len(self) + 1, dtype=object)
+        table[: len(self)] = list(self.labels)
+        table[len(self)] = None
+        return table[np.where(c < 0, len(self), c)]
+
+
+def _needs_vocabulary(s: pd.Series) -> bool:
+    """True when an id column holds labels that are not integers (e.g. ``"u1"``)."""
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) or s.isna().any():
+        return False  # numbers (integers or not) and missing values are checked as numbers
+    num = pd.to_numeric(s, errors="coerce")
+    return bool(num.isna().any())
+
+
+@dataclass(frozen=True, eq=False)
 class Interactions:
     """Behaviour log: one row per (user, item) event.
 
     ``frame`` has exactly the columns user_id int64, item_id int64, rating float32 (NaN-free;
     1.0 for implicit feedback), timestamp int64 (Unix seconds, or event order).
+
+    Ids that are not integers (``"u1"``, ``"tt0111161"``) are mapped to int64 codes and the
+    mapping is kept in ``user_vocab`` / ``item_vocab`` (``IdVocabulary``; ``None`` when the ids
+    were integers already). Trainers carry the item vocabulary into their ``Embeddings``
+    (``Embeddings.labels_of`` maps ids back).
     """
 
     frame: pd.DataFrame
     name: str = "interactions"
+    user_vocab: IdVocabulary | None = None
+    item_vocab: IdVocabulary | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "frame", self.validate(self.frame, self.name))
+        df = self.frame
+        if isinstance(df, pd.DataFrame):
+            for col, attr in (("user_id", "user_vocab"), ("item_id", "item_vocab")):
+                if col not in df.columns:
+                    continue
+                vocab = getattr(self, attr)
+                if vocab is None and _needs_vocabulary(df[col]):
+                    vocab, codes = IdVocabulary.from_values(df[col].to_numpy())
+                elif vocab is not None and not pd.api.types.is_integer_dtype(df[col]):
+                    codes = vocab.encode(df[col].to_numpy())
+                else:
+                    continue
+                df = df.copy() if df is self.frame else df
+                df[col] = codes
+                object.__setattr__(self, attr, vocab)
+        object.__setattr__(self, "frame", self.validate(df, self.name))
+
+    def like(self, frame: pd.DataFrame, name: str | None = None) -> Interactions:
+        """Another table (a split, a filter) of the same data: keeps the id vocabularies, so
+        ``frame`` holds codes (or the same external ids)."""
+        return Interactions(frame, name or self.name, self.user_vocab, self.item_vocab)
 
     @staticmethod
     def validate(df: pd.DataFrame, source: str = "interactions") -> pd.DataFrame:
@@ -141,7 +232,7 @@ class Interactions:
     def filter(self, mask: NDArray[np.bool_] | pd.Series, name: str | None = None) -> Interactions:
         """Rows where ``mask`` is true; ``ValueError`` if nothing is left."""
         sub = self.frame[np.asarray(mask, dtype=bool)]
-        return Interactions(sub, name or self.name)
+        return self.like(sub, name)
 
     def item_popularity(self) -> pd.Series:
         """Interaction count per item id, descending."""
