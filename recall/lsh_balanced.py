@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numba as nb
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from recall.base import Index, Metric, SearchResult
 
@@ -143,7 +143,10 @@ def _cp_digits(y):
 
 @nb.njit(cache=True, fastmath=True)
 def _search(
-    hq,  # (nq, d) float32 query hash inputs (unit direction for ip, the query otherwise)
+    queries,  # (nq, d) float32 queries (raw: normalised here for cosine)
+    normalize,  # bool: unit-normalise the queries (cosine)
+    ip_mode,  # bool: hash the unit direction of the query (ip), else the query itself
+    int_ids,  # (n,) int64 ids of the internal rows
     proj,  # (R*L*depth, dh, D') float32; function (r*L + t)*depth + level
     depth,
     roots,  # (R, L) int64 root node of each table of each norm range
@@ -161,7 +164,6 @@ def _search(
     scales,  # (d,)
     data,  # (n, d) float32
     norms,  # (n,) squared norms
-    queries,  # (nq, d) float32 prepared queries
     metric,
     k,
     refine,
@@ -171,7 +173,6 @@ def _search(
     nq, d = queries.shape
     n_ranges, n_tables = roots.shape
     F, dh, D = proj.shape
-    qdim = hq.shape[1]
     out_rows = np.full((nq, k), -1, dtype=np.int64)
     out_scores = np.full((nq, k), -np.inf, dtype=np.float32)
     n_cand = np.zeros(nq, dtype=np.int64)
@@ -191,6 +192,8 @@ def _search(
     ti = np.empty(k, dtype=np.int64)
     qs = np.empty(d, dtype=np.float32)
     ya = np.empty(D, dtype=np.float32)
+    qv = np.empty(d, dtype=np.float32)
+    hb = np.empty(d, dtype=np.float32)
     for qi in range(nq):
         gen = gen_box[0] + 1
         if gen >= 2147483600:
@@ -200,8 +203,20 @@ def _search(
         g32 = np.int32(gen)
         qn = np.float32(0.0)
         for c in range(d):
-            qn += queries[qi, c] * queries[qi, c]
-            qs[c] = queries[qi, c] * scales[c]
+            qv[c] = queries[qi, c]
+            qn += qv[c] * qv[c]
+        if normalize:
+            inv = np.float32(1.0) / max(np.float32(np.sqrt(qn)), np.float32(1e-12))
+            qn = np.float32(0.0)
+            for c in range(d):
+                qv[c] *= inv
+                qn += qv[c] * qv[c]
+        hinv = np.float32(1.0)
+        if ip_mode:
+            hinv = np.float32(1.0) / max(np.float32(np.sqrt(qn)), np.float32(1e-12))
+        for c in range(d):
+            qs[c] = qv[c] * scales[c]
+            hb[c] = qv[c] * hinv
         for f in range(F):
             pq_ok[f] = False
         qnorm = np.float32(np.sqrt(qn))
@@ -230,8 +245,8 @@ def _search(
                         sc = range_scale[rg]
                         for j in range(D):
                             pq[f, j] = 0.0
-                        for c in range(qdim):
-                            v = hq[qi, c] * sc
+                        for c in range(d):
+                            v = hb[c] * sc
                             for j in range(D):
                                 pq[f, j] += v * proj[f, c, j]
                         pq_ok[f] = True
@@ -271,13 +286,13 @@ def _search(
             row = ri[a]
             acc = np.float32(0.0)
             for c in range(d):
-                acc += data[row, c] * queries[qi, c]
+                acc += data[row, c] * qv[c]
             if metric == METRIC_L2:
                 acc = np.float32(2.0) * acc - norms[row] - qn
             size = _topk_push(ts, ti, size, k, acc, row)
         for a in range(size - 1, -1, -1):
             out_scores[qi, a] = ts[0]
-            out_rows[qi, a] = ti[0]
+            out_rows[qi, a] = int_ids[ti[0]]
             ts[0] = ts[a]
             ti[0] = ti[a]
             j = 0
@@ -434,13 +449,6 @@ class BalancedLSHIndex(Index):
         extra = np.sqrt(np.maximum(np.float32(m * m) - sq, 0.0)).astype(np.float32)
         return np.concatenate([x, extra[:, None]], axis=1)
 
-    def _hash_queries(self, q: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Query hash base: the unit direction for ip (scaled by each range's max norm), else q."""
-        if self.metric != "ip":
-            return q
-        nrm = np.maximum(np.linalg.norm(q, axis=1, keepdims=True), np.float32(1e-12))
-        return (q / nrm).astype(np.float32)
-
     def _make_projections(self, d: int, n_ranges: int) -> None:
         """Orthonormal (d_h, D') blocks, drawn in order from one seeded stream (prefix-stable)."""
         dh = self._hash_dim(d)
@@ -581,10 +589,38 @@ class BalancedLSHIndex(Index):
             np.concatenate([self._int_ids, ids]),
         )
 
+    def search(self, queries: ArrayLike, k: int) -> SearchResult:
+        """Top-k (nq, k) ids and scores for queries (nq, d) (or (d,)), padded with -1 / -inf.
+
+        Validation is the base class's; a finite float32 C-contiguous array takes a short path
+        (one compiled call: normalisation, hashing, probing, scoring, id mapping) so that a
+        single query pays little Python overhead.
+        """
+        if (
+            type(queries) is np.ndarray
+            and queries.dtype == np.float32
+            and type(k) is int
+            and k >= 1
+            and self.dim is not None
+            and self._x.shape[0] > 0
+            and queries.flags.c_contiguous
+            and 1 <= queries.ndim <= 2
+            and queries.shape[-1] == self.dim
+            and queries.size > 0
+            and np.isfinite(queries).all()
+        ):
+            return self._run(queries.reshape(-1, self.dim), k, self.metric == "cosine")
+        return super().search(queries, k)
+
     def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
-        hq = np.ascontiguousarray(self._hash_queries(queries), dtype=np.float32)
-        rows, scores, ncand, nleaves = _search(
-            hq,
+        return self._run(queries, k, False)
+
+    def _run(self, queries: NDArray[np.float32], k: int, normalize: bool) -> SearchResult:
+        ids, scores, ncand, nleaves = _search(
+            queries,
+            normalize,
+            self.metric == "ip",
+            self._int_ids,
             self._proj,
             self.max_depth,
             self._roots,
@@ -602,7 +638,6 @@ class BalancedLSHIndex(Index):
             self._scales,
             self._x,
             self._norms,
-            queries,
             METRIC_L2 if self.metric == "l2" else METRIC_DOT,
             k,
             max(self.refine_factor * k, 32),
@@ -611,7 +646,6 @@ class BalancedLSHIndex(Index):
         )
         self._ncand = ncand
         self._nleaves = nleaves
-        ids = np.where(rows >= 0, self._int_ids[np.maximum(rows, 0)], -1)
         return SearchResult(ids, scores)
 
     # ---------------------------------------------------------------- stats and persistence

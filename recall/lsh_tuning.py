@@ -35,7 +35,7 @@ from recall.base import Index, Metric
 from recall.exact import exact_knn, knn_recall
 from recall.lsh import E2LSHIndex, SimHashIndex, knn_distance_scale, params_for_bucket_size
 
-__all__ = ["TuningResult", "tune_lsh", "params_for_bucket_size"]
+__all__ = ["TuningResult", "tune_lsh", "tune_balanced_lsh", "params_for_bucket_size"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ class TuningResult:
     cost: float
     reached: bool
     frontier: pd.DataFrame = field(repr=False)
+    #: knn-recall@k of the chosen point on the held-out validation queries (None: no slice)
+    validation_recall: float | None = None
+    #: what limited the search when the target was not reached (empty when it was)
+    message: str = ""
+    #: wall-clock seconds of the whole tuning, builds included
+    seconds: float = 0.0
 
     def make_index(self) -> Index:
         """A new, unbuilt index with the chosen parameters."""
@@ -263,4 +269,219 @@ def tune_lsh(
         cost=float(row[cost_col]),
         reached=bool(row["reached"]),
         frontier=frontier,
+    )
+
+
+#: (n_tables, n_dirs, leaf_size) tried in order by :func:`tune_balanced_lsh`; the last ones are the
+#: "grown" grid, tried only when the earlier ones cannot reach the target
+BALANCED_GRID: tuple[tuple[int, int, int], ...] = ((8, 8, 32), (16, 4, 64), (32, 4, 64))
+
+
+def tune_balanced_lsh(
+    vectors: ArrayLike,
+    queries: ArrayLike | None = None,
+    k: int = 10,
+    target_recall: float = 0.9,
+    metric: Metric = "cosine",
+    grid: tuple[tuple[int, int, int], ...] = BALANCED_GRID,
+    validation: float = 0.25,
+    n_queries: int = 200,
+    max_refine: int = 16,
+    random_state: int | None = 0,
+) -> TuningResult:
+    """Tune :class:`recall.lsh_balanced.BalancedLSHIndex` until it reaches ``target_recall``.
+
+    ``vectors`` (n, d) float32; ``queries`` (nq, d) a sample like the real queries (default: hold
+    out ``n_queries`` rows of ``vectors``). A random ``validation`` fraction of the queries is held
+    out; the rest (the *tuning* slice) chooses the parameters. For each ``(n_tables, n_dirs,
+    leaf_size)`` of ``grid`` in order, one index is built and ``query_probes`` (leaves scanned per
+    query) found by doubling from 4 until the tuning recall reaches the target plus one standard
+    error of its mean over the tuning queries (so that it still holds on new queries), then by
+    bisection; when every leaf is probed and the recall is still short, ``refine_factor`` is
+    doubled up to ``max_refine`` (int8 scoring can hide true neighbours). Later grid points (more
+    tables, bigger leaves) are tried only while the target is not reached or while they are
+    cheaper. The cost is CPU seconds per query of this thread (``time.thread_time``).
+
+    Returns a :class:`TuningResult`: ``recall`` on the tuning slice, ``validation_recall`` on the
+    held-out slice, ``reached`` (tuning recall >= target), ``message`` naming the knob that ran out
+    when the target was missed, and ``frontier`` (one row per evaluated setting).
+    """
+    from recall.lsh_balanced import BalancedLSHIndex
+
+    t_start = time.perf_counter()
+    x = as_vectors(vectors, "vectors")
+    if not 0 < target_recall <= 1:
+        raise ValueError(f"target_recall must be in (0, 1], got {target_recall}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if not 0 <= validation < 1:
+        raise ValueError(f"validation must be in [0, 1), got {validation}")
+    if not grid or any(len(g) != 3 or min(int(v) for v in g) < 1 for g in grid):
+        raise ValueError(f"grid must be (n_tables, n_dirs, leaf_size) triples of ints >= 1: {grid}")
+    rng = check_random_state(random_state)
+    if queries is None:
+        if x.shape[0] < 2 * n_queries:
+            raise ValueError(
+                f"need at least {2 * n_queries} vectors to hold out {n_queries} queries"
+            )
+        held = rng.choice(x.shape[0], size=n_queries, replace=False)
+        keep = np.ones(x.shape[0], dtype=bool)
+        keep[held] = False
+        q, x = x[held], x[keep]
+    else:
+        q = as_vectors(queries, "queries", dim=x.shape[1])
+    n = x.shape[0]
+    if k > n:
+        raise ValueError(f"k={k} exceeds the {n} vectors")
+    n_val = int(round(validation * q.shape[0]))
+    if validation > 0 and (n_val < 1 or q.shape[0] - n_val < 1):
+        raise ValueError(f"{q.shape[0]} queries are too few to hold out a validation slice")
+    perm = rng.permutation(q.shape[0])
+    q_val, q_tune = q[perm[:n_val]], q[perm[n_val:]]
+    truth = _truth(x, q, k, metric)
+    t_val, t_tune = truth[perm[:n_val]], truth[perm[n_val:]]
+    seed = None if random_state is None else int(rng.integers(0, 2**31 - 1))
+
+    def per_query(ids: NDArray, tr: NDArray) -> NDArray[np.float64]:
+        hits = (ids[:, :, None] == tr[:, None, :]).any(axis=1).sum(axis=1)
+        return hits / tr.shape[1]
+
+    rows: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    exhausted: list[str] = []
+    for L, dirs, leaf in grid:
+        params: dict[str, Any] = {
+            "metric": metric,
+            "n_tables": int(L),
+            "n_dirs": int(dirs),
+            "leaf_size": int(leaf),
+            "random_state": seed,
+        }
+        t0 = time.perf_counter()
+        idx = BalancedLSHIndex(**params).build(x)
+        build_s = time.perf_counter() - t0
+        idx.search(q_tune[:2], k)  # compile / warm
+        st = idx.stats()
+        max_leaves = int(st["n_leaves"])
+
+        def evaluate(
+            p: int,
+            refine: int,
+            idx: BalancedLSHIndex = idx,
+            params: dict[str, Any] = params,
+            build_s: float = build_s,
+            st: dict[str, float] = st,
+        ) -> dict[str, Any]:
+            idx.set_search_params(query_probes=p, refine_factor=refine)
+            spq, ids = _time_search(idx, q_tune, k)
+            pq = per_query(ids, t_tune)
+            se = float(pq.std(ddof=1) / math.sqrt(pq.size)) if pq.size > 1 else 0.0
+            row = {
+                **{kk: v for kk, v in params.items() if kk != "random_state"},
+                "query_probes": p,
+                "refine_factor": refine,
+                "recall": float(pq.mean()),
+                "recall_se": se,
+                "mean_candidates": idx.stats()["mean_candidates"],
+                "seconds_per_query": spq,
+                "qps": 1.0 / spq if spq > 0 else math.inf,
+                "build_s": build_s,
+                "memory_vs_float32": st["memory_vs_float32"],
+            }
+            rows.append(row)
+            return row
+
+        def ok(r: dict[str, Any]) -> bool:
+            return r["recall"] - r["recall_se"] >= target_recall or r["recall"] >= 1.0
+
+        refine = 4
+        p = 4
+        last_below = None
+        while True:
+            r = evaluate(p, refine)
+            if ok(r):
+                break
+            if p >= max_leaves:
+                if refine * 2 <= max_refine:
+                    refine *= 2
+                    continue
+                exhausted.append(
+                    f"n_tables={L}, n_dirs={dirs}, leaf_size={leaf}: every leaf probed "
+                    f"(query_probes={p}) and refine_factor={refine}: recall {r['recall']:.3f}"
+                )
+                break
+            last_below = p
+            p = min(max_leaves, 2 * p)
+        if ok(r) and last_below is not None:
+            lo, hi = last_below, p
+            while hi - lo > max(1, hi // 8):
+                mid = (lo + hi) // 2
+                if ok(evaluate(mid, refine)):
+                    hi = mid
+                else:
+                    lo = mid
+            r = next(
+                row
+                for row in reversed(rows)
+                if row["query_probes"] == hi
+                and row["refine_factor"] == refine
+                and row["n_tables"] == L
+                and row["leaf_size"] == leaf
+                and row["n_dirs"] == dirs
+            )
+        if ok(r):
+            r["_index"] = idx
+            if best is None or r["seconds_per_query"] < best["seconds_per_query"]:
+                best = r
+            # a bigger grid point only pays when it is cheaper; stop after the first miss
+            if best is not r:
+                break
+    frontier = pd.DataFrame([{kk: v for kk, v in r.items() if kk != "_index"} for r in rows])
+    frontier["reached"] = frontier["recall"] >= target_recall
+    if best is None:
+        best_pos = int(frontier["recall"].idxmax())
+        best = rows[best_pos]
+        message = (
+            f"target {target_recall} not reached; best tuning recall "
+            f"{best['recall']:.3f}; knobs that ran out: " + "; ".join(exhausted)
+        )
+        log.warning(message)
+        idx = BalancedLSHIndex(
+            metric=metric,
+            n_tables=int(best["n_tables"]),
+            n_dirs=int(best["n_dirs"]),
+            leaf_size=int(best["leaf_size"]),
+            random_state=seed,
+        ).build(x)
+    else:
+        best_pos = next(i for i, r in enumerate(rows) if r is best)
+        message = ""
+        idx = best["_index"]
+    frontier["chosen"] = False
+    frontier.loc[best_pos, "chosen"] = True
+    chosen: dict[str, Any] = {
+        "metric": metric,
+        "n_tables": int(best["n_tables"]),
+        "n_dirs": int(best["n_dirs"]),
+        "leaf_size": int(best["leaf_size"]),
+        "query_probes": int(best["query_probes"]),
+        "refine_factor": int(best["refine_factor"]),
+        "random_state": seed,
+    }
+    val = None
+    if n_val:
+        idx.set_search_params(
+            query_probes=chosen["query_probes"], refine_factor=chosen["refine_factor"]
+        )
+        val = knn_recall(idx.search(q_val, k).ids, t_val, k)
+    return TuningResult(
+        index_class=BalancedLSHIndex,
+        params=chosen,
+        recall=float(best["recall"]),
+        cost=float(best["seconds_per_query"]),
+        reached=bool(best["recall"] >= target_recall),
+        frontier=frontier,
+        validation_recall=None if val is None else float(val),
+        message=message,
+        seconds=time.perf_counter() - t_start,
     )
