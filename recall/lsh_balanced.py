@@ -146,7 +146,8 @@ def _search(
     queries,  # (nq, d) float32 queries (raw: normalised here for cosine)
     normalize,  # bool: unit-normalise the queries (cosine)
     ip_mode,  # bool: hash the unit direction of the query (ip), else the query itself
-    int_ids,  # (n,) int64 ids of the internal rows
+    rank,  # (n,) int32 insertion position of each internal row
+    ids,  # (n,) int64 ids in insertion order
     proj,  # (R*L*depth, dh, D') float32; function (r*L + t)*depth + level
     depth,
     roots,  # (R, L) int64 root node of each table of each norm range
@@ -182,7 +183,7 @@ def _search(
     max_pops = 4 * query_probes + n_tables * (depth + 1) + 16
     tk = np.empty(k, dtype=np.float32)  # k best quantised scores: the early-stop threshold
     tki = np.empty(k, dtype=np.int64)
-    cap = n_tables + max_pops * D + 4
+    cap = n_tables + max_pops * 2 * D + 4
     hs = np.empty(cap, dtype=np.float32)
     hv = np.empty(cap, dtype=np.int64)
     kr = max(k, refine)
@@ -258,11 +259,14 @@ def _search(
                             best = abs(a)
                     for j in range(D):
                         a = ya[j]
-                        ch = cb + 2 * j + (1 if a < 0 else 0)
-                        if lo_hi[ch, 1] == lo_hi[ch, 0] and child[ch] < 0:
-                            continue  # an empty leaf
-                        g = best - abs(a)
-                        size = _hpush(hs, hv, size, pen + g * g, ch)
+                        near = cb + 2 * j + (1 if a < 0 else 0)
+                        far = cb + 2 * j + (0 if a < 0 else 1)
+                        if lo_hi[near, 1] > lo_hi[near, 0] or child[near] >= 0:
+                            g = best - abs(a)
+                            size = _hpush(hs, hv, size, pen + g * g, near)
+                        if lo_hi[far, 1] > lo_hi[far, 0] or child[far] >= 0:
+                            g = best + abs(a)
+                            size = _hpush(hs, hv, size, pen + g * g, far)
                     continue
                 leaves += 1
                 leaves_r += 1
@@ -292,7 +296,7 @@ def _search(
             size = _topk_push(ts, ti, size, k, acc, row)
         for a in range(size - 1, -1, -1):
             out_scores[qi, a] = ts[0]
-            out_rows[qi, a] = int_ids[ti[0]]
+            out_rows[qi, a] = ids[rank[ti[0]]]
             ts[0] = ts[a]
             ti[0] = ti[a]
             j = 0
@@ -403,16 +407,15 @@ class BalancedLSHIndex(Index):
         self._range_bound = np.full(1, np.inf, dtype=np.float32)
         self._x = np.zeros((0, 0), dtype=np.float32)  # internal row order
         self._rank = np.zeros(0, dtype=np.int32)  # insertion position of each internal row
-        self._int_ids = np.zeros(0, dtype=np.int64)
         self._norms = np.zeros(0, dtype=np.float32)
         self._codes = np.zeros((0, 0), dtype=np.int8)
         self._scales = np.ones(0, dtype=np.float32)
         self._roots = np.zeros((0, 0), dtype=np.int64)
-        self._child = np.zeros(0, dtype=np.int64)
-        self._inner = np.zeros(0, dtype=np.int64)
-        self._pq_index = np.zeros(0, dtype=np.int64)
+        self._child = np.zeros(0, dtype=np.int32)
+        self._inner = np.zeros(0, dtype=np.int32)
+        self._pq_index = np.zeros(0, dtype=np.int32)
         self._node_pm = np.zeros((0, 0), dtype=np.float32)
-        self._lo_hi = np.zeros((0, 2), dtype=np.int64)
+        self._lo_hi = np.zeros((0, 2), dtype=np.int32)
         self._postings = np.zeros(0, dtype=np.int32)
         self._stamp = np.zeros(0, dtype=np.int32)
         self._gen = np.zeros(1, dtype=np.int64)
@@ -519,7 +522,7 @@ class BalancedLSHIndex(Index):
         )
         return child, pq_index, inner, pm_all, node_of
 
-    def _store(self, x: NDArray[np.float32], rank: NDArray[np.int32], ids: NDArray) -> None:
+    def _store(self, x: NDArray[np.float32], rank: NDArray[np.int32]) -> None:
         n, d = x.shape
         label, parts = self._ranges(x)
         R = len(parts)
@@ -552,19 +555,20 @@ class BalancedLSHIndex(Index):
         order = np.lexsort((rank, leaf_of[0]))
         self._x = np.ascontiguousarray(x[order])
         self._rank = rank[order]
-        self._int_ids = ids[order]
         all_leaf = leaf_of[:, order].ravel()
         all_rows = np.tile(np.arange(n, dtype=np.int64), self.n_tables)
         srt = np.lexsort((all_rows, all_leaf))
         counts = np.bincount(all_leaf, minlength=node_base)
         ends = np.cumsum(counts)
-        self._lo_hi = np.stack([ends - counts, ends], axis=1).astype(np.int64)
+        if ends[-1] >= 2**31 or node_base >= 2**31:
+            raise ValueError(f"too many rows x tables for int32 posting offsets: {ends[-1]}")
+        self._lo_hi = np.stack([ends - counts, ends], axis=1).astype(np.int32)
         self._postings = all_rows[srt].astype(np.int32)
         self._roots = roots
         self._range_scale, self._range_bound = scale, bound
-        self._child = np.concatenate(children)
-        self._pq_index = np.concatenate(pqs)
-        self._inner = np.concatenate(inners)
+        self._child = np.concatenate(children).astype(np.int32)
+        self._pq_index = np.concatenate(pqs).astype(np.int32)
+        self._inner = np.concatenate(inners).astype(np.int32)
         self._node_pm = np.ascontiguousarray(np.concatenate(pms), dtype=np.float32)
         self._finish()
 
@@ -581,13 +585,9 @@ class BalancedLSHIndex(Index):
         n_old = self._x.shape[0]
         rank_new = np.arange(n_old, n_old + vectors.shape[0], dtype=np.int32)
         if n_old == 0:
-            self._store(vectors, rank_new, ids)
+            self._store(vectors, rank_new)
             return
-        self._store(
-            np.concatenate([self._x, vectors]),
-            np.concatenate([self._rank, rank_new]),
-            np.concatenate([self._int_ids, ids]),
-        )
+        self._store(np.concatenate([self._x, vectors]), np.concatenate([self._rank, rank_new]))
 
     def search(self, queries: ArrayLike, k: int) -> SearchResult:
         """Top-k (nq, k) ids and scores for queries (nq, d) (or (d,)), padded with -1 / -inf.
@@ -620,7 +620,8 @@ class BalancedLSHIndex(Index):
             queries,
             normalize,
             self.metric == "ip",
-            self._int_ids,
+            self._rank,
+            self._ids,
             self._proj,
             self.max_depth,
             self._roots,
@@ -657,7 +658,6 @@ class BalancedLSHIndex(Index):
             "scales": self._scales,
             "norms": self._norms,
             "ids": self._ids,
-            "ids_internal": self._int_ids,
             "rank": self._rank,
             "postings": self._postings,
             "leaf_ranges": self._lo_hi,
@@ -729,11 +729,11 @@ class BalancedLSHIndex(Index):
             scale = np.asarray(state["range_scale"], dtype=np.float32)
             bound = np.asarray(state["range_bound"], dtype=np.float32)
             roots = np.asarray(state["roots"], dtype=np.int64)
-            child = np.asarray(state["child"], dtype=np.int64)
-            inner = np.asarray(state["inner"], dtype=np.int64)
-            pq_index = np.asarray(state["pq_index"], dtype=np.int64)
+            child = np.ascontiguousarray(state["child"], dtype=np.int32)
+            inner = np.ascontiguousarray(state["inner"], dtype=np.int32)
+            pq_index = np.ascontiguousarray(state["pq_index"], dtype=np.int32)
             node_pm = np.ascontiguousarray(state["node_pm"], dtype=np.float32)
-            lo_hi = np.ascontiguousarray(state["lo_hi"], dtype=np.int64)
+            lo_hi = np.ascontiguousarray(state["lo_hi"], dtype=np.int32)
             postings = np.ascontiguousarray(state["postings"], dtype=np.int32)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"LSH index file: missing or bad arrays ({exc})") from exc
@@ -768,7 +768,6 @@ class BalancedLSHIndex(Index):
             raise ValueError("LSH index file: corrupt row ranks")
         self._x, self._rank, self._proj = x, rank, proj
         self._range_scale, self._range_bound = scale, bound
-        self._int_ids = self._ids[rank]
         self._roots, self._child, self._inner, self._pq_index = roots, child, inner, pq_index
         self._node_pm, self._lo_hi, self._postings = node_pm, lo_hi, postings
         self._finish()
