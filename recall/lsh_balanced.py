@@ -41,6 +41,7 @@ __all__ = ["BalancedLSHIndex"]
 
 METRIC_DOT = 0
 METRIC_L2 = 1
+FAR = 1 << 40  # heap entries >= FAR stand for the far sides of node (entry - FAR)
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
@@ -183,7 +184,7 @@ def _search(
     max_pops = 4 * query_probes + n_tables * (depth + 1) + 16
     tk = np.empty(k, dtype=np.float32)  # k best quantised scores: the early-stop threshold
     tki = np.empty(k, dtype=np.int64)
-    cap = n_tables + max_pops * 2 * D + 4
+    cap = n_tables + max_pops * (D + 1) + 4
     hs = np.empty(cap, dtype=np.float32)
     hv = np.empty(cap, dtype=np.int64)
     kr = max(k, refine)
@@ -238,6 +239,27 @@ def _search(
                     break
                 pen, node, size = _hpop(hs, hv, size)
                 pops += 1
+                if node >= FAR:
+                    # the far sides of an expanded node, pushed as one entry (lower bound
+                    # pen + best^2) and expanded only if reached: most queries never get here
+                    node -= FAR
+                    r = inner[node]
+                    f = pq_index[node]
+                    cb = child[node]
+                    best = np.float32(0.0)
+                    for j in range(D):
+                        a = pq[f, j] - node_pm[r, j]
+                        ya[j] = a
+                        if abs(a) > best:
+                            best = abs(a)
+                    base_pen = pen - best * best
+                    for j in range(D):
+                        a = ya[j]
+                        far = cb + 2 * j + (0 if a < 0 else 1)
+                        if lo_hi[far, 1] > lo_hi[far, 0] or child[far] >= 0:
+                            g = best + abs(a)
+                            size = _hpush(hs, hv, size, base_pen + g * g, far)
+                    continue
                 cb = child[node]
                 if cb >= 0:
                     r = inner[node]
@@ -260,13 +282,10 @@ def _search(
                     for j in range(D):
                         a = ya[j]
                         near = cb + 2 * j + (1 if a < 0 else 0)
-                        far = cb + 2 * j + (0 if a < 0 else 1)
                         if lo_hi[near, 1] > lo_hi[near, 0] or child[near] >= 0:
                             g = best - abs(a)
                             size = _hpush(hs, hv, size, pen + g * g, near)
-                        if lo_hi[far, 1] > lo_hi[far, 0] or child[far] >= 0:
-                            g = best + abs(a)
-                            size = _hpush(hs, hv, size, pen + g * g, far)
+                    size = _hpush(hs, hv, size, pen + best * best, node + FAR)
                     continue
                 leaves += 1
                 leaves_r += 1
