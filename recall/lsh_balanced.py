@@ -35,6 +35,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from recall._prefetch import prefetch
 from recall.base import Index, Metric, SearchResult
 
 __all__ = ["BalancedLSHIndex"]
@@ -289,6 +290,10 @@ def _search(
                     continue
                 leaves += 1
                 leaves_r += 1
+                # issue the leaf's loads first so that their cache misses overlap
+                for pp in range(lo_hi[node, 0], lo_hi[node, 1]):
+                    prefetch(codes, postings[pp])
+                    prefetch(stamp, postings[pp])
                 for pp in range(lo_hi[node, 0], lo_hi[node, 1]):
                     row = postings[pp]
                     if stamp[row] == g32:
