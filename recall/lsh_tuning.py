@@ -274,7 +274,7 @@ def tune_lsh(
 
 #: (n_tables, n_dirs, leaf_size) tried in order by :func:`tune_balanced_lsh`; the last ones are the
 #: "grown" grid, tried only when the earlier ones cannot reach the target
-BALANCED_GRID: tuple[tuple[int, int, int], ...] = ((8, 8, 32), (16, 4, 64), (32, 4, 64))
+BALANCED_GRID: tuple[tuple[int, int, int], ...] = ((8, 8, 32), (16, 4, 64), (24, 4, 64))
 
 
 def tune_balanced_lsh(
@@ -287,6 +287,8 @@ def tune_balanced_lsh(
     validation: float = 0.25,
     n_queries: int = 200,
     max_refine: int = 16,
+    max_memory_ratio: float = 2.0,
+    margin_se: float = 2.0,
     random_state: int | None = 0,
 ) -> TuningResult:
     """Tune :class:`recall.lsh_balanced.BalancedLSHIndex` until it reaches ``target_recall``.
@@ -295,12 +297,14 @@ def tune_balanced_lsh(
     out ``n_queries`` rows of ``vectors``). A random ``validation`` fraction of the queries is held
     out; the rest (the *tuning* slice) chooses the parameters. For each ``(n_tables, n_dirs,
     leaf_size)`` of ``grid`` in order, one index is built and ``query_probes`` (leaves scanned per
-    query) found by doubling from 4 until the tuning recall reaches the target plus one standard
-    error of its mean over the tuning queries (so that it still holds on new queries), then by
-    bisection; when every leaf is probed and the recall is still short, ``refine_factor`` is
+    query) found by doubling from 4 until the tuning recall reaches the target plus ``margin_se``
+    standard errors of its mean over the tuning queries (so that it still holds on new queries),
+    then by bisection; when every leaf is probed and the recall is still short, ``refine_factor`` is
     doubled up to ``max_refine`` (int8 scoring can hide true neighbours). Later grid points (more
     tables, bigger leaves) are tried only while the target is not reached or while they are
-    cheaper. The cost is CPU seconds per query of this thread (``time.thread_time``).
+    cheaper; a grid point whose index takes more than ``max_memory_ratio`` times the float32
+    vectors is skipped (and named in ``message``). The cost is CPU seconds per query of this
+    thread (``time.thread_time``).
 
     Returns a :class:`TuningResult`: ``recall`` on the tuning slice, ``validation_recall`` on the
     held-out slice, ``reached`` (tuning recall >= target), ``message`` naming the knob that ran out
@@ -316,6 +320,10 @@ def tune_balanced_lsh(
         raise ValueError(f"k must be a positive int, got {k!r}")
     if not 0 <= validation < 1:
         raise ValueError(f"validation must be in [0, 1), got {validation}")
+    if not max_memory_ratio > 0 or not margin_se >= 0:
+        raise ValueError(
+            f"max_memory_ratio must be > 0 and margin_se >= 0, got {max_memory_ratio}, {margin_se}"
+        )
     if not grid or any(len(g) != 3 or min(int(v) for v in g) < 1 for g in grid):
         raise ValueError(f"grid must be (n_tables, n_dirs, leaf_size) triples of ints >= 1: {grid}")
     rng = check_random_state(random_state)
@@ -363,6 +371,12 @@ def tune_balanced_lsh(
         idx.search(q_tune[:2], k)  # compile / warm
         st = idx.stats()
         max_leaves = int(st["n_leaves"])
+        if st["memory_vs_float32"] > max_memory_ratio:
+            exhausted.append(
+                f"n_tables={L}, n_dirs={dirs}, leaf_size={leaf}: memory "
+                f"{st['memory_vs_float32']:.2f}x the float32 vectors > max_memory_ratio"
+            )
+            continue
 
         def evaluate(
             p: int,
@@ -392,7 +406,7 @@ def tune_balanced_lsh(
             return row
 
         def ok(r: dict[str, Any]) -> bool:
-            return r["recall"] - r["recall_se"] >= target_recall or r["recall"] >= 1.0
+            return r["recall"] - margin_se * r["recall_se"] >= target_recall or r["recall"] >= 1.0
 
         refine = 4
         p = 4
@@ -436,6 +450,8 @@ def tune_balanced_lsh(
             # a bigger grid point only pays when it is cheaper; stop after the first miss
             if best is not r:
                 break
+    if not rows:
+        raise ValueError("no grid point fits in max_memory_ratio: " + "; ".join(exhausted))
     frontier = pd.DataFrame([{kk: v for kk, v in r.items() if kk != "_index"} for r in rows])
     frontier["reached"] = frontier["recall"] >= target_recall
     if best is None:

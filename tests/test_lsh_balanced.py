@@ -223,3 +223,15 @@ def test_bad_parameters():
     with pytest.raises(ValueError, match="query_probes"):
         idx.set_search_params(query_probes=0)
     assert idx.query_probes == 32  # a rejected change leaves the index as it was
+
+
+def test_tuner_respects_the_memory_cap():
+    x, q = skewed_clusters(8000, 48, n_queries=120, random_state=2)
+    res = tune_balanced_lsh(
+        x, q, target_recall=0.8, grid=((64, 8, 8), (4, 8, 32)), max_memory_ratio=2.0
+    )
+    # 64 tables of small leaves cost more than twice the vectors: skipped, and said so
+    assert res.params["n_tables"] == 4
+    assert (res.frontier["n_tables"] == 4).all()
+    with pytest.raises(ValueError, match="max_memory_ratio"):
+        tune_balanced_lsh(x, q, grid=((64, 8, 8),), max_memory_ratio=2.0)
