@@ -16,6 +16,12 @@ recall 0.9 fastest? :func:`tune_lsh` answers it on the data:
    thread, immune to other processes' load) or ``cost="candidates"`` (mean candidates re-ranked).
 
 Every evaluated setting is one row of ``TuningResult.frontier`` (recall, candidates, qps, ...).
+
+:func:`tune_balanced_lsh` does the same for :class:`recall.lsh_balanced.BalancedLSHIndex`
+(grid of tables / directions / leaf sizes, probes by doubling and bisection, ``refine_factor``
+when every leaf is probed), with a held-out validation slice, a margin of standard errors on the
+tuning slice, a memory cap, and a ``message`` naming the knob that ran out when the target is
+missed.
 """
 
 from __future__ import annotations
