@@ -155,11 +155,9 @@ def _search(
     roots,  # (R, L) int64 root node of each table of each norm range
     range_scale,  # (R,) float32 the query hash input is range_scale[r] * hq in range r
     range_bound,  # (R,) float32 largest item norm of range r (ip) or +inf
-    child,  # (n_nodes,) int64 first child node (-1 = leaf)
-    inner,  # (n_nodes,) int64 row of node_pm for an inner node (-1 = leaf)
-    pq_index,  # (n_nodes,) int64 function (table*depth + level) splitting an inner node
+    nodes,  # (n_nodes, 4) int32 [first child (-1 = leaf), inner row (-1 = leaf), lo, hi]
+    inner_f,  # (n_inner,) int32 function splitting each inner node
     node_pm,  # (n_inner, D') float32 P^T mean of each inner node
-    lo_hi,  # (n_nodes, 2) int64 range of a leaf in postings
     postings,  # int32 rows
     query_probes,
     max_candidates,
@@ -244,9 +242,9 @@ def _search(
                     # the far sides of an expanded node, pushed as one entry (lower bound
                     # pen + best^2) and expanded only if reached: most queries never get here
                     node -= FAR
-                    r = inner[node]
-                    f = pq_index[node]
-                    cb = child[node]
+                    r = nodes[node, 1]
+                    f = inner_f[r]
+                    cb = nodes[node, 0]
                     best = np.float32(0.0)
                     for j in range(D):
                         a = pq[f, j] - node_pm[r, j]
@@ -257,14 +255,14 @@ def _search(
                     for j in range(D):
                         a = ya[j]
                         far = cb + 2 * j + (0 if a < 0 else 1)
-                        if lo_hi[far, 1] > lo_hi[far, 0] or child[far] >= 0:
+                        if nodes[far, 3] > nodes[far, 2] or nodes[far, 0] >= 0:
                             g = best + abs(a)
                             size = _hpush(hs, hv, size, base_pen + g * g, far)
                     continue
-                cb = child[node]
+                cb = nodes[node, 0]
                 if cb >= 0:
-                    r = inner[node]
-                    f = pq_index[node]
+                    r = nodes[node, 1]
+                    f = inner_f[r]
                     if not pq_ok[f]:
                         sc = range_scale[rg]
                         for j in range(D):
@@ -283,7 +281,7 @@ def _search(
                     for j in range(D):
                         a = ya[j]
                         near = cb + 2 * j + (1 if a < 0 else 0)
-                        if lo_hi[near, 1] > lo_hi[near, 0] or child[near] >= 0:
+                        if nodes[near, 3] > nodes[near, 2] or nodes[near, 0] >= 0:
                             g = best - abs(a)
                             size = _hpush(hs, hv, size, pen + g * g, near)
                     size = _hpush(hs, hv, size, pen + best * best, node + FAR)
@@ -291,10 +289,10 @@ def _search(
                 leaves += 1
                 leaves_r += 1
                 # issue the leaf's loads first so that their cache misses overlap
-                for pp in range(lo_hi[node, 0], lo_hi[node, 1]):
+                for pp in range(nodes[node, 2], nodes[node, 3]):
                     prefetch(codes, postings[pp])
                     prefetch(stamp, postings[pp])
-                for pp in range(lo_hi[node, 0], lo_hi[node, 1]):
+                for pp in range(nodes[node, 2], nodes[node, 3]):
                     row = postings[pp]
                     if stamp[row] == g32:
                         continue
@@ -435,11 +433,9 @@ class BalancedLSHIndex(Index):
         self._codes = np.zeros((0, 0), dtype=np.int8)
         self._scales = np.ones(0, dtype=np.float32)
         self._roots = np.zeros((0, 0), dtype=np.int64)
-        self._child = np.zeros(0, dtype=np.int32)
-        self._inner = np.zeros(0, dtype=np.int32)
-        self._pq_index = np.zeros(0, dtype=np.int32)
+        self._nodes = np.zeros((0, 4), dtype=np.int32)  # [child, inner row, lo, hi] per node
+        self._inner_f = np.zeros(0, dtype=np.int32)  # splitting function of each inner node
         self._node_pm = np.zeros((0, 0), dtype=np.float32)
-        self._lo_hi = np.zeros((0, 2), dtype=np.int32)
         self._postings = np.zeros(0, dtype=np.int32)
         self._stamp = np.zeros(0, dtype=np.int32)
         self._gen = np.zeros(1, dtype=np.int64)
@@ -586,13 +582,18 @@ class BalancedLSHIndex(Index):
         ends = np.cumsum(counts)
         if ends[-1] >= 2**31 or node_base >= 2**31:
             raise ValueError(f"too many rows x tables for int32 posting offsets: {ends[-1]}")
-        self._lo_hi = np.stack([ends - counts, ends], axis=1).astype(np.int32)
         self._postings = all_rows[srt].astype(np.int32)
         self._roots = roots
         self._range_scale, self._range_bound = scale, bound
-        self._child = np.concatenate(children).astype(np.int32)
-        self._pq_index = np.concatenate(pqs).astype(np.int32)
-        self._inner = np.concatenate(inners).astype(np.int32)
+        child = np.concatenate(children)
+        inner = np.concatenate(inners)
+        pq_index = np.concatenate(pqs)
+        self._nodes = np.ascontiguousarray(
+            np.stack([child, inner, ends - counts, ends], axis=1), dtype=np.int32
+        )
+        inner_f = np.zeros(int((inner >= 0).sum()), dtype=np.int32)
+        inner_f[inner[inner >= 0]] = pq_index[inner >= 0]
+        self._inner_f = inner_f
         self._node_pm = np.ascontiguousarray(np.concatenate(pms), dtype=np.float32)
         self._finish()
 
@@ -651,11 +652,9 @@ class BalancedLSHIndex(Index):
             self._roots,
             self._range_scale,
             self._range_bound,
-            self._child,
-            self._inner,
-            self._pq_index,
+            self._nodes,
+            self._inner_f,
             self._node_pm,
-            self._lo_hi,
             self._postings,
             self.query_probes,
             self.max_candidates,
@@ -684,10 +683,8 @@ class BalancedLSHIndex(Index):
             "ids": self._ids,
             "rank": self._rank,
             "postings": self._postings,
-            "leaf_ranges": self._lo_hi,
-            "child": self._child,
-            "inner": self._inner,
-            "pq_index": self._pq_index,
+            "nodes": self._nodes,
+            "inner_functions": self._inner_f,
             "node_projections": self._node_pm,
             "roots": self._roots,
             "range_scale": self._range_scale,
@@ -701,8 +698,8 @@ class BalancedLSHIndex(Index):
         total = sum(int(a.nbytes) for a in arrays.values())
         n = max(1, self._x.shape[0])
         out: dict[str, float] = {f"{name}_bytes": float(a.nbytes) for name, a in arrays.items()}
-        leaf = self._child < 0
-        sizes = (self._lo_hi[:, 1] - self._lo_hi[:, 0])[leaf] if leaf.any() else np.zeros(1)
+        leaf = self._nodes[:, 0] < 0
+        sizes = (self._nodes[:, 3] - self._nodes[:, 2])[leaf] if leaf.any() else np.zeros(1)
         sizes = sizes[sizes > 0] if np.any(sizes > 0) else np.zeros(1, dtype=np.int64)
         out.update(
             {
@@ -712,7 +709,7 @@ class BalancedLSHIndex(Index):
                 "n_tables": float(self.n_tables),
                 "n_dirs": float(self.n_dirs),
                 "query_probes": float(self.query_probes),
-                "n_nodes": float(self._child.size),
+                "n_nodes": float(self._nodes.shape[0]),
                 "n_leaves": float(sizes.size),
                 "mean_candidates": float(self._ncand.mean()) if self._ncand.size else math.nan,
                 "mean_leaves_scanned": float(self._nleaves.mean())
@@ -735,11 +732,9 @@ class BalancedLSHIndex(Index):
             "range_scale": self._range_scale,
             "range_bound": self._range_bound,
             "roots": self._roots,
-            "child": self._child,
-            "inner": self._inner,
-            "pq_index": self._pq_index,
+            "nodes": self._nodes,
+            "inner_f": self._inner_f,
             "node_pm": self._node_pm,
-            "lo_hi": self._lo_hi,
             "postings": self._postings,
         }
 
@@ -753,18 +748,14 @@ class BalancedLSHIndex(Index):
             scale = np.asarray(state["range_scale"], dtype=np.float32)
             bound = np.asarray(state["range_bound"], dtype=np.float32)
             roots = np.asarray(state["roots"], dtype=np.int64)
-            child = np.ascontiguousarray(state["child"], dtype=np.int32)
-            inner = np.ascontiguousarray(state["inner"], dtype=np.int32)
-            pq_index = np.ascontiguousarray(state["pq_index"], dtype=np.int32)
+            nodes = np.ascontiguousarray(state["nodes"], dtype=np.int32)
+            inner_f = np.ascontiguousarray(state["inner_f"], dtype=np.int32)
             node_pm = np.ascontiguousarray(state["node_pm"], dtype=np.float32)
-            lo_hi = np.ascontiguousarray(state["lo_hi"], dtype=np.int32)
             postings = np.ascontiguousarray(state["postings"], dtype=np.int32)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"LSH index file: missing or bad arrays ({exc})") from exc
         R = roots.shape[0] if roots.ndim == 2 else -1
         F = R * self.n_tables * self.max_depth
-        n_nodes = child.size
-        n_inner = int((child >= 0).sum())
         if x.shape != (n, d) or rank.shape != (n,):
             raise ValueError("LSH index file: arrays inconsistent with the ids / dimension")
         if (
@@ -774,17 +765,21 @@ class BalancedLSHIndex(Index):
             or bound.shape != (R,)
         ):
             raise ValueError("LSH index file: projections do not match the parameters")
+        if nodes.ndim != 2 or nodes.shape[1] != 4:
+            raise ValueError("LSH index file: corrupt bucket tree (node table shape)")
+        n_nodes = nodes.shape[0]
+        child, inner, lo, hi = nodes.T
+        n_inner = int((child >= 0).sum())
         if (
-            inner.shape != (n_nodes,)
-            or pq_index.shape != (n_nodes,)
-            or lo_hi.shape != (n_nodes, 2)
+            inner_f.shape != (n_inner,)
             or node_pm.shape != (n_inner, self.n_dirs)
             or postings.size != n * self.n_tables
             or (n_nodes and (child.max() + 2 * self.n_dirs > n_nodes))
             or (n_nodes and (roots.min() < 0 or roots.max() >= n_nodes))
+            or not np.array_equal(child >= 0, inner >= 0)
             or (inner.max(initial=-1) >= n_inner)
-            or (pq_index.max(initial=-1) >= F)
-            or (lo_hi.min(initial=0) < 0 or lo_hi.max(initial=0) > postings.size)
+            or (inner_f.size and (inner_f.min() < 0 or inner_f.max() >= F))
+            or (lo.min(initial=0) < 0 or hi.max(initial=0) > postings.size or np.any(hi < lo))
             or (postings.size and (postings.min() < 0 or postings.max() >= n))
         ):
             raise ValueError("LSH index file: corrupt bucket tree")
@@ -792,6 +787,6 @@ class BalancedLSHIndex(Index):
             raise ValueError("LSH index file: corrupt row ranks")
         self._x, self._rank, self._proj = x, rank, proj
         self._range_scale, self._range_bound = scale, bound
-        self._roots, self._child, self._inner, self._pq_index = roots, child, inner, pq_index
-        self._node_pm, self._lo_hi, self._postings = node_pm, lo_hi, postings
+        self._roots, self._nodes, self._inner_f = roots, nodes, inner_f
+        self._node_pm, self._postings = node_pm, postings
         self._finish()
