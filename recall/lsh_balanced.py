@@ -42,7 +42,12 @@ __all__ = ["BalancedLSHIndex"]
 
 METRIC_DOT = 0
 METRIC_L2 = 1
-FAR = 1 << 40  # heap entries >= FAR stand for the far sides of node (entry - FAR)
+SIB = 1 << 40  # heap entries >= SIB are cursors (expansion slot << 5 | position) over children
+
+
+@nb.njit(cache=True, inline="always")
+def node_cursor(slot, pos):
+    return SIB + (np.int64(slot) << 5) + pos
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
@@ -150,7 +155,7 @@ def _search(
     ip_mode,  # bool: hash the unit direction of the query (ip), else the query itself
     rank,  # (n,) int32 insertion position of each internal row
     ids,  # (n,) int64 ids in insertion order
-    proj,  # (R*L*depth, dh, D') float32; function (r*L + t)*depth + level
+    projT,  # (R*L*depth, D', dh) float32 transposed projections; function (r*L + t)*depth + level
     depth,
     roots,  # (R, L) int64 root node of each table of each norm range
     range_scale,  # (R,) float32 the query hash input is range_scale[r] * hq in range r
@@ -173,7 +178,7 @@ def _search(
 ):
     nq, d = queries.shape
     n_ranges, n_tables = roots.shape
-    F, dh, D = proj.shape
+    F, D, dh = projT.shape
     out_rows = np.full((nq, k), -1, dtype=np.int64)
     out_scores = np.full((nq, k), -np.inf, dtype=np.float32)
     n_cand = np.zeros(nq, dtype=np.int64)
@@ -183,9 +188,12 @@ def _search(
     max_pops = 4 * query_probes + n_tables * (depth + 1) + 16
     tk = np.empty(k, dtype=np.float32)  # k best quantised scores: the early-stop threshold
     tki = np.empty(k, dtype=np.int64)
-    cap = n_tables + max_pops * (D + 1) + 4
+    cap = n_tables + 2 * max_pops + 4
     hs = np.empty(cap, dtype=np.float32)
     hv = np.empty(cap, dtype=np.int64)
+    ex_pen = np.empty((max_pops, 2 * D), dtype=np.float32)  # sorted children of expansions
+    ex_node = np.empty((max_pops, 2 * D), dtype=np.int32)
+    ex_n = np.empty(max_pops, dtype=np.int64)
     kr = max(k, refine)
     rs = np.empty(kr, dtype=np.float32)
     ri = np.empty(kr, dtype=np.int64)
@@ -233,44 +241,39 @@ def _search(
                 size = _hpush(hs, hv, size, np.float32(0.0), roots[rg, t])
             leaves_r = 0
             pops = 0
+            n_ex = 0
             while size > 0 and leaves_r < query_probes and pops < max_pops:
                 if max_candidates > 0 and nc >= max_candidates:
                     break
                 pen, node, size = _hpop(hs, hv, size)
                 pops += 1
-                if node >= FAR:
-                    # the far sides of an expanded node, pushed as one entry (lower bound
-                    # pen + best^2) and expanded only if reached: most queries never get here
-                    node -= FAR
-                    r = nodes[node, 1]
-                    f = inner_f[r]
+                if node >= SIB:
+                    # a cursor over the sorted children of an expanded node: take the next
+                    # child, push the cursor on to the one after it
+                    c = node - SIB
+                    slot = c >> 5
+                    pos = c & 31
+                    node = np.int64(ex_node[slot, pos])
+                    if pos + 1 < ex_n[slot]:
+                        size = _hpush(
+                            hs, hv, size, ex_pen[slot, pos + 1], node_cursor(slot, pos + 1)
+                        )
+                # descend from ``node`` (penalty ``pen``) along best children to a leaf
+                while True:
                     cb = nodes[node, 0]
-                    best = np.float32(0.0)
-                    for j in range(D):
-                        a = pq[f, j] - node_pm[r, j]
-                        ya[j] = a
-                        if abs(a) > best:
-                            best = abs(a)
-                    base_pen = pen - best * best
-                    for j in range(D):
-                        a = ya[j]
-                        far = cb + 2 * j + (0 if a < 0 else 1)
-                        if nodes[far, 3] > nodes[far, 2] or nodes[far, 0] >= 0:
-                            g = best + abs(a)
-                            size = _hpush(hs, hv, size, base_pen + g * g, far)
-                    continue
-                cb = nodes[node, 0]
-                if cb >= 0:
+                    if cb < 0:
+                        break
+                    if n_ex >= max_pops:
+                        break
                     r = nodes[node, 1]
                     f = inner_f[r]
                     if not pq_ok[f]:
                         sc = range_scale[rg]
                         for j in range(D):
-                            pq[f, j] = 0.0
-                        for c in range(d):
-                            v = hb[c] * sc
-                            for j in range(D):
-                                pq[f, j] += v * proj[f, c, j]
+                            acc = np.float32(0.0)
+                            for c in range(d):
+                                acc += hb[c] * projT[f, j, c]
+                            pq[f, j] = acc * sc
                         pq_ok[f] = True
                     best = np.float32(0.0)
                     for j in range(D):
@@ -278,13 +281,36 @@ def _search(
                         ya[j] = a
                         if abs(a) > best:
                             best = abs(a)
+                    # children sorted by penalty (insertion sort, <= 2 D' entries)
+                    slot = n_ex
+                    n_ex += 1
+                    cnt = 0
                     for j in range(D):
                         a = ya[j]
-                        near = cb + 2 * j + (1 if a < 0 else 0)
-                        if nodes[near, 3] > nodes[near, 2] or nodes[near, 0] >= 0:
-                            g = best - abs(a)
-                            size = _hpush(hs, hv, size, pen + g * g, near)
-                    size = _hpush(hs, hv, size, pen + best * best, node + FAR)
+                        for side in range(2):
+                            ch = cb + 2 * j + side
+                            if nodes[ch, 3] == nodes[ch, 2] and nodes[ch, 0] < 0:
+                                continue  # an empty leaf
+                            near = (side == 1) == (a < 0)
+                            g = best - abs(a) if near else best + abs(a)
+                            pv = pen + g * g
+                            u = cnt - 1
+                            while u >= 0 and ex_pen[slot, u] > pv:
+                                ex_pen[slot, u + 1] = ex_pen[slot, u]
+                                ex_node[slot, u + 1] = ex_node[slot, u]
+                                u -= 1
+                            ex_pen[slot, u + 1] = pv
+                            ex_node[slot, u + 1] = ch
+                            cnt += 1
+                    ex_n[slot] = cnt
+                    if cnt == 0:
+                        node = -1
+                        break
+                    if cnt > 1:
+                        size = _hpush(hs, hv, size, ex_pen[slot, 1], node_cursor(slot, 1))
+                    node = np.int64(ex_node[slot, 0])
+                    pen = ex_pen[slot, 0]
+                if node < 0 or nodes[node, 0] >= 0:
                     continue
                 leaves += 1
                 leaves_r += 1
@@ -379,7 +405,7 @@ class BalancedLSHIndex(Index):
         super().__init__(metric)
         self.n_ranges = None if n_ranges is None else _check_int("n_ranges", n_ranges, 1, 32)
         self.n_tables = _check_int("n_tables", n_tables, 1, 1024)
-        self.n_dirs = _check_int("n_dirs", n_dirs, 1, 256)
+        self.n_dirs = _check_int("n_dirs", n_dirs, 1, 16)
         self.leaf_size = _check_int("leaf_size", leaf_size, 1)
         self.max_depth = _check_int("max_depth", max_depth, 1, 64)
         self.query_probes = _check_int("query_probes", query_probes, 1)
@@ -425,6 +451,7 @@ class BalancedLSHIndex(Index):
     # ---------------------------------------------------------------- Index hooks
     def _reset(self) -> None:
         self._proj = np.zeros((0, 0, 0), dtype=np.float32)  # (R*L*depth, dh, D')
+        self._projT = np.zeros((0, 0, 0), dtype=np.float32)  # the same, (R*L*depth, D', dh)
         self._range_scale = np.ones(1, dtype=np.float32)  # (R,) max norm per range (ip)
         self._range_bound = np.full(1, np.inf, dtype=np.float32)
         self._x = np.zeros((0, 0), dtype=np.float32)  # internal row order
@@ -605,6 +632,7 @@ class BalancedLSHIndex(Index):
         self._codes = np.clip(np.rint(xs / self._scales), -127, 127).astype(np.int8)
         self._stamp = np.zeros(xs.shape[0], dtype=np.int32)
         self._gen = np.zeros(1, dtype=np.int64)
+        self._projT = np.ascontiguousarray(self._proj.transpose(0, 2, 1))
 
     def _add(self, vectors: NDArray[np.float32], ids: NDArray[np.int64]) -> None:
         n_old = self._x.shape[0]
@@ -647,7 +675,7 @@ class BalancedLSHIndex(Index):
             self.metric == "ip",
             self._rank,
             self._ids,
-            self._proj,
+            self._projT,
             self.max_depth,
             self._roots,
             self._range_scale,
@@ -690,6 +718,7 @@ class BalancedLSHIndex(Index):
             "range_scale": self._range_scale,
             "range_bound": self._range_bound,
             "projections": self._proj,
+            "projections_t": self._projT,
             "visited": self._stamp,
         }
 
