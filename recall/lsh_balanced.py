@@ -200,6 +200,7 @@ def _search(
     ts = np.empty(k, dtype=np.float32)
     ti = np.empty(k, dtype=np.int64)
     qs = np.empty(d, dtype=np.float32)
+    qint = np.empty(d, dtype=np.int32)  # the scaled query quantised to int16 range
     ya = np.empty(D, dtype=np.float32)
     qv = np.empty(d, dtype=np.float32)
     hb = np.empty(d, dtype=np.float32)
@@ -225,6 +226,12 @@ def _search(
             hinv = np.float32(1.0) / max(np.float32(np.sqrt(qn)), np.float32(1e-12))
         for c in range(d):
             qs[c] = qv[c] * scales[c]
+        qmax = np.float32(0.0)
+        for c in range(d):
+            qmax = max(qmax, abs(qs[c]))
+        qstep = qmax / np.float32(32767.0) if qmax > 0 else np.float32(1.0)
+        for c in range(d):
+            qint[c] = np.int32(np.rint(qs[c] / qstep))
             hb[c] = qv[c] * hinv
         for f in range(F):
             pq_ok[f] = False
@@ -324,9 +331,10 @@ def _search(
                         continue
                     stamp[row] = g32
                     nc += 1
-                    acc = np.float32(0.0)
+                    iacc = np.int32(0)
                     for c in range(d):
-                        acc += np.float32(codes[row, c]) * qs[c]
+                        iacc += np.int32(codes[row, c]) * qint[c]
+                    acc = np.float32(iacc) * qstep
                     if metric == METRIC_L2:
                         acc = np.float32(2.0) * acc - norms[row]
                     size_r = _topk_push(rs, ri, size_r, kr, acc, row)
