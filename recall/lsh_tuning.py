@@ -41,7 +41,7 @@ from recall.base import Index, Metric
 from recall.exact import exact_knn, knn_recall
 from recall.lsh import E2LSHIndex, SimHashIndex, knn_distance_scale, params_for_bucket_size
 
-__all__ = ["TuningResult", "tune_lsh", "tune_balanced_lsh", "params_for_bucket_size"]
+__all__ = ["TuningResult", "tune", "tune_lsh", "tune_balanced_lsh", "params_for_bucket_size"]
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +295,7 @@ def tune_balanced_lsh(
     max_refine: int = 16,
     max_memory_ratio: float = 2.0,
     margin_se: float = 2.0,
+    include_simhash: bool = False,
     random_state: int | None = 0,
 ) -> TuningResult:
     """Tune :class:`recall.lsh_balanced.BalancedLSHIndex` until it reaches ``target_recall``.
@@ -309,8 +310,13 @@ def tune_balanced_lsh(
     doubled up to ``max_refine`` (int8 scoring can hide true neighbours). Later grid points (more
     tables, bigger leaves) are tried only while the target is not reached or while they are
     cheaper; a grid point whose index takes more than ``max_memory_ratio`` times the float32
-    vectors is skipped (and named in ``message``). The cost is CPU seconds per query of this
-    thread (``time.thread_time``).
+    vectors is skipped (and named in ``message``). With ``include_simhash`` (cosine only), one
+    :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 3`` bits, one shared int8
+    copy) is swept too (``n_probes`` doubling from 16) and chosen when it is cheaper: on isotropic
+    Gaussian mixtures random hyperplanes need no balancing and their flat buckets cost less per
+    candidate than the split tree. The cost is CPU seconds per query of this thread
+    (``time.thread_time``). ``frontier`` names the index kind (``index``) and its probe knob
+    (``probe_knob``: ``query_probes`` or ``n_probes``) with its value in ``probes``.
 
     Returns a :class:`TuningResult`: ``recall`` on the tuning slice, ``validation_recall`` on the
     held-out slice, ``reached`` (tuning recall >= target), ``message`` naming the knob that ran out
@@ -363,42 +369,41 @@ def tune_balanced_lsh(
     rows: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     exhausted: list[str] = []
-    for L, dirs, leaf in grid:
-        params: dict[str, Any] = {
-            "metric": metric,
-            "n_tables": int(L),
-            "n_dirs": int(dirs),
-            "leaf_size": int(leaf),
-            "random_state": seed,
-        }
+
+    def ok(r: dict[str, Any]) -> bool:
+        return r["recall"] - margin_se * r["recall_se"] >= target_recall or r["recall"] >= 1.0
+
+    def sweep(
+        kind: str, cls: type[Index], params: dict[str, Any], knob: str, start: int, cap_of: Any
+    ) -> dict[str, Any] | None:
+        """Build one index, find its cheapest probe count reaching the target; None if never."""
         t0 = time.perf_counter()
-        idx = BalancedLSHIndex(**params).build(x)
+        idx = cls(**params).build(x)
         build_s = time.perf_counter() - t0
         idx.search(q_tune[:2], k)  # compile / warm
         st = idx.stats()
-        max_leaves = int(st["n_leaves"])
-        if st["memory_vs_float32"] > max_memory_ratio:
+        mem = st["memory_bytes"] / max(1, x.nbytes)
+        label = ", ".join(
+            f"{kk}={v}" for kk, v in params.items() if kk not in ("metric", "random_state")
+        )
+        if mem > max_memory_ratio:
             exhausted.append(
-                f"n_tables={L}, n_dirs={dirs}, leaf_size={leaf}: memory "
-                f"{st['memory_vs_float32']:.2f}x the float32 vectors > max_memory_ratio"
+                f"{kind}({label}): memory {mem:.2f}x the float32 vectors > max_memory_ratio"
             )
-            continue
+            return None
+        cap = int(cap_of(st))
+        mine: list[dict[str, Any]] = []
 
-        def evaluate(
-            p: int,
-            refine: int,
-            idx: BalancedLSHIndex = idx,
-            params: dict[str, Any] = params,
-            build_s: float = build_s,
-            st: dict[str, float] = st,
-        ) -> dict[str, Any]:
-            idx.set_search_params(query_probes=p, refine_factor=refine)
+        def evaluate(p: int, refine: int) -> dict[str, Any]:
+            idx.set_search_params(**{knob: p, "refine_factor": refine})
             spq, ids = _time_search(idx, q_tune, k)
             pq = per_query(ids, t_tune)
             se = float(pq.std(ddof=1) / math.sqrt(pq.size)) if pq.size > 1 else 0.0
             row = {
+                "index": kind,
                 **{kk: v for kk, v in params.items() if kk != "random_state"},
-                "query_probes": p,
+                "probe_knob": knob,
+                "probes": p,
                 "refine_factor": refine,
                 "recall": float(pq.mean()),
                 "recall_se": se,
@@ -406,33 +411,32 @@ def tune_balanced_lsh(
                 "seconds_per_query": spq,
                 "qps": 1.0 / spq if spq > 0 else math.inf,
                 "build_s": build_s,
-                "memory_vs_float32": st["memory_vs_float32"],
+                "memory_vs_float32": mem,
+                "_params": params,
             }
             rows.append(row)
+            mine.append(row)
             return row
 
-        def ok(r: dict[str, Any]) -> bool:
-            return r["recall"] - margin_se * r["recall_se"] >= target_recall or r["recall"] >= 1.0
-
         refine = 4
-        p = 4
+        p = start
         last_below = None
         while True:
             r = evaluate(p, refine)
             if ok(r):
                 break
-            if p >= max_leaves:
+            if p >= cap:
                 if refine * 2 <= max_refine:
                     refine *= 2
                     continue
                 exhausted.append(
-                    f"n_tables={L}, n_dirs={dirs}, leaf_size={leaf}: every leaf probed "
-                    f"(query_probes={p}) and refine_factor={refine}: recall {r['recall']:.3f}"
+                    f"{kind}({label}): {knob} at its limit ({p}) and refine_factor={refine}: "
+                    f"recall {r['recall']:.3f}"
                 )
-                break
+                return None
             last_below = p
-            p = min(max_leaves, 2 * p)
-        if ok(r) and last_below is not None:
+            p = min(cap, 2 * p)
+        if last_below is not None:
             lo, hi = last_below, p
             while hi - lo > max(1, hi // 8):
                 mid = (lo + hi) // 2
@@ -442,23 +446,45 @@ def tune_balanced_lsh(
                     lo = mid
             r = next(
                 row
-                for row in reversed(rows)
-                if row["query_probes"] == hi
-                and row["refine_factor"] == refine
-                and row["n_tables"] == L
-                and row["leaf_size"] == leaf
-                and row["n_dirs"] == dirs
+                for row in reversed(mine)
+                if row["probes"] == hi and row["refine_factor"] == refine
             )
-        if ok(r):
-            r["_index"] = idx
+        r["_index"] = idx
+        return r
+
+    for L, dirs, leaf in grid:
+        params: dict[str, Any] = {
+            "metric": metric,
+            "n_tables": int(L),
+            "n_dirs": int(dirs),
+            "leaf_size": int(leaf),
+            "random_state": seed,
+        }
+        r = sweep(
+            "balanced", BalancedLSHIndex, params, "query_probes", 4, lambda st: st["n_leaves"]
+        )
+        if r is not None:
             if best is None or r["seconds_per_query"] < best["seconds_per_query"]:
                 best = r
             # a bigger grid point only pays when it is cheaper; stop after the first miss
             if best is not r:
                 break
+    if include_simhash and metric == "cosine":
+        bits = int(np.clip(round(math.log2(max(2, n))) - 3, 4, 20))
+        sp: dict[str, Any] = {
+            "metric": metric,
+            "n_tables": 16,
+            "n_bits": bits,
+            "contiguous_bytes": 0,
+            "random_state": seed,
+        }
+        r = sweep("simhash", SimHashIndex, sp, "n_probes", 16, lambda st: 16 * 64)
+        if r is not None and (best is None or r["seconds_per_query"] < best["seconds_per_query"]):
+            best = r
     if not rows:
         raise ValueError("no grid point fits in max_memory_ratio: " + "; ".join(exhausted))
-    frontier = pd.DataFrame([{kk: v for kk, v in r.items() if kk != "_index"} for r in rows])
+    drop = ("_index", "_params")
+    frontier = pd.DataFrame([{kk: v for kk, v in r.items() if kk not in drop} for r in rows])
     frontier["reached"] = frontier["recall"] >= target_recall
     if best is None:
         best_pos = int(frontier["recall"].idxmax())
@@ -468,13 +494,8 @@ def tune_balanced_lsh(
             f"{best['recall']:.3f}; knobs that ran out: " + "; ".join(exhausted)
         )
         log.warning(message)
-        idx = BalancedLSHIndex(
-            metric=metric,
-            n_tables=int(best["n_tables"]),
-            n_dirs=int(best["n_dirs"]),
-            leaf_size=int(best["leaf_size"]),
-            random_state=seed,
-        ).build(x)
+        cls_b = BalancedLSHIndex if best["index"] == "balanced" else SimHashIndex
+        idx = cls_b(**best["_params"]).build(x)
     else:
         best_pos = next(i for i, r in enumerate(rows) if r is best)
         message = ""
@@ -482,22 +503,22 @@ def tune_balanced_lsh(
     frontier["chosen"] = False
     frontier.loc[best_pos, "chosen"] = True
     chosen: dict[str, Any] = {
-        "metric": metric,
-        "n_tables": int(best["n_tables"]),
-        "n_dirs": int(best["n_dirs"]),
-        "leaf_size": int(best["leaf_size"]),
-        "query_probes": int(best["query_probes"]),
+        **best["_params"],
+        best["probe_knob"]: int(best["probes"]),
         "refine_factor": int(best["refine_factor"]),
-        "random_state": seed,
     }
+    index_class: type[Index] = BalancedLSHIndex if best["index"] == "balanced" else SimHashIndex
     val = None
     if n_val:
         idx.set_search_params(
-            query_probes=chosen["query_probes"], refine_factor=chosen["refine_factor"]
+            **{
+                best["probe_knob"]: chosen[best["probe_knob"]],
+                "refine_factor": chosen["refine_factor"],
+            }
         )
         val = knn_recall(idx.search(q_val, k).ids, t_val, k)
     return TuningResult(
-        index_class=BalancedLSHIndex,
+        index_class=index_class,
         params=chosen,
         recall=float(best["recall"]),
         cost=float(best["seconds_per_query"]),
@@ -506,4 +527,22 @@ def tune_balanced_lsh(
         validation_recall=None if val is None else float(val),
         message=message,
         seconds=time.perf_counter() - t_start,
+    )
+
+
+def tune(
+    vectors: ArrayLike,
+    queries: ArrayLike | None = None,
+    k: int = 10,
+    target_recall: float = 0.9,
+    metric: Metric = "cosine",
+    **kwargs: Any,
+) -> TuningResult:
+    """The cheapest LSH index reaching ``target_recall``: :func:`tune_balanced_lsh` with
+    ``include_simhash=True`` (balanced cross-polytope trees, or SimHash where it is cheaper),
+    within ``max_memory_ratio`` (default 2) times the float32 vectors. ``kwargs`` go to
+    :func:`tune_balanced_lsh`; ``result.make_index()`` builds the chosen class."""
+    kwargs.setdefault("include_simhash", True)
+    return tune_balanced_lsh(
+        vectors, queries, k=k, target_recall=target_recall, metric=metric, **kwargs
     )

@@ -235,3 +235,20 @@ def test_tuner_respects_the_memory_cap():
     assert (res.frontier["n_tables"] == 4).all()
     with pytest.raises(ValueError, match="max_memory_ratio"):
         tune_balanced_lsh(x, q, grid=((64, 8, 8),), max_memory_ratio=2.0)
+
+
+def test_tune_picks_the_cheaper_family_and_meets_the_target():
+    from recall.lsh_tuning import tune
+
+    x, q = gaussian_mixture(20_000, 32, n_clusters=50, n_queries=400, random_state=8)
+    res = tune(x, q[:200], target_recall=0.9, metric="cosine", random_state=0)
+    assert res.reached and res.validation_recall >= 0.86
+    assert set(res.frontier["index"]) == {"balanced", "simhash"}
+    chosen = res.frontier[res.frontier["chosen"]].iloc[0]
+    reached = res.frontier[res.frontier["recall"] - 2 * res.frontier["recall_se"] >= 0.9]
+    # the chosen point is the cheapest of those that met the target with the margin
+    assert chosen["seconds_per_query"] <= reached["seconds_per_query"].min() * 1.0001
+    idx = res.make_index().build(x)
+    assert idx.stats()["memory_bytes"] <= 2.0 * x.nbytes
+    truth = exact_knn(x, q[200:], K, metric="cosine").ids
+    assert _recall(idx, q[200:], truth) >= 0.87
