@@ -310,7 +310,8 @@ def tune_balanced_lsh(
     doubled up to ``max_refine`` (int8 scoring can hide true neighbours). Later grid points (more
     tables, bigger leaves) are tried only while the target is not reached or while they are
     cheaper; a grid point whose index takes more than ``max_memory_ratio`` times the float32
-    vectors is skipped (and named in ``message``). With ``include_simhash`` (cosine only), one
+    vectors is skipped (and named in ``message``); when none fits (short vectors, where ids and
+    tables outweigh them), the first grid point is tuned anyway and ``message`` says so. With ``include_simhash`` (cosine only), one
     :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 3`` bits, one shared int8
     copy) is swept too (``n_probes`` doubling from 16) and chosen when it is cheaper: on isotropic
     Gaussian mixtures random hyperplanes need no balancing and their flat buckets cost less per
@@ -374,7 +375,13 @@ def tune_balanced_lsh(
         return r["recall"] - margin_se * r["recall_se"] >= target_recall or r["recall"] >= 1.0
 
     def sweep(
-        kind: str, cls: type[Index], params: dict[str, Any], knob: str, start: int, cap_of: Any
+        kind: str,
+        cls: type[Index],
+        params: dict[str, Any],
+        knob: str,
+        start: int,
+        cap_of: Any,
+        ignore_memory: bool = False,
     ) -> dict[str, Any] | None:
         """Build one index, find its cheapest probe count reaching the target; None if never."""
         t0 = time.perf_counter()
@@ -386,7 +393,7 @@ def tune_balanced_lsh(
         label = ", ".join(
             f"{kk}={v}" for kk, v in params.items() if kk not in ("metric", "random_state")
         )
-        if mem > max_memory_ratio:
+        if mem > max_memory_ratio and not ignore_memory:
             exhausted.append(
                 f"{kind}({label}): memory {mem:.2f}x the float32 vectors > max_memory_ratio"
             )
@@ -481,8 +488,29 @@ def tune_balanced_lsh(
         r = sweep("simhash", SimHashIndex, sp, "n_probes", 16, lambda st: 16 * 64)
         if r is not None and (best is None or r["seconds_per_query"] < best["seconds_per_query"]):
             best = r
+    memory_note = ""
     if not rows:
-        raise ValueError("no grid point fits in max_memory_ratio: " + "; ".join(exhausted))
+        # nothing fits (small dimensions: ids and tables outweigh short vectors): tune the first
+        # grid point anyway and say so
+        memory_note = "no grid point fits in max_memory_ratio (" + "; ".join(exhausted) + ")"
+        L, dirs, leaf = grid[0]
+        r = sweep(
+            "balanced",
+            BalancedLSHIndex,
+            {
+                "metric": metric,
+                "n_tables": int(L),
+                "n_dirs": int(dirs),
+                "leaf_size": int(leaf),
+                "random_state": seed,
+            },
+            "query_probes",
+            4,
+            lambda st: st["n_leaves"],
+            ignore_memory=True,
+        )
+        if r is not None:
+            best = r
     drop = ("_index", "_params")
     frontier = pd.DataFrame([{kk: v for kk, v in r.items() if kk not in drop} for r in rows])
     frontier["reached"] = frontier["recall"] >= target_recall
@@ -500,6 +528,8 @@ def tune_balanced_lsh(
         best_pos = next(i for i, r in enumerate(rows) if r is best)
         message = ""
         idx = best["_index"]
+    if memory_note:
+        message = f"{message}; {memory_note}" if message else memory_note
     frontier["chosen"] = False
     frontier.loc[best_pos, "chosen"] = True
     chosen: dict[str, Any] = {
