@@ -12,17 +12,24 @@ Construction of one table:
   sub-buckets); functions are drawn per table and per depth (shared by the buckets of that depth);
 - the root bucket holds every point (centred on the data mean); a bucket larger than ``leaf_size``
   at depth < ``max_depth`` is split by the function of the next depth, recursively;
-- inner-product search is reduced to Euclidean search for hashing only (Bachrach et al. 2014):
-  ``v' = [v, sqrt(M^2 - |v|^2)]``, ``q' = [M q / |q|, 0]`` with ``M`` the largest norm; candidates
-  are scored with the real metric.
+- inner product (``ip``): items are split into *norm ranges* (longest first, geometric sizes
+  from ``4 * leaf_size``; ``n_ranges``), each with its own tables, and inside a range the search is
+  reduced to Euclidean search for hashing only (Bachrach et al. 2014):
+  ``v' = [v, sqrt(M_r^2 - |v|^2)]``, ``q' = [M_r q / |q|, 0]`` with ``M_r`` the range's largest
+  norm (a tight reduction, as norms vary little inside a range); ranges are searched in order and
+  the search stops before range ``r`` once ``|q| M_r`` (Cauchy-Schwarz) cannot beat the current
+  k-th score. Candidates are always scored with the real metric.
 
 Query (query-adaptive multi-probe, best first over all tables): a priority queue of buckets keyed
 by the squared margins accumulated on the way down (``(max_j |y_j| - |y_i|)^2`` for leaving the
-best sub-bucket for sub-bucket ``i``, the Lv et al. score of a cross-polytope probe); leaves are
-scanned in that order until ``query_probes`` leaves were scanned or ``max_candidates`` distinct
-candidates were met. Candidates are de-duplicated with a generation-stamped visited array (O(1),
-nothing cleared per query), scored on ONE shared int8 copy of the vectors (per-dimension scales;
-rows stored in table 0's leaf order so its leaves are contiguous) and the best
+best sub-bucket for the near side of direction ``i``, ``(max_j |y_j| + |y_i|)^2`` for its far
+side: the Lv et al. score of a cross-polytope probe). An expanded node's children are sorted once
+and enumerated through one heap cursor, the best child is descended at once. Leaves are scanned
+in that order until ``query_probes`` leaves were scanned or ``max_candidates`` distinct candidates
+were met; probing every leaf is exact search. Candidates are de-duplicated with a
+generation-stamped visited array (O(1), nothing cleared per query), prefetched leaf by leaf, scored
+on ONE shared int8 copy of the vectors (per-dimension scales, query quantised to int16, int32
+sums; rows stored in table 0's leaf order so its leaves are contiguous) and the best
 ``max(refine_factor * k, 32)`` re-ranked exactly in float32.
 """
 
@@ -385,12 +392,14 @@ class BalancedLSHIndex(Index):
     sparse regions (outliers) in short keys, so every bucket holds at most ``leaf_size`` points.
     See the module docstring for the construction and the probing order.
 
-    Parameters: ``n_tables`` (L), ``n_dirs`` (D': a split has ``2 D'`` sub-buckets),
+    Parameters: ``n_tables`` (L), ``n_dirs`` (D' <= 16: a split has ``2 D'`` sub-buckets),
     ``leaf_size`` (largest unsplit bucket), ``max_depth`` (longest key, in functions),
     ``query_probes`` (leaves scanned per query over all tables), ``max_candidates`` (stop once
     that many distinct candidates were scored; 0 = off), ``refine_factor`` (int8-scored candidates
-    re-ranked in float32: ``max(refine_factor * k, 32)``). ``query_probes``, ``max_candidates`` and
-    ``refine_factor`` can be changed after the build with :meth:`set_search_params`.
+    re-ranked in float32: ``max(refine_factor * k, 32)``), ``n_ranges`` (``ip`` only: norm ranges,
+    default enough for the first to hold ``4 * leaf_size`` items; ``query_probes`` then counts
+    per range). ``query_probes``, ``max_candidates`` and ``refine_factor`` can be changed after the
+    build with :meth:`set_search_params`.
     Not thread-safe: searches share a visited array.
     """
 
