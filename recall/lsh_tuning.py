@@ -312,8 +312,8 @@ def tune_balanced_lsh(
     cheaper; a grid point whose index takes more than ``max_memory_ratio`` times the float32
     vectors is skipped (and named in ``message``); when none fits (short vectors, where ids and
     tables outweigh them), the first grid point is tuned anyway and ``message`` says so. With ``include_simhash`` (cosine only), one
-    :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 3`` bits, one shared int8
-    copy) is swept too (``n_probes`` doubling from 16) and chosen when it is cheaper: on isotropic
+    :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 3`` bits, as many contiguous
+    int8 copies in bucket order as the memory cap allows) is swept too (``n_probes`` doubling from 16) and chosen when it is cheaper: on isotropic
     Gaussian mixtures random hyperplanes need no balancing and their flat buckets cost less per
     candidate than the split tree. The cost is CPU seconds per query of this thread
     (``time.thread_time``). ``frontier`` names the index kind (``index``) and its probe knob
@@ -478,11 +478,16 @@ def tune_balanced_lsh(
                 break
     if include_simhash and metric == "cosine":
         bits = int(np.clip(round(math.log2(max(2, n))) - 3, 4, 20))
+        d = x.shape[1]
+        # contiguous int8 copies (one per table, in bucket order) as far as the memory cap allows:
+        # float32 vectors, ids, norms, ranks, 16 permutations, then n*d bytes per copy
+        spare = max_memory_ratio * x.nbytes - (x.nbytes + n * (8 + 8 + 4 + 4 * 16))
+        copies = int(np.clip(spare // max(1, n * d), 1, 16))
         sp: dict[str, Any] = {
             "metric": metric,
             "n_tables": 16,
             "n_bits": bits,
-            "contiguous_bytes": 0,
+            "contiguous_bytes": copies * n * d,
             "random_state": seed,
         }
         r = sweep("simhash", SimHashIndex, sp, "n_probes", 16, lambda st: 16 * 64)
