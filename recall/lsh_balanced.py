@@ -621,7 +621,9 @@ class BalancedLSHIndex(Index):
         self._rank = rank[order]
         all_leaf = leaf_of[:, order].ravel()
         all_rows = np.tile(np.arange(n, dtype=np.int64), self.n_tables)
-        srt = np.lexsort((all_rows, all_leaf))
+        # rows ascend within each table's block and leaves are distinct across tables, so a stable
+        # sort by leaf keeps rows ascending inside every leaf
+        srt = np.argsort(all_leaf, kind="stable")
         counts = np.bincount(all_leaf, minlength=node_base)
         ends = np.cumsum(counts)
         if ends[-1] >= 2**31 or node_base >= 2**31:

@@ -296,6 +296,7 @@ def tune_balanced_lsh(
     max_memory_ratio: float = 2.0,
     margin_se: float = 2.0,
     include_simhash: bool = False,
+    max_seconds: float | None = 60.0,
     random_state: int | None = 0,
 ) -> TuningResult:
     """Tune :class:`recall.lsh_balanced.BalancedLSHIndex` until it reaches ``target_recall``.
@@ -317,7 +318,9 @@ def tune_balanced_lsh(
     Gaussian mixtures random hyperplanes need no balancing and their flat buckets cost less per
     candidate than the split tree. The cost is CPU seconds per query of this thread
     (``time.thread_time``). ``frontier`` names the index kind (``index``) and its probe knob
-    (``probe_knob``: ``query_probes`` or ``n_probes``) with its value in ``probes``.
+    (``probe_knob``: ``query_probes`` or ``n_probes``) with its value in ``probes``. Once a point
+    reached the target, no further index is built when the tuning would then likely run past
+    ``max_seconds`` (estimated from the builds so far); the target is never given up for time.
 
     Returns a :class:`TuningResult`: ``recall`` on the tuning slice, ``validation_recall`` on the
     held-out slice, ``reached`` (tuning recall >= target), ``message`` naming the knob that ran out
@@ -333,6 +336,8 @@ def tune_balanced_lsh(
         raise ValueError(f"k must be a positive int, got {k!r}")
     if not 0 <= validation < 1:
         raise ValueError(f"validation must be in [0, 1), got {validation}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0 or None, got {max_seconds}")
     if not max_memory_ratio > 0 or not margin_se >= 0:
         raise ValueError(
             f"max_memory_ratio must be > 0 and margin_se >= 0, got {max_memory_ratio}, {margin_se}"
@@ -459,7 +464,18 @@ def tune_balanced_lsh(
         r["_index"] = idx
         return r
 
+    def over_budget(scale: float) -> bool:
+        """True when a point already reached and one more build would likely pass max_seconds."""
+        if best is None or max_seconds is None or not rows:
+            return False
+        elapsed = time.perf_counter() - t_start
+        last_build = float(rows[-1]["build_s"]) / max(1, int(rows[-1]["n_tables"]))
+        return elapsed + 2.0 * last_build * scale > max_seconds
+
     for L, dirs, leaf in grid:
+        if over_budget(float(L)):
+            exhausted.append(f"stopped before n_tables={L}: max_seconds={max_seconds}")
+            break
         params: dict[str, Any] = {
             "metric": metric,
             "n_tables": int(L),
@@ -476,7 +492,7 @@ def tune_balanced_lsh(
             # a bigger grid point only pays when it is cheaper; stop after the first miss
             if best is not r:
                 break
-    if include_simhash and metric == "cosine":
+    if include_simhash and metric == "cosine" and not over_budget(4.0):
         bits = int(np.clip(round(math.log2(max(2, n))) - 3, 4, 20))
         d = x.shape[1]
         # contiguous int8 copies (one per table, in bucket order) as far as the memory cap allows:
