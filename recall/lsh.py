@@ -450,7 +450,10 @@ class _LSHIndex(Index):
         self._reset()
 
     def set_search_params(self, **kw: Any) -> _LSHIndex:
-        """Change ``n_probes`` (>= n_tables) / ``refine_factor`` (>= 1) without rebuilding.
+        """Change ``n_probes`` (>= 1) / ``refine_factor`` (>= 1) without rebuilding.
+
+        ``n_probes`` below ``n_tables`` probes the home buckets of the first ``n_probes`` tables
+        only (as a search grid may ask; the constructor keeps its ``>= n_tables`` rule).
 
         All values are checked before any is applied: a rejected call changes nothing.
         """
@@ -463,7 +466,7 @@ class _LSHIndex(Index):
         checked: dict[str, Any] = {}
         if "n_probes" in kw:
             v = kw["n_probes"]
-            checked["n_probes"] = None if v is None else _check_int("n_probes", v, self.n_tables)
+            checked["n_probes"] = None if v is None else _check_int("n_probes", v, 1)
         if "refine_factor" in kw:
             checked["refine_factor"] = _check_int("refine_factor", kw["refine_factor"], 1)
         for name, v in checked.items():

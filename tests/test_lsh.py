@@ -413,7 +413,14 @@ def test_set_search_params_changes_probes_without_rebuild(data, cls):
     assert high > low + 0.05
     assert all(np.array_equal(tables_before[k], idx._tables[k]) for k in tables_before)
     with pytest.raises(ValueError, match="n_probes"):
-        idx.set_search_params(n_probes=2, refine_factor=3)  # fewer probes than tables
+        idx.set_search_params(refine_factor=3, n_probes=0)
     assert idx.n_probes == 64 and idx.refine_factor == 16  # nothing applied
+    # fewer probes than tables: the first tables' home buckets only, fewer candidates
+    idx.set_search_params(n_probes=2)
+    idx.search(q, K)
+    few = idx.stats()["mean_candidates"]
+    idx.set_search_params(n_probes=4)
+    idx.search(q, K)
+    assert few < idx.stats()["mean_candidates"]
     with pytest.raises(ValueError, match="unknown search parameter"):
         idx.set_search_params(n_bits=3)
