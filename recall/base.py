@@ -127,6 +127,9 @@ class Index(ABC):
 
     #: short name used in reports and the registry
     name: ClassVar[str] = "index"
+    #: state arrays in which +/-inf is a legitimate sentinel (e.g. an unbounded norm range);
+    #: every other float state array of a loaded file must be finite
+    _STATE_MAY_HOLD_INF: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, metric: Metric = "cosine") -> None:
         if metric not in METRICS:
@@ -314,8 +317,8 @@ def load_index(path: str | os.PathLike) -> Index:
         raise ValueError(f"{p}: no ids (an index file is never empty)")
     state = {k: arrays[f"s_{k}"] for k in state_keys}
     for k, v in state.items():
-        if v.dtype.kind in "fc" and not np.isfinite(v).all():
-            raise ValueError(f"{p}: NaN or inf values in state array {k!r}")
+        if v.dtype.kind in "fc" and np.isnan(v).any():
+            raise ValueError(f"{p}: NaN values in state array {k!r}")
         if v.dtype.kind not in "biufSU":
             raise ValueError(f"{p}: state array {k!r} has unsupported dtype {v.dtype}")
     module = header["module"]
@@ -327,6 +330,9 @@ def load_index(path: str | os.PathLike) -> Index:
         raise ValueError(f"{p}: unknown index class {module}.{header['class']} ({exc})") from exc
     if not (isinstance(cls, type) and issubclass(cls, Index)) or inspect.isabstract(cls):
         raise ValueError(f"{p}: {module}.{header['class']} is not an Index class")
+    for k, v in state.items():
+        if v.dtype.kind in "fc" and k not in cls._STATE_MAY_HOLD_INF and np.isinf(v).any():
+            raise ValueError(f"{p}: inf values in state array {k!r}")
     try:
         idx = cls(**header["params"])
     except Exception as exc:  # noqa: BLE001 - any failure: the header does not fit the class

@@ -410,6 +410,8 @@ class _LSHIndex(Index):
     """
 
     name: ClassVar[str] = "lsh"
+    #: names accepted by ``set_search_params`` (search-time knobs, no rebuild)
+    search_params: ClassVar[tuple[str, ...]] = ("n_probes", "refine_factor")
 
     def __init__(
         self,
@@ -446,6 +448,30 @@ class _LSHIndex(Index):
         self.random_state = None if random_state is None else int(random_state)
         self.hasher: E2LSHHasher | SimHashHasher | None = None
         self._reset()
+
+    def set_search_params(self, **kw: Any) -> _LSHIndex:
+        """Change ``n_probes`` (>= 1) / ``refine_factor`` (>= 1) without rebuilding.
+
+        ``n_probes`` below ``n_tables`` probes the home buckets of the first ``n_probes`` tables
+        only (as a search grid may ask; the constructor keeps its ``>= n_tables`` rule).
+
+        All values are checked before any is applied: a rejected call changes nothing.
+        """
+        unknown = sorted(set(kw) - set(self.search_params))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: unknown search parameter(s) {unknown}; "
+                f"settable: {list(self.search_params)}"
+            )
+        checked: dict[str, Any] = {}
+        if "n_probes" in kw:
+            v = kw["n_probes"]
+            checked["n_probes"] = None if v is None else _check_int("n_probes", v, 1)
+        if "refine_factor" in kw:
+            checked["refine_factor"] = _check_int("refine_factor", kw["refine_factor"], 1)
+        for name, v in checked.items():
+            setattr(self, name, v)
+        return self
 
     # ---------------------------------------------------------------- resolved parameters
     @property

@@ -1,7 +1,7 @@
 """One conformance suite for every ``recall.base.Index`` implementation.
 
 Discovers every concrete public ``Index`` subclass defined in ``recall.exact``, ``recall.peers`` and
-``recall.lsh`` (when present) and runs the same checks on each, for each metric it supports:
+``recall.lsh`` / ``recall.lsh_balanced`` (when present) and runs the same checks on each, for each metric it supports:
 result shapes and dtypes, descending scores, -1 / -inf padding, exact-duplicate self-match,
 scores equal to the metric's value, errors on bad input (index unchanged after a rejected add),
 save/load round trips, truncated and foreign files.
@@ -21,6 +21,8 @@ from recall.base import METRICS, Index, load_index, normalize_rows, scores_for
 _MODULES = ["recall.exact", "recall.peers"]
 if importlib.util.find_spec("recall.lsh") is not None:
     _MODULES.append("recall.lsh")
+if importlib.util.find_spec("recall.lsh_balanced") is not None:
+    _MODULES.append("recall.lsh_balanced")
 
 
 def _discover() -> list[type[Index]]:
@@ -54,6 +56,7 @@ GENEROUS = {
     "KMeansIndex": {"nprobe": 10_000},
     "E2LSHIndex": {"n_tables": 16, "n_probes": 512},
     "SimHashIndex": {"n_tables": 16, "n_probes": 512},
+    "BalancedLSHIndex": {"n_tables": 8, "query_probes": 10_000},
 }
 
 N, D = 240, 8

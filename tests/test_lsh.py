@@ -398,3 +398,29 @@ def test_features_beat_linear_model_on_nonlinear_target():
     ).fit(x[tr], y[tr])
     lsh = pipe.score(x[te], y[te])
     assert lsh > raw + 0.1, (raw, lsh)
+
+
+@pytest.mark.parametrize("cls", [SimHashIndex, E2LSHIndex])
+def test_set_search_params_changes_probes_without_rebuild(data, cls):
+    x, q, truth = data
+    metric = "cosine" if cls is SimHashIndex else "l2"
+    idx = cls(metric=metric, n_tables=4, n_probes=4, random_state=0).build(x)
+    low = _recall(idx.search(q, K).ids, truth[metric])
+    tables_before = {k: v.copy() for k, v in idx._tables.items()}
+    assert idx.set_search_params(n_probes=64, refine_factor=16) is idx
+    assert idx.params()["n_probes"] == 64 and idx.params()["refine_factor"] == 16
+    high = _recall(idx.search(q, K).ids, truth[metric])
+    assert high > low + 0.05
+    assert all(np.array_equal(tables_before[k], idx._tables[k]) for k in tables_before)
+    with pytest.raises(ValueError, match="n_probes"):
+        idx.set_search_params(refine_factor=3, n_probes=0)
+    assert idx.n_probes == 64 and idx.refine_factor == 16  # nothing applied
+    # fewer probes than tables: the first tables' home buckets only, fewer candidates
+    idx.set_search_params(n_probes=2)
+    idx.search(q, K)
+    few = idx.stats()["mean_candidates"]
+    idx.set_search_params(n_probes=4)
+    idx.search(q, K)
+    assert few < idx.stats()["mean_candidates"]
+    with pytest.raises(ValueError, match="unknown search parameter"):
+        idx.set_search_params(n_bits=3)

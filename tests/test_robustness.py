@@ -316,12 +316,15 @@ def test_load_index_validates_like_build(tmp_path):
     x = np.random.default_rng(0).standard_normal((20, 4)).astype(np.float32)
     nan_x = x.copy()
     nan_x[3, 1] = np.nan
+    inf_x = x.copy()
+    inf_x[2, 0] = np.inf
     cases = {
         "dup": ({"ids": np.r_[np.arange(19), 0]}, "duplicate ids"),
         "frac": ({"ids": np.arange(20) + 0.5}, "ids must be integers"),
         "twod": ({"ids": np.arange(20).reshape(4, 5)}, "expected a 1-D array"),
         "pad": ({"ids": np.r_[np.arange(19), -1]}, "reserved"),
-        "nan": ({"s_x": nan_x}, "NaN or inf values in state array 'x'"),
+        "nan": ({"s_x": nan_x}, "NaN values in state array 'x'"),
+        "inf": ({"s_x": inf_x}, "inf values in state array 'x'"),
         "list": ({"header": _hbytes([1, 2])}, "header must be a JSON object"),
         "keys": ({"header": _hbytes({**h, "state_keys": "x"})}, "'state_keys' must be a JSON list"),
         "keys2": ({"header": _hbytes({**h, "state_keys": [1]})}, "distinct strings"),
