@@ -21,6 +21,20 @@ tie-aware (a returned item as close as the true 10th counts; strict recall in re
 After the sweeps, the points the issue's targets compare (ours, faiss IndexFlat, faiss
 IndexLSH+refine, hnswlib) are re-timed together, interleaved, and the target ratios come from that
 phase. FALCONN runs in its own interpreter (numpy < 2) right after, not interleaved (said so).
+Two rules keep the effort bounded without favouring anyone: a search sweep stops once strict
+recall reaches 0.999 (a larger setting cannot do better), and a point whose warm-up pass is slower
+than half the faster exact baseline is dominated by exact search: it keeps that one pass (flagged,
+``dominated_by_exact``) instead of the timed rounds.
+
+Full runs, for a quiet machine (1-minute load < 1.5 on 2 cores; the run refuses otherwise):
+
+    python -m recall.bench.ann --grid ann_100k                       # every family at 100k, ~30 min
+    python -m recall.bench.ann --grid ann_100k_issue --dataset gmm --out reports/ann_issue_gmm
+                                                   # the issue's full HNSW grid, ~25 min per family
+    python -m recall.bench.ann --grid ann_1m --sizes 10000,100000,1000000 \
+        --dataset gmm,skewed,ip_heavy --out reports/ann_1m       # 1M + cost growth, ~2 h (or per family)
+
+(times are estimates from runs at 3k-20k on a loaded machine; the report records the real one).
 
 FALCONN 1.3.1 does not install from pip on Python 3.11 (its bundled pybind11 2.3 fails to
 compile); it builds from the sdist once the headers are swapped for a newer pybind11::
