@@ -565,7 +565,8 @@ class Bench:
                 else tuple(resolve(x, data.n, data.d) for x in v)
                 for k, v in kw.items()
             }
-            warm = self.warmup(lambda: import_obj("recall.lsh:SimHashIndex")(metric=data.metric))
+            cls_name = "E2LSHIndex" if kw.get("kind") == "e2lsh" else "SimHashIndex"
+            warm = self.warmup(lambda: import_obj(f"recall.lsh:{cls_name}")(metric=data.metric))
             try:
                 res, tune_s, _ = timed(
                     lambda: tune_lsh(

@@ -152,9 +152,7 @@ def _child_pecanpy(args: argparse.Namespace) -> dict:
     mode = getattr(pp, args.mode)
     steps = args.walk_length - 1  # PecanPy's walk_length counts steps after the start node
 
-    def walks(g, start):
-        move_forward = g.get_move_forward()
-        has_nbrs = g.get_has_nbrs()
+    def walks(g, start, move_forward, has_nbrs):
         with ProgressBar(total=start.size, disable=True) as bar:
             return g._random_walks(start.size, steps, 0, start, has_nbrs, move_forward, bar)
 
@@ -163,14 +161,19 @@ def _child_pecanpy(args: argparse.Namespace) -> dict:
         g.read_edg(str(path), weighted=True, directed=False)
         return g
 
-    # JIT warm-up of the same mode on a 3-node graph (compilation, not walking)
+    # JIT warm-up of the same mode on a 3-node graph: compiles the pre-computation kernels
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tiny = Path(tmp) / "tiny.tsv"
         tiny.write_text("0\t1\t0.5\n1\t2\t0.7\n0\t2\t0.2\n")
         gt = make(tiny)
+        t1 = time.perf_counter()
         gt._preprocess_transition_probs()
-        walks(gt, np.arange(3, dtype=np.uint32))
+        # PecanPy defines its pre-computation kernel inside _preprocess_transition_probs, so
+        # numba compiles it on every call: the 3-node call is all compilation, our estimate of
+        # the compile time inside the real call below
+        compile_in_prep_s = time.perf_counter() - t1
+        walks(gt, np.arange(3, dtype=np.uint32), gt.get_move_forward(), gt.get_has_nbrs())
         del gt
     warmup_s = time.perf_counter() - t0
 
@@ -182,18 +185,33 @@ def _child_pecanpy(args: argparse.Namespace) -> dict:
     c0 = time.process_time()
     t0 = time.perf_counter()
     g._preprocess_transition_probs()  # PreComp: the transition tables; OTF: nothing much
+    move_forward = g.get_move_forward()
+    has_nbrs = g.get_has_nbrs()
     prep_s = time.perf_counter() - t0
+    prep_cpu = time.process_time() - c0
+    # the walk kernel takes move_forward, a closure over this graph's arrays, as a first-class
+    # function: numba compiles it for this closure, so it is warmed up here on 4 walks (as
+    # simulate_walks would pay it once); compilation is not walking and is reported apart
+    t1 = time.perf_counter()
+    walks(g, np.zeros(4, dtype=np.uint32), move_forward, has_nbrs)
+    warmup_s += time.perf_counter() - t1
     nodes = np.arange(g.num_nodes, dtype=np.uint32)
     start = np.concatenate([nodes] * args.num_walks)
     np.random.default_rng(0).shuffle(start)  # as simulate_walks: shuffled for load balance
-    mat = walks(g, start)
-    walk_s = time.perf_counter() - t0
-    walk_cpu_s = time.process_time() - c0
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    mat = walks(g, start, move_forward, has_nbrs)
+    walks_only_s = time.perf_counter() - t0
+    walk_cpu_s = prep_cpu + time.process_time() - c0
+    with_compile_s = prep_s + walks_only_s  # what a user of simulate_walks waits (minus 4 walks)
+    prep_s = max(0.0, prep_s - compile_in_prep_s)
+    walk_s = prep_s + walks_only_s  # pre-computation (its compile estimate removed) + walks
     return {
         "load_s": load_s,
         "warmup_s": warmup_s,
         "prep_s": prep_s,
         "walk_s": walk_s,
+        "walk_s_with_compile": with_compile_s,
         "walk_cpu_s": walk_cpu_s,
         "walks": int(mat.shape[0]),
         "rss_before_walk_mb": rss_before,
@@ -380,6 +398,9 @@ def summarise(rows: list[dict]) -> list[dict]:
                 spread=(max(w) - min(w)) / med if med > 0 else 0.0,
                 walk_cpu_s=statistics.median(r["walk_cpu_s"] for r in ok),
                 prep_s=statistics.median(r["prep_s"] for r in ok),
+                walk_s_with_compile=statistics.median(
+                    r.get("walk_s_with_compile", r["walk_s"]) for r in ok
+                ),
                 warmup_s=statistics.median(r["warmup_s"] for r in ok),
                 load_s=statistics.median(r["load_s"] for r in ok),
                 walks=ok[0]["walks"],
@@ -420,26 +441,29 @@ def _write_reports(rows: list[dict], summary: list[dict], meta: dict, run, out: 
         "",
         "Walk s = wall seconds producing the walks (PecanPy: transition pre-computation + walks, "
         "after a JIT warm-up of the same mode on a 3-node graph; ours: alias tables + walks, after "
-        "a one-walk warm-up), median (min-max) of the rounds, ⚠ = spread > 20%. `ours is Nx faster` "
+        "a one-walk warm-up), median (min-max) of the rounds, ⚠ = spread > 20%. PecanPy compiles "
+        "its pre-computation kernel inside every call (it is defined in the method): its 3-node "
+        "call's time is taken as the compile estimate and removed from `prep s` and `walk s`; "
+        "`with compile` keeps it (what a user waits). `ours is Nx faster` "
         "= this tool's walk s / ours. Peak RSS = the child process's maximum resident set (max "
         "over rounds). Loading the edge list and compilation are listed apart.",
         "",
-        "| p | q | tool | walk s (min-max) | walk CPU s | prep s | ours is Nx faster | peak RSS MB | "
-        "memory ours / this | load s | warm-up s | status |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| p | q | tool | walk s (min-max) | with compile | walk CPU s | prep s | ours is Nx faster "
+        "| peak RSS MB | memory ours / this | load s | warm-up s | status |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in summary:
         if s["status"] == "ok":
             lines.append(
                 f"| {s['p']:g} | {s['q']:g} | {s['label']} | "
                 f"{fmt_range(s['walk_s'], s['walk_s_min'], s['walk_s_max'], 2, s['flagged'])} | "
-                f"{s['walk_cpu_s']:.2f} | {s['prep_s']:.2f} | {s.get('speedup_of_ours', float('nan')):.2f} | "
+                f"{s['walk_s_with_compile']:.2f} | {s['walk_cpu_s']:.2f} | {s['prep_s']:.2f} | {s.get('speedup_of_ours', float('nan')):.2f} | "
                 f"{s['peak_rss_mb']:.0f} | {s.get('memory_ours_over_this', float('nan')):.2f} | "
                 f"{s['load_s']:.1f} | {s['warmup_s']:.1f} | ok |"
             )
         else:
             lines.append(
-                f"| {s['p']:g} | {s['q']:g} | {s['label']} | | | | | | | | | {s['status']} |"
+                f"| {s['p']:g} | {s['q']:g} | {s['label']} | | | | | | | | | | {s['status']} |"
             )
     lines += ["", *run.markdown()]
     lines += [f"- peers: {meta['peer_versions']}", ""]
