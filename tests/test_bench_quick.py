@@ -26,7 +26,11 @@ BENCHES = {
         ["results.csv", "results.md", "frontier.csv", "targets.csv", "run.json"],
         None,
     ),
-    "exact": (["--n", "5000"], ["results.csv", "results.md", "run.json"], None),
+    "exact": (
+        ["--n", "5000", "--faiss-coretype", "Haswell"],
+        ["results.csv", "results.md", "run.json"],
+        None,
+    ),
     "walks": ([], ["results.csv", "summary.csv", "results.md", "run.json"], None),
     "eges": (
         ["--parts", "lp,tp"],
@@ -71,6 +75,15 @@ def test_bench_quick_exits_zero_and_writes_its_report(name, tmp_path):
         assert (out / f).is_file() and (out / f).stat().st_size > 0, f"{name}: {f} not written"
     md = (out / "results.md").read_text(encoding="utf-8")
     assert len(md.splitlines()) > 5
+    if name == "exact":  # faiss in a worker with OPENBLAS_CORETYPE: same ids as in-process faiss
+        import pandas as pd
+
+        df = pd.read_csv(out / "results.csv")
+        worker = df[df["method"] == "faiss_flat_blas@Haswell"]
+        assert len(worker) == 2  # ip and l2, batch mode
+        # exact search everywhere: the same neighbours up to float ties (BLAS kernels differ)
+        assert (df["agreement_with_faiss"] >= 0.99).all()
+        assert df["identical_ids"].dtype == bool
 
 
 def test_cli_bench_exit_status_is_not_the_results_table(monkeypatch):

@@ -16,7 +16,8 @@ peer is swept over its build grid x its search parameter, ours over the same kin
 
 Measurement (:mod:`recall.bench.harness`): one thread everywhere; wall clock the figure, CPU beside;
 per built index, every search setting's single-query loop (and batched call) is timed in rounds
-interleaved across settings; medians with min-max, > 20% spread flagged. knn-recall@10 is
+interleaved across settings (a timed pass repeats the loop until it lasts >= 0.25 s, so that
+scheduler noise stays small); medians with min-max, > 20% spread flagged. knn-recall@10 is
 tie-aware (a returned item as close as the true 10th counts; strict recall in results.csv too).
 After the sweeps, the points the issue's targets compare (ours, faiss IndexFlat, faiss
 IndexLSH+refine, hnswlib) are re-timed together, interleaved, and the target ratios come from that
@@ -388,6 +389,8 @@ class Bench:
         self.truth_scores = scores_of(data.x, data.q, truth.ids, data.metric)  # type: ignore[arg-type]
         self.rows = [data.q[i : i + 1] for i in range(min(n_single, data.q.shape[0]))]
         self.points: list[dict[str, Any]] = []
+        #: a timed pass repeats the single-query loop until it lasts this long (quick: shorter)
+        self.min_pass_s = 0.02 if n_single < 100 else 0.25
         self.exact_qps = 0.0  # the faster exact baseline's single-query QPS (dominance floor)
         # the issue's target roles: (index, setting, point) of the best point so far
         self.keep: dict[str, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
@@ -399,13 +402,20 @@ class Bench:
             knn_recall(ids, self.truth_ids, self.k),
         )
 
-    def single_loop(self, idx: Any, setting: dict[str, Any]) -> Callable[[], None]:
+    def single_loop(self, idx: Any, setting: dict[str, Any], reps: int = 1) -> Callable[[], None]:
+        """One timed pass: the single-query loop over ``rows``, ``reps`` times."""
+
         def run() -> None:
             set_search(idx, **setting)
-            for r in self.rows:
-                idx.search(r, self.k)
+            for _ in range(reps):
+                for r in self.rows:
+                    idx.search(r, self.k)
 
         return run
+
+    def reps_for(self, seconds_per_loop: float) -> int:
+        """Loops per timed pass so that a pass lasts >= ``min_pass_s`` (scheduler noise)."""
+        return max(1, int(math.ceil(self.min_pass_s / max(seconds_per_loop, 1e-9))))
 
     def batch_call(self, idx: Any, setting: dict[str, Any]) -> Callable[[], None]:
         def run() -> None:
@@ -489,8 +499,9 @@ class Bench:
             if len(self.rows) / max(warm[i][0], 1e-12) < floor:
                 again = timed(self.single_loop(idx, s))[1:]
                 warm[i] = min(warm[i], again)
+        reps = {i: self.reps_for(warm[i][0]) for i in range(len(settings))}
         live = {
-            i: self.single_loop(idx, s)
+            i: self.single_loop(idx, s, reps[i])
             for i, s in enumerate(settings)
             if len(self.rows) / max(warm[i][0], 1e-12) >= floor
         }
@@ -505,7 +516,7 @@ class Bench:
         )
         for i, (s, rec) in enumerate(zip(settings, recs, strict=True)):
             if i in t_single:
-                rec.update(t_single[i].rate(len(self.rows), "qps"))
+                rec.update(t_single[i].rate(len(self.rows) * reps[i], "qps"))
                 rec.update(t_batch[i].rate(self.data.q.shape[0], "qps_batch"))
                 rec["dominated_by_exact"] = False
             else:
@@ -633,8 +644,9 @@ class Bench:
         if not roles:
             return {}
         rounds = max(self.rounds, 5)
+        reps = {r: self.reps_for(len(self.rows) / v[2]["qps"]) for r, v in roles.items()}
         ts: dict[str, Timing] = interleave(
-            {r: self.single_loop(v[0], v[1]) for r, v in roles.items()}, rounds
+            {r: self.single_loop(v[0], v[1], reps[r]) for r, v in roles.items()}, rounds
         )
         out = {}
         for r, (_, s, rec) in roles.items():
@@ -646,7 +658,7 @@ class Bench:
                 "build_s": rec["build_s"],
                 "tune_s": rec["tune_s"],
                 "build_total_s": rec["build_total_s"],
-                **ts[r].rate(len(self.rows), "qps"),
+                **ts[r].rate(len(self.rows) * reps[r], "qps"),
             }
         return out
 
