@@ -438,7 +438,8 @@ def _write_reports(rows: list[dict], summary: list[dict], meta: dict, run, out: 
         f"{meta['edges']:,} undirected weighted edges (uniform [0.1, 1)), "
         f"{meta['num_walks']} walks x {meta['walk_length']} nodes per node; {meta['threads']} "
         f"threads for every tool; {meta['rounds']} interleaved rounds, each run a fresh process.",
-        f"PecanPy: {meta['pecanpy_status']}. GRAPE: {meta['grape_status']}.",
+        f"PecanPy: {meta['pecanpy_status']}. GRAPE: {meta['grape_status']}."
+        + (f" Left out (--skip): {meta['skip']}." if meta.get("skip") else ""),
         "",
         "Walk s = wall seconds producing the walks (PecanPy: transition pre-computation + walks, "
         "after a JIT warm-up of the same mode on a 3-node graph; ours: alias tables + walks, after "
@@ -491,6 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pecanpy-python", default=None, help="interpreter with pecanpy 2.0.9")
     ap.add_argument("--grape-python", default=None, help="interpreter with grape")
     ap.add_argument("--no-peers", action="store_true", help="ours only")
+    ap.add_argument(
+        "--skip",
+        default="",
+        help="comma list of tool:mode to leave out, e.g. pecanpy:SparseOTF (said in the report)",
+    )
     ap.add_argument(
         "--peers", action="store_true", help="with --quick: run the peers too (their JIT is slow)"
     )
@@ -545,7 +551,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     peer_versions: dict[str, str] = {}
     for p, q in SETTINGS:
-        variants = VARIANTS["first" if p == q == 1.0 else "second"]
+        skip = {v for v in args.skip.split(",") if v}
+        variants = [
+            v
+            for v in VARIANTS["first" if p == q == 1.0 else "second"]
+            if f"{v[0]}:{v[1]}" not in skip
+        ]
         for rnd in range(args.rounds):
             for tool, mode in variants:
                 python, status = pythons[tool]
@@ -580,6 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         "edges": n_edges,
         "threads": threads,
         "rounds": args.rounds,
+        "skip": args.skip,
         "pecanpy_status": pythons["pecanpy"][1],
         "grape_status": pythons["grape"][1],
         "peer_versions": ", ".join(f"{k} {v}" for k, v in peer_versions.items()) or "n/a",
