@@ -15,8 +15,8 @@ peer is swept over its build grid x its search parameter, ours over the same kin
 ``tune_lsh`` variants (tuning time counted in the build time, shown apart too).
 
 Measurement (:mod:`recall.bench.harness`): one thread everywhere; wall clock the figure, CPU beside;
-per built index, every search setting's single-query loop (and batched call) is timed in rounds
-interleaved across settings (a timed pass repeats the loop until it lasts >= 0.1 s, so that
+per built index, every search setting's single-query loop is timed in rounds interleaved across
+settings (a timed pass repeats the loop until it lasts >= 0.1 s, so that
 scheduler noise stays small); the batched QPS (all queries in one call) is secondary and comes
 from the one call that measured the recall; medians with min-max, > 20% spread flagged. knn-recall@10 is
 tie-aware (a returned item as close as the true 10th counts; strict recall in results.csv too).
