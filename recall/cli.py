@@ -350,7 +350,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown benchmark {args.name!r} ({exc})") from exc
     if not hasattr(mod, "main"):
         raise ValueError(f"recall.bench.{name} has no main()")
-    return int(mod.main(args.args) or 0)
+    from recall.bench.harness import LoadTooHighError
+
+    try:
+        result = mod.main(args.args)
+    except LoadTooHighError as exc:  # a busy machine: a clean error, not a traceback
+        raise ValueError(str(exc)) from exc
+    # a bench's main returns an exit code (int) or None; some return their results table
+    # (a DataFrame), which is not an exit status: a complete run exits 0
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 def _version() -> str:

@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from embeddings._validate import as_ids
 from recall.base import METRICS, Index, Metric, SearchResult
 
-__all__ = ["ExactIndex", "exact_knn", "knn_recall"]
+__all__ = ["ExactIndex", "exact_knn", "knn_recall", "knn_recall_ties", "scores_of"]
 
 log = logging.getLogger(__name__)
 
@@ -523,3 +523,113 @@ def knn_recall(result_ids: ArrayLike, truth_ids: ArrayLike, k: int | None = None
     if counted == 0:
         raise ValueError("truth holds no ids (all padding)")
     return float(total / counted)
+
+
+def scores_of(
+    vectors: ArrayLike,
+    queries: ArrayLike,
+    result_ids: ArrayLike,
+    metric: Metric = "cosine",
+    ids: ArrayLike | None = None,
+) -> NDArray[np.float32]:
+    """True scores (higher is better) of the returned ids: ``(nq, k)`` float32, -inf for -1 padding.
+
+    ``vectors`` (n, d) are the indexed vectors, ``ids`` their ids (default: row numbers);
+    ``result_ids`` (nq, k) what an index returned for ``queries`` (nq, d). Scores follow
+    :mod:`recall.base`: inner product, cosine similarity, or minus the squared L2 distance.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
+    x = np.asarray(vectors, dtype=np.float32)
+    q = np.asarray(queries, dtype=np.float32)
+    res = np.asarray(result_ids)
+    if x.ndim != 2 or q.ndim != 2 or res.ndim != 2:
+        raise ValueError(f"expected 2-D arrays, got {x.shape}, {q.shape}, {res.shape}")
+    if q.shape[1] != x.shape[1] or res.shape[0] != q.shape[0]:
+        raise ValueError(
+            f"shapes disagree: vectors {x.shape}, queries {q.shape}, result ids {res.shape}"
+        )
+    res = as_ids(res.ravel(), unique=False).reshape(res.shape)
+    if ids is None:
+        rows = res.copy()
+        bad = (rows != -1) & ((rows < 0) | (rows >= x.shape[0]))
+    else:
+        id_arr = as_ids(ids)
+        order = np.argsort(id_arr, kind="stable")
+        pos = np.searchsorted(id_arr[order], res)
+        pos = np.minimum(pos, len(id_arr) - 1)
+        rows = np.where(id_arr[order][pos] == res, order[pos], -2)
+        bad = (res != -1) & (rows == -2)
+        rows = np.where(res == -1, -1, rows)
+    if bad.any():
+        raise ValueError(f"result ids not among the indexed ids: {np.unique(res[bad])[:10]}")
+    valid = rows >= 0
+    g = x[np.where(valid, rows, 0)]  # (nq, k, d)
+    if metric == "cosine":
+        g = g / np.maximum(np.linalg.norm(g, axis=2, keepdims=True), 1e-12)
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    if metric == "l2":
+        diff = g - q[:, None, :]
+        s = -np.einsum("qkd,qkd->qk", diff, diff)
+    else:
+        s = np.einsum("qkd,qd->qk", g, q)
+    return np.where(valid, s, -np.inf).astype(np.float32)
+
+
+def knn_recall_ties(
+    result_scores: ArrayLike,
+    truth_scores: ArrayLike,
+    k: int | None = None,
+    *,
+    result_ids: ArrayLike | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-7,
+) -> float:
+    """Tie-aware knn-recall@k: a returned neighbour as good as the true k-th counts.
+
+    ``result_scores`` (nq, >=k): the *true* scores of what an index returned (see
+    :func:`scores_of`; -inf for padding); ``truth_scores`` (nq, >=k): exact search's scores, best
+    first; compute both with :func:`scores_of` so that they come from one scoring path. Per query, recall = min(k, #returned with score >= s_k - tol) / min(k, #true), with
+    ``s_k`` the true k-th score and ``tol = atol + rtol * |s_k|`` (float32 rounding of two scoring
+    paths). This is ann-benchmarks' rule (a result within the k-th true distance + epsilon counts),
+    so that an index is not charged for returning another item at the same distance as the k-th.
+    ``result_ids`` (optional) lets duplicates be counted once. Padding (-inf) never counts.
+    """
+    rs = np.asarray(result_scores, dtype=np.float64)
+    ts = np.asarray(truth_scores, dtype=np.float64)
+    if rs.ndim != 2 or ts.ndim != 2 or rs.shape[0] != ts.shape[0]:
+        raise ValueError(
+            f"expected 2-D score arrays with equal rows, got {rs.shape} and {ts.shape}"
+        )
+    if k is None:
+        k = ts.shape[1]
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if ts.shape[1] < k or rs.shape[1] < k:
+        raise ValueError(f"k={k} exceeds the columns of results {rs.shape} or truth {ts.shape}")
+    if not (rtol >= 0 and atol >= 0):
+        raise ValueError(f"rtol and atol must be >= 0, got {rtol}, {atol}")
+    rs = rs[:, :k].copy()
+    ts = ts[:, :k]
+    if result_ids is not None:
+        ri = np.asarray(result_ids)[:, :k]
+        if ri.shape != rs.shape:
+            raise ValueError(f"result_ids {ri.shape} and result_scores {rs.shape} differ")
+        srt = np.sort(ri, axis=1)
+        dup_sorted = np.zeros_like(srt, dtype=bool)
+        dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]
+        # mark later occurrences of a repeated id as padding
+        for i in np.flatnonzero(dup_sorted.any(axis=1)):
+            _, first = np.unique(ri[i], return_index=True)
+            keep = np.zeros(k, dtype=bool)
+            keep[first] = True
+            rs[i, ~keep] = -np.inf
+    n_true = np.isfinite(ts).sum(axis=1)
+    ok = n_true > 0
+    if not ok.any():
+        raise ValueError("truth holds no scores (all padding)")
+    kth = ts[np.arange(ts.shape[0]), np.maximum(n_true - 1, 0)]
+    tol = atol + rtol * np.abs(kth)
+    hits = (np.isfinite(rs) & (rs >= (kth - tol)[:, None])).sum(axis=1)
+    per_query = np.minimum(hits, n_true) / np.maximum(n_true, 1)
+    return float(per_query[ok].mean())

@@ -1,14 +1,30 @@
-"""Exact search, ours vs faiss IndexFlat, side by side in one run.
+"""Exact search, ours vs faiss IndexFlat in its best documented configuration, interleaved.
 
-``python -m recall.bench.exact [--quick]`` builds both on clustered unit vectors (Gaussian mixture,
-200 clusters, seeded; default 1,000,000 x 64, 1,000 held-out queries) for metrics ``ip`` and
-``l2``, at 1 and 2 threads (threadpoolctl limits BLAS, ``faiss.omp_set_num_threads``, numba's
-thread count), and measures single-query QPS (a loop of 1-query searches, best of interleaved
-passes) and batched QPS (all queries in one call). Ours = :class:`recall.exact.ExactIndex`
-(int8-bounded pass for single queries; BLAS blocks + compiled top-k for batches) and, for
-reference, its plain BLAS path (``prefilter=False``). Writes ``reports/exact/results.csv`` and
-``results.md`` with the ratio ours / faiss, the agreement of the ids with faiss, library versions
-and thread pools.
+    python -m recall.bench.exact [--quick] [--n 1000000] [--threads 1,2] [--faiss-coretype SkylakeX] [--out DIR]
+
+Data: clustered unit vectors (Gaussian mixture, 200 clusters, seeded; default 1,000,000 x 64) with
+1,000 held-out queries, metrics ``ip`` and ``l2``, at each thread count (threadpoolctl limits
+BLAS, ``faiss.omp_set_num_threads``, numba's thread count).
+
+Methods: ``ours`` = :class:`recall.exact.ExactIndex` (int8-bounded pass for few queries, BLAS blocks
++ compiled top-k for batches), ``ours_blas`` = its plain BLAS path (``prefilter=False``);
+``faiss_flat`` = faiss ``IndexFlat`` at its defaults and ``faiss_flat_blas`` with
+``faiss.cvar.distance_compute_blas_threshold`` lowered to 20 (faiss' own documented knob: a batch of
+at least that many queries goes through BLAS ``sgemm`` instead of the per-query scan; its default
+in faiss 1.15 is far above a 1,000-query batch). faiss' bundled OpenBLAS may not recognise the CPU
+and fall back to a generic kernel: the report shows the core type threadpoolctl sees, and with
+``--faiss-coretype NAME`` a second copy of faiss runs in a worker process started with
+``OPENBLAS_CORETYPE=NAME`` (``faiss_flat_blas@NAME``), timed in its turn of the same interleaved
+rounds of the batch mode (the worker times its own calls; the ids it returns are checked identical to in-process
+faiss').
+
+Timing (:mod:`recall.bench.harness`): wall clock, one warm-up call each, then ``--rounds`` rounds
+interleaved across the methods (A B C D, A B C D, ...), median with min-max, > 20% spread flagged;
+single-query mode = a loop of 1-query calls over the first ``--single`` queries, batch mode = all
+queries in one call. Ratios are ours / the best faiss configuration of the same moment.
+
+Writes ``results.csv`` and ``results.md`` into ``--out`` (default ``reports/exact``; ``--quick``
+defaults to a temporary folder).
 """
 
 from __future__ import annotations
@@ -17,22 +33,124 @@ import argparse
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 import numba as nb
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from recall.bench.datasets import gaussian_mixture
+from recall.bench.harness import BenchRun, Timing, add_load_arguments, fmt_range, interleave
 from recall.exact import ExactIndex, knn_recall
-from recall.measure import environment_info
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
+BLAS_THRESHOLD = 20
+
+# a faiss IndexFlat in its own process, driven line by line (JSON) so that its calls take their
+# turn in the parent's interleaved rounds; it times its own calls (no IPC in the figures)
+_WORKER = r"""
+import json, sys, time
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+import faiss
+base = np.load(sys.argv[1]); queries = np.load(sys.argv[2]); metric = sys.argv[3]
+threads = int(sys.argv[4]); faiss.cvar.distance_compute_blas_threshold = int(sys.argv[5])
+faiss.omp_set_num_threads(threads)
+lim = threadpool_limits(threads)
+index = faiss.IndexFlatL2(base.shape[1]) if metric == "l2" else faiss.IndexFlatIP(base.shape[1])
+index.add(base)
+print(json.dumps({"ready": True, "pools": [{k: p.get(k) for k in ("internal_api", "version", "architecture", "num_threads")} for p in threadpool_info()]}), flush=True)
+for line in sys.stdin:
+    cmd = json.loads(line)
+    if cmd["op"] == "quit":
+        break
+    k = cmd["k"]
+    if cmd["op"] == "single":
+        rows = [queries[i:i + 1] for i in range(cmd["n"])]
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = [index.search(r, k)[1] for r in rows]
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        ids = np.concatenate(out)
+    else:
+        c0, w0 = time.process_time(), time.perf_counter()
+        ids = index.search(queries, k)[1]
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    if cmd.get("save"):
+        np.save(cmd["save"], ids)
+    print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
+"""
+
+
+class FaissWorker:
+    """faiss IndexFlat in a subprocess with ``OPENBLAS_CORETYPE`` set; ``call`` times one search."""
+
+    def __init__(self, base_npy: str, queries_npy: str, metric: str, threads: int, coretype: str):
+        env = {
+            **os.environ,
+            "OPENBLAS_CORETYPE": coretype,
+            "OMP_NUM_THREADS": str(threads),
+            "OPENBLAS_NUM_THREADS": str(threads),
+        }
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _WORKER,
+                base_npy,
+                queries_npy,
+                metric,
+                str(threads),
+                str(BLAS_THRESHOLD),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        hello = json.loads(self._read())
+        self.pools = hello["pools"]
+        self.times: list[tuple[float, float]] = []
+
+    def _read(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"faiss worker died (exit {self.proc.poll()})")
+        return line
+
+    def call(self, op: str, k: int, n: int = 0, save: str | None = None) -> tuple[float, float]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"op": op, "k": k, "n": n, "save": save}) + "\n")
+        self.proc.stdin.flush()
+        r = json.loads(self._read())
+        return float(r["wall"]), float(r["cpu"])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=60)
+
+
+def _worker_timing(worker: FaissWorker, op: str, k: int, n: int, rounds: int) -> dict[str, Any]:
+    """A callable for :func:`interleave` whose own clock is ignored: the worker's is recorded."""
+    rec: dict[str, Any] = {"wall": [], "cpu": []}
+
+    def fn() -> None:
+        w, c = worker.call(op, k, n)
+        rec["wall"].append(w)
+        rec["cpu"].append(c)
+
+    rec["fn"] = fn
+    return rec
 
 
 def _faiss_flat(metric: str, x: np.ndarray):
@@ -40,15 +158,20 @@ def _faiss_flat(metric: str, x: np.ndarray):
 
     index = faiss.IndexFlatL2(x.shape[1]) if metric == "l2" else faiss.IndexFlatIP(x.shape[1])
     index.add(x)
-
-    def search(q: np.ndarray, k: int):
-        d, i = index.search(q, k)
-        return i
-
-    return index, search
+    return index
 
 
-def run(
+def _pools() -> list[dict[str, Any]]:
+    return [
+        {
+            k: p.get(k)
+            for k in ("internal_api", "version", "architecture", "num_threads", "filepath")
+        }
+        for p in threadpool_info()
+    ]
+
+
+def run_compare(
     n: int = 1_000_000,
     d: int = 64,
     n_queries: int = 1000,
@@ -56,181 +179,226 @@ def run(
     k: int = 10,
     threads: tuple[int, ...] = (1, 2),
     metrics: tuple[str, ...] = ("ip", "l2"),
-    repeat: int = 3,
+    rounds: int = 3,
+    coretype: str | None = None,
     random_state: int = 0,
-    out_dir: Path | None = None,
-) -> pd.DataFrame:
-    """Run the comparison; returns the results table (also written to ``out_dir``)."""
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run the comparison; returns (results table, notes with thread pools and worker pools)."""
     import faiss
 
-    out_dir = Path(out_dir) if out_dir is not None else REPO / "reports" / "exact"
-    load_start = os.getloadavg()
+    if rounds < 3:
+        raise ValueError(f"rounds must be >= 3 (the harness's rule), got {rounds}")
     base, queries = gaussian_mixture(n, d, 200, n_queries, random_state)
     single = queries[:single_queries]
+    default_thr = int(faiss.cvar.distance_compute_blas_threshold)
+    notes: dict[str, Any] = {"faiss_default_blas_threshold": default_thr, "worker_pools": None}
     rows = []
-    for t in threads:
-        nb.set_num_threads(min(t, nb.config.NUMBA_NUM_THREADS))
-        faiss.omp_set_num_threads(t)
-        with threadpool_limits(limits=t, user_api="blas"):
-            for metric in metrics:
-                log.info("threads=%d metric=%s: building", t, metric)
-                builds = {}
-                t0 = time.perf_counter()
-                _, faiss_search = _faiss_flat(metric, base)
-                builds["faiss_flat"] = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                ours = ExactIndex(metric, threads=t).build(base)
-                builds["ours"] = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                ours_blas = ExactIndex(metric, threads=t, prefilter=False).build(base)
-                builds["ours_blas"] = time.perf_counter() - t0
-                methods = {
-                    "faiss_flat": faiss_search,
-                    "ours": lambda q, kk, ix=ours: ix.search(q, kk).ids,
-                    "ours_blas": lambda q, kk, ix=ours_blas: ix.search(q, kk).ids,
-                }
-                # single queries: interleaved passes, best per method
-                best = dict.fromkeys(methods, np.inf)
-                for fn in methods.values():
-                    fn(single[:2], k)  # warm-up (compilation)
-                for _ in range(repeat):
-                    for name, fn in methods.items():
-                        t0 = time.perf_counter()
-                        for i in range(single.shape[0]):
-                            fn(single[i : i + 1], k)
-                        best[name] = min(best[name], time.perf_counter() - t0)
-                single_ids = {
-                    name: np.concatenate([fn(single[i : i + 1], k) for i in range(single.shape[0])])
-                    for name, fn in methods.items()
-                }
-                # batched: all queries in one call, once each (a pass takes seconds)
-                batch_time = {}
-                batch_ids = {}
-                for name, fn in methods.items():
-                    fn(queries[:64], k)
-                    t0 = time.perf_counter()
-                    batch_ids[name] = fn(queries, k)
-                    batch_time[name] = time.perf_counter() - t0
-                for name in methods:
-                    for mode, secs, nq, ids, ref in (
-                        ("single", best[name], single.shape[0], single_ids[name], "faiss_flat"),
-                        ("batch", batch_time[name], n_queries, batch_ids[name], "faiss_flat"),
-                    ):
-                        truth = single_ids[ref] if mode == "single" else batch_ids[ref]
-                        rows.append(
-                            {
-                                "metric": metric,
-                                "threads": t,
-                                "method": name,
-                                "mode": mode,
-                                "n": n,
-                                "d": d,
-                                "k": k,
-                                "queries": nq,
-                                "qps": nq / secs,
-                                "agreement_with_faiss": knn_recall(ids, truth, k),
-                                "build_s": builds[name],
-                                "mean_candidates_int8": (
-                                    ours.stats()["last_mean_candidates"]
-                                    if name == "ours"
-                                    else np.nan
-                                ),
-                            }
+    tmp = tempfile.TemporaryDirectory(prefix="exact_bench_")
+    np.save(f"{tmp.name}/base.npy", base)
+    np.save(f"{tmp.name}/queries.npy", queries)
+    try:
+        for t in threads:
+            nb.set_num_threads(min(t, nb.config.NUMBA_NUM_THREADS))
+            faiss.omp_set_num_threads(t)
+            with threadpool_limits(limits=t):
+                for metric in metrics:
+                    log.info("threads=%d metric=%s: building", t, metric)
+                    flat = _faiss_flat(metric, base)
+                    ours = ExactIndex(metric, threads=t).build(base)
+                    ours_blas = ExactIndex(metric, threads=t, prefilter=False).build(base)
+                    worker = None
+                    if coretype:
+                        worker = FaissWorker(
+                            f"{tmp.name}/base.npy", f"{tmp.name}/queries.npy", metric, t, coretype
                         )
-                log.info("threads=%d metric=%s: %s", t, metric, rows[-6:])
-                del ours, ours_blas
+                        notes["worker_pools"] = worker.pools
+
+                    def faiss_fn(thr: int, flat=flat):
+                        def search(q: np.ndarray) -> np.ndarray:
+                            faiss.cvar.distance_compute_blas_threshold = thr
+                            try:
+                                return flat.search(q, k)[1]
+                            finally:
+                                faiss.cvar.distance_compute_blas_threshold = default_thr
+
+                        return search
+
+                    searchers = {
+                        "faiss_flat": faiss_fn(default_thr),
+                        "faiss_flat_blas": faiss_fn(BLAS_THRESHOLD),
+                        "ours": lambda q, ix=ours: ix.search(q, k).ids,
+                        "ours_blas": lambda q, ix=ours_blas: ix.search(q, k).ids,
+                    }
+                    for mode, nq in (("single", single.shape[0]), ("batch", n_queries)):
+                        use = dict(searchers)
+                        if mode == "single":  # one query never reaches any BLAS threshold
+                            use.pop("faiss_flat_blas")
+
+                        def loop(s=None, mode=mode):
+                            if mode == "single":
+                                return lambda: [
+                                    s(single[i : i + 1]) for i in range(single.shape[0])
+                                ]
+                            return lambda: s(queries)
+
+                        fns = {name: loop(s) for name, s in use.items()}
+                        wrec = None
+                        wname = f"faiss_flat_blas@{coretype}"
+                        if worker is not None and mode == "batch":  # one query never uses BLAS
+                            wrec = _worker_timing(worker, mode, k, nq, rounds)
+                            fns[wname] = wrec["fn"]
+                        times = interleave(fns, rounds)
+                        if wrec is not None:  # the worker's own clock; drop the warm-up call
+                            times[wname] = Timing(
+                                tuple(wrec["wall"][1:]), tuple(wrec["cpu"][1:]), wrec["wall"][0]
+                            )
+                        ids = {}
+                        for name, s in use.items():
+                            ids[name] = (
+                                np.concatenate(
+                                    [s(single[i : i + 1]) for i in range(single.shape[0])]
+                                )
+                                if mode == "single"
+                                else s(queries)
+                            )
+                        if wrec is not None:
+                            worker.call(mode, k, nq, save=f"{tmp.name}/w.npy")
+                            ids[wname] = np.load(f"{tmp.name}/w.npy")
+                        ref = ids["faiss_flat"]
+                        for name, tm in times.items():
+                            rows.append(
+                                {
+                                    "metric": metric,
+                                    "threads": t,
+                                    "mode": mode,
+                                    "method": name,
+                                    "n": n,
+                                    "d": d,
+                                    "k": k,
+                                    "queries": nq,
+                                    **tm.rate(nq, "qps"),
+                                    "warmup_s": tm.warmup_s,
+                                    "agreement_with_faiss": knn_recall(ids[name], ref, k),
+                                    "identical_ids": bool(np.array_equal(ids[name], ref)),
+                                }
+                            )
+                        log.info(
+                            "threads=%d metric=%s %s: %s",
+                            t,
+                            metric,
+                            mode,
+                            {r["method"]: round(r["qps"]) for r in rows[-len(times) :]},
+                        )
+                    if worker is not None:
+                        worker.close()
+                    del ours, ours_blas, flat
+    finally:
+        tmp.cleanup()
     df = pd.DataFrame(rows)
-    ref = df[df.method == "faiss_flat"].set_index(["metric", "threads", "mode"])["qps"]
-    df["ratio_vs_faiss"] = [
-        r.qps / ref.loc[(r.metric, r.threads, r.mode)] for r in df.itertuples(index=False)
-    ]
-    load_end = os.getloadavg()
-    load = (
-        f"1-min load average {load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end "
-        f"(15-min {load_end[2]:.1f}) on {os.cpu_count()} cores"
+    best_faiss = (
+        df[df["method"].str.startswith("faiss")].groupby(["metric", "threads", "mode"])["qps"].max()
     )
-    cfg = dict(n=n, d=d, n_queries=n_queries, single_queries=single_queries, k=k, load=load)
-    _write(df, out_dir, cfg)
-    return df
+    default = df[df["method"] == "faiss_flat"].set_index(["metric", "threads", "mode"])["qps"]
+    key = list(zip(df["metric"], df["threads"], df["mode"], strict=True))
+    df["ratio_vs_best_faiss"] = df["qps"].to_numpy() / best_faiss.loc[key].to_numpy()
+    df["ratio_vs_faiss_default"] = df["qps"].to_numpy() / default.loc[key].to_numpy()
+    notes["pools"] = _pools()
+    return df, notes
 
 
-def _write(df: pd.DataFrame, out_dir: Path, cfg: dict) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out_dir / "results.csv", index=False)
-    env = environment_info()
-    show = df[
-        ["metric", "threads", "mode", "method", "qps", "ratio_vs_faiss", "agreement_with_faiss"]
-    ]
-    show = show.sort_values(["mode", "metric", "threads", "method"])
-    lines = [
-        "# Exact search: ours vs faiss IndexFlat",
-        "",
-        f"Data: Gaussian mixture, 200 clusters, unit vectors, n={cfg['n']:,}, d={cfg['d']}, "
-        f"{cfg['n_queries']} held-out queries (single-query mode: the first "
-        f"{cfg['single_queries']}, one per call, best of interleaved passes), k={cfg['k']}.",
-        "Threads: BLAS limited with threadpoolctl, faiss.omp_set_num_threads, numba set_num_threads.",
-        f"Machine load during the run (other work shares the CPU): {cfg.get('load', 'not recorded')}.",
-        "Absolute QPS therefore vary between runs; the methods are timed interleaved, so read the",
-        "ratios.",
-        "`ours` = ExactIndex (int8-bounded pass + exact re-score for single queries, BLAS blocks +",
-        "compiled top-k for batches); `ours_blas` = ExactIndex(prefilter=False). "
-        "`agreement_with_faiss` = knn-recall@k of the ids against faiss' (1.0 = same neighbours).",
-        "",
-        "| mode | metric | threads | method | QPS | ratio vs faiss | agreement |",
-        "|---|---|---|---|---:|---:|---:|",
-    ]
-    for r in show.itertuples(index=False):
-        lines.append(
-            f"| {r.mode} | {r.metric} | {r.threads} | {r.method} | {r.qps:,.1f} | "
-            f"{r.ratio_vs_faiss:.2f} | {r.agreement_with_faiss:.4f} |"
-        )
+def write(
+    df: pd.DataFrame, notes: dict[str, Any], run: BenchRun, out: Path, cfg: dict[str, Any]
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "results.csv", index=False)
+    lines = run.header("Exact search: ours vs faiss IndexFlat (best documented configuration)")
     lines += [
+        f"Data: Gaussian mixture, 200 clusters, unit vectors, n={cfg['n']:,}, d={cfg['d']}, "
+        f"{cfg['n_queries']} held-out queries; single-query mode = the first {cfg['single']} "
+        f"queries one per call; batch = all in one call; k={cfg['k']}.",
+        f"faiss configurations: `faiss_flat` = defaults (`distance_compute_blas_threshold` = "
+        f"{notes['faiss_default_blas_threshold']}); `faiss_flat_blas` = threshold {BLAS_THRESHOLD} "
+        "(batches through BLAS sgemm)"
+        + (
+            f"; `faiss_flat_blas@{cfg['coretype']}` = the same in a worker process with "
+            f"`OPENBLAS_CORETYPE={cfg['coretype']}`."
+            if cfg.get("coretype")
+            else "; no OPENBLAS_CORETYPE worker was run (`--faiss-coretype`)."
+        ),
+        "Ratios: ours / the fastest faiss configuration measured in the same interleaved rounds "
+        "(`vs best faiss`), and / faiss at its defaults. `identical` = same ids as faiss defaults.",
         "",
-        "## Environment",
-        "",
-        f"CPU: {env['cpu']} ({env['cpu_count']} cores), Python {env['python']}",
-        "",
-        "Libraries: " + ", ".join(f"{k} {v}" for k, v in env["libraries"].items()),
-        "",
-        "Thread pools (at report time):",
-        "",
-        "```json",
-        json.dumps(env["threadpools"], indent=1),
-        "```",
+        "| mode | metric | threads | method | QPS (min-max) | vs best faiss | vs faiss defaults | identical ids |",
+        "|---|---|---:|---|---:|---:|---:|---|",
     ]
-    (out_dir / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for r in df.sort_values(["mode", "metric", "threads", "method"]).itertuples(index=False):
+        lines.append(
+            f"| {r.mode} | {r.metric} | {r.threads} | {r.method} | "
+            f"{fmt_range(r.qps, r.qps_min, r.qps_max, 1, bool(r.qps_flagged))} | "
+            f"{r.ratio_vs_best_faiss:.2f} | {r.ratio_vs_faiss_default:.2f} | "
+            f"{'yes' if r.identical_ids else f'no ({r.agreement_with_faiss:.4f})'} |"
+        )
+    lines += ["", "OpenBLAS core types (threadpoolctl `architecture`) in this process:", ""]
+    for p in notes["pools"]:
+        lines.append(f"- {p['internal_api']} {p['version']}: {p['architecture']} ({p['filepath']})")
+    if notes.get("worker_pools"):
+        lines += ["", f"In the faiss worker (`OPENBLAS_CORETYPE={cfg['coretype']}`):", ""]
+        for p in notes["worker_pools"]:
+            lines.append(f"- {p['internal_api']} {p['version']}: {p['architecture']}")
+    lines += ["", *run.markdown()]
+    (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "run.json").write_text(run.to_json(), encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="50k x 64, 100 queries (< 1 min)")
+    p.add_argument("--quick", action="store_true", help="20k x 64, 50 queries (seconds)")
     p.add_argument("--n", type=int, default=None)
     p.add_argument("--d", type=int, default=64)
     p.add_argument("--queries", type=int, default=None)
-    p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    p.add_argument("--single", type=int, default=None, help="queries of the single-query loop")
+    p.add_argument(
+        "--threads", default=None, help="comma-separated thread counts (default 1,2; quick 1)"
+    )
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--faiss-coretype",
+        default=None,
+        help="also run faiss in a worker with OPENBLAS_CORETYPE=NAME (e.g. SkylakeX, Haswell, Zen)",
+    )
     p.add_argument(
         "--out", type=Path, default=None, help="default reports/exact (--quick: a temporary folder)"
     )
     p.add_argument("--seed", type=int, default=0)
+    add_load_arguments(p)
     a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    n = a.n or (50_000 if a.quick else 1_000_000)
-    nq = a.queries or (100 if a.quick else 1000)
-    out = a.out
-    if out is None and a.quick:  # quick runs are smoke tests: keep them out of reports/
-        out = Path(tempfile.gettempdir()) / "embrecall-bench-exact-quick"
-    df = run(
+    run = BenchRun.start("exact", argv, quick=a.quick, max_load=a.max_load, allow_load=a.allow_load)
+    n = a.n or (20_000 if a.quick else 1_000_000)
+    nq = a.queries or (50 if a.quick else 1000)
+    single = min(nq, a.single or (20 if a.quick else 100))
+    out = a.out or (
+        Path(tempfile.gettempdir()) / "embrecall-bench-exact-quick"
+        if a.quick
+        else REPO / "reports" / "exact"
+    )
+    threads = tuple(int(t) for t in (a.threads or ("1" if a.quick else "1,2")).split(","))
+    df, notes = run_compare(
         n=n,
         d=a.d,
         n_queries=nq,
-        single_queries=min(nq, 30 if a.quick else 100),
-        threads=tuple(int(t) for t in a.threads.split(",")),
-        repeat=2 if a.quick else 3,
+        single_queries=single,
+        threads=threads,
+        rounds=a.rounds,
+        coretype=a.faiss_coretype,
         random_state=a.seed,
-        out_dir=out,
     )
-    log.info("\n%s", df[["mode", "metric", "threads", "method", "qps", "ratio_vs_faiss"]])
+    run.finish()
+    cfg = dict(n=n, d=a.d, n_queries=nq, single=single, k=10, coretype=a.faiss_coretype)
+    write(df, notes, run, out, cfg)
+    log.info("\n%s", df[["mode", "metric", "threads", "method", "qps", "ratio_vs_best_faiss"]])
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    raise SystemExit(main())

@@ -149,7 +149,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bits", type=int, default=None)
     p.add_argument("--out", type=Path, default=None, help="default reports/spark (quick: /tmp)")
     p.add_argument("--seed", type=int, default=0)
+    from recall.bench.harness import BenchRun, add_load_arguments
+
+    add_load_arguments(p)
     args = p.parse_args(argv)
+    # the load guard: a timed run refuses a busy machine (--allow-load to force; quick only flags)
+    BenchRun.start(
+        "spark_recall", argv, quick=args.quick, max_load=args.max_load, allow_load=args.allow_load
+    )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.quick:
         n_items, n_users, bits = args.items or 2000, args.users or 200, args.bits or 6
