@@ -549,7 +549,7 @@ def scores_of(
         raise ValueError(
             f"shapes disagree: vectors {x.shape}, queries {q.shape}, result ids {res.shape}"
         )
-    res = as_ids(res.ravel(), unique=False).reshape(res.shape)
+    res = as_ids(res.ravel(), unique=False, allow_padding=True).reshape(res.shape)
     if ids is None:
         rows = res.copy()
         bad = (rows != -1) & ((rows < 0) | (rows >= x.shape[0]))

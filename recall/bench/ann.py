@@ -558,20 +558,27 @@ class Bench:
         if "external" in m:
             return  # run after the target phase (another interpreter)
         if "tune" in m:
-            from recall.lsh_tuning import tune_lsh
+            import recall.lsh_tuning as lsh_tuning
 
             kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in m["tune"].items()}
+            tuner = getattr(lsh_tuning, str(kw.pop("tuner", "tune_lsh")))
             kw = {
                 k: resolve(v, data.n, data.d)
                 if not isinstance(v, tuple)
                 else tuple(resolve(x, data.n, data.d) for x in v)
                 for k, v in kw.items()
             }
-            cls_name = "E2LSHIndex" if kw.get("kind") == "e2lsh" else "SimHashIndex"
-            warm = self.warmup(lambda: import_obj(f"recall.lsh:{cls_name}")(metric=data.metric))
+            if tuner is lsh_tuning.tune_lsh:
+                cls_path = "recall.lsh:" + (
+                    "E2LSHIndex" if kw.get("kind") == "e2lsh" else "SimHashIndex"
+                )
+            else:  # the balanced tuner (it may also pick a SimHash: both compile on warm-up)
+                self.warmup(lambda: import_obj("recall.lsh:SimHashIndex")(metric=data.metric))
+                cls_path = "recall.lsh_balanced:BalancedLSHIndex"
+            warm = self.warmup(lambda: import_obj(cls_path)(metric=data.metric))
             try:
                 res, tune_s, _ = timed(
-                    lambda: tune_lsh(
+                    lambda: tuner(
                         data.x,
                         data.q_tune,
                         k=self.k,
@@ -598,7 +605,12 @@ class Bench:
                     s = {key: max(lo, int(round(base * f)))}
                     if s not in settings:
                         settings.append(s)
-            label = "tuned: " + _label(chosen) + ("" if res.reached else " (target not reached)")
+            label = (
+                "tuned: "
+                + ("" if res.index_class.__name__ in cls_path else res.index_class.__name__ + " ")
+                + _label(chosen)
+                + ("" if res.reached else " (target not reached)")
+            )
             self.sweep(mname, family, idx, label, settings or [{}], b_wall, b_cpu, tune_s, warm)
             del idx
             return
