@@ -291,3 +291,22 @@ def test_tune_node_classification_uses_validation_fold():
     )
     assert len(res.history) == 3 and 0.0 <= res.best_value <= 1.0
     assert "micro_f1" in res.best_attrs
+
+
+def test_side_info_classification_marks_the_leak(synthetic_small):
+    from embeddings.evaluation import side_info_classification, trained_side_fields
+    from embeddings.types import Embeddings
+
+    data = synthetic_small
+    train, _ = leave_last_out(data.interactions)
+    # GES / EGES record the side-information fields they were given in meta["fields"]
+    # (tests/test_eges.py trains them); a vector that *is* the genre is what such a model may learn
+    plain = ItemKNN().fit(train)
+    emb = Embeddings(plain.ids, plain.vectors, {"method": "eges", "fields": ["genres"]})
+    assert "genres" in trained_side_fields(emb)
+    r = side_info_classification(emb, data.side_info, "genres", n_repeats=1)
+    assert r is not None and r["leaks"] and "leaks" in r["note"]
+    r2 = side_info_classification(plain, data.side_info, "genres", n_repeats=1)
+    assert r2 is not None and not r2["leaks"] and trained_side_fields(plain) == []
+    with pytest.raises(ValueError, match="no field"):
+        side_info_classification(plain, data.side_info, "director")
