@@ -49,6 +49,7 @@ __all__ = [
     "METHODS",
     "TuneResult",
     "default_space",
+    "defaults_in_space",
     "make_trainer",
     "plot_history",
     "space_from_config",
@@ -278,6 +279,7 @@ def _run_study(
     storage: Any,
     study_name: str,
     objective_name: str,
+    initial: Any = None,
 ) -> TuneResult:
     import optuna
 
@@ -303,6 +305,9 @@ def _run_study(
         direction="maximize",
         load_if_exists=True,
     )
+    if initial and not study.trials:  # a new study evaluates these settings first
+        for params in initial:
+            study.enqueue_trial(_to_space(params, space))
     done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     remaining = None if n_trials is None else max(0, int(n_trials) - done)
 
@@ -339,6 +344,43 @@ def _run_study(
     )
 
 
+def _to_space(params: Mapping[str, Any], space: Mapping[str, Mapping[str, Any]]) -> dict:
+    """``params`` restricted to ``space`` (None written as "none"); values outside the space
+    raise ``ValueError``."""
+    out = {}
+    for k, v in params.items():
+        if k not in space:
+            continue
+        spec = space[k]
+        v = "none" if v is None else v
+        if "choices" in spec:
+            if v not in list(spec["choices"]):
+                raise ValueError(f"initial {k}={v!r} is not among the choices {spec['choices']}")
+        else:
+            lo, hi = spec["int"] if "int" in spec else spec["float"]
+            if not lo <= v <= hi:
+                raise ValueError(f"initial {k}={v!r} is outside [{lo}, {hi}]")
+        out[k] = v
+    return out
+
+
+def defaults_in_space(method: str, space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The trainer's own defaults for the searched parameters that the space can hold (what
+    ``initial=[...]`` needs so that a search starts from the library defaults)."""
+    import inspect
+
+    cls = _load_class(METHODS[method][0])
+    fixed = METHODS[method][1]
+    out = {}
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if name in space and name not in fixed and p.default is not inspect.Parameter.empty:
+            try:
+                out.update(_to_space({name: p.default}, {name: space[name]}))
+            except ValueError:
+                continue
+    return {k: (None if v == "none" else v) for k, v in out.items()}
+
+
 def _history(study: Any) -> pd.DataFrame:
     rows = []
     for t in study.trials:
@@ -370,6 +412,7 @@ def tune(
     metric: str = "hit_rate@10",
     modes: tuple[str, ...] = ("i2i", "u2i"),
     side_info: Any = None,
+    initial: Any = None,
 ) -> TuneResult:
     """Search ``method``'s hyperparameters on (train, valid) of a behaviour log.
 
@@ -383,6 +426,8 @@ def tune(
         metric: figure maximised (``hit_rate@K``, ``recall@K`` or ``ndcg@K``).
         modes: query modes tried per trial (``i2i``, ``u2i``); the better one counts.
         side_info: passed to ``fit`` (EGES / GES).
+        initial: settings evaluated first by a new study (e.g. ``[defaults_in_space(method,
+            space)]``, so the search never ends below the library defaults).
 
     Embedding methods are searched by cosine; ``itemknn`` uses its own metric; ``implicit-*``
     score U2I by inner product with their own user factors.
@@ -426,6 +471,7 @@ def tune(
         storage,
         study_name or f"{method}-{train.name}",
         f"validation {metric}",
+        initial,
     )
 
 
@@ -444,6 +490,7 @@ def tune_node_classification(
     study_name: str | None = None,
     fixed: Mapping[str, Any] | None = None,
     metric: str = "macro_f1",
+    initial: Any = None,
 ) -> TuneResult:
     """Search ``method`` (deepwalk / node2vec) on a labelled graph's validation fold.
 
@@ -474,6 +521,7 @@ def tune_node_classification(
         storage,
         study_name or f"{method}-nodes",
         f"validation {metric}",
+        initial,
     )
 
 

@@ -310,3 +310,21 @@ def test_side_info_classification_marks_the_leak(synthetic_small):
     assert r2 is not None and not r2["leaks"] and trained_side_fields(plain) == []
     with pytest.raises(ValueError, match="no field"):
         side_info_classification(plain, data.side_info, "director")
+
+
+def test_tune_starts_from_initial_setting(synthetic_small):
+    from embeddings.tuning import defaults_in_space
+
+    train, valid, _ = train_valid_test_split(synthetic_small.interactions)
+    fixed = {"epochs": 1, "num_walks": 2, "walk_length": 10}
+    start = {"dim": 16, "window": 3, "ns_exponent": 0.5, "directed": False}
+    r = tune("deepwalk", train, valid, space=_SMALL_SPACE, fixed=fixed, n_trials=1, initial=[start])
+    row = r.history.iloc[0]
+    assert {k: row[f"params_{k}"] for k in start} == start
+    # the trainer's own defaults, where the space can hold them (dim 1..2 cannot)
+    from embeddings.trainers import DeepWalk
+
+    tiny = {"ns_exponent": {"float": [-1.0, 1.0]}, "dim": {"int": [1, 2]}}
+    assert defaults_in_space("deepwalk", tiny) == {"ns_exponent": DeepWalk().ns_exponent}
+    with pytest.raises(ValueError, match="outside"):
+        tune("deepwalk", train, valid, space=_SMALL_SPACE, n_trials=1, initial=[{"dim": 999}])

@@ -47,7 +47,14 @@ from embeddings.evaluation import (
 )
 from embeddings.sessions import concat_interactions, train_valid_test_split
 from embeddings.stats import mean_ci, paired_bootstrap, per_user_mean
-from embeddings.tuning import make_trainer, plot_history, tune, tune_node_classification
+from embeddings.tuning import (
+    default_space,
+    defaults_in_space,
+    make_trainer,
+    plot_history,
+    tune,
+    tune_node_classification,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +156,6 @@ def _space(method: str) -> dict[str, Any] | None:
             space["q"] = {"float": [0.25, 4.0], "log": True}
         return space
     if method == "item2vec-set":
-        from embeddings.tuning import default_space
-
         space = default_space(method)
         space["max_set_size"] = {"choices": [50, 100]}
         space["epochs"] = {"int": [1, 5]}
@@ -207,11 +212,13 @@ def run_search(
                 continue
             key = f"{_safe(ds)}__{method}"
             t0 = time.perf_counter()
+            space = _space(method) or default_space(method)
             res = tune(
                 method,
                 train,
                 valid,
-                space=_space(method),
+                space=space,
+                initial=[defaults_in_space(method, space)],
                 n_trials=cfg["trials"][method],
                 timeout=cfg["timeout"],
                 random_state=seed,
@@ -253,6 +260,7 @@ def run_search(
                 fit,
                 valid,
                 space=space,
+                initial=[defaults_in_space(method, space)],
                 n_trials=cfg["trials"][f"node:{method}"],
                 timeout=cfg["timeout"],
                 random_state=seed,
