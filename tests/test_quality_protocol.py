@@ -328,3 +328,20 @@ def test_tune_starts_from_initial_setting(synthetic_small):
     assert defaults_in_space("deepwalk", tiny) == {"ns_exponent": DeepWalk().ns_exponent}
     with pytest.raises(ValueError, match="outside"):
         tune("deepwalk", train, valid, space=_SMALL_SPACE, n_trials=1, initial=[{"dim": 999}])
+
+
+def test_shipped_configs_tuning_sections_parse():
+    import tomllib
+    from pathlib import Path
+
+    found = 0
+    for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml")):
+        cfg = tomllib.loads(path.read_text(encoding="utf-8"))
+        if "tuning" not in cfg:
+            continue
+        for method in cfg["tuning"].get("methods", ["deepwalk"]):
+            kw = space_from_config(cfg["tuning"], method)
+            space = kw["space"] or default_space(method)
+            assert not set(space) & set(kw["fixed"]), (path.name, method)
+            found += 1
+    assert found > 0
