@@ -11,12 +11,12 @@ Recommendation (ml-latest-small, the synthetic default)
     HR@10. *final*: every method is refit on train + valid with ``--seeds`` and read on test
     once: the library defaults and the tuned setting, next to popularity, item-kNN (cosine,
     co-occurrence) and implicit ALS / BPR. The best baseline is the one best on validation.
-Node classification (BlogCatalog, PPI, POS = the node2vec paper's "Wikipedia")
+Node classification (BlogCatalog, PPI, POS = the node2vec paper's "Wikipedia", Wiki = OpenNE's)
     ``split_labelled_nodes``: 50% of the labelled nodes are test, 20% of the rest a validation
-    fold. *search* on the fold (``tune_node_classification``, BlogCatalog), *final*: the
-    classifier is fit on all training nodes and scored on the test nodes, over ``--seeds``
-    embedding seeds; the tuned BlogCatalog setting is also applied unchanged to PPI and POS (does
-    it generalise?).
+    fold. *search* on the fold (``tune_node_classification``; ``--node-search``, default
+    BlogCatalog), *final*: the classifier is fit on all training nodes and scored on the test
+    nodes, over ``--seeds`` embedding seeds; the setting tuned on ``--node-tuned-on`` is also
+    applied unchanged to the other graphs (does it generalise?).
 
 Statistics: mean and 95% Student-t interval over the seeds; paired bootstrap over test users
 (each user's hit averaged over seeds) of every method vs popularity and vs the best baseline; a
@@ -103,8 +103,9 @@ NODE_SPACE = {
 CONFIGS: dict[str, dict[str, Any]] = {
     "full": {
         "rec_datasets": ["movielens-latest-small", "synthetic"],
-        "node_datasets": ["blogcatalog", "ppi", "pos"],
+        "node_datasets": ["blogcatalog", "ppi", "pos", "wiki"],
         "node_search": ["blogcatalog"],
+        "node_tuned_on": "blogcatalog",
         "trials": {"item2vec-sequence": 25, "item2vec-set": 8, "deepwalk": 15, "node2vec": 15,
                    "implicit-als": 15, "implicit-bpr": 10, "node:deepwalk": 10,
                    "node:node2vec": 10},
@@ -117,6 +118,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "rec_datasets": ["synthetic"],
         "node_datasets": [],
         "node_search": [],
+        "node_tuned_on": "blogcatalog",
         "trials": {"item2vec-sequence": 3, "item2vec-set": 2, "deepwalk": 2, "node2vec": 2,
                    "implicit-als": 2, "implicit-bpr": 2, "node:deepwalk": 2, "node:node2vec": 2},
         "timeout": 120,
@@ -480,9 +482,10 @@ def node_final(
             if method not in methods:
                 continue
             settings: list[tuple[str, dict[str, Any]]] = [("defaults", {})]
-            best = _load_best(out, f"blogcatalog__{method}")
+            src = cfg["node_tuned_on"]
+            best = _load_best(out, f"{src}__{method}")
             if best is not None:
-                where = "tuned" if ds == "blogcatalog" else "tuned on blogcatalog"
+                where = "tuned" if ds == src else f"tuned on {src}"
                 settings.append((where, best["best_params"]))
             for setting, params in settings:
                 vals = []
@@ -662,6 +665,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--stage", choices=("search", "final", "report"), action="append", default=None)
     ap.add_argument("--datasets", nargs="*", default=None, help="subset of the config's")
     ap.add_argument("--methods", nargs="*", default=None)
+    ap.add_argument(
+        "--node-search", nargs="*", default=None, help="graphs searched (default blogcatalog)"
+    )
+    ap.add_argument("--node-tuned-on", default=None, help="graph whose search the others reuse")
     ap.add_argument("--trials", type=int, default=None, help="override every search budget")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per search")
     ap.add_argument("--seeds", type=int, nargs="*", default=None)
@@ -679,6 +686,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         cfg["rec_datasets"] = [d for d in cfg["rec_datasets"] if d in args.datasets]
         cfg["node_datasets"] = [d for d in cfg["node_datasets"] if d in args.datasets]
         cfg["node_search"] = [d for d in cfg["node_search"] if d in args.datasets]
+    if args.node_search is not None:
+        cfg["node_search"] = args.node_search
+    if args.node_tuned_on is not None:
+        cfg["node_tuned_on"] = args.node_tuned_on
     if args.trials is not None:
         cfg["trials"] = {k: args.trials for k in cfg["trials"]}
     if args.timeout is not None:
