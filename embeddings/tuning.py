@@ -50,6 +50,7 @@ __all__ = [
     "TuneResult",
     "default_space",
     "defaults_in_space",
+    "method_for_class",
     "make_trainer",
     "plot_history",
     "space_from_config",
@@ -205,6 +206,24 @@ def _load_class(path: str) -> Any:
 
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def method_for_class(class_path: str, params: Mapping[str, Any] | None = None) -> str:
+    """The ``METHODS`` key of a config's ``class = "module:Class"`` with its ``params``
+    (e.g. ``("embeddings.trainers:Item2Vec", {"mode": "set"})`` -> ``"item2vec-set"``), so a
+    runner can search the methods of its config. ``ValueError`` for a class with no search."""
+    params = dict(params or {})
+    best = None
+    for key, (path, fixed) in METHODS.items():
+        if path != class_path:
+            continue
+        # a fixed argument left out of params counts as the trainer's default
+        if all(params.get(k, v if k != "mode" else "sequence") == v for k, v in fixed.items()):
+            if best is None or len(fixed) > len(METHODS[best][1]):
+                best = key
+    if best is None:
+        raise ValueError(f"no search defined for {class_path} with {params}")
+    return best
 
 
 def make_trainer(method: str, params: Mapping[str, Any], random_state: Any = 0) -> Any:

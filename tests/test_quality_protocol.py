@@ -345,3 +345,14 @@ def test_shipped_configs_tuning_sections_parse():
             assert not set(space) & set(kw["fixed"]), (path.name, method)
             found += 1
     assert found > 0
+
+
+def test_method_for_class_maps_config_classes():
+    from embeddings.tuning import method_for_class
+
+    assert method_for_class("embeddings.trainers:Item2Vec", {"mode": "set"}) == "item2vec-set"
+    assert method_for_class("embeddings.trainers:Item2Vec", {"dim": 8}) == "item2vec-sequence"
+    assert method_for_class("embeddings.trainers:Node2Vec", {"p": 2.0}) == "node2vec"
+    assert method_for_class("embeddings.eges:EGES") == "eges"
+    with pytest.raises(ValueError, match="no search"):
+        method_for_class("recall.exact:ExactIndex")
