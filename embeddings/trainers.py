@@ -379,8 +379,10 @@ class Node2Vec:
         corpus_file: write the walks to a temporary corpus file and use gensim's ``corpus_file``
             mode (faster with several workers, lowest Python memory) instead of streaming them.
         dim, window, epochs, sg, negative, ns_exponent, sample, min_count, alpha, min_alpha,
-            workers: skip-gram settings (defaults of the node2vec reference code: d=128, k=10,
-            one epoch); ``workers`` is used for walking too.
+            workers: skip-gram settings (d=128, k=10 as in the node2vec reference code, but
+            **5 epochs** instead of its one: at one epoch DeepWalk reached Macro-F1 0.226 on
+            BlogCatalog and the same walks with 5 epochs 0.262; on Wiki's validation fold 0.434
+            vs 0.488; see ``reports/quality/``); ``workers`` is used for walking too.
         min_rating, session_gap, directed: how a graph is built from Interactions / Sessions
             (see ``graph_from_data``); ignored when an ``ItemGraph`` is given.
         random_state: seeds the walks and gensim (independent streams).
@@ -397,7 +399,7 @@ class Node2Vec:
         walk_length: int = 80,
         dim: int = 128,
         window: int = 10,
-        epochs: int = 1,
+        epochs: int = 5,
         sg: int = 1,
         negative: int = 5,
         ns_exponent: float = 0.75,
@@ -528,7 +530,7 @@ class DeepWalk(Node2Vec):
         walk_length: int = 80,
         dim: int = 128,
         window: int = 10,
-        epochs: int = 1,
+        epochs: int = 5,
         sg: int = 1,
         negative: int = 5,
         ns_exponent: float = 0.75,
