@@ -30,6 +30,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -612,6 +613,12 @@ def write_report(df: pd.DataFrame, out: Path, cfg_name: str, cfg: dict, env: dic
         f" ({cfg_name} settings); see the module docstring for the protocol. Load average at "
         f"the end: {env.get('loadavg')}; the machine was shared, so seconds are indicative.",
         "",
+        "Reproduce (each stage resumes from `--cache` and `--out`; `--stage` may repeat): "
+        "`python -m recall.bench.quality --stage search` (Optuna searches, validation only), "
+        "`--stage defaults-check` (old vs new walk defaults, validation folds), "
+        "`--stage final` (test split, seeds, bootstrap; writes this file). "
+        f"This file was last written by: `{env.get('command', '')}`.",
+        "",
         "Protocol: leave-last-out test, second-to-last validation; ties between equal "
         "timestamps broken at random with a fixed seed (`ties='random'`); every choice "
         "(hyperparameters, graph construction, query mode) is made on validation; the test "
@@ -917,6 +924,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     else:
         df = pd.read_csv(rows_file) if rows_file.is_file() else pd.DataFrame()
     env = environment_info()
+    shown = argv if argv is not None else sys.argv[1:]
+    env["command"] = "python -m recall.bench.quality " + " ".join(shown)
     env.update(seed=args.seed, total_seconds=time.perf_counter() - t0, loadavg=os.getloadavg())
     if "report" in stages or "final" in stages:
         write_report(df, out, cfg_name, cfg, env)
