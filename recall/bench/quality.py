@@ -853,7 +853,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--data", default=None, help="shared data root (default $EMBRECALL_DATA)")
     ap.add_argument("--out", default=str(REPO / "reports" / "quality"))
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "embrecall" / "quality"))
-    ap.add_argument("--stage", choices=("search", "final", "report"), action="append", default=None)
+    ap.add_argument(
+        "--stage",
+        choices=("search", "final", "defaults-check", "report"),
+        action="append",
+        default=None,
+    )
     ap.add_argument("--datasets", nargs="*", default=None, help="subset of the config's")
     ap.add_argument("--methods", nargs="*", default=None)
     ap.add_argument(
