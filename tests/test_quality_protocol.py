@@ -356,3 +356,31 @@ def test_method_for_class_maps_config_classes():
     assert method_for_class("embeddings.eges:EGES") == "eges"
     with pytest.raises(ValueError, match="no search"):
         method_for_class("recall.exact:ExactIndex")
+
+
+def test_quality_bench_end_to_end_tiny(tmp_path, monkeypatch):
+    from recall.bench import quality
+
+    cfg = dict(quality.CONFIGS["quick"])
+    cfg.update(
+        synthetic={"n_users": 150, "n_items": 80},
+        seeds=[0, 1],
+        n_boot=200,
+        trials={**cfg["trials"], "item2vec-sequence": 2},
+    )
+    monkeypatch.setitem(quality.CONFIGS, "quick", cfg)
+    out = tmp_path / "q"
+    df = quality.main(
+        ["--quick", "--out", str(out), "--cache", str(tmp_path / "c"), "--methods",
+         "item2vec-sequence", "--stage", "search", "--stage", "final"]
+    )  # fmt: skip
+    rec = df[df["section"] == "recommendation"]
+    assert {"popularity", "itemknn-cosine", "item2vec-sequence"} <= set(rec["method"])
+    i2v = rec[(rec["method"] == "item2vec-sequence") & rec["validated_mode"].astype(bool)]
+    assert set(i2v["setting"]) == {"defaults", "tuned"} and (i2v["n_seeds"] == 2).all()
+    assert (i2v["ci_low"] <= i2v["value"]).all() and (i2v["value"] <= i2v["ci_high"]).all()
+    assert i2v["vs_pop_verdict"].isin(["win", "loss", "no significant difference"]).all()
+    text = (out / "results.md").read_text(encoding="utf-8")
+    assert "## Goals of issue 12" in text and "## Searches (validation only)" in text
+    assert (out / "search" / "synthetic__item2vec-sequence.csv").is_file()
+    assert (out / "plots" / "search_synthetic__item2vec-sequence.png").is_file()
