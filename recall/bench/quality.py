@@ -679,7 +679,11 @@ def write_report(df: pd.DataFrame, out: Path, cfg_name: str, cfg: dict, env: dic
             f"## Recommendation: {ds} (HR@10 on test, {int(g['users'].max())} users)",
             "",
             f"Best baseline on validation: **{bb}**. Rows in *italic mode* are the mode not "
-            "chosen on validation (shown for completeness).",
+            "chosen on validation (shown for completeness). Baselines: popularity; item-kNN "
+            "(cosine / co-occurrence of the binary user-item matrix; I2I = last item, U2I = "
+            "sum of similarities); `implicit` ALS and BPR (U2I with their own user factors). "
+            "The Spark ALS vectors in the shared data are of MovieLens-1M: their ids do not "
+            "match ml-latest-small, so they have no row here.",
             "",
             "| method | setting | mode | HR@10 [95% CI over seeds] | NDCG@10 | vs popularity "
             "(diff [CI] verdict) | ratio to popularity [CI] | vs best baseline | train s |",
