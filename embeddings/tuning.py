@@ -595,7 +595,12 @@ def space_from_config(tuning: Mapping[str, Any], method: str) -> dict[str, Any]:
     return out
 
 
-def plot_history(history: pd.DataFrame, title: str | None = None, ax: Any = None) -> Any:
+def plot_history(
+    history: pd.DataFrame,
+    title: str | None = None,
+    ax: Any = None,
+    ylabel: str = "validation value",
+) -> Any:
     """Validation value per trial (dots) and best so far (line); returns the ``Figure``."""
     import matplotlib.figure
 
@@ -610,9 +615,9 @@ def plot_history(history: pd.DataFrame, title: str | None = None, ax: Any = None
     ax.scatter(ok["number"], ok["value"], s=14, alpha=0.7, label="trial")
     ax.plot(ok["number"], ok["value"].cummax(), color="C3", label="best so far")
     ax.set_xlabel("trial")
-    ax.set_ylabel("validation value")
+    ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig

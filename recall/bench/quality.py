@@ -191,7 +191,7 @@ def _save_search(out: Path, key: str, res: Any) -> None:
     )
     from recall.plots import save_figure
 
-    fig = plot_history(res.history, f"{key}: {res.objective}")
+    fig = plot_history(res.history, key, ylabel=res.objective)
     save_figure(fig, out / "plots" / f"search_{key}.png")
 
 
