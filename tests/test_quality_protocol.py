@@ -384,3 +384,47 @@ def test_quality_bench_end_to_end_tiny(tmp_path, monkeypatch):
     assert "## Goals of issue 12" in text and "## Searches (validation only)" in text
     assert (out / "search" / "synthetic__item2vec-sequence.csv").is_file()
     assert (out / "plots" / "search_synthetic__item2vec-sequence.png").is_file()
+
+
+def _two_cliques():
+    from scipy import sparse
+
+    from embeddings.datasets.graphs import LabelledGraph
+    from embeddings.graph import ItemGraph
+
+    src, dst = [], []
+    for block in (range(0, 15), range(15, 30)):
+        for i in block:
+            for j in block:
+                if i < j:
+                    src.append(i)
+                    dst.append(j)
+    g = ItemGraph.from_edges(np.array(src + [0]), np.array(dst + [15]), directed=False)
+    lab = np.zeros((30, 2), bool)
+    lab[:15, 0] = lab[15:, 1] = True
+    return LabelledGraph(g, sparse.csr_matrix(lab), ["a", "b"], "cliques")
+
+
+def test_quality_bench_node_stages_tiny(tmp_path, monkeypatch):
+    import embeddings.datasets.graphs as graphs
+    from recall.bench import quality
+
+    monkeypatch.setattr(graphs, "load_labelled_graph", lambda name, root=None: _two_cliques())
+    monkeypatch.setattr(quality, "NODE_SPACE", {"window": {"int": [2, 4]}})
+    monkeypatch.setattr(quality, "OLD_WALK_DEFAULTS", {"epochs": 1, "dim": 8, "num_walks": 2})
+    cfg = dict(quality.CONFIGS["quick"])
+    cfg.update(rec_datasets=[], node_datasets=["cliques"], seeds=[0, 1])
+    monkeypatch.setitem(quality.CONFIGS, "quick", cfg)
+    out = tmp_path / "q"
+    df = quality.main(
+        ["--quick", "--out", str(out), "--cache", str(tmp_path / "c"), "--methods", "deepwalk",
+         "--node-search", "cliques", "--node-tuned-on", "cliques", "--trials", "1",
+         "--stage", "search", "--stage", "defaults-check", "--stage", "final"]
+    )  # fmt: skip
+    check = pd.read_csv(out / "defaults_check.csv")
+    assert list(check["setting"]) == ["old defaults", "new defaults"]
+    assert "Evidence for the walk defaults" in (out / "results.md").read_text(encoding="utf-8")
+    nc = df[df["section"] == "node_classification"]
+    assert set(nc["setting"]) == {"defaults", "tuned"}
+    assert (nc["n_seeds"] == 2).all() and nc["value"].between(0, 1).all()
+    assert (out / "search" / "cliques__deepwalk.json").is_file()
