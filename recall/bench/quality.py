@@ -702,6 +702,16 @@ def write_report(df: pd.DataFrame, out: Path, cfg_name: str, cfg: dict, env: dic
                 f"{_vs(r, 'vs_pop')} | {ratio} | {_vs(r, 'vs_best_baseline')} | "
                 f"{_f(r.get('train_seconds'), 1)} |"
             )
+        same = np.allclose(g["value"].astype(float), g["recall@10"].astype(float))
+        pop = g[g["method"] == "popularity"]
+        if len(pop):
+            p0 = pop.iloc[0]
+            L += [
+                "",
+                f"HR@10 {'=' if same else '≠'} Recall@10 in every row of this table (one "
+                f"held-out item per user), e.g. popularity: HR@10 {p0['value']:.4f}, Recall@10 "
+                f"{p0['recall@10']:.4f}; only one of the two is shown.",
+            ]
         L.append("")
     nc = df[df["section"] == "node_classification"] if "section" in df else df.iloc[0:0]
     if len(nc):
