@@ -544,6 +544,13 @@ def node_final(
 OLD_WALK_DEFAULTS = {"epochs": 1}  # what DeepWalk / Node2Vec used before issue 12
 
 
+def _check_settings(cfg: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Settings of the defaults check: old and new defaults, or ``--check-epochs`` values."""
+    if cfg.get("check_epochs"):
+        return [(f"epochs={e}", {"epochs": int(e)}) for e in cfg["check_epochs"]]
+    return [("old defaults", OLD_WALK_DEFAULTS), ("new defaults", {})]
+
+
 def defaults_check(cfg: dict[str, Any], root: Path, seed: int) -> pd.DataFrame:
     """Validation-fold Macro/Micro-F1 of DeepWalk at the old and the new library defaults.
 
@@ -560,7 +567,7 @@ def defaults_check(cfg: dict[str, Any], root: Path, seed: int) -> pd.DataFrame:
             logger.warning("skipping %s: %s", ds, exc)
             continue
         fit, valid, _ = split_labelled_nodes(lg.labels, lg.node_ids, random_state=seed)
-        for setting, params in (("old defaults", OLD_WALK_DEFAULTS), ("new defaults", {})):
+        for setting, params in _check_settings(cfg):
             t0 = time.perf_counter()
             emb = make_trainer("deepwalk", params, cfg["seeds"][0]).fit(lg.graph)
             r = node_classification_holdout(emb, lg.labels, lg.node_ids, fit, valid)
@@ -582,7 +589,7 @@ def defaults_check(cfg: dict[str, Any], root: Path, seed: int) -> pd.DataFrame:
         if inter is None:
             continue
         train, valid, _ = train_valid_test_split(inter, random_state=seed)
-        for setting, params in (("old defaults", OLD_WALK_DEFAULTS), ("new defaults", {})):
+        for setting, params in _check_settings(cfg):
             t0 = time.perf_counter()
             emb = make_trainer("deepwalk", params, cfg["seeds"][0]).fit(train)
             r = evaluate_i2i(emb, train, valid)
@@ -908,6 +915,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         default=[],
         help="methods whose library-default row is not run (e.g. the slow walks on a shared box)",
     )
+    ap.add_argument(
+        "--check-epochs", type=int, nargs="*", default=None, help="defaults-check: these epochs"
+    )
     ap.add_argument("--trials", type=int, default=None, help="override every search budget")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per search")
     ap.add_argument("--seeds", type=int, nargs="*", default=None)
@@ -936,6 +946,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if args.seeds:
         cfg["seeds"] = args.seeds
     cfg["skip_defaults"] = list(args.skip_defaults)
+    if args.check_epochs:
+        cfg["check_epochs"] = list(args.check_epochs)
     methods = args.methods or [*REC_METHODS, "implicit-als", "implicit-bpr"]
     stages = args.stage or ["search", "final", "report"]
     root, out, cache = _data_root(args.data), Path(args.out), Path(args.cache)
@@ -947,11 +959,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         check = defaults_check(cfg, root, args.seed)
         if len(check):
             path = out / "defaults_check.csv"
-            if path.is_file():
+            if path.is_file():  # rows of other (data set, setting) pairs are kept
                 old = pd.read_csv(path)
-                check = pd.concat(
-                    [old[~old["dataset"].isin(set(check["dataset"]))], check], ignore_index=True
-                )
+                new_keys = set(zip(check["dataset"], check["setting"], strict=True))
+                keep = [
+                    (d, st) not in new_keys
+                    for d, st in zip(old["dataset"], old["setting"], strict=True)
+                ]
+                check = pd.concat([old[keep], check], ignore_index=True)
             check.to_csv(path, index=False)
     if "final" in stages:
         rows = recommendation_final(cfg, root, out, methods, args.seed, args.progress)
