@@ -380,9 +380,11 @@ class Node2Vec:
             mode (faster with several workers, lowest Python memory) instead of streaming them.
         dim, window, epochs, sg, negative, ns_exponent, sample, min_count, alpha, min_alpha,
             workers: skip-gram settings (d=128, k=10 as in the node2vec reference code, but
-            **5 epochs** instead of its one: at one epoch DeepWalk reached Macro-F1 0.226 on
-            BlogCatalog and the same walks with 5 epochs 0.262; on Wiki's validation fold 0.434
-            vs 0.488; see ``reports/quality/``); ``workers`` is used for walking too.
+            **2 epochs** instead of its one: on the validation folds of Wiki / PPI, Macro-F1 at
+            1, 2, 3, 5 epochs was 0.434, 0.478, 0.485, 0.488 / 0.159, 0.153, 0.134, 0.130
+            (``reports/quality/defaults_check.csv``): more epochs help Wiki (and BlogCatalog,
+            0.226 at 1 and 0.262 at 5 in issue 12) but hurt PPI; 2 takes most of the gain
+            without the loss. ``workers`` is used for walking too.
         min_rating, session_gap, directed: how a graph is built from Interactions / Sessions
             (see ``graph_from_data``); ignored when an ``ItemGraph`` is given.
         random_state: seeds the walks and gensim (independent streams).
@@ -399,7 +401,7 @@ class Node2Vec:
         walk_length: int = 80,
         dim: int = 128,
         window: int = 10,
-        epochs: int = 5,
+        epochs: int = 2,
         sg: int = 1,
         negative: int = 5,
         ns_exponent: float = 0.75,
@@ -530,7 +532,7 @@ class DeepWalk(Node2Vec):
         walk_length: int = 80,
         dim: int = 128,
         window: int = 10,
-        epochs: int = 5,
+        epochs: int = 2,
         sg: int = 1,
         negative: int = 5,
         ns_exponent: float = 0.75,

@@ -422,7 +422,7 @@ def test_quality_bench_node_stages_tiny(tmp_path, monkeypatch):
          "--stage", "search", "--stage", "defaults-check", "--stage", "final"]
     )  # fmt: skip
     check = pd.read_csv(out / "defaults_check.csv")
-    assert list(check["setting"]) == ["old defaults", "new defaults"]
+    assert list(check["setting"]) == ["epochs=1 (old default)", "epochs=2 (library default)"]
     assert "Evidence for the walk defaults" in (out / "results.md").read_text(encoding="utf-8")
     nc = df[df["section"] == "node_classification"]
     assert set(nc["setting"]) == {"defaults", "tuned"}

@@ -548,7 +548,12 @@ def _check_settings(cfg: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """Settings of the defaults check: old and new defaults, or ``--check-epochs`` values."""
     if cfg.get("check_epochs"):
         return [(f"epochs={e}", {"epochs": int(e)}) for e in cfg["check_epochs"]]
-    return [("old defaults", OLD_WALK_DEFAULTS), ("new defaults", {})]
+    return [("old default", OLD_WALK_DEFAULTS), ("library default", {})]
+
+
+def _label(setting: str, emb: Any) -> str:
+    epochs = emb.meta.get("trainer_params", {}).get("epochs")
+    return setting if setting.startswith("epochs=") else f"epochs={epochs} ({setting})"
 
 
 def defaults_check(cfg: dict[str, Any], root: Path, seed: int) -> pd.DataFrame:
@@ -575,7 +580,7 @@ def defaults_check(cfg: dict[str, Any], root: Path, seed: int) -> pd.DataFrame:
                 {
                     "dataset": ds,
                     "method": "deepwalk",
-                    "setting": setting,
+                    "setting": _label(setting, emb),
                     "params": json.dumps(emb.meta.get("trainer_params", {}), default=str),
                     "macro_f1_valid": r["macro_f1"],
                     "micro_f1_valid": r["micro_f1"],
@@ -597,7 +602,7 @@ def defaults_check(cfg: dict[str, Any], root: Path, seed: int) -> pd.DataFrame:
                 {
                     "dataset": ds,
                     "method": "deepwalk",
-                    "setting": setting,
+                    "setting": _label(setting, emb),
                     "params": json.dumps(emb.meta.get("trainer_params", {}), default=str),
                     "hit_rate@10_i2i_valid": r[METRIC],
                     "seconds": time.perf_counter() - t0,
@@ -690,7 +695,9 @@ def write_report(df: pd.DataFrame, out: Path, cfg_name: str, cfg: dict, env: dic
             "(cosine / co-occurrence of the binary user-item matrix; I2I = last item, U2I = "
             "sum of similarities); `implicit` ALS and BPR (U2I with their own user factors). "
             "The Spark ALS vectors in the shared data are of MovieLens-1M: their ids do not "
-            "match ml-latest-small, so they have no row here.",
+            "match ml-latest-small, so they have no row here. A method without a *defaults* "
+            "row was not run at the library defaults in this run (`--skip-defaults`); "
+            "Node2Vec's defaults (p = q = 1) are DeepWalk's.",
             "",
             "| method | setting | mode | HR@10 [95% CI over seeds] | NDCG@10 | vs popularity "
             "(diff [CI] verdict) | ratio to popularity [CI] | vs best baseline | train s |",
@@ -748,7 +755,8 @@ def write_report(df: pd.DataFrame, out: Path, cfg_name: str, cfg: dict, env: dic
         L += [
             "## Evidence for the walk defaults (validation fold, one seed)",
             "",
-            "DeepWalk / Node2Vec went from 1 to 5 skip-gram epochs. "
+            "DeepWalk / Node2Vec went from 1 to 2 skip-gram epochs (5 helped Wiki and, in "
+            "issue 12's measurement, BlogCatalog, but hurt PPI). "
             "`--stage defaults-check`: the old and the new defaults on each graph's validation "
             "fold (test nodes unread) and on the recommendation logs' validation split (I2I).",
             "",
@@ -797,12 +805,18 @@ def _goal_section(df: pd.DataFrame) -> list[str]:
         pick = emb.sort_values("setting", key=lambda s: s != "tuned").groupby("method").head(1)
         best = pick.sort_values("value", ascending=False).iloc[0]
         ratio, lo, hi = best["vs_pop_ratio"], best["vs_pop_ratio_low"], best["vs_pop_ratio_high"]
-        ok = lo >= 1.6
+        if lo >= 1.6:
+            verdict_ratio = "met"
+        elif ratio >= 1.6 and best["vs_pop_verdict"] == "win":
+            verdict_ratio = (
+                "met on the point estimate (a significant win), but its interval reaches below 1.6×"
+            )
+        else:
+            verdict_ratio = "not met"
         L.append(
             f"| ml-latest-small | best embedding HR@10 / popularity | {best['method']} "
             f"({best['setting']}, {best['mode']}) {ratio:.2f}× [{lo:.2f}, {hi:.2f}], "
-            f"{best['vs_pop_verdict']} | ≥ 1.6×, significant | "
-            f"{'met' if ok else 'not met'} |"
+            f"{best['vs_pop_verdict']} | ≥ 1.6×, significant | {verdict_ratio} |"
         )
         wins = (pick["vs_pop_verdict"] == "win").sum()
         L.append(
