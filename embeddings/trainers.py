@@ -382,9 +382,9 @@ class Node2Vec:
             workers: skip-gram settings (d=128, k=10 as in the node2vec reference code, but
             **2 epochs** instead of its one: on the validation folds of Wiki / PPI, Macro-F1 at
             1, 2, 3, 5 epochs was 0.434, 0.478, 0.485, 0.488 / 0.159, 0.153, 0.134, 0.130
-            and BlogCatalog 0.209 at 1, 0.252 at 2 (``reports/quality/defaults_check.csv``):
-            more epochs help Wiki and BlogCatalog but hurt PPI; 2 takes most of the gain
-            without the loss. ``workers`` is used for walking too.
+            and BlogCatalog 0.209, 0.252, -, 0.228 (``reports/quality/defaults_check.csv``):
+            2 is the best on BlogCatalog, near the best on Wiki, and within noise of 1 on PPI.
+            ``workers`` is used for walking too.
         min_rating, session_gap, directed: how a graph is built from Interactions / Sessions
             (see ``graph_from_data``); ignored when an ``ItemGraph`` is given.
         random_state: seeds the walks and gensim (independent streams).
