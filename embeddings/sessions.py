@@ -8,14 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from embeddings._validate import check_random_state
 from embeddings.datasets.tables import Interactions
 
-__all__ = ["Sessions", "build_sessions", "leave_last_out", "temporal_split"]
+__all__ = [
+    "Sessions",
+    "build_sessions",
+    "leave_last_out",
+    "train_valid_test_split",
+    "temporal_split",
+    "order_with_ties",
+    "concat_interactions",
+]
+
+#: how events with equal timestamps of one user are ordered
+TIE_RULES = ("random", "order")
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,22 +133,52 @@ def build_sessions(
     )
 
 
+def order_with_ties(
+    frame: pd.DataFrame, ties: str = "random", random_state: Any = 0
+) -> pd.DataFrame:
+    """Rows sorted by (user_id, timestamp), events with equal timestamps ordered by ``ties``.
+
+    ``ties="random"``: a seeded random order among a user's events with the same timestamp
+    (the same ``random_state`` gives the same order; the file order plays no part);
+    ``ties="order"``: the file order (stable sort). Which of several events rated in the same
+    second is "the last one" is otherwise an accident of the file: in ml-latest-small 63 users
+    tie on their last timestamp and file order would always hold out the largest movieId.
+    """
+    if ties not in TIE_RULES:
+        raise ValueError(f"ties must be one of {TIE_RULES}, got {ties!r}")
+    if ties == "order":
+        return frame.sort_values(["user_id", "timestamp"], kind="stable")
+    rng = check_random_state(random_state)
+    key = rng.permutation(len(frame))
+    tmp = frame.assign(_tie_key=key)
+    return tmp.sort_values(["user_id", "timestamp", "_tie_key"], kind="stable").drop(
+        columns="_tie_key"
+    )
+
+
 def leave_last_out(
-    interactions: Interactions, n_last: int = 1, min_rating: float | None = None
+    interactions: Interactions,
+    n_last: int = 1,
+    min_rating: float | None = None,
+    ties: str = "random",
+    random_state: Any = 0,
 ) -> tuple[Interactions, Interactions]:
     """Hold out each user's last ``n_last`` positive events (by timestamp) as the test set.
 
     Positive = rating >= ``min_rating`` (all events if None). Users with at most ``n_last``
     positives stay entirely in train. The held-out rows are removed from train, so sessions and
-    graphs built from train never see them. Returns (train, test).
+    graphs built from train never see them. Events with equal timestamps are ordered by
+    ``order_with_ties(ties, random_state)`` (default: random but seeded); both returned frames
+    keep that order, so a later stable sort by timestamp (e.g. the I2I query "last training
+    item") follows the same tie rule. Returns (train, test).
     """
     if n_last < 1:
         raise ValueError(f"n_last must be >= 1, got {n_last}")
-    df = interactions.frame.sort_values(["user_id", "timestamp"], kind="stable")
+    df = order_with_ties(interactions.frame, ties, random_state)
     pos = df if min_rating is None else df[df["rating"] >= min_rating]
-    rank_from_end = pos.groupby("user_id").cumcount(ascending=False)
-    n_pos = pos.groupby("user_id")["item_id"].transform("size")
-    test_idx = pos.index[(rank_from_end < n_last) & (n_pos > n_last)]
+    rank_from_end = pos.groupby("user_id", sort=False).cumcount(ascending=False)
+    n_pos = pos.groupby("user_id", sort=False)["item_id"].transform("size")
+    test_idx = pos.index[(rank_from_end < n_last).to_numpy() & (n_pos > n_last).to_numpy()]
     if len(test_idx) == 0:
         raise ValueError(f"{interactions.name}: no user has more than {n_last} positive events")
     test = df.loc[test_idx]
@@ -144,6 +187,40 @@ def leave_last_out(
         interactions.like(train, f"{interactions.name}/train"),
         interactions.like(test, f"{interactions.name}/test"),
     )
+
+
+def train_valid_test_split(
+    interactions: Interactions,
+    min_rating: float | None = None,
+    ties: str = "random",
+    random_state: Any = 0,
+) -> tuple[Interactions, Interactions, Interactions]:
+    """Leave-last-out test, second-to-last validation: returns (train, valid, test).
+
+    test = each user's last positive event, valid = the last positive event of what remains
+    (users need at least three positives to appear in valid, two to appear in test). Ties are
+    ordered once (``order_with_ties``) for both cuts, so valid never holds an event that the tie
+    rule puts after the test event. Tune on (train, valid); refit on ``train + valid``
+    (``concat_interactions``) and read test once.
+    """
+    rest, test = leave_last_out(interactions, 1, min_rating, ties, random_state)
+    # rest keeps the tie order of the first cut: split it again by file order
+    train, valid = leave_last_out(rest, 1, min_rating, ties="order")
+    name = interactions.name
+    return (
+        Interactions(train.frame, f"{name}/train"),
+        Interactions(valid.frame, f"{name}/valid"),
+        test,
+    )
+
+
+def concat_interactions(*parts: Interactions, name: str | None = None) -> Interactions:
+    """Union of disjoint splits (e.g. train + valid for the final refit), in (user, time) order."""
+    if not parts:
+        raise ValueError("concat_interactions: nothing to concatenate")
+    frame = pd.concat([p.frame for p in parts], ignore_index=True)
+    frame = frame.sort_values(["user_id", "timestamp"], kind="stable")
+    return Interactions(frame, name or "+".join(p.name for p in parts))
 
 
 def temporal_split(

@@ -1,0 +1,187 @@
+"""Honest statistics for quality tables: seed intervals and paired bootstrap over users.
+
+- ``mean_ci``: mean and Student-t confidence interval of a figure over independent seeds
+  (training randomness);
+- ``paired_bootstrap``: difference (and ratio) of two methods' means over the *same* users, with a
+  percentile bootstrap interval that resamples users (the test-set randomness). Pairing removes
+  the between-user variance that both methods share, so it is much tighter than comparing two
+  separate intervals;
+- ``verdict``: "win" / "loss" only when the interval excludes zero, else "no significant
+  difference".
+
+A per-user figure is e.g. the ``hit_rate@10`` column of ``evaluate_i2i(..., per_user=True)``;
+with several training seeds, average each user's figure over the seeds first (``per_user_mean``)
+and bootstrap those means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from embeddings._validate import check_random_state
+
+__all__ = [
+    "BootstrapResult",
+    "mean_ci",
+    "paired_bootstrap",
+    "per_user_mean",
+    "verdict",
+]
+
+
+def _finite_1d(x: ArrayLike, name: str) -> NDArray[np.float64]:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: empty")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: NaN or inf at positions {np.flatnonzero(~np.isfinite(arr))[:5]}")
+    return arr
+
+
+def _check_confidence(confidence: float) -> float:
+    if not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return float(confidence)
+
+
+def mean_ci(values: ArrayLike, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): Student-t interval of the mean of ``values`` (e.g. one figure per seed).
+
+    With a single value the interval is (nan, nan): one seed says nothing about seed noise.
+    """
+    from scipy import stats
+
+    x = _finite_1d(values, "values")
+    conf = _check_confidence(confidence)
+    m = float(x.mean())
+    if x.size < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + conf / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return m, m - half, m + half
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Paired bootstrap of mean(a) - mean(b) and mean(a) / mean(b) over the same units."""
+
+    mean_a: float
+    mean_b: float
+    diff: float
+    diff_low: float
+    diff_high: float
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    n: int
+    n_boot: int
+    confidence: float
+
+    @property
+    def verdict(self) -> str:
+        """``win`` / ``loss`` when the difference's interval excludes zero, else no difference."""
+        return verdict(self.diff_low, self.diff_high)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["verdict"] = self.verdict
+        return out
+
+
+def paired_bootstrap(
+    a: ArrayLike,
+    b: ArrayLike,
+    n_boot: int = 10_000,
+    confidence: float = 0.95,
+    random_state: Any = 0,
+    batch: int = 500,
+) -> BootstrapResult:
+    """Percentile bootstrap interval of the paired difference (and ratio) of two means.
+
+    Args:
+        a, b: float (n,) per-unit figures of two methods on the same units (users), aligned.
+        n_boot: bootstrap resamples of the n units (with replacement).
+        confidence: two-sided level of the intervals.
+        random_state: seed of the resampling (same seed, same interval).
+        batch: resamples drawn per block (memory: batch * n int64).
+
+    The ratio's interval is nan where a resample has mean(b) = 0.
+    """
+    x = _finite_1d(a, "a")
+    y = _finite_1d(b, "b")
+    if x.shape != y.shape:
+        raise ValueError(f"a and b must be paired (same length), got {x.size} and {y.size}")
+    if not isinstance(n_boot, int | np.integer) or n_boot < 100:
+        raise ValueError(f"n_boot must be an int >= 100, got {n_boot}")
+    conf = _check_confidence(confidence)
+    rng = check_random_state(random_state)
+    n = x.size
+    diffs = np.empty(n_boot)
+    ratios = np.empty(n_boot)
+    done = 0
+    while done < n_boot:
+        m = min(batch, n_boot - done)
+        idx = rng.integers(0, n, size=(m, n))
+        ma, mb = x[idx].mean(axis=1), y[idx].mean(axis=1)
+        diffs[done : done + m] = ma - mb
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios[done : done + m] = np.where(mb > 0, ma / np.where(mb > 0, mb, 1.0), np.nan)
+        done += m
+    q = [(1 - conf) / 2 * 100, (1 + conf) / 2 * 100]
+    d_lo, d_hi = np.percentile(diffs, q)
+    if np.isnan(ratios).any():
+        r_lo = r_hi = float("nan")
+    else:
+        r_lo, r_hi = np.percentile(ratios, q)
+    mean_a, mean_b = float(x.mean()), float(y.mean())
+    return BootstrapResult(
+        mean_a=mean_a,
+        mean_b=mean_b,
+        diff=mean_a - mean_b,
+        diff_low=float(d_lo),
+        diff_high=float(d_hi),
+        ratio=mean_a / mean_b if mean_b > 0 else float("nan"),
+        ratio_low=float(r_lo),
+        ratio_high=float(r_hi),
+        n=int(n),
+        n_boot=int(n_boot),
+        confidence=conf,
+    )
+
+
+def verdict(low: float, high: float) -> str:
+    """``"win"`` if the interval of a difference lies above zero, ``"loss"`` below, else
+    ``"no significant difference"`` (also when the interval is undefined)."""
+    if np.isnan(low) or np.isnan(high):
+        return "no significant difference"
+    if low > 0:
+        return "win"
+    if high < 0:
+        return "loss"
+    return "no significant difference"
+
+
+def per_user_mean(tables: list[pd.DataFrame], column: str) -> pd.Series:
+    """Each user's ``column`` averaged over several runs (e.g. seeds), indexed by user_id.
+
+    ``tables`` are ``per_user`` frames of the evaluation (columns user_id and metrics); they
+    must cover the same users (the same test split), else ``ValueError``.
+    """
+    if not tables:
+        raise ValueError("per_user_mean: no tables")
+    series = []
+    for i, t in enumerate(tables):
+        if "user_id" not in t.columns or column not in t.columns:
+            raise ValueError(f"table {i}: needs columns user_id and {column!r}")
+        series.append(t.set_index("user_id")[column].sort_index())
+    first = series[0].index
+    for i, s in enumerate(series[1:], start=1):
+        if not s.index.equals(first):
+            raise ValueError(f"table {i} covers other users than table 0: not the same split")
+    return pd.concat(series, axis=1).mean(axis=1)
