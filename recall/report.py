@@ -206,17 +206,25 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
         lines += ["## Recommendation quality (exact search over each method's vectors)", ""]
         is_cls = quality["mode"] == "genre-classification"
         rec = quality[~is_cls].dropna(axis=1, how="all")
-        qcols = [c for c in rec.columns if c not in ("experiment", "micro_f1", "macro_f1")]
+        qcols = [c for c in rec.columns if c not in ("experiment", "micro_f1", "macro_f1", "leaks")]
         agg = rec[qcols].groupby(["method", "mode"], sort=False).mean(numeric_only=True)
         lines += [_md_table(agg.reset_index()), ""]
         if is_cls.any():
             cls = quality[is_cls].groupby("method", sort=False)[["micro_f1", "macro_f1"]].mean()
+            if "leaks" in quality.columns:
+                leak = quality[is_cls].groupby("method", sort=False)["leaks"].max()
+                cls["label leak"] = [
+                    "trained with genres: leaks the label" if v is True or v == 1 else ""
+                    for v in leak.reindex(cls.index)
+                ]
             lines += [
                 "## Genre classification from the item vectors",
                 "",
                 "The node-classification protocol (one-vs-rest logistic regression, 50% of the "
                 "labelled items for training, top-k genres per item) with each item's genres as "
-                "labels: how much genre structure each method's vectors hold.",
+                "labels: how much genre structure each method's vectors hold. A method trained "
+                "with the genres field (GES / EGES) reads its input back: its row is marked and "
+                "measures no learning.",
                 "",
                 _md_table(cls.reset_index()),
                 "",

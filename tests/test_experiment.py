@@ -125,6 +125,10 @@ def test_run_tiny_config_end_to_end(tmp_path):
     } <= plots
     genre = q[q["mode"] == "genre-classification"]
     assert set(genre["method"]) == {"i2v", "dw", "eges"} and genre["macro_f1"].between(0, 1).all()
+    # EGES was given the genres: its genre-classification row is marked as a label leak
+    leaks = genre.groupby("method")["leaks"].max().astype(bool)
+    assert leaks["eges"] and not leaks["i2v"] and not leaks["dw"]
+    assert "trained with genres: leaks the label" in (folder / "report.md").read_text()
 
     # a rerun that changes only an index grid does not retrain (cache hit, same vectors)
     cache = sorted((folder.parent / "cache").glob("emb-*.npz"))
