@@ -1,6 +1,6 @@
 """Scale benchmark: how time and peak memory grow with the size of the problem.
 
-    python -m recall.bench.scale [--quick] [--tasks deepwalk,memory,walkspeed,item2vec,search,spark]
+    python -m recall.bench.scale [--quick] [--tasks deepwalk,memory,walkspeed,item2vec,search,spark,sparkwalks]
                                  [--out reports/scale] [--threads N]
     embrecall bench scale --quick        # the same, through the command line (<= 1 min)
 
@@ -20,6 +20,8 @@ process tree, sampled every 0.1 s with psutil). Tasks, each at 3+ sizes:
 * ``search``: exact search (``ExactIndex``, cosine) and our SimHash LSH index (16 tables x 12 bits,
   exact re-rank, multi-probe) on ``n x 32`` clustered unit vectors, build and 1,000 queries,
   with knn_recall@10 of LSH.
+* ``sparkwalks``: :func:`recall.spark.spark_random_walks` (DeepWalk and node2vec p=0.5, q=2) on
+  the Chung-Lu graph read from its edge file by Spark, ``local[2]``.
 * ``spark``: batch recall for all users on ``local[2]`` (:mod:`recall.bench.spark_recall`): our
   bucket join, Spark's ``BucketedRandomProjectionLSH`` and exact, items and users grown together.
 
@@ -58,6 +60,8 @@ QUICK: dict[str, Any] = {
     "item2vec": [1_000, 2_000, 4_000],  # users; items = users / 2, 40 events per user
     "search": [20_000, 40_000, 80_000],
     "spark": [(2_000, 100), (4_000, 200), (8_000, 400)],
+    "sparkwalks": [500, 1_000, 2_000],
+    "sparkwalks_len": (1, 5),
     "walks": (4, 20),  # num_walks, walk_length
     "dim_window": (32, 5),
     "epochs_item2vec": 2,
@@ -69,6 +73,8 @@ FULL: dict[str, Any] = {
     "item2vec": [25_000, 100_000, 160_000],  # 160k users x ~156 events = 25M interactions
     "search": [1_000_000, 3_000_000, 10_000_000],
     "spark": [(10_000, 500), (100_000, 10_000), (1_000_000, 100_000)],
+    "sparkwalks": [10_000, 100_000, 1_000_000],
+    "sparkwalks_len": (1, 10),
     "walks": (10, 80),
     "dim_window": (128, 10),
     "epochs_item2vec": 5,
@@ -369,7 +375,33 @@ def _child_spark(p: dict) -> dict:
     return {"rows": rows, "peak_tree_mb": peak.peak}
 
 
+def _child_sparkwalks(p: dict) -> dict:
+    from pyspark.sql import functions as F
+
+    from recall.bench import spark_recall
+    from recall.spark import spark_random_walks
+
+    with _TreePeak() as peak:
+        spark = spark_recall._session()
+        try:
+            t0 = time.perf_counter()
+            edges = spark.read.csv(
+                p["edges"], sep="\t", schema="src bigint, dst bigint, weight double"
+            )
+            walks = spark_random_walks(
+                spark, edges, num_walks=p["num_walks"], walk_length=p["walk_length"],
+                p=p["p"], q=p["q"], directed=False, random_state=0,
+            )  # fmt: skip
+            agg = walks.agg(F.count("*").alias("n"), F.sum(F.size("walk")).alias("nodes")).first()
+            seconds = time.perf_counter() - t0
+        finally:
+            spark.stop()
+    return {"seconds": seconds, "walks": int(agg["n"]), "nodes_walked": int(agg["nodes"]),
+            "peak_tree_mb": peak.peak}  # fmt: skip
+
+
 CHILDREN = {
+    "sparkwalks": _child_sparkwalks,
     "deepwalk": _child_deepwalk,
     "walkspeed": _child_walkspeed,
     "item2vec": _child_item2vec,
@@ -429,20 +461,16 @@ def task_memory(cfg: dict, threads: int) -> list[dict]:
     path = edge_file(n, 10 * n)
     nw, wl = cfg["walks"]
     rows = []
-    for stream in ("matrix", "regenerate", "spill"):
-        r = _run_child(
-            "deepwalk",
-            dict(
-                edges=str(path),
-                stream=stream,
-                num_walks=nw,
-                walk_length=wl,
-                threads=threads,
-                dim=cfg["dim_window"][0],
-                window=cfg["dim_window"][1],
-            ),
-        )
-        r.update(size=n, edges=10 * n, variant=stream, task="memory")
+    # the skip-gram's memory (vectors, context vectors, vocabulary, noise table) depends on the
+    # vocabulary and dim only: window 1 and one negative keep it and cut the training time
+    dim = cfg["dim_window"][0]
+    for stream, corpus_file in (("matrix", False), ("regenerate", False), ("spill", False),
+                                ("regenerate", True)):  # fmt: skip
+        params = dict(edges=str(path), stream=stream, num_walks=nw, walk_length=wl,
+                      threads=threads, dim=dim, window=1, negative=1, corpus_file=corpus_file)  # fmt: skip
+        r = _run_child("deepwalk", params)
+        variant = stream + (" + corpus_file" if corpus_file else "")
+        r.update(size=n, edges=10 * n, variant=variant, task="memory", dim=dim)
         rows.append(r)
     return rows
 
@@ -482,6 +510,20 @@ def task_search(cfg: dict, threads: int) -> list[dict]:
         for method in ("exact", "lsh"):
             r = _run_child("search", dict(n=n, method=method, threads=threads))
             r.update(size=n, variant=method)
+            rows.append(r)
+    return rows
+
+
+def task_sparkwalks(cfg: dict, threads: int) -> list[dict]:
+    rows = []
+    nw, wl = cfg["sparkwalks_len"]
+    for n in cfg["sparkwalks"]:
+        path = edge_file(n, 10 * n)
+        for pq in ((1.0, 1.0), (0.5, 2.0)):
+            params = dict(edges=str(path), num_walks=nw, walk_length=wl, p=pq[0], q=pq[1],
+                          threads=threads)  # fmt: skip
+            r = _run_child("sparkwalks", params)
+            r.update(size=n, edges=10 * n, variant=f"p={pq[0]}, q={pq[1]}")
             rows.append(r)
     return rows
 
@@ -573,6 +615,10 @@ SECTIONS = {
     "search": ("Exact search and SimHash LSH on n x 32 (1,000 queries, k = 10)",
                ["variant", "size", "build_s", "search_s", "peak_mb", "knn_recall@10",
                 "load_before"], ["build_s", "search_s", "peak_mb"], "variant"),
+    "sparkwalks": ("Spark random walks on local[2] (adjacency DataFrame, joins; undirected "
+                   "Chung-Lu graph, 10 edges per node)",
+                   ["variant", "size", "edges", "walks", "nodes_walked", "seconds", "peak_tree_mb",
+                    "load_before"], ["seconds"], "variant"),
     "spark": ("Spark batch recall on local[2] (all users, k = 10)",
               ["variant", "size", "users", "seconds", "knn_recall", "peak_tree_mb",
                "load_before"], ["seconds"], "variant"),
@@ -626,7 +672,7 @@ FULL_HELP = """\
 python -m recall.bench.scale --tasks memory,walkspeed --baseline /tmp/embrecall-base --threads 2
 python -m recall.bench.scale --tasks deepwalk --threads 2
 python -m recall.bench.scale --tasks item2vec,search --threads 2
-python -m recall.bench.scale --tasks spark --threads 2
+python -m recall.bench.scale --tasks spark,sparkwalks --threads 2
 ```
 (`--baseline DIR` is a checkout to compare the walk speed with, e.g.
 `git archive <commit> embeddings recall | tar -x -C /tmp/embrecall-base`.)"""
@@ -650,7 +696,8 @@ def main(argv: list[str] | None = None) -> int:
         "deepwalk,memory,item2vec,search" if args.quick else "deepwalk,memory,item2vec,search,spark"
     )
     tasks = (args.tasks or default).split(",")
-    unknown = set(tasks) - {"deepwalk", "memory", "walkspeed", "item2vec", "search", "spark"}
+    unknown = set(tasks) - {"deepwalk", "memory", "walkspeed", "item2vec", "search", "spark",
+                            "sparkwalks"}  # fmt: skip
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}")
     rows: list[dict] = []
@@ -661,6 +708,7 @@ def main(argv: list[str] | None = None) -> int:
         "item2vec": lambda: task_item2vec(cfg, args.threads),
         "search": lambda: task_search(cfg, args.threads),
         "spark": lambda: task_spark(cfg, args.threads),
+        "sparkwalks": lambda: task_sparkwalks(cfg, args.threads),
     }
     for t in tasks:
         rows += runners[t]()
