@@ -449,9 +449,10 @@ def task_deepwalk(cfg: dict, threads: int) -> list[dict]:
         r = _run_child(
             "deepwalk",
             dict(edges=str(path), stream="regenerate", num_walks=nw, walk_length=wl,
-                 threads=threads, dim=cfg["dim_window"][0], window=cfg["dim_window"][1]),
+                 threads=threads, dim=cfg["dim_window"][0], window=cfg["dim_window"][1],
+                 corpus_file=cfg.get("corpus_file", False)),
         )  # fmt: skip
-        r.update(size=n, edges=10 * n)
+        r.update(size=n, edges=10 * n, corpus_file=bool(cfg.get("corpus_file", False)))
         rows.append(r)
     return rows
 
@@ -493,9 +494,9 @@ def task_walkspeed(cfg: dict, threads: int, baseline: Path | None, repeats: int 
 
 def task_item2vec(cfg: dict, threads: int) -> list[dict]:
     rows = []
-    events = 40 if cfg is QUICK else 156
+    events = 40 if cfg["quick"] else 156
     for users in cfg["item2vec"]:
-        params = dict(users=users, items=max(users // 3, 200) if cfg is QUICK else 60_000,
+        params = dict(users=users, items=max(users // 3, 200) if cfg["quick"] else 60_000,
                       events=events,
                       epochs=cfg["epochs_item2vec"], threads=threads)  # fmt: skip
         r = _run_child("item2vec", params)
@@ -600,7 +601,7 @@ def _versions() -> dict[str, str]:
 
 SECTIONS = {
     "deepwalk": ("DeepWalk end to end (read -> walks -> vectors), streamed walks",
-                 ["size", "edges", "arcs", "read_s", "walks_vectors_s", "total_s", "peak_mb",
+                 ["size", "edges", "arcs", "corpus_file", "read_s", "walks_vectors_s", "total_s", "peak_mb",
                   "peak_after_read_mb", "load_before"], ["total_s", "peak_mb"], None),
     "memory": ("Walks + skip-gram: walk matrix held vs streamed (dim as shown, window 1, 1 "
                "negative: the model's memory does not depend on window or negatives)",
@@ -685,13 +686,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "scale")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--baseline", type=Path, default=None, help="checkout for walkspeed")
+    ap.add_argument(
+        "--sizes",
+        default=None,
+        help="comma-separated sizes for deepwalk/item2vec/search/sparkwalks",
+    )
+    ap.add_argument(
+        "--corpus-file", action="store_true", help="deepwalk: gensim corpus_file mode (C reader)"
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("params", nargs="?", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(CHILDREN[args.child](json.loads(args.params))))
         return 0
-    cfg = QUICK if args.quick else FULL
+    cfg = dict(QUICK if args.quick else FULL)
+    cfg["quick"] = args.quick
+    cfg["corpus_file"] = args.corpus_file
+    if args.sizes:
+        sizes = [int(x) for x in args.sizes.split(",")]
+        for key in ("deepwalk", "item2vec", "search", "sparkwalks"):
+            cfg[key] = sizes
     default = (
         "deepwalk,memory,item2vec,search" if args.quick else "deepwalk,memory,item2vec,search,spark"
     )
