@@ -687,10 +687,9 @@ class WalkCorpus:
 
     * ``"regenerate"`` (default): walk again. Measured side by side on a 100k-node / 1M-edge
       weighted graph (DeepWalk 10 walks x 80, gensim d=128, window 1, one negative, one thread,
-      run together, load 14): peak RSS
-      624.2 MB regenerating vs 623.7 MB spilling, 1292 s vs 1284 s end to end; a pass of walking
-      is a few seconds against minutes of skip-gram, so regenerating costs no measurable time
-      and needs no disk (4 bytes per step, 320 MB at that size, 3.2 GB at 1M nodes).
+      run together, load 14): peak RSS 624.2 MB regenerating vs 623.7 MB spilling, 1292 s vs
+      1284 s end to end; a pass of walking is a few seconds against minutes of skip-gram, so
+      regenerating costs no measurable time and needs no disk (4 bytes per step, 320 MB at that size, 3.2 GB at 1M nodes).
     * ``"spill"``: the first pass also writes the blocks to a temporary ``.npy`` file (deleted by
       :meth:`close`, on exit of a ``with`` block, or when the object is collected); later passes
       read it back block by block (plain reads, no memory map in the resident set). It is needed
