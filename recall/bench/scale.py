@@ -72,8 +72,10 @@ FULL: dict[str, Any] = {
     "walkspeed": 100_000,
     "item2vec": [25_000, 100_000, 160_000],  # 160k users x ~156 events = 25M interactions
     "search": [1_000_000, 3_000_000, 10_000_000],
-    "spark": [(10_000, 500), (100_000, 10_000), (1_000_000, 100_000)],
-    "sparkwalks": [10_000, 100_000, 1_000_000],
+    # compare_with_brp's exact reference is a cross join (items x users pairs): 1M x 100k would be
+    # 1e11 pairs, so the full run stops at 100k x 5k (5e8)
+    "spark": [(10_000, 500), (30_000, 1_500), (100_000, 5_000)],
+    "sparkwalks": [10_000, 30_000, 100_000],
     "sparkwalks_len": (1, 10),
     "walks": (10, 80),
     "dim_window": (128, 10),
@@ -669,14 +671,23 @@ def write_report(rows: list[dict], out: Path, meta: dict) -> None:
 
 
 FULL_HELP = """\
+Estimated run times on a quiet 2-core machine (extrapolated from the loaded runs here, not measured):
+
 ```
-python -m recall.bench.scale --tasks memory,walkspeed --baseline /tmp/embrecall-base --threads 2
-python -m recall.bench.scale --tasks deepwalk --threads 2
+# ~25 min, peaks < 1 GB: memory of walks + skip-gram at 100k / 1M (4 variants), walk speed vs a baseline
+python -m recall.bench.scale --tasks memory,walkspeed --baseline /tmp/embrecall-base --threads 1
+# DeepWalk end to end at 100k / 300k / 1M nodes (10 edges each; 10 x 80 walks, d 128, window 10):
+# ~45-90 min in all, the 1M run 30-45 min and ~2.5 GB peak (gensim's skip-gram is the cost)
+python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file
+# only the 1M-node / 10M-edge run
+python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --sizes 1000000 --out reports/scale/1m
+# ~20-30 min, peaks ~3-4 GB: Item2vec up to 25M interactions, exact and LSH search up to 10M x 32
 python -m recall.bench.scale --tasks item2vec,search --threads 2
+# ~30-60 min: Spark batch recall up to 100k items x 5k users, Spark walks up to 100k nodes
 python -m recall.bench.scale --tasks spark,sparkwalks --threads 2
 ```
 (`--baseline DIR` is a checkout to compare the walk speed with, e.g.
-`git archive <commit> embeddings recall | tar -x -C /tmp/embrecall-base`.)"""
+`git archive bca1d64 embeddings recall | tar -x -C /tmp/embrecall-base`.)"""
 
 
 def main(argv: list[str] | None = None) -> int:
