@@ -529,14 +529,30 @@ class _SideInfoSkipGram:
         """Train on given walks: int (n_walks, length) node positions of ``graph``, -1 padded.
 
         Lets several models (and gensim, in the benchmarks) train on exactly the same walks.
+        ``walks`` may also be an ``embeddings.walks.WalkCorpus`` with ``cache="spill"``: the
+        walks are then streamed to a temporary file and each training block gathers its rows
+        from there, so the whole matrix is never in memory; same vectors as the matrix.
         """
+        from embeddings.walks import WalkCorpus
+
         self._check_params()
         t0 = time.perf_counter()
         if not isinstance(graph, ItemGraph):
             raise ValueError(f"graph must be an ItemGraph, got {type(graph).__name__}")
         node_ids = graph.node_ids
         n = node_ids.shape[0]
-        walk_arr = _check_walks(walks, n)
+        source: WalkCorpus | None = None
+        if isinstance(walks, WalkCorpus):
+            source = walks
+            if source.cache != "spill":
+                raise ValueError("fit_walks needs a WalkCorpus with cache='spill' (random access)")
+            if source.graph.n_nodes != n:
+                raise ValueError(
+                    f"the WalkCorpus walks a graph of {source.graph.n_nodes} nodes, not {n}"
+                )
+            walk_arr = np.empty((0, 1), np.int32)
+        else:
+            walk_arr = _check_walks(walks, n)
         fields, ptr, vals, vocabs, offsets = self._prepare_side_info(side_info, node_ids)
         F = len(fields)
         n_values = int(offsets[-1])
@@ -549,7 +565,12 @@ class _SideInfoSkipGram:
         C = np.zeros((n, d), np.float32)
         A = np.zeros((n, F + 1), np.float32)
 
-        counts = np.bincount(walk_arr[walk_arr >= 0], minlength=n).astype(np.float64)
+        if source is None:
+            counts = np.bincount(walk_arr[walk_arr >= 0], minlength=n).astype(np.float64)
+        else:  # one pass: counts, and the spill file for the blocks' random access
+            counts = np.zeros(n, np.float64)
+            for blk in source:
+                counts += np.bincount(blk[blk >= 0], minlength=n)
         weights = counts**self.ns_exponent
         weights[counts == 0] = 0.0
         if weights.sum() <= 0:
@@ -557,7 +578,7 @@ class _SideInfoSkipGram:
         cum_prob = np.cumsum(weights / weights.sum())
         cum_prob[-1] = 1.0
 
-        n_walks = walk_arr.shape[0]
+        n_walks = walk_arr.shape[0] if source is None else source.shape[0]
         workers = int(self.workers)
         n_threads = min(workers, numba.config.NUMBA_NUM_THREADS)
         if n_threads < workers:
@@ -582,12 +603,17 @@ class _SideInfoSkipGram:
                     lr1 = (
                         self.alpha - (self.alpha - self.min_alpha) * (done0 + stop - start) / total
                     )
+                    if source is None:
+                        blk, blk_order, b0, b1 = walk_arr, order, start, stop
+                    else:  # the block's rows, gathered in training order
+                        blk = source.take(order[start:stop])
+                        blk_order, b0, b1 = np.arange(stop - start, dtype=np.int64), 0, stop - start
                     try:
                         lo, pa, _ = _train_block(
-                            walk_arr,
-                            order,
-                            start,
-                            stop,
+                            blk,
+                            blk_order,
+                            b0,
+                            b1,
                             workers,
                             seeds,
                             W,

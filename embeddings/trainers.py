@@ -427,6 +427,12 @@ class Node2Vec:
         walk_mode: walk engine mode passed to ``generate_walks`` ("auto", ...).
         corpus_file: write the walks to a temporary corpus file and use gensim's ``corpus_file``
             mode (faster with several workers, lowest Python memory) instead of streaming them.
+        stream: never hold the whole walk matrix: walks are generated in blocks
+            (``embeddings.walks.WalkCorpus``) and fed to gensim as they come (or written to the
+            corpus file block by block). ``True`` or ``"regenerate"`` walks again for every
+            pass gensim makes (vocabulary + each epoch); ``"spill"`` keeps them in a temporary
+            ``.npy`` file instead. Same seed, same walks, same vectors (at ``workers=1``) as
+            ``stream=False``.
         dim, window, epochs, sg, negative, ns_exponent, sample, min_count, alpha, min_alpha,
             workers: skip-gram settings (d=128, k=10 as in the node2vec reference code, but
             **2 epochs** instead of its one: on the validation folds of Wiki / PPI, Macro-F1 at
@@ -466,6 +472,7 @@ class Node2Vec:
         workers: int = 1,
         random_state: Any = None,
         progress: bool = True,
+        stream: bool | str = False,
     ) -> None:
         self.p = p
         self.q = q
@@ -489,12 +496,13 @@ class Node2Vec:
         self.workers = workers
         self.random_state = random_state
         self.progress = progress
+        self.stream = stream
 
     def get_params(self) -> dict[str, Any]:
         keys = (
             "p q num_walks walk_length dim window epochs sg negative ns_exponent sample "
             "min_count alpha min_alpha walk_mode corpus_file min_rating session_gap directed "
-            "workers"
+            "workers stream"
         ).split()
         return {k: getattr(self, k) for k in keys}
 
@@ -522,6 +530,8 @@ class Node2Vec:
         _note_side_info(type(self).__name__, side_info)
         graph = graph_from_data(data, self.min_rating, self.session_gap, self.directed)
         seed_walks, seed_w2v = spawn_seeds(self.random_state, 2)
+        if self.stream:
+            return self._fit_streamed(data, graph, seed_walks, seed_w2v)
         t0 = time.perf_counter()
         walks = generate_walks(
             graph,
@@ -553,21 +563,7 @@ class Node2Vec:
                 "skipped for training",
                 extra["walks_shorter_than_2"],
             )
-        model = SkipGram(
-            dim=self.dim,
-            window=self.window,
-            epochs=self.epochs,
-            sg=self.sg,
-            negative=self.negative,
-            ns_exponent=self.ns_exponent,
-            sample=self.sample,
-            min_count=self.min_count,
-            alpha=self.alpha,
-            min_alpha=self.min_alpha,
-            workers=self.workers,
-            random_state=seed_w2v,
-            progress=self.progress,
-        )
+        model = self._skipgram(seed_w2v)
         all_ids = _all_item_ids(data)
         if self.corpus_file:
             keep = walks[lengths >= 2]
@@ -581,6 +577,92 @@ class Node2Vec:
         return model.fit_sequences(
             _WalkSequences(walks, graph.node_ids), meta=extra, all_ids=all_ids
         )
+
+    def _skipgram(self, seed: int) -> SkipGram:
+        return SkipGram(
+            dim=self.dim,
+            window=self.window,
+            epochs=self.epochs,
+            sg=self.sg,
+            negative=self.negative,
+            ns_exponent=self.ns_exponent,
+            sample=self.sample,
+            min_count=self.min_count,
+            alpha=self.alpha,
+            min_alpha=self.min_alpha,
+            workers=self.workers,
+            random_state=seed,
+            progress=self.progress,
+        )
+
+    def _fit_streamed(
+        self, data: Any, graph: ItemGraph, seed_walks: int, seed_w2v: int
+    ) -> Embeddings:
+        """``fit`` with walks streamed in blocks (``stream``); the same vectors as ``fit``."""
+        from embeddings.walks import WalkCorpus
+        from embeddings.word2vec import BlockCorpus
+
+        cache = "regenerate" if self.stream is True else self.stream
+        if cache not in ("regenerate", "spill"):
+            raise ValueError(
+                f"stream must be False, True, 'regenerate' or 'spill', got {self.stream!r}"
+            )
+        corpus = WalkCorpus(
+            graph,
+            num_walks=self.num_walks,
+            walk_length=self.walk_length,
+            p=self.p,
+            q=self.q,
+            mode=self.walk_mode,
+            workers=self.workers,
+            random_state=seed_walks,
+            cache=cache,
+        )
+        extra: dict[str, Any] = {
+            "method": self._method,
+            "trainer": type(self).__name__,
+            "trainer_params": self.get_params(),
+            "random_state": self.random_state if isinstance(self.random_state, int) else None,
+            "graph": graph.describe(),
+            "walks_streamed": cache,
+        }
+        model = self._skipgram(seed_w2v)
+        all_ids = _all_item_ids(data)
+        with corpus:
+            if self.corpus_file:
+                with tempfile.TemporaryDirectory(prefix="embrecall-walks-") as tmp:
+                    path = corpus.to_corpus_file(os.path.join(tmp, "walks.txt"))
+                    extra.update(corpus.stats)
+                    if path.stat().st_size == 0:
+                        raise ValueError(
+                            "no walk with at least 2 nodes: the graph has no edges to learn"
+                        )
+                    return model.fit_sequences(path, meta=extra, all_ids=all_ids)
+            # the walk statistics are known after gensim's first pass; fit_sequences merges
+            # ``extra`` into the meta only after training, so filling it in place is enough
+            stats = _StatsInto(corpus, extra)
+            try:
+                return model.fit_sequences(
+                    BlockCorpus(stats, graph.node_ids), meta=extra, all_ids=all_ids
+                )
+            except ValueError as exc:
+                if extra.get("walks_shorter_than_2") == extra.get("n_walks"):
+                    raise ValueError(
+                        "no walk with at least 2 nodes: the graph has no edges to learn"
+                    ) from exc
+                raise
+
+
+class _StatsInto:
+    """Iterates a ``WalkCorpus`` and copies its ``stats`` into ``target`` after each pass."""
+
+    def __init__(self, corpus: Any, target: dict[str, Any]) -> None:
+        self.corpus = corpus
+        self.target = target
+
+    def __iter__(self) -> Iterator[NDArray[np.int32]]:
+        yield from self.corpus
+        self.target.update(self.corpus.stats)
 
 
 class DeepWalk(Node2Vec):
@@ -612,6 +694,7 @@ class DeepWalk(Node2Vec):
         workers: int = 1,
         random_state: Any = None,
         progress: bool = True,
+        stream: bool | str = False,
     ) -> None:
         super().__init__(
             p=1.0,
@@ -636,6 +719,7 @@ class DeepWalk(Node2Vec):
             workers=workers,
             random_state=random_state,
             progress=progress,
+            stream=stream,
         )
 
     def get_params(self) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from numpy.typing import ArrayLike, NDArray
 from embeddings._validate import as_ids, describe_values, spawn_seeds
 from embeddings.types import Embeddings
 
-__all__ = ["SkipGram", "MAX_SEQUENCE_TOKENS", "chunk_sequence", "TokenCorpus"]
+__all__ = ["SkipGram", "MAX_SEQUENCE_TOKENS", "chunk_sequence", "TokenCorpus", "BlockCorpus"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +118,59 @@ class TokenCorpus:
                     yield list(map(str, chunk.tolist()))
             else:
                 yield list(map(str, arr.tolist()))
+        self.n_split = n_split
+
+
+class BlockCorpus:
+    """Restartable iterable of ``list[str]`` over blocks of node-position rows (walks).
+
+    ``blocks`` is any restartable iterable of 2-D integer arrays (e.g.
+    ``embeddings.walks.WalkCorpus``, or ``[walks]`` for a whole matrix) whose rows are positions
+    into ``node_ids``, padded on the right with -1. A row with fewer than ``min_length`` nodes is
+    skipped (it holds no pair, and a token seen only there would keep an untrained vector). The
+    tokens of a row are looked up in a per-position list of ``str(node_id)`` built once, and rows
+    longer than ``max_len`` are split as by :class:`TokenCorpus`. Only one block is held at a
+    time, so a streamed walk corpus never exists as a whole.
+    """
+
+    def __init__(
+        self,
+        blocks: Iterable[NDArray[np.integer]],
+        node_ids: ArrayLike,
+        max_len: int = MAX_SEQUENCE_TOKENS,
+        overlap: int = 0,
+        min_length: int = 2,
+    ) -> None:
+        self.blocks = blocks
+        self.node_ids = as_ids(node_ids, name="node_ids")
+        self.max_len = max_len
+        self.overlap = overlap
+        self.min_length = min_length
+        self.n_split = 0  # rows split in the last pass
+        self._tokens: list[str] | None = None
+
+    def __iter__(self) -> Iterator[list[str]]:
+        if self._tokens is None:
+            self._tokens = [str(i) for i in self.node_ids.tolist()]
+        toks = self._tokens
+        n_nodes = len(toks)
+        n_split = 0
+        for block in self.blocks:
+            arr = np.asarray(block)
+            if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+                raise ValueError(f"blocks must be 2-D integer arrays, got {arr.dtype} {arr.shape}")
+            if arr.size and (arr.max() >= n_nodes or arr.min() < -1):
+                raise ValueError(f"block holds positions outside [-1, {n_nodes})")
+            lengths = (arr >= 0).sum(axis=1).tolist()
+            for row, n in zip(arr.tolist(), lengths, strict=True):
+                if n < self.min_length:
+                    continue
+                if n > self.max_len:
+                    n_split += 1
+                    for chunk in chunk_sequence(np.asarray(row[:n]), self.max_len, self.overlap):
+                        yield [toks[j] for j in chunk.tolist()]
+                else:
+                    yield [toks[j] for j in row[:n]]
         self.n_split = n_split
 
 
@@ -239,7 +292,8 @@ class SkipGram:
         Args:
             sequences: an iterable of 1-D integer id arrays (a list, ``Sessions``, any object
                 iterable more than once; a one-shot iterator is read once into a list of int
-                arrays), or the path of a corpus file (one sequence per line, ids separated by
+                arrays), a :class:`BlockCorpus` (blocks of position rows, e.g. streamed walks;
+                gensim reads it once for the vocabulary and once per epoch), or the path of a corpus file (one sequence per line, ids separated by
                 spaces) for gensim's ``corpus_file`` mode.
             meta: extra entries for the returned ``Embeddings.meta`` (e.g. the method name).
             all_ids: the full list of item ids the caller expects; the number (and a sample) of
@@ -252,7 +306,7 @@ class SkipGram:
         self._check_params()
         seed = spawn_seeds(self.random_state, 1)[0] % (2**31 - 1)
         corpus_file: str | None = None
-        corpus: TokenCorpus | None = None
+        corpus: TokenCorpus | BlockCorpus | None = None
         if isinstance(sequences, str | os.PathLike):
             path = Path(sequences)
             if not path.is_file():
@@ -260,6 +314,14 @@ class SkipGram:
             if path.stat().st_size == 0:
                 raise ValueError(f"corpus file {path} is empty")
             corpus_file = str(path)
+        elif isinstance(sequences, BlockCorpus):
+            corpus = BlockCorpus(
+                sequences.blocks,
+                sequences.node_ids,
+                MAX_SEQUENCE_TOKENS,
+                overlap=int(self.window),
+                min_length=sequences.min_length,
+            )
         else:
             if isinstance(sequences, Iterator):
                 sequences = list(sequences)

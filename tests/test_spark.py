@@ -277,3 +277,83 @@ def test_missing_pyspark_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyspark", None)  # makes `import pyspark` fail
     with pytest.raises(ImportError, match=r"embrecall\[spark\]"):
         rs.lsh_batch_recall(None, None, None, None)
+
+
+# ----------------------------------------------------------------------------- random walks
+# the local walk tests' toy graph (asymmetric weights, a triangle-free path t->3) + a dead end 5
+WALK_EDGES = [
+    (0, 1, 8.0), (0, 2, 1.0), (1, 0, 2.0), (1, 2, 3.0), (1, 3, 1.5), (1, 4, 4.0), (2, 1, 1.0),
+    (3, 0, 1.0), (3, 4, 0.5), (4, 1, 1.0), (4, 3, 2.5), (4, 5, 1.0),
+]  # fmt: skip
+
+
+def _walk_graph():
+    from embeddings.graph import ItemGraph
+
+    src, dst, w = zip(*WALK_EDGES, strict=True)
+    return ItemGraph.from_edges(np.asarray(src) + 100, np.asarray(dst) + 100, w)
+
+
+def _pair_counts(walks: list[list[int]]) -> dict:
+    """counts[(t, v)][x] of second-order moves t -> v -> x, and [(None, v)][x] of first-order."""
+    from collections import Counter, defaultdict
+
+    out: dict = defaultdict(Counter)
+    for w in walks:
+        for i in range(1, len(w)):
+            out[(None, w[i - 1])][w[i]] += 1
+            if i >= 2:
+                out[(w[i - 2], w[i - 1])][w[i]] += 1
+    return out
+
+
+def _probs(graph, t, v, p, q):
+    """Expected next-node probabilities over v's out-neighbours (ids), first order when t is None."""
+    pos = {int(i): k for k, i in enumerate(graph.node_ids.tolist())}
+    s, e = graph.indptr[pos[v]], graph.indptr[pos[v] + 1]
+    xs = graph.node_ids[graph.indices[s:e]].tolist()
+    w = graph.weights[s:e].astype(np.float64)
+    if t is not None:
+        ts, te = graph.indptr[pos[t]], graph.indptr[pos[t] + 1]
+        t_row = set(graph.node_ids[graph.indices[ts:te]].tolist())
+        w = w * np.array([1 / p if x == t else 1.0 if x in t_row else 1 / q for x in xs])
+    return xs, w / w.sum()
+
+
+@pytest.mark.parametrize("p,q", [(1.0, 1.0), (0.5, 2.0)])
+def test_spark_walks_match_transition_probabilities(spark, p, q):
+    from scipy import stats
+
+    from embeddings.walks import generate_walks, walks_to_ids
+    from recall.spark import spark_random_walks
+
+    graph = _walk_graph()
+    rows = spark_random_walks(
+        spark, graph, num_walks=300, walk_length=8, p=p, q=q, random_state=1
+    ).collect()
+    assert len(rows) == 300 * graph.n_nodes
+    walks = [list(r["walk"]) for r in rows]
+    assert all(w[0] == r["start"] for w, r in zip(walks, rows, strict=True))
+    # a walk stops at the dead end 105 and only there
+    assert all(len(w) == 8 or w[-1] == 105 for w in walks)
+    assert all(105 not in w[:-1] for w in walks)
+    local = walks_to_ids(
+        generate_walks(graph, 300, 8, p=p, q=q, random_state=1, progress=False), graph
+    )
+    spark_counts, local_counts = _pair_counts(walks), _pair_counts([w.tolist() for w in local])
+    tested = 0
+    for (t, v), counts in spark_counts.items():
+        if (t is not None) == (p == 1.0 and q == 1.0) or v == 105:
+            continue  # first order: the (None, v) counts; node2vec: the (t, v) pairs
+        xs, prob = _probs(graph, t, v, p, q)
+        assert set(counts) <= set(xs)  # never a move along a missing arc
+        obs = np.array([counts.get(x, 0) for x in xs], float)
+        if obs.sum() < 300 or len(xs) < 2:
+            continue
+        tested += 1
+        assert stats.chisquare(obs, obs.sum() * prob).pvalue > 1e-4, (t, v, obs, prob)
+        ref = np.array([local_counts[(t, v)].get(x, 0) for x in xs], float)
+        table = np.vstack([obs, ref])
+        table = table[:, table.sum(axis=0) > 0]
+        assert stats.chi2_contingency(table).pvalue > 1e-4, (t, v, table)
+    assert tested >= (4 if p == 1.0 else 6)
