@@ -340,7 +340,7 @@ def _check_bench_name(name: str) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run a benchmark module of recall.bench (ann, exact, walks, eges, quality, redis_store)."""
+    """Run a benchmark module of recall.bench (ann, exact, walks, eges, quality, redis_store, spark_recall, scale)."""
     import importlib
 
     name = args.name.replace("-", "_")
@@ -472,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     b = sub.add_parser(
-        "bench", help="run a benchmark: ann, exact, walks, eges, quality, redis_store"
+        "bench",
+        help="run a benchmark: ann, exact, walks, eges, quality, redis_store, spark_recall, scale",
     )
     b.add_argument("name", help=f"benchmark: one of {', '.join(bench_names())}")
     b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark")

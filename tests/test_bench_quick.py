@@ -54,6 +54,7 @@ BENCHES = {
         if importlib.util.find_spec("pyspark") and shutil.which("java")
         else "needs pyspark and java",
     ),
+    "scale": (["--tasks", "deepwalk,search"], ["results.csv", "report.md"], None),
 }
 
 
