@@ -133,6 +133,7 @@ _TOP_KEYS = (
     "evaluation",
     "methods",
     "indexes",
+    "tuning",
 )
 #: keys of ``[data]`` per source (``params`` of the synthetic source are make_synthetic's)
 DATA_SOURCES: dict[str, tuple[str, ...]] = {
@@ -495,6 +496,19 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> ExperimentCon
     _check_keys(raw, _TOP_KEYS, "top level", problems)
     if "name" in raw:
         _check_name(raw["name"], "name", problems)
+    if "tuning" in raw:  # read by embeddings.tuning (the runner does not search yet)
+        from embeddings.tuning import METHODS as _TUNABLE
+        from embeddings.tuning import space_from_config
+
+        tun = raw["tuning"]
+        if not isinstance(tun, Mapping):
+            problems.append(f"[tuning] must be a table, got {type(tun).__name__}")
+        else:
+            for meth in tun.get("methods") or list(_TUNABLE):
+                try:
+                    space_from_config(tun, str(meth))
+                except (ValueError, TypeError) as exc:
+                    problems.append(str(exc))
     if "description" in raw and not isinstance(raw["description"], str):
         problems.append(f"description must be a string, got {raw['description']!r}")
     ks = list(dict.fromkeys(_int_list(raw, "k", [10], 1, problems, unique=False)))

@@ -241,6 +241,16 @@ def test_all_committed_configs_validate():
         load_config(path)
 
 
+def test_tuning_section_is_validated(tmp_path):
+    """A typo inside [tuning] (the search budget) is an error, not silently ignored."""
+    src = (Path(__file__).resolve().parent.parent / "configs" / "movielens.toml").read_text()
+    assert "[tuning]" in src
+    bad = tmp_path / "bad.toml"
+    bad.write_text(src.replace("[tuning]", "[tuning]\nn_trails = 5", 1))
+    with pytest.raises(ValueError, match="n_trails"):
+        load_config(bad)
+
+
 # ------------------------------------------------------------------ group 6: ids
 @pytest.mark.parametrize(
     ("ids", "message"),
