@@ -44,6 +44,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from recall._prefetch import prefetch
 from recall.base import Index, Metric, SearchResult
+from recall.lsh import _check_int
+from recall.lsh_kernels import _topk_push
 
 __all__ = ["BalancedLSHIndex"]
 
@@ -55,15 +57,6 @@ SIB = 1 << 40  # heap entries >= SIB are cursors (expansion slot << 5 | position
 @nb.njit(cache=True, inline="always")
 def node_cursor(slot, pos):
     return SIB + (np.int64(slot) << 5) + pos
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-    return int(value)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -102,40 +95,6 @@ def _hpop(hs, hv, size):
         hv[p], hv[c] = hv[c], hv[p]
         p = c
     return s, v, size
-
-
-@nb.njit(cache=True, inline="always")
-def _topk_push(ts, ti, size, k, s, i):
-    """Min-heap of the best k (score, row); returns the new size."""
-    if size < k:
-        j = size
-        ts[j] = s
-        ti[j] = i
-        while j > 0:
-            p = (j - 1) >> 1
-            if ts[p] <= ts[j]:
-                break
-            ts[p], ts[j] = ts[j], ts[p]
-            ti[p], ti[j] = ti[j], ti[p]
-            j = p
-        return size + 1
-    if s <= ts[0]:
-        return size
-    ts[0] = s
-    ti[0] = i
-    j = 0
-    while True:
-        c = 2 * j + 1
-        if c >= size:
-            break
-        if c + 1 < size and ts[c + 1] < ts[c]:
-            c += 1
-        if ts[j] <= ts[c]:
-            break
-        ts[c], ts[j] = ts[j], ts[c]
-        ti[c], ti[j] = ti[j], ti[c]
-        j = c
-    return size
 
 
 @nb.njit(cache=True)
