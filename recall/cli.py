@@ -486,9 +486,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv  # the command as given, for the "Produced by" line of reports
-    import matplotlib
-
-    matplotlib.use("Agg")  # the CLI only writes files; the library never chooses a backend
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:

@@ -76,6 +76,9 @@ def test_imports_leave_the_matplotlib_backend_alone():
         import importlib
         importlib.reload(recall.plots)
         assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+        # the CLI called in-process (a notebook, a test) leaves the caller's backend alone too
+        assert recall.cli.main(["bench", "no_such_bench"]) == 1  # runs main()'s body
+        assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
         print("ok")
         """
     )
