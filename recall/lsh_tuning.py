@@ -68,6 +68,31 @@ class TuningResult:
         return self.index_class(**self.params)
 
 
+def _tuning_queries(
+    x: NDArray[np.float32],
+    queries: ArrayLike | None,
+    n_queries: int,
+    k: int,
+    rng: np.random.Generator,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """``(base, queries)``: the given queries, or ``n_queries`` rows held out of ``x`` (the index
+    is then built on the rest); ``ValueError`` when too few vectors remain for ``k``."""
+    if queries is None:
+        if x.shape[0] < 2 * n_queries:
+            raise ValueError(
+                f"need at least {2 * n_queries} vectors to hold out {n_queries} queries"
+            )
+        held = rng.choice(x.shape[0], size=n_queries, replace=False)
+        keep = np.ones(x.shape[0], dtype=bool)
+        keep[held] = False
+        q, x = x[held], x[keep]
+    else:
+        q = as_vectors(queries, "queries", dim=x.shape[1])
+    if k > x.shape[0]:
+        raise ValueError(f"k={k} exceeds the {x.shape[0]} vectors")
+    return x, q
+
+
 def _truth(
     x: NDArray[np.float32], q: NDArray[np.float32], k: int, metric: str
 ) -> NDArray[np.int64]:
@@ -127,20 +152,8 @@ def tune_lsh(
         raise ValueError(f"n_tables must be a non-empty tuple of ints >= 1, got {n_tables}")
     metric = metric or ("cosine" if kind == "simhash" else "l2")
     rng = check_random_state(random_state)
-    if queries is None:
-        if x.shape[0] < 2 * n_queries:
-            raise ValueError(
-                f"need at least {2 * n_queries} vectors to hold out {n_queries} queries"
-            )
-        held = rng.choice(x.shape[0], size=n_queries, replace=False)
-        keep = np.ones(x.shape[0], dtype=bool)
-        keep[held] = False
-        q, x = x[held], x[keep]
-    else:
-        q = as_vectors(queries, "queries", dim=x.shape[1])
+    x, q = _tuning_queries(x, queries, n_queries, k, rng)
     n = x.shape[0]
-    if k > n:
-        raise ValueError(f"k={k} exceeds the {n} vectors")
     truth = _truth(x, q, k, metric)
     b0 = int(np.clip(round(math.log2(max(2, n))), 6, 22))
     w: float | None = None
@@ -345,20 +358,8 @@ def tune_balanced_lsh(
     if not grid or any(len(g) != 3 or min(int(v) for v in g) < 1 for g in grid):
         raise ValueError(f"grid must be (n_tables, n_dirs, leaf_size) triples of ints >= 1: {grid}")
     rng = check_random_state(random_state)
-    if queries is None:
-        if x.shape[0] < 2 * n_queries:
-            raise ValueError(
-                f"need at least {2 * n_queries} vectors to hold out {n_queries} queries"
-            )
-        held = rng.choice(x.shape[0], size=n_queries, replace=False)
-        keep = np.ones(x.shape[0], dtype=bool)
-        keep[held] = False
-        q, x = x[held], x[keep]
-    else:
-        q = as_vectors(queries, "queries", dim=x.shape[1])
+    x, q = _tuning_queries(x, queries, n_queries, k, rng)
     n = x.shape[0]
-    if k > n:
-        raise ValueError(f"k={k} exceeds the {n} vectors")
     n_val = int(round(validation * q.shape[0]))
     if validation > 0 and (n_val < 1 or q.shape[0] - n_val < 1):
         raise ValueError(f"{q.shape[0]} queries are too few to hold out a validation slice")
