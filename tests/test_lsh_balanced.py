@@ -253,3 +253,14 @@ def test_tune_picks_the_cheaper_family_and_meets_the_target():
     assert idx.stats()["memory_bytes"] <= 2.0 * x.nbytes
     truth = exact_knn(x, q[200:], K, metric="cosine").ids
     assert _recall(idx, q[200:], truth) >= 0.87
+
+
+def test_tuners_name_too_few_vectors_and_k_above_n():
+    from recall.lsh_tuning import tune_balanced_lsh, tune_lsh
+
+    x = np.random.default_rng(3).standard_normal((30, 8)).astype(np.float32)
+    for tuner in (tune_lsh, tune_balanced_lsh):
+        with pytest.raises(ValueError, match="need at least 400 vectors"):
+            tuner(x, None, n_queries=200)
+        with pytest.raises(ValueError, match="k=50 exceeds the 30 vectors"):
+            tuner(x, x[:5], k=50)
