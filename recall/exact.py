@@ -15,6 +15,11 @@ Two search paths, both exact (same top-k as scoring every item in float32):
 Scores follow :mod:`recall.base`: ``ip`` and ``cosine`` = inner product (of unit vectors for
 cosine), ``l2`` = minus the squared Euclidean distance. Ties are broken by insertion order (the
 earlier indexed item first).
+
+The compiled top-k (``heap_push`` / ``heap_sort``) and the batched scan (``scan_top_k``) are the
+shared ones of :mod:`embeddings.neighbours`; this module adds threads, the int8 pass and the
+``Index`` protocol. ``knn_recall``, ``knn_recall_ties`` and ``scores_of`` live there too and are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -30,7 +35,14 @@ import numba as nb
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_ids
+from embeddings.neighbours import (
+    heap_push,
+    heap_sort,
+    knn_recall,
+    knn_recall_ties,
+    scan_top_k,
+    scores_of,
+)
 from recall.base import METRICS, Index, Metric, SearchResult
 
 __all__ = ["ExactIndex", "exact_knn", "knn_recall", "knn_recall_ties", "scores_of"]
@@ -41,42 +53,6 @@ _BLOCK = 4096  # rows per block of the int8 pass (per-block top-k of lower bound
 
 
 # ---------------------------------------------------------------------------- compiled kernels
-@nb.njit(inline="always")
-def _insert(vals, rows, s, r):
-    """Insert (s, r) into vals/rows sorted by score descending; caller checked s > vals[-1]."""
-    p = vals.shape[0] - 1
-    while p > 0 and vals[p - 1] < s:
-        vals[p] = vals[p - 1]
-        rows[p] = rows[p - 1]
-        p -= 1
-    vals[p] = s
-    rows[p] = r
-
-
-@nb.njit(nogil=True, cache=True)
-def _select_block(scores, row0, hx, use_hx, q0, top_v, top_r):  # pragma: no cover - numba
-    """Merge a score block (qb, cb) of items row0.. into the running top-k of queries q0.. ."""
-    qb, cb = scores.shape
-    k = top_v.shape[1]
-    for qi in range(qb):
-        vals = top_v[q0 + qi]
-        rows = top_r[q0 + qi]
-        thr = vals[k - 1]
-        srow = scores[qi]
-        if use_hx:
-            for j in range(cb):
-                s = srow[j] - hx[row0 + j]
-                if s > thr:
-                    _insert(vals, rows, s, row0 + j)
-                    thr = vals[k - 1]
-        else:
-            for j in range(cb):
-                s = srow[j]
-                if s > thr:
-                    _insert(vals, rows, s, row0 + j)
-                    thr = vals[k - 1]
-
-
 def _make_int8_kernels(D: int):
     """Kernels of the int8-bounded pass, with the dimension ``D`` a compile-time constant
     (``D=0``: generic, the dimension read at run time -- one compilation for all small indexes)."""
@@ -98,11 +74,13 @@ def _make_int8_kernels(D: int):
         return a0, a1, a2, a3
 
     @nb.njit(nogil=True, fastmath=True)
-    def pass1_block(codes, scale, err, hx, use_hx, q, qnorm, start, stop, ub, lbk):
-        # approximate score, its error bound, upper bounds into ub, block top-k lower bounds
+    def pass1_block(codes, scale, err, hx, use_hx, q, qnorm, start, stop, ub, lbk, lbi):
+        # approximate score, its error bound, upper bounds into ub, block top-k lower bounds (a
+        # full heap, lbi its scratch rows; pass2 only reads the values)
         k = lbk.shape[0]
         for t in range(k):
             lbk[t] = -np.inf
+            lbi[t] = -1
         thr = np.float32(-np.inf)
         mx = np.float32(-np.inf)
         tmp = np.empty(4, dtype=np.float32)
@@ -129,12 +107,8 @@ def _make_int8_kernels(D: int):
                 if u > mx:
                     mx = u
                 if lo > thr:
-                    p = k - 1
-                    while p > 0 and lbk[p - 1] < lo:
-                        lbk[p] = lbk[p - 1]
-                        p -= 1
-                    lbk[p] = lo
-                    thr = lbk[k - 1]
+                    heap_push(lbk, lbi, k, k, lo, ii)
+                    thr = lbk[0]
             i += cnt
         return mx
 
@@ -142,10 +116,13 @@ def _make_int8_kernels(D: int):
     def pass1(codes, scale, err, hx, use_hx, q, qnorm, b0, b1, ub, lbk, bmax):
         # blocks b0..b1: upper bounds into ub, per-block top-k lower bounds and max upper bound
         n = codes.shape[0]
+        lbi = np.empty(lbk.shape[1], dtype=np.int64)
         for b in range(b0, b1):
             start = b * _BLOCK
             stop = min(n, start + _BLOCK)
-            bmax[b] = pass1_block(codes, scale, err, hx, use_hx, q, qnorm, start, stop, ub, lbk[b])
+            bmax[b] = pass1_block(
+                codes, scale, err, hx, use_hx, q, qnorm, start, stop, ub, lbk[b], lbi
+            )
 
     @nb.njit(nogil=True)
     def pass2(hx, use_hx, x, q, k, ub, lbk, bmax, out_v, out_r):
@@ -171,9 +148,10 @@ def _make_int8_kernels(D: int):
                         s += q[j] * x[i, j]
                     if use_hx:
                         s -= hx[i]
-                    if s > cur:
-                        _insert(out_v, out_r, s, i)
-                        cur = out_v[k - 1]
+                    if s > cur:  # rows in increasing order: ties keep the earlier row
+                        heap_push(out_v, out_r, k, k, s, i)
+                        cur = out_v[0]
+        heap_sort(out_v, out_r, k)
         return n_cand
 
     return pass1, pass2
@@ -396,21 +374,8 @@ class ExactIndex(Index):
         self, queries: NDArray[np.float32], k: int, start: int, stop: int
     ) -> tuple[NDArray, NDArray]:
         """Running top-k of all queries over items start..stop, block by block."""
-        nq = queries.shape[0]
-        top_v = np.full((nq, k), -np.inf, dtype=np.float32)
-        top_r = np.full((nq, k), -1, dtype=np.int64)
-        cb = min(self.chunk_rows, stop - start)
-        qb = min(self.query_block, nq)
-        buf = np.empty((qb, cb), dtype=np.float32)
-        use_hx = self.metric == "l2"
-        for q0 in range(0, nq, qb):
-            qblk = queries[q0 : q0 + qb]
-            for r0 in range(start, stop, cb):
-                xblk = self._x[r0 : min(stop, r0 + cb)]
-                out = buf[: qblk.shape[0], : xblk.shape[0]]
-                np.matmul(qblk, xblk.T, out=out)
-                _select_block(out, r0, self._hx, use_hx, q0, top_v, top_r)
-        return top_v, top_r
+        hx = self._hx if self.metric == "l2" else None
+        return scan_top_k(self._x, queries, k, hx, start, stop, self.chunk_rows, self.query_block)
 
     def _search_int8(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray, NDArray]:
         nq, d = queries.shape
@@ -483,153 +448,12 @@ def exact_knn(
     """Exact top-k of ``queries`` (nq, d) among ``vectors`` (n, d): the benchmarks' ground truth.
 
     Returns ``SearchResult`` (ids (nq, k) int64 -- ``ids`` or row numbers --, scores float32),
-    padded with -1 / -inf when k > n. Uses the batched BLAS path (no int8 copy is built).
+    padded with -1 / -inf when k > n. Uses the batched BLAS path (no int8 copy is built), split
+    over ``threads`` (None = all cores); single-threaded it equals
+    :func:`embeddings.neighbours.exact_search` (same kernel).
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
     idx = ExactIndex(metric, threads=threads, prefilter=False)
     idx.build(vectors, ids)
     return idx.search(queries, k)
-
-
-def knn_recall(result_ids: ArrayLike, truth_ids: ArrayLike, k: int | None = None) -> float:
-    """Mean over queries of |result top-k & true top-k| / |true top-k| (-1 padding ignored).
-
-    ``result_ids`` (nq, >=k) and ``truth_ids`` (nq, >=k) int; only their first ``k`` columns are
-    used (default: all columns of ``truth_ids``). Queries whose truth is all padding are skipped.
-    """
-    res = np.asarray(result_ids)
-    tru = np.asarray(truth_ids)
-    if res.ndim != 2 or tru.ndim != 2:
-        raise ValueError(f"expected 2-D id arrays, got shapes {res.shape} and {tru.shape}")
-    if res.shape[0] != tru.shape[0]:
-        raise ValueError(f"{res.shape[0]} result rows but {tru.shape[0]} truth rows")
-    if k is None:
-        k = tru.shape[1]
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    if tru.shape[1] < k or res.shape[1] < k:
-        raise ValueError(f"k={k} exceeds the columns of results {res.shape} or truth {tru.shape}")
-    res = as_ids(res[:, :k].ravel(), unique=False, allow_padding=True).reshape(-1, k)
-    tru = as_ids(tru[:, :k].ravel(), unique=False, allow_padding=True).reshape(-1, k)
-    total = 0.0
-    counted = 0
-    for r, t in zip(res, tru):
-        t = t[t != -1]
-        if t.size == 0:
-            continue
-        total += np.isin(t, r[r != -1]).sum() / t.size
-        counted += 1
-    if counted == 0:
-        raise ValueError("truth holds no ids (all padding)")
-    return float(total / counted)
-
-
-def scores_of(
-    vectors: ArrayLike,
-    queries: ArrayLike,
-    result_ids: ArrayLike,
-    metric: Metric = "cosine",
-    ids: ArrayLike | None = None,
-) -> NDArray[np.float32]:
-    """True scores (higher is better) of the returned ids: ``(nq, k)`` float32, -inf for -1 padding.
-
-    ``vectors`` (n, d) are the indexed vectors, ``ids`` their ids (default: row numbers);
-    ``result_ids`` (nq, k) what an index returned for ``queries`` (nq, d). Scores follow
-    :mod:`recall.base`: inner product, cosine similarity, or minus the squared L2 distance.
-    """
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
-    x = np.asarray(vectors, dtype=np.float32)
-    q = np.asarray(queries, dtype=np.float32)
-    res = np.asarray(result_ids)
-    if x.ndim != 2 or q.ndim != 2 or res.ndim != 2:
-        raise ValueError(f"expected 2-D arrays, got {x.shape}, {q.shape}, {res.shape}")
-    if q.shape[1] != x.shape[1] or res.shape[0] != q.shape[0]:
-        raise ValueError(
-            f"shapes disagree: vectors {x.shape}, queries {q.shape}, result ids {res.shape}"
-        )
-    res = as_ids(res.ravel(), unique=False, allow_padding=True).reshape(res.shape)
-    if ids is None:
-        rows = res.copy()
-        bad = (rows != -1) & ((rows < 0) | (rows >= x.shape[0]))
-    else:
-        id_arr = as_ids(ids)
-        order = np.argsort(id_arr, kind="stable")
-        pos = np.searchsorted(id_arr[order], res)
-        pos = np.minimum(pos, len(id_arr) - 1)
-        rows = np.where(id_arr[order][pos] == res, order[pos], -2)
-        bad = (res != -1) & (rows == -2)
-        rows = np.where(res == -1, -1, rows)
-    if bad.any():
-        raise ValueError(f"result ids not among the indexed ids: {np.unique(res[bad])[:10]}")
-    valid = rows >= 0
-    g = x[np.where(valid, rows, 0)]  # (nq, k, d)
-    if metric == "cosine":
-        g = g / np.maximum(np.linalg.norm(g, axis=2, keepdims=True), 1e-12)
-        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    if metric == "l2":
-        diff = g - q[:, None, :]
-        s = -np.einsum("qkd,qkd->qk", diff, diff)
-    else:
-        s = np.einsum("qkd,qd->qk", g, q)
-    return np.where(valid, s, -np.inf).astype(np.float32)
-
-
-def knn_recall_ties(
-    result_scores: ArrayLike,
-    truth_scores: ArrayLike,
-    k: int | None = None,
-    *,
-    result_ids: ArrayLike | None = None,
-    rtol: float = 1e-6,
-    atol: float = 1e-7,
-) -> float:
-    """Tie-aware knn-recall@k: a returned neighbour as good as the true k-th counts.
-
-    ``result_scores`` (nq, >=k): the *true* scores of what an index returned (see
-    :func:`scores_of`; -inf for padding); ``truth_scores`` (nq, >=k): exact search's scores, best
-    first; compute both with :func:`scores_of` so that they come from one scoring path. Per query, recall = min(k, #returned with score >= s_k - tol) / min(k, #true), with
-    ``s_k`` the true k-th score and ``tol = atol + rtol * |s_k|`` (float32 rounding of two scoring
-    paths). This is ann-benchmarks' rule (a result within the k-th true distance + epsilon counts),
-    so that an index is not charged for returning another item at the same distance as the k-th.
-    ``result_ids`` (optional) lets duplicates be counted once. Padding (-inf) never counts.
-    """
-    rs = np.asarray(result_scores, dtype=np.float64)
-    ts = np.asarray(truth_scores, dtype=np.float64)
-    if rs.ndim != 2 or ts.ndim != 2 or rs.shape[0] != ts.shape[0]:
-        raise ValueError(
-            f"expected 2-D score arrays with equal rows, got {rs.shape} and {ts.shape}"
-        )
-    if k is None:
-        k = ts.shape[1]
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    if ts.shape[1] < k or rs.shape[1] < k:
-        raise ValueError(f"k={k} exceeds the columns of results {rs.shape} or truth {ts.shape}")
-    if not (rtol >= 0 and atol >= 0):
-        raise ValueError(f"rtol and atol must be >= 0, got {rtol}, {atol}")
-    rs = rs[:, :k].copy()
-    ts = ts[:, :k]
-    if result_ids is not None:
-        ri = np.asarray(result_ids)[:, :k]
-        if ri.shape != rs.shape:
-            raise ValueError(f"result_ids {ri.shape} and result_scores {rs.shape} differ")
-        srt = np.sort(ri, axis=1)
-        dup_sorted = np.zeros_like(srt, dtype=bool)
-        dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]
-        # mark later occurrences of a repeated id as padding
-        for i in np.flatnonzero(dup_sorted.any(axis=1)):
-            _, first = np.unique(ri[i], return_index=True)
-            keep = np.zeros(k, dtype=bool)
-            keep[first] = True
-            rs[i, ~keep] = -np.inf
-    n_true = np.isfinite(ts).sum(axis=1)
-    ok = n_true > 0
-    if not ok.any():
-        raise ValueError("truth holds no scores (all padding)")
-    kth = ts[np.arange(ts.shape[0]), np.maximum(n_true - 1, 0)]
-    tol = atol + rtol * np.abs(kth)
-    hits = (np.isfinite(rs) & (rs >= (kth - tol)[:, None])).sum(axis=1)
-    per_query = np.minimum(hits, n_true) / np.maximum(n_true, 1)
-    return float(per_query[ok].mean())
