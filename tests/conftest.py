@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def shared_data_root() -> Path | None:
-    env = os.environ.get("EMBRECALL_DATA")
-    if env:
-        return Path(env) if Path(env).is_dir() else None
-    cand = REPO.parent / "shared" / "data"
-    return cand if cand.is_dir() else None
+from embeddings.paths import data_root
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    root = shared_data_root()
+    root = data_root()
     if root is None:
-        pytest.skip("shared data folder not found (set EMBRECALL_DATA)")
+        pytest.skip("shared data folder not found (set EMBRECALL_DATA or place ../shared/data)")
     return root
 
 

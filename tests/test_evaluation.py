@@ -12,7 +12,6 @@ from scipy import sparse
 
 from embeddings.datasets import Interactions
 from embeddings.evaluation import (
-    _top_k_predictions,
     evaluate_i2i,
     evaluate_popularity,
     evaluate_recommenders,
@@ -22,6 +21,7 @@ from embeddings.evaluation import (
     recommendation_metrics,
     summarize_node_classification,
 )
+from embeddings.evaluation.nodes import _top_k_predictions
 from embeddings.graph import ItemGraph
 from embeddings.sessions import leave_last_out
 from embeddings.trainers import DeepWalk, Item2Vec

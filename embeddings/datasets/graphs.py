@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from embeddings._validate import as_ids
 from embeddings.graph import ItemGraph
+from embeddings.paths import data_root as default_data_root
 
 __all__ = [
     "LabelledGraph",
@@ -466,18 +467,6 @@ SHARED_GRAPHS: dict[str, tuple[str, str, str, str | None, bool]] = {
 }  # fmt: skip
 
 
-def _default_data_root() -> Path:
-    env = os.environ.get("EMBRECALL_DATA")
-    if env:
-        return Path(env)
-    cand = Path(__file__).resolve().parents[3] / "shared" / "data"
-    if cand.is_dir():
-        return cand
-    raise ValueError(
-        "no data_root given, $EMBRECALL_DATA unset and no ../shared/data beside the checkout"
-    )
-
-
 def _guess_directory(d: Path, directed: bool | None, keep_self_loops: bool) -> LabelledGraph:
     files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() != ".md")
     mats = [p for p in files if p.suffix.lower() == ".mat"]
@@ -506,14 +495,14 @@ def load_labelled_graph(
 
     Names (see ``SHARED_GRAPHS``): blogcatalog, blogcatalog-mat, ppi, pos, wiki, airports-usa,
     airports-europe, airports-brazil; they are read from ``data_root`` (default
-    ``$EMBRECALL_DATA`` or ``../shared/data`` beside the checkout). ``directed`` overrides the
+    :func:`embeddings.paths.data_root`, required). ``directed`` overrides the
     data set's own direction (text formats only). A path may be a ``.mat`` file or a folder with
     one edge/adjacency list and one label file.
     """
     key = str(name_or_path).lower()
     if key in SHARED_GRAPHS:
         folder, fmt, edges, labels, own_directed = SHARED_GRAPHS[key]
-        root = Path(data_root) if data_root is not None else _default_data_root()
+        root = Path(data_root) if data_root is not None else default_data_root(required=True)
         d = root / folder
         if not d.is_dir():
             raise FileNotFoundError(f"shared graph {key!r}: folder {d} not found")
