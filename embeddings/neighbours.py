@@ -25,7 +25,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_ids, as_vectors
+from embeddings.validate import as_ids, as_vectors
 
 __all__ = [
     "METRICS",

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_ids
+from embeddings.validate import as_ids
 
 __all__ = ["recommendation_metrics", "recommendation_metrics_per_user"]
 

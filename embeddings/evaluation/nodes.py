@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_ids, check_random_state, describe_values, spawn_seeds
 from embeddings.neighbours import top_k
 from embeddings.types import Embeddings
+from embeddings.validate import as_ids, check_random_state, describe_values, spawn_seeds
 
 __all__ = [
     "node_classification",

@@ -31,12 +31,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from embeddings._validate import as_vectors
 from embeddings.datasets.tables import Interactions
 from embeddings.evaluation.metrics import _check_k, _check_ks, _per_user_table
 from embeddings.neighbours import METRICS
 from embeddings.neighbours import exact_search as _exact_search
 from embeddings.types import Embeddings
+from embeddings.validate import as_vectors
 
 __all__ = [
     "SearchFn",
