@@ -31,6 +31,7 @@ __all__ = [
     "METRICS",
     "Metric",
     "Neighbours",
+    "normalize_rows",
     "top_k",
     "heap_push",
     "heap_sort",
@@ -255,7 +256,8 @@ def scan_top_k(
     return top_v, top_r
 
 
-def _unit_rows(x: NDArray[np.float32]) -> NDArray[np.float32]:
+def normalize_rows(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Unit-length rows (float32); zero rows stay zero."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
 
@@ -286,7 +288,7 @@ def exact_search(
         raise ValueError(f"{id_arr.shape[0]} ids for {x.shape[0]} vectors")
     hx = None
     if metric == "cosine":
-        x, q = _unit_rows(x), _unit_rows(q)
+        x, q = normalize_rows(x), normalize_rows(q)
     elif metric == "l2":
         hx = (0.5 * np.einsum("ij,ij->i", x, x, dtype=np.float64)).astype(np.float32)
     vals, rows = scan_top_k(x, q, k, hx, chunk_rows=chunk_rows, query_block=query_block)

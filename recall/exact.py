@@ -42,6 +42,7 @@ from embeddings.neighbours import (
     knn_recall_ties,
     scan_top_k,
     scores_of,
+    top_k,
 )
 from recall.base import METRICS, Index, Metric, SearchResult
 
@@ -366,8 +367,9 @@ class ExactIndex(Index):
         )
         vals = np.concatenate([p[0] for p in parts], axis=1)
         rows = np.concatenate([p[1] for p in parts], axis=1)
-        # best first; equal scores: earlier row first (-1 padding has -inf and sorts last)
-        order = np.lexsort((np.where(rows < 0, n, rows), -vals), axis=-1)[:, :k]
+        # best first; equal scores: lower column first = earlier worker, then earlier row (each
+        # part is sorted that way); -1 padding has -inf and comes last
+        order, _ = top_k(vals, k)
         return np.take_along_axis(vals, order, 1), np.take_along_axis(rows, order, 1)
 
     def _scan_rows(
