@@ -80,8 +80,8 @@ def exact_search(
     def search(queries: NDArray[np.float32], k: int) -> NDArray[np.int64]:
         q = as_vectors(queries, "queries", dim=base.shape[1], allow_empty=True)
         k = _check_k(k)
-        res = _exact_search(base, q, k, metric, ids=ids, query_block=int(batch_size))  # type: ignore[arg-type]
-        return res.ids
+        blk = int(batch_size)
+        return _exact_search(base, q, k, metric, ids=ids, query_block=blk).ids  # type: ignore[arg-type]
 
     return search
 
