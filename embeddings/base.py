@@ -14,7 +14,7 @@ side_info=None) -> Embeddings`` does the work. ``TrainerBase`` derives everythin
 A trainer also says what it needs, so that a caller never inspects signatures:
 
 - ``uses_side_info``: ``fit`` reads ``side_info`` (an ``ItemSideInfo``); the others ignore it;
-- ``input_kind``: ``"sequences"`` (``Interactions``, ``Sessions`` or a list of id arrays),
+- ``input_kind``: ``"sessions"`` (``Interactions`` or ``Sessions``; Item2Vec also takes a list of id arrays),
   ``"graph"`` (also an ``ItemGraph`` or a networkx graph, which is walked) or
   ``"interactions"`` (an ``Interactions`` table only);
 - ``has_field_weights``: after ``fit``, ``field_weights()`` returns the learned per-item weights
@@ -31,7 +31,7 @@ from embeddings.types import Embeddings
 
 __all__ = ["InputKind", "Trainer", "TrainerBase", "clone", "is_trainer"]
 
-InputKind = Literal["sequences", "graph", "interactions"]
+InputKind = Literal["sessions", "graph", "interactions"]
 
 
 @runtime_checkable
@@ -58,7 +58,7 @@ class TrainerBase:
     """
 
     uses_side_info: ClassVar[bool] = False
-    input_kind: ClassVar[InputKind] = "sequences"
+    input_kind: ClassVar[InputKind] = "sessions"
     has_field_weights: ClassVar[bool] = False
 
     @classmethod

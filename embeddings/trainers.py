@@ -35,31 +35,21 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from embeddings._validate import spawn_seeds
+from embeddings.base import TrainerBase
 from embeddings.datasets.tables import Interactions
 from embeddings.graph import ItemGraph
+from embeddings.params import SkipGramParams
 from embeddings.sessions import Sessions, build_sessions
 from embeddings.types import Embeddings
+from embeddings.walks.stage import Walks
 from embeddings.word2vec import MAX_SEQUENCE_TOKENS, SkipGram
 
 __all__ = ["Item2Vec", "DeepWalk", "Node2Vec", "Popularity", "graph_from_data"]
 
 logger = logging.getLogger(__name__)
-
-_W2V_KEYS = (
-    "dim",
-    "epochs",
-    "sg",
-    "negative",
-    "ns_exponent",
-    "sample",
-    "min_count",
-    "alpha",
-    "min_alpha",
-    "workers",
-)
 
 
 def _note_side_info(name: str, side_info: Any) -> None:
@@ -262,7 +252,7 @@ def _as_sequence_list(data: Any) -> list[NDArray[np.int64]]:
     return out
 
 
-class Item2Vec:
+class Item2Vec(TrainerBase):
     """Item2vec: skip-gram over item sequences (``mode="sequence"``) or item sets (``"set"``).
 
     Args:
@@ -271,7 +261,8 @@ class Item2Vec:
             items (Barkan & Koenigstein), see the module docstring. ``window`` and
             ``shrink_windows`` only apply to sequence mode.
         dim, window, epochs, sg, negative, ns_exponent, sample, min_count, alpha, min_alpha,
-            shrink_windows, workers: passed to ``SkipGram``.
+            shrink_windows, workers: the skip-gram settings
+            (:class:`embeddings.params.SkipGramParams`), trained by gensim.
         min_rating: keep only interactions rated >= this (None = all).
         session_gap: sequence mode: split a user's history after a gap longer than this many
             timestamp units (None = one sequence per user). Set mode always uses one set per user.
@@ -281,6 +272,9 @@ class Item2Vec:
         random_state: seed of gensim and of the set chunking.
         progress: progress bar over epochs.
     """
+
+    uses_side_info = False
+    input_kind = "sessions"
 
     def __init__(
         self,
@@ -324,13 +318,6 @@ class Item2Vec:
         self.random_state = random_state
         self.progress = progress
 
-    def get_params(self) -> dict[str, Any]:
-        keys = (
-            "mode dim window epochs sg negative ns_exponent sample min_count alpha min_alpha "
-            "shrink_windows min_rating session_gap min_length max_set_size workers"
-        ).split()
-        return {k: getattr(self, k) for k in keys}
-
     def fit(self, data: Any, side_info: Any = None) -> Embeddings:
         """Train on ``Interactions``, ``Sessions`` or a list of id arrays; returns item vectors."""
         _note_side_info("Item2Vec", side_info)
@@ -338,8 +325,8 @@ class Item2Vec:
             raise ValueError(f"Item2Vec: mode must be 'sequence' or 'set', got {self.mode!r}")
         if not isinstance(self.min_length, int | np.integer) or self.min_length < 2:
             raise ValueError(f"Item2Vec: min_length must be an int >= 2, got {self.min_length}")
+        params = SkipGramParams.of(self)
         seed_chunks, seed_w2v = spawn_seeds(self.random_state, 2)
-        w2v = {k: getattr(self, k) for k in _W2V_KEYS}
         extra: dict[str, Any] = {"method": f"item2vec-{self.mode}", "trainer": "Item2Vec"}
         if self.mode == "sequence":
             if isinstance(data, Interactions | Sessions):
@@ -350,13 +337,7 @@ class Item2Vec:
                 if not seqs:
                     raise ValueError(f"no sequence with at least {self.min_length} items")
                 n_seq = len(seqs)
-            model = SkipGram(
-                window=self.window,
-                shrink_windows=self.shrink_windows,
-                random_state=seed_w2v,
-                progress=self.progress,
-                **w2v,
-            )
+            model = SkipGram.from_params(params, seed_w2v, self.progress)
             extra.update(window_used=int(self.window), n_sequences=int(n_seq))
         else:
             cap = MAX_SEQUENCE_TOKENS if self.max_set_size is None else int(self.max_set_size)
@@ -376,12 +357,8 @@ class Item2Vec:
                     cap,
                 )
             seqs = _SetCorpus(sets, cap, seed_chunks)
-            model = SkipGram(
-                window=window,
-                shrink_windows=False,
-                random_state=seed_w2v,
-                progress=self.progress,
-                **w2v,
+            model = SkipGram.from_params(
+                params.replace(window=window, shrink_windows=False), seed_w2v, self.progress
             )
             lens = np.array([s.shape[0] for s in sets])
             extra.update(
@@ -391,32 +368,13 @@ class Item2Vec:
                 sets_chunked=int(n_chunked),
                 pairs_per_epoch=int((lens * (lens - 1)).sum()) if not n_chunked else None,
             )
-        extra["trainer_params"] = self.get_params()
+        extra["trainer_params"] = self._meta_params()
         extra["random_state"] = self.random_state if isinstance(self.random_state, int) else None
         emb = model.fit_sequences(seqs, meta=extra, all_ids=_all_item_ids(data))
         return _with_item_labels(emb, _item_labels(data))
 
 
-class _WalkSequences:
-    """Restartable iterable over a walk matrix (positions, -1 padded) yielding node-id arrays.
-
-    Walks shorter than 2 nodes (isolated nodes, immediate dead ends) are skipped: they hold no
-    pair, and a token seen only there would get an untrained random vector.
-    """
-
-    def __init__(self, walks: NDArray[np.int32], node_ids: NDArray[np.int64]) -> None:
-        self.walks = walks
-        self.node_ids = node_ids
-
-    def __iter__(self) -> Iterator[NDArray[np.int64]]:
-        ids = self.node_ids
-        for row in self.walks:
-            n = int(np.count_nonzero(row >= 0))
-            if n >= 2:
-                yield ids[row[:n]]
-
-
-class Node2Vec:
+class Node2Vec(TrainerBase):
     """Node2vec (Grover & Leskovec 2016): second-order biased walks + skip-gram.
 
     Args:
@@ -444,8 +402,13 @@ class Node2Vec:
             (see ``graph_from_data``); ignored when an ``ItemGraph`` is given.
         random_state: seeds the walks and gensim (independent streams).
         progress: progress bars.
+
+    Two stages: ``walks(data) -> Walks`` and ``fit_walks(walks) -> Embeddings``; ``fit`` runs
+    both with independent seeds drawn from ``random_state``.
     """
 
+    uses_side_info = False
+    input_kind = "graph"
     _method = "node2vec"
 
     def __init__(
@@ -498,14 +461,6 @@ class Node2Vec:
         self.progress = progress
         self.stream = stream
 
-    def get_params(self) -> dict[str, Any]:
-        keys = (
-            "p q num_walks walk_length dim window epochs sg negative ns_exponent sample "
-            "min_count alpha min_alpha walk_mode corpus_file min_rating session_gap directed "
-            "workers stream"
-        ).split()
-        return {k: getattr(self, k) for k in keys}
-
     def fit(self, data: Any, side_info: Any = None) -> Embeddings:
         """Walk the graph of ``data`` (ItemGraph, networkx graph, Sessions or Interactions);
         returns node vectors.
@@ -515,25 +470,46 @@ class Node2Vec:
         (``Embeddings.labels_of``, ``to_keyed_vectors`` keys); edge attribute ``weight`` is the
         weight (1 when absent).
         """
+        _note_side_info(type(self).__name__, side_info)
         labels = _item_labels(data)
         nxg = networkx_to_graph(data)
         if nxg is not None:
             data, labels = nxg
-        emb = self._fit(data, side_info)
+        params = SkipGramParams.of(self)  # fail before walking
+        seed_walks, seed_w2v = spawn_seeds(self.random_state, 2)
+        walks = self._walks(data, seed_walks)
+        with walks:
+            emb = self._fit_walks(walks, params, seed_w2v)
         return _with_item_labels(emb, labels)
 
-    def _fit(self, data: Any, side_info: Any) -> Embeddings:
-        import time
+    def walks(self, data: Any) -> Walks:
+        """The walks ``fit`` trains on (same seed stream): the first stage of ``fit``.
 
-        from embeddings.walks import generate_walks, walks_to_corpus_file
+        ``data`` as for ``fit`` (a networkx graph's non-integer labels are not kept here: pass
+        it through ``networkx_to_graph`` first). With ``stream`` set, the ``Walks`` hold a
+        ``WalkCorpus`` (close it, or use ``with``, to delete a spill file).
+        """
+        nxg = networkx_to_graph(data)
+        if nxg is not None:
+            data = nxg[0]
+        return self._walks(data, spawn_seeds(self.random_state, 2)[0])
 
+    def fit_walks(
+        self, walks: Walks | ArrayLike, graph: ItemGraph | None = None, side_info: Any = None
+    ) -> Embeddings:
+        """Train the skip-gram on given walks (the second stage of ``fit``).
+
+        ``walks``: a ``Walks`` (e.g. from ``walks()``, or shared with another trainer), or an
+        int (n_walks, length) matrix of node positions of ``graph`` (-1 padded). Same seed and
+        walks as ``fit`` give the same vectors as ``fit``.
+        """
         _note_side_info(type(self).__name__, side_info)
+        walks = _as_walks(walks, graph)
+        return self._fit_walks(walks, SkipGramParams.of(self), spawn_seeds(self.random_state, 2)[1])
+
+    def _walks(self, data: Any, seed: int) -> Walks:
         graph = graph_from_data(data, self.min_rating, self.session_gap, self.directed)
-        seed_walks, seed_w2v = spawn_seeds(self.random_state, 2)
-        if self.stream:
-            return self._fit_streamed(data, graph, seed_walks, seed_w2v)
-        t0 = time.perf_counter()
-        walks = generate_walks(
+        return Walks.generate(
             graph,
             num_walks=self.num_walks,
             walk_length=self.walk_length,
@@ -541,116 +517,87 @@ class Node2Vec:
             q=self.q,
             mode=self.walk_mode,
             workers=self.workers,
-            random_state=seed_walks,
+            random_state=seed,
             progress=self.progress,
+            stream=self.stream,
+            expected_ids=_all_item_ids(data),
         )
-        walk_seconds = time.perf_counter() - t0
-        lengths = (walks >= 0).sum(axis=1)
+
+    def _fit_walks(self, walks: Walks, params: SkipGramParams, seed: int) -> Embeddings:
+        graph = walks.graph
         extra: dict[str, Any] = {
             "method": self._method,
             "trainer": type(self).__name__,
-            "trainer_params": self.get_params(),
+            "trainer_params": self._meta_params(),
             "random_state": self.random_state if isinstance(self.random_state, int) else None,
             "graph": graph.describe(),
-            "n_walks": int(walks.shape[0]),
-            "mean_walk_length": float(lengths.mean()) if lengths.size else 0.0,
-            "walks_shorter_than_2": int((lengths < 2).sum()),
-            "walk_seconds": walk_seconds,
         }
+        model = SkipGram.from_params(params, seed, self.progress)
+        all_ids = graph.node_ids if walks.expected_ids is None else walks.expected_ids
+        if walks.streamed:
+            extra["walks_streamed"] = walks.rows.cache
+            return self._fit_streamed(walks.rows, model, extra, all_ids)
+        extra.update(walks.stats(), walk_seconds=walks.seconds)
         if extra["walks_shorter_than_2"]:
             logger.info(
                 "%d walks have fewer than 2 nodes (isolated nodes or immediate dead ends); "
                 "skipped for training",
                 extra["walks_shorter_than_2"],
             )
-        model = self._skipgram(seed_w2v)
-        all_ids = _all_item_ids(data)
-        if self.corpus_file:
-            keep = walks[lengths >= 2]
-            if keep.shape[0] == 0:
-                raise ValueError("no walk with at least 2 nodes: the graph has no edges to learn")
-            with tempfile.TemporaryDirectory(prefix="embrecall-walks-") as tmp:
-                path = walks_to_corpus_file(keep, graph, os.path.join(tmp, "walks.txt"))
-                return model.fit_sequences(path, meta=extra, all_ids=all_ids)
+        lengths = walks.lengths()
         if not (lengths >= 2).any():
             raise ValueError("no walk with at least 2 nodes: the graph has no edges to learn")
-        return model.fit_sequences(
-            _WalkSequences(walks, graph.node_ids), meta=extra, all_ids=all_ids
-        )
+        if self.corpus_file:
+            from embeddings.walks import walks_to_corpus_file
 
-    def _skipgram(self, seed: int) -> SkipGram:
-        return SkipGram(
-            dim=self.dim,
-            window=self.window,
-            epochs=self.epochs,
-            sg=self.sg,
-            negative=self.negative,
-            ns_exponent=self.ns_exponent,
-            sample=self.sample,
-            min_count=self.min_count,
-            alpha=self.alpha,
-            min_alpha=self.min_alpha,
-            workers=self.workers,
-            random_state=seed,
-            progress=self.progress,
-        )
+            with tempfile.TemporaryDirectory(prefix="embrecall-walks-") as tmp:
+                path = walks_to_corpus_file(
+                    walks.rows[lengths >= 2], graph, os.path.join(tmp, "walks.txt")
+                )
+                return model.fit_sequences(path, meta=extra, all_ids=all_ids)
+        return model.fit_sequences(walks.sequences(), meta=extra, all_ids=all_ids)
 
     def _fit_streamed(
-        self, data: Any, graph: ItemGraph, seed_walks: int, seed_w2v: int
+        self, corpus: Any, model: SkipGram, extra: dict[str, Any], all_ids: Any
     ) -> Embeddings:
-        """``fit`` with walks streamed in blocks (``stream``); the same vectors as ``fit``."""
-        from embeddings.walks import WalkCorpus
+        """Training on walks streamed in blocks (``stream``); the same vectors as a matrix."""
         from embeddings.word2vec import BlockCorpus
 
-        cache = "regenerate" if self.stream is True else self.stream
-        if cache not in ("regenerate", "spill"):
-            raise ValueError(
-                f"stream must be False, True, 'regenerate' or 'spill', got {self.stream!r}"
-            )
-        corpus = WalkCorpus(
-            graph,
-            num_walks=self.num_walks,
-            walk_length=self.walk_length,
-            p=self.p,
-            q=self.q,
-            mode=self.walk_mode,
-            workers=self.workers,
-            random_state=seed_walks,
-            cache=cache,
-        )
-        extra: dict[str, Any] = {
-            "method": self._method,
-            "trainer": type(self).__name__,
-            "trainer_params": self.get_params(),
-            "random_state": self.random_state if isinstance(self.random_state, int) else None,
-            "graph": graph.describe(),
-            "walks_streamed": cache,
-        }
-        model = self._skipgram(seed_w2v)
-        all_ids = _all_item_ids(data)
-        with corpus:
-            if self.corpus_file:
-                with tempfile.TemporaryDirectory(prefix="embrecall-walks-") as tmp:
-                    path = corpus.to_corpus_file(os.path.join(tmp, "walks.txt"))
-                    extra.update(corpus.stats)
-                    if path.stat().st_size == 0:
-                        raise ValueError(
-                            "no walk with at least 2 nodes: the graph has no edges to learn"
-                        )
-                    return model.fit_sequences(path, meta=extra, all_ids=all_ids)
-            # the walk statistics are known after gensim's first pass; fit_sequences merges
-            # ``extra`` into the meta only after training, so filling it in place is enough
-            stats = _StatsInto(corpus, extra)
-            try:
-                return model.fit_sequences(
-                    BlockCorpus(stats, graph.node_ids), meta=extra, all_ids=all_ids
-                )
-            except ValueError as exc:
-                if extra.get("walks_shorter_than_2") == extra.get("n_walks"):
+        graph = corpus.graph
+        if self.corpus_file:
+            with tempfile.TemporaryDirectory(prefix="embrecall-walks-") as tmp:
+                path = corpus.to_corpus_file(os.path.join(tmp, "walks.txt"))
+                extra.update(corpus.stats)
+                if path.stat().st_size == 0:
                     raise ValueError(
                         "no walk with at least 2 nodes: the graph has no edges to learn"
-                    ) from exc
-                raise
+                    )
+                return model.fit_sequences(path, meta=extra, all_ids=all_ids)
+        # the walk statistics are known after gensim's first pass; fit_sequences merges
+        # ``extra`` into the meta only after training, so filling it in place is enough
+        stats = _StatsInto(corpus, extra)
+        try:
+            return model.fit_sequences(
+                BlockCorpus(stats, graph.node_ids), meta=extra, all_ids=all_ids
+            )
+        except ValueError as exc:
+            if extra.get("walks_shorter_than_2") == extra.get("n_walks"):
+                raise ValueError(
+                    "no walk with at least 2 nodes: the graph has no edges to learn"
+                ) from exc
+            raise
+
+
+def _as_walks(walks: Walks | ArrayLike, graph: ItemGraph | None) -> Walks:
+    """``walks`` as ``Walks``: given as is (``graph`` must be None or its graph), or a matrix
+    (or ``WalkCorpus``) of positions of ``graph``."""
+    if isinstance(walks, Walks):
+        if graph is not None and graph is not walks.graph:
+            raise ValueError("pass graph only with a walk matrix: these Walks carry their graph")
+        return walks
+    if graph is None:
+        raise ValueError("a walk matrix needs its graph: fit_walks(walks, graph)")
+    return Walks(graph, walks)
 
 
 class _StatsInto:
@@ -722,14 +669,8 @@ class DeepWalk(Node2Vec):
             stream=stream,
         )
 
-    def get_params(self) -> dict[str, Any]:
-        params = super().get_params()
-        params.pop("p")
-        params.pop("q")
-        return params
 
-
-class Popularity:
+class Popularity(TrainerBase):
     """Most-popular baseline: one score per item, the number of (positive) interactions.
 
     ``fit`` returns ``Embeddings`` with a single dimension holding the count, so the score of
@@ -740,10 +681,15 @@ class Popularity:
 
     Args:
         min_rating: count only interactions rated >= this (None = all).
+        random_state: unused (deterministic); accepted so that every trainer is called alike.
     """
 
-    def __init__(self, min_rating: float | None = None) -> None:
+    uses_side_info = False
+    input_kind = "sessions"
+
+    def __init__(self, min_rating: float | None = None, random_state: Any = None) -> None:
         self.min_rating = min_rating
+        self.random_state = random_state
 
     def fit(self, data: Any, side_info: Any = None) -> Embeddings:
         """Count interactions per item of ``Interactions`` or events per item of ``Sessions``."""
