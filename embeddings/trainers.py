@@ -504,7 +504,7 @@ class Node2Vec(TrainerBase):
         walks as ``fit`` give the same vectors as ``fit``.
         """
         _note_side_info(type(self).__name__, side_info)
-        walks = _as_walks(walks, graph)
+        walks = Walks.of(walks, graph)
         return self._fit_walks(walks, SkipGramParams.of(self), spawn_seeds(self.random_state, 2)[1])
 
     def _walks(self, data: Any, seed: int) -> Walks:
@@ -586,18 +586,6 @@ class Node2Vec(TrainerBase):
                     "no walk with at least 2 nodes: the graph has no edges to learn"
                 ) from exc
             raise
-
-
-def _as_walks(walks: Walks | ArrayLike, graph: ItemGraph | None) -> Walks:
-    """``walks`` as ``Walks``: given as is (``graph`` must be None or its graph), or a matrix
-    (or ``WalkCorpus``) of positions of ``graph``."""
-    if isinstance(walks, Walks):
-        if graph is not None and graph is not walks.graph:
-            raise ValueError("pass graph only with a walk matrix: these Walks carry their graph")
-        return walks
-    if graph is None:
-        raise ValueError("a walk matrix needs its graph: fit_walks(walks, graph)")
-    return Walks(graph, walks)
 
 
 class _StatsInto:

@@ -110,6 +110,20 @@ class Walks:
         )
         return cls(graph, rows, time.perf_counter() - t0, ids)
 
+    @classmethod
+    def of(cls, walks: Walks | ArrayLike | WalkCorpus, graph: ItemGraph | None = None) -> Walks:
+        """``walks`` as ``Walks``: returned as is (``graph`` must then be None or its graph),
+        or a matrix / ``WalkCorpus`` of positions of ``graph`` wrapped."""
+        if isinstance(walks, Walks):
+            if graph is not None and graph is not walks.graph:
+                raise ValueError(
+                    "pass graph only with a walk matrix: these Walks carry their graph"
+                )
+            return walks
+        if graph is None:
+            raise ValueError("a walk matrix needs its graph: fit_walks(walks, graph)")
+        return cls(graph, walks)
+
     @property
     def streamed(self) -> bool:
         """True when the rows come from a ``WalkCorpus``."""
