@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from embeddings.types import Embeddings
 
-__all__ = ["InputKind", "Trainer", "TrainerBase", "clone", "is_trainer"]
+__all__ = ["InputKind", "Trainer", "TrainerBase", "clone", "is_trainer", "public_module"]
 
 InputKind = Literal["sessions", "graph", "interactions"]
 
@@ -122,3 +122,15 @@ def is_trainer(obj: Any) -> bool:
     if isinstance(obj, type):
         return issubclass(obj, TrainerBase)
     return isinstance(obj, TrainerBase) or isinstance(obj, Trainer)
+
+
+def public_module(name: str) -> Any:
+    """Class decorator: report ``name`` as the class's module (its public import path), as
+    numpy's ``set_module`` does, so ``module:Class`` specs (configs) and pickles use the path
+    users import from rather than the file that defines the class."""
+
+    def deco(cls: type) -> type:
+        cls.__module__ = name
+        return cls
+
+    return deco

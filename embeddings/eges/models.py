@@ -14,12 +14,13 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from embeddings._validate import check_random_state, spawn_seeds
-from embeddings.base import TrainerBase
+from embeddings.base import TrainerBase, public_module
 from embeddings.datasets.tables import Interactions, ItemSideInfo
 from embeddings.eges import cold_start
 from embeddings.eges.kernels import _hidden_all, _train_block
 from embeddings.eges.side_info import NO_SIDE_INFO, prepare_side_info
 from embeddings.graph import ItemGraph
+from embeddings.inputs import graph_from_data
 from embeddings.params import SkipGramParams
 from embeddings.sessions import Sessions
 from embeddings.types import Embeddings
@@ -43,8 +44,6 @@ def _as_graph(
 ) -> ItemGraph:
     """The item graph to walk: given, or built from sessions by ``trainers.graph_from_data``
     (weight A->B = times B directly follows A; ``directed=False`` stores transitions both ways)."""
-    from embeddings.trainers import graph_from_data
-
     return graph_from_data(data, min_rating, session_gap, directed)
 
 
@@ -471,6 +470,7 @@ class _WithSideInfo(_SideInfoSkipGram):
         self.missing = missing
 
 
+@public_module("embeddings.eges")
 class EGES(_WithSideInfo):
     """Enhanced Graph Embedding with Side information: learned per-item field weights.
 
@@ -529,12 +529,14 @@ class EGES(_WithSideInfo):
         self.learn_weights = learn_weights
 
 
+@public_module("embeddings.eges")
 class GES(_WithSideInfo):
     """Graph Embedding with Side information: equal weights over the item and its fields."""
 
     _method = "ges"
 
 
+@public_module("embeddings.eges")
 class BGE(_SideInfoSkipGram):
     """Base Graph Embedding: item embeddings only (DeepWalk with the shared compiled loop).
 
