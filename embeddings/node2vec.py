@@ -53,8 +53,8 @@ class Node2Vec(TrainerBase):
             ``.npy`` file instead. Same seed, same walks, same vectors (at ``workers=1``) as
             ``stream=False``.
         dim, window, epochs, sg, negative, ns_exponent, sample, min_count, alpha, min_alpha,
-            workers: skip-gram settings (d=128, k=10 as in the node2vec reference code, but
-            **2 epochs** instead of its one: on the validation folds of Wiki / PPI, Macro-F1 at
+            workers: skip-gram settings (:class:`embeddings.params.SkipGramParams`); d=128,
+            k=10 as in the node2vec reference code, but **2 epochs** instead of its one: on the validation folds of Wiki / PPI, Macro-F1 at
             1, 2, 3, 5 epochs was 0.434, 0.478, 0.485, 0.488 / 0.159, 0.153, 0.134, 0.130
             and BlogCatalog 0.209, 0.252, -, 0.228 (``reports/quality/defaults_check.csv``):
             2 is the best on BlogCatalog, near the best on Wiki, and within noise of 1 on PPI.

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from embeddings.walks import generate as walks_generate
 from embeddings.graph import ItemGraph
+from embeddings.walks import generate as walks_generate
 from embeddings.walks import generate_walks, walks_to_corpus_file, walks_to_ids
 
 MODES = ["otf", "precomputed"]

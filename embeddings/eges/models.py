@@ -51,22 +51,20 @@ class _SideInfoSkipGram(TrainerBase):
     """Shared implementation of BGE / GES / EGES (see the module docstring).
 
     Args:
-        dim: embedding dimension d.
-        window: skip-gram window (pairs up to ``window`` steps apart in a walk).
-        epochs: passes over the walks.
-        negative: negatives per positive pair, from unigram^``ns_exponent`` of walk occurrences.
-        alpha, min_alpha: learning rate, decayed linearly from ``alpha`` to ``min_alpha``;
-            ``0 < alpha <= 1`` and ``0 <= min_alpha <= alpha`` (larger rates diverge).
+        dim, window, epochs, negative, ns_exponent, alpha, min_alpha, shrink_windows,
+            workers: the skip-gram settings (:class:`embeddings.params.SkipGramParams`; this
+            loop has no CBOW, subsampling or min_count). ``alpha <= 1`` (larger rates diverge);
+            negatives come from unigram^``ns_exponent`` of walk occurrences; ``workers``
+            threads walk and train (Hogwild; not bit-reproducible when > 1).
         num_walks, walk_length, p, q: walks (``embeddings.walks.generate_walks``) started from
             every node; p = q = 1 is DeepWalk, as in the EGES paper.
         min_rating, session_gap, directed: how the item graph is built from Interactions /
             Sessions (ignored for an ``ItemGraph``).
-        shrink_windows: draw the effective window uniformly in 1..window per position (word2vec).
-        workers: threads for walking and training (Hogwild; not bit-reproducible when > 1).
         random_state: seeds the walks and the training (independent streams).
         progress: tqdm bars with the running loss per pair.
 
-    Fitted attributes: ``embeddings_`` (hidden vectors H of the graph's items), ``item_ids_``,
+    Two stages: ``walks(data) -> Walks`` and ``fit_walks(walks, side_info=...)``; ``fit`` runs
+    both. Fitted attributes: ``embeddings_`` (hidden vectors H of the graph's items), ``item_ids_``,
     ``fields_``, ``vocabularies_``, ``item_vectors_`` (W), ``side_vectors_`` (S, all fields'
     values stacked; see ``value_embeddings``), ``context_vectors_`` (C), ``weight_scores_``
     (a), ``loss_history_`` (mean loss per positive pair and epoch), ``n_pairs_``.
