@@ -1,4 +1,7 @@
-"""Baselines a recommender researcher expects to see beaten: item-kNN and implicit ALS / BPR.
+"""Baselines a recommender researcher expects to see beaten: popularity, item-kNN and implicit
+ALS / BPR.
+
+``Popularity`` (imported as ``embeddings.trainers.Popularity``): one score per item, see its doc.
 
 Both return ``Embeddings``, so they go through the very same evaluation (and indexes) as the
 learned item vectors:
@@ -31,10 +34,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings._validate import spawn_seeds
+from embeddings.base import TrainerBase, public_module
 from embeddings.datasets.tables import Interactions
+from embeddings.inputs import _item_labels, _note_side_info, _with_item_labels
+from embeddings.sessions import Sessions
 from embeddings.types import Embeddings
 
-__all__ = ["ItemKNN", "ImplicitMF", "user_item_matrix"]
+__all__ = ["Popularity", "ItemKNN", "ImplicitMF", "user_item_matrix"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +73,64 @@ def user_item_matrix(
     return x, users.astype(np.int64), items.astype(np.int64)
 
 
-class ItemKNN:
+@public_module("embeddings.trainers")
+class Popularity(TrainerBase):
+    """Most-popular baseline: one score per item, the number of (positive) interactions.
+
+    ``fit`` returns ``Embeddings`` with a single dimension holding the count, so the score of
+    item i for any user is the inner product of the user vector [1.0] with it: the evaluation
+    ranks items by popularity through the same search code as the learned embeddings
+    (``embeddings.evaluation.evaluate_popularity``). Deterministic (no random state); ties are
+    broken by the smaller item id.
+
+    Args:
+        min_rating: count only interactions rated >= this (None = all).
+        random_state: unused (deterministic); accepted so that every trainer is called alike.
+    """
+
+    uses_side_info = False
+    input_kind = "sessions"
+
+    def __init__(self, min_rating: float | None = None, random_state: Any = None) -> None:
+        self.min_rating = min_rating
+        self.random_state = random_state
+
+    def fit(self, data: Any, side_info: Any = None) -> Embeddings:
+        """Count interactions per item of ``Interactions`` or events per item of ``Sessions``."""
+        _note_side_info("Popularity", side_info)
+        if isinstance(data, Interactions):
+            df = data.frame
+            if self.min_rating is not None:
+                df = df[df["rating"] >= self.min_rating]
+            items = df["item_id"].to_numpy()
+        elif isinstance(data, Sessions):
+            keep = (
+                np.ones(data.items.shape[0], bool)
+                if self.min_rating is None
+                else data.ratings >= self.min_rating
+            )
+            items = data.items[keep]
+        else:
+            raise ValueError(
+                f"Popularity: expected Interactions or Sessions, got {type(data).__name__}"
+            )
+        if items.shape[0] == 0:
+            raise ValueError(f"Popularity: no interaction left (min_rating={self.min_rating})")
+        ids, counts = np.unique(items, return_counts=True)
+        emb = Embeddings(
+            ids,
+            counts.astype(np.float32).reshape(-1, 1),
+            {
+                "method": "popularity",
+                "trainer": "Popularity",
+                "trainer_params": {"min_rating": self.min_rating},
+                "n_interactions": int(items.shape[0]),
+            },
+        )
+        return _with_item_labels(emb, _item_labels(data))
+
+
+class ItemKNN(TrainerBase):
     """Item-kNN baseline as item vectors (columns of the user-item matrix), see module doc.
 
     Args:
@@ -77,6 +140,9 @@ class ItemKNN:
         max_cells: refuse n_items * n_users above this (dense vectors).
         random_state: unused (deterministic); accepted so every trainer is called alike.
     """
+
+    uses_side_info = False
+    input_kind = "interactions"
 
     def __init__(
         self,
@@ -112,14 +178,14 @@ class ItemKNN:
             {
                 "method": f"itemknn-{self.similarity}",
                 "trainer": "ItemKNN",
-                "trainer_params": {"similarity": self.similarity, "min_rating": self.min_rating},
+                "trainer_params": self._meta_params(),
                 "metric": "cosine" if self.similarity == "cosine" else "ip",
                 "u2i_metric": "ip",
             },
         )
 
 
-class ImplicitMF:
+class ImplicitMF(TrainerBase):
     """Implicit-feedback matrix factorisation (``implicit`` ALS or BPR) as item + user vectors.
 
     Args:
@@ -132,6 +198,9 @@ class ImplicitMF:
         min_rating: positives only (rating >= this).
         random_state: seed of the factor initialisation and BPR sampling.
     """
+
+    uses_side_info = False
+    input_kind = "interactions"
 
     def __init__(
         self,
@@ -153,10 +222,6 @@ class ImplicitMF:
         self.min_rating = min_rating
         self.random_state = random_state
         self.user_embeddings: Embeddings | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        keys = "model factors regularization iterations alpha learning_rate min_rating".split()
-        return {k: getattr(self, k) for k in keys}
 
     def fit(self, data: Interactions, side_info: Any = None) -> Embeddings:
         """Item factors (n_items, d) float32; user factors in ``self.user_embeddings``."""
@@ -200,7 +265,7 @@ class ImplicitMF:
         meta = {
             "method": f"implicit-{self.model}",
             "trainer": "ImplicitMF",
-            "trainer_params": self.get_params(),
+            "trainer_params": self._meta_params(),
             "random_state": self.random_state if isinstance(self.random_state, int) else None,
             "metric": "ip",
         }

@@ -236,9 +236,7 @@ def make_trainer(method: str, params: Mapping[str, Any], random_state: Any = 0) 
     path, fixed = METHODS[method]
     cls = _load_class(path)
     kwargs = {**fixed, **params}
-    import inspect
-
-    accepted = inspect.signature(cls.__init__).parameters
+    accepted = cls.param_names()  # the Trainer protocol (embeddings.base)
     if "workers" in accepted:
         kwargs.setdefault("workers", 1)
     if "progress" in accepted:
@@ -386,15 +384,13 @@ def _to_space(params: Mapping[str, Any], space: Mapping[str, Mapping[str, Any]])
 def defaults_in_space(method: str, space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The trainer's own defaults for the searched parameters that the space can hold (what
     ``initial=[...]`` needs so that a search starts from the library defaults)."""
-    import inspect
-
     cls = _load_class(METHODS[method][0])
     fixed = METHODS[method][1]
     out = {}
-    for name, p in inspect.signature(cls.__init__).parameters.items():
-        if name in space and name not in fixed and p.default is not inspect.Parameter.empty:
+    for name, default in cls().get_params().items():  # a trainer made with its defaults
+        if name in space and name not in fixed:
             try:
-                out.update(_to_space({name: p.default}, {name: space[name]}))
+                out.update(_to_space({name: default}, {name: space[name]}))
             except ValueError:
                 continue
     return {k: (None if v == "none" else v) for k, v in out.items()}

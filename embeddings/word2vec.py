@@ -45,6 +45,7 @@ from gensim.models.callbacks import CallbackAny2Vec
 from numpy.typing import ArrayLike, NDArray
 
 from embeddings._validate import as_ids, describe_values, spawn_seeds
+from embeddings.params import SkipGramParams
 from embeddings.types import Embeddings
 
 __all__ = ["SkipGram", "MAX_SEQUENCE_TOKENS", "chunk_sequence", "TokenCorpus", "BlockCorpus"]
@@ -188,18 +189,10 @@ class SkipGram:
     """Skip-gram (or CBOW) with negative sampling over id sequences (gensim ``Word2Vec``).
 
     Args:
-        dim: vector size.
-        window: context radius (gensim ``window``).
-        epochs: passes over the corpus.
-        sg: 1 = skip-gram, 0 = CBOW.
-        negative: negative samples per positive pair (> 0).
-        ns_exponent: exponent of the negative-sampling distribution (0.75 as in word2vec).
-        sample: subsampling threshold of frequent tokens (0 = none).
-        min_count: tokens seen fewer times get no vector (explicit; default 1 for items).
-        alpha, min_alpha: initial and final learning rate (linear decay).
-        shrink_windows: gensim's random window shrinking (True = word2vec default); False makes
-            every position use the full ``window``.
-        workers: gensim worker threads (determinism needs ``workers=1``).
+        dim, window, epochs, sg, negative, ns_exponent, sample, min_count, alpha, min_alpha,
+            shrink_windows, workers: the fields of :class:`embeddings.params.SkipGramParams`
+            (validated there at fit time; ``window`` must also stay below gensim's
+            10,000-token sentence limit). Determinism needs ``workers=1``.
         random_state: int / SeedSequence / Generator / None; gensim's seed is derived from it.
         progress: tqdm bar over epochs.
     """
@@ -244,42 +237,24 @@ class SkipGram:
         ).split()
         return {k: getattr(self, k) for k in keys}
 
-    def _check_params(self) -> None:
-        checks = [
-            (isinstance(self.dim, int | np.integer) and self.dim >= 1, "dim must be an int >= 1"),
-            (
-                isinstance(self.window, int | np.integer) and self.window >= 1,
-                "window must be an int >= 1",
-            ),
-            (
-                isinstance(self.epochs, int | np.integer) and self.epochs >= 1,
-                "epochs must be an int >= 1",
-            ),
-            (self.sg in (0, 1), "sg must be 1 (skip-gram) or 0 (CBOW)"),
-            (
-                isinstance(self.negative, int | np.integer) and self.negative >= 1,
-                "negative must be an int >= 1",
-            ),
-            (np.isfinite(self.ns_exponent), "ns_exponent must be finite"),
-            (self.sample >= 0, "sample must be >= 0"),
-            (
-                isinstance(self.min_count, int | np.integer) and self.min_count >= 1,
-                "min_count must be an int >= 1",
-            ),
-            (self.alpha > 0 and self.min_alpha >= 0, "alpha must be > 0 and min_alpha >= 0"),
-            (
-                isinstance(self.workers, int | np.integer) and self.workers >= 1,
-                "workers must be an int >= 1",
-            ),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(f"SkipGram: {msg} (params {self.get_params()})")
-        if self.window >= MAX_SEQUENCE_TOKENS:
+    @classmethod
+    def from_params(
+        cls, params: SkipGramParams, random_state: Any = None, progress: bool = True
+    ) -> SkipGram:
+        """The wrapper for a ``SkipGramParams`` (what the trainers use)."""
+        return cls(**params.as_dict(), random_state=random_state, progress=progress)
+
+    def _check_params(self) -> SkipGramParams:
+        try:
+            params = SkipGramParams.of(self)
+        except ValueError as exc:
+            raise ValueError(f"SkipGram: {exc} (params {self.get_params()})") from None
+        if params.window >= MAX_SEQUENCE_TOKENS:
             raise ValueError(
-                f"SkipGram: window {self.window} must be < {MAX_SEQUENCE_TOKENS} "
+                f"SkipGram: window {params.window} must be < {MAX_SEQUENCE_TOKENS} "
                 "(gensim's per-sentence limit)"
             )
+        return params
 
     def fit_sequences(
         self,
@@ -303,7 +278,7 @@ class SkipGram:
             ``Embeddings`` sorted by id, with meta: method, params, seed, seconds, versions,
             ``loss_per_epoch`` (list of floats), vocabulary and corpus sizes.
         """
-        self._check_params()
+        params = self._check_params()
         seed = spawn_seeds(self.random_state, 1)[0] % (2**31 - 1)
         corpus_file: str | None = None
         corpus: TokenCorpus | BlockCorpus | None = None
@@ -319,28 +294,28 @@ class SkipGram:
                 sequences.blocks,
                 sequences.node_ids,
                 MAX_SEQUENCE_TOKENS,
-                overlap=int(self.window),
+                overlap=int(params.window),
                 min_length=sequences.min_length,
             )
         else:
             if isinstance(sequences, Iterator):
                 sequences = list(sequences)
-            corpus = TokenCorpus(sequences, MAX_SEQUENCE_TOKENS, overlap=int(self.window))
+            corpus = TokenCorpus(sequences, MAX_SEQUENCE_TOKENS, overlap=int(params.window))
 
         t0 = time.perf_counter()
         model = _LossTrackingWord2Vec(
-            vector_size=int(self.dim),
-            window=int(self.window),
-            min_count=int(self.min_count),
-            sg=int(self.sg),
+            vector_size=int(params.dim),
+            window=int(params.window),
+            min_count=int(params.min_count),
+            sg=int(params.sg),
             hs=0,
-            negative=int(self.negative),
-            ns_exponent=float(self.ns_exponent),
-            sample=float(self.sample),
-            alpha=float(self.alpha),
-            min_alpha=float(self.min_alpha),
-            shrink_windows=bool(self.shrink_windows),
-            workers=int(self.workers),
+            negative=int(params.negative),
+            ns_exponent=float(params.ns_exponent),
+            sample=float(params.sample),
+            alpha=float(params.alpha),
+            min_alpha=float(params.min_alpha),
+            shrink_windows=bool(params.shrink_windows),
+            workers=int(params.workers),
             seed=int(seed),
             compute_loss=True,
         )
@@ -351,7 +326,7 @@ class SkipGram:
         if len(model.wv) == 0:
             raise ValueError(
                 "no id occurs at least min_count="
-                f"{self.min_count} times (empty sequences or min_count too high)"
+                f"{params.min_count} times (empty sequences or min_count too high)"
             )
         n_split = corpus.n_split if corpus is not None else 0
         if n_split:
@@ -365,7 +340,7 @@ class SkipGram:
         if self.progress:
             from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
 
-            bar = tqdm(total=int(self.epochs), desc="word2vec epochs", unit="epoch")
+            bar = tqdm(total=int(params.epochs), desc="word2vec epochs", unit="epoch")
 
         class _EpochEnd(CallbackAny2Vec):
             def on_epoch_end(self, m: Any) -> None:
@@ -380,7 +355,7 @@ class SkipGram:
                     corpus_file=corpus_file,
                     total_words=model.corpus_total_words,
                     total_examples=model.corpus_count,
-                    epochs=int(self.epochs),
+                    epochs=int(params.epochs),
                     compute_loss=True,
                     callbacks=[_EpochEnd()],
                 )
@@ -388,7 +363,7 @@ class SkipGram:
                 model.train(
                     corpus_iterable=corpus,
                     total_examples=model.corpus_count,
-                    epochs=int(self.epochs),
+                    epochs=int(params.epochs),
                     compute_loss=True,
                     callbacks=[_EpochEnd()],
                 )
@@ -407,7 +382,7 @@ class SkipGram:
         ids = ids[order]
 
         info: dict[str, Any] = {
-            "method": "skipgram" if self.sg else "cbow",
+            "method": "skipgram" if params.sg else "cbow",
             "params": self.get_params(),
             "seed": int(seed),
             "random_state": self.random_state if isinstance(self.random_state, int) else None,
@@ -430,7 +405,7 @@ class SkipGram:
                     "min_count=%d occurrences): %s",
                     missing.shape[0],
                     wanted.shape[0],
-                    self.min_count,
+                    params.min_count,
                     describe_values(missing),
                 )
             else:
@@ -441,7 +416,7 @@ class SkipGram:
             "%s: %d vectors of dim %d in %.1f s, loss per epoch %s",
             info["method"],
             ids.shape[0],
-            self.dim,
+            params.dim,
             seconds,
             [round(x, 1) for x in info["loss_per_epoch"]],
         )

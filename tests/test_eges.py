@@ -9,7 +9,9 @@ import pytest
 
 from embeddings._validate import spawn_seeds
 from embeddings.datasets import Interactions, ItemSideInfo
-from embeddings.eges import BGE, EGES, GES, _as_graph, _center_update, _hidden
+from embeddings.eges import BGE, EGES, GES
+from embeddings.eges.kernels import _center_update, _hidden
+from embeddings.eges.models import _as_graph
 from embeddings.graph import ItemGraph
 from embeddings.sessions import build_sessions
 from embeddings.walks import generate_walks

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from embeddings import walks as walks_mod
 from embeddings.graph import ItemGraph
+from embeddings.walks import generate as walks_generate
 from embeddings.walks import generate_walks, walks_to_corpus_file, walks_to_ids
 
 MODES = ["otf", "precomputed"]
@@ -208,7 +208,7 @@ def test_auto_mode_picks_by_size(graph, monkeypatch):
     otf = generate_walks(graph, 50, 10, mode="otf", **kw)
     assert (pre != otf).any()
     np.testing.assert_array_equal(generate_walks(graph, 50, 10, mode="auto", **kw), pre)
-    monkeypatch.setattr(walks_mod, "PRECOMPUTED_MAX_BYTES", 0)
+    monkeypatch.setattr(walks_generate, "PRECOMPUTED_MAX_BYTES", 0)
     np.testing.assert_array_equal(generate_walks(graph, 50, 10, mode="auto", **kw), otf)
 
 
