@@ -264,6 +264,10 @@ def _pad(res: SearchResult, k: int) -> SearchResult:
     return SearchResult(out_ids, out_scores)
 
 
+#: modules that index files of earlier versions name, and where their classes live now
+_MOVED_MODULES: dict[str, str] = {"recall.lsh_balanced": "recall.lsh"}
+
+
 def load_index(path: str | os.PathLike) -> Index:
     """Load any index saved with ``Index.save``, validated as ``build`` validates its input.
 
@@ -321,7 +325,7 @@ def load_index(path: str | os.PathLike) -> Index:
             raise ValueError(f"{p}: NaN values in state array {k!r}")
         if v.dtype.kind not in "biufSU":
             raise ValueError(f"{p}: state array {k!r} has unsupported dtype {v.dtype}")
-    module = header["module"]
+    module = _MOVED_MODULES.get(header["module"], header["module"])
     if not (module == "recall" or module.startswith("recall.")):
         raise ValueError(f"{p}: index class from foreign module {module!r}")
     try:

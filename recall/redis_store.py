@@ -485,7 +485,7 @@ class RedisLSHStore(Index):
         )
 
     def _load_hasher(self, meta: dict[str, str]) -> Any:
-        from recall.lsh import hasher_from_arrays
+        from recall.lsh.hashers import hasher_from_arrays
 
         raw = self.client.hgetall(self._k_hasher)
         if not raw:

