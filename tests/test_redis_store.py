@@ -219,7 +219,7 @@ def test_failed_writes_change_nothing(client):
     fp = hasher.fingerprint()
     args = ["add", store.prefix, 3, "1", fp, "", int(ids[0]), "0" * 48, x[0].tobytes()]
     keys = [store.prefix + "keys", store.prefix + "vec", store.prefix + "meta"]
-    ok, bad = store._write(keys=keys, args=args)
+    ok, bad = store.buckets._write(keys=keys, args=args)
     assert ok == 0 and [int(b) for b in bad] == [int(ids[0])]
     assert store.verify() == snapshot
 

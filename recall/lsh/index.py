@@ -214,19 +214,32 @@ class _LSHIndex(Index):
         )
 
     def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
+        return self._search_projected(self._project_queries(queries), queries, k)
+
+    def _project_queries(self, queries: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The hash projections (nq, L*m) float32 the search kernel keys the queries from."""
         assert self.hasher is not None
         h = self.hasher
         if queries.shape[0] <= 32:  # a BLAS call would wake its thread pool for a tiny product
             if h.kind == "e2lsh":
-                f = K.project_small(
+                return K.project_small(
                     queries, h.projections, h.offsets, np.float32(h.bucket_width), True
                 )
-            else:
-                f = K.project_small(
-                    queries, h.projections, h.projections[0], np.float32(1.0), False
-                )
-        else:
-            f = h.project(queries)
+            return K.project_small(queries, h.projections, h.projections[0], np.float32(1.0), False)
+        return h.project(queries)
+
+    def _query_keys(self, f: NDArray[np.float32]) -> NDArray[np.uint64]:
+        """Home bucket keys (nq, L) uint64 of projections ``f``, as the search kernel forms them."""
+        h = self.hasher
+        if h.kind == "e2lsh":
+            return K.combine_e2lsh(f, h.multipliers, h.n_tables, h.m)
+        return K.combine_bits(f, h.n_tables, h.m)
+
+    def _search_projected(
+        self, f: NDArray[np.float32], queries: NDArray[np.float32], k: int
+    ) -> SearchResult:
+        """The search (probing, voting, re-rank) over the in-memory tables, from projections."""
+        assert self.hasher is not None
         t = self._tables
         kind = K.KIND_E2LSH if self.hasher.kind == "e2lsh" else K.KIND_SIMHASH
         mults = getattr(self.hasher, "multipliers", np.zeros(1, dtype=np.uint64))
