@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -331,6 +333,28 @@ def test_tuning_reaches_target_on_held_out_queries(kind):
     truth = exact_knn(x, q[150:], K, metric=metric).ids
     held = knn_recall(idx.search(q[150:], K).ids, truth, K)
     assert held >= 0.86, (res.params, held)
+
+
+def test_tuning_cost_is_wall_clock_and_reported(monkeypatch):
+    """The tuners time searches on the wall clock: a search that waits (no CPU used) costs its
+    wait; the result names the clock and records the load average and its own duration."""
+    from recall.lsh import tuning
+    from recall.lsh.index import _LSHIndex
+
+    wait = 0.02
+    real = _LSHIndex.search
+
+    def waiting_search(self, queries, k):
+        time.sleep(wait)
+        return real(self, queries, k)
+
+    monkeypatch.setattr(_LSHIndex, "search", waiting_search)
+    x, q = gaussian_mixture(2_000, 16, n_clusters=10, n_queries=40, random_state=3)
+    res = tuning.tune_lsh(x, q, k=K, target_recall=0.5, n_tables=(4,), n_hashes=(6,))
+    assert (res.frontier["seconds_per_query"] >= wait / q.shape[0]).all()
+    assert res.cost >= wait / q.shape[0]
+    assert "perf_counter" in res.cost_unit
+    assert res.seconds > 0 and res.load_average is not None and len(res.load_average) == 3
 
 
 def test_tuning_bad_arguments():

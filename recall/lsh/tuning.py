@@ -12,8 +12,10 @@ recall 0.9 fastest? :func:`tune_lsh` answers it on the data:
    :func:`recall.lsh.scales.params_for_bucket_size`);
 3. for each built index, the probes ``T`` (buckets probed over all tables) by doubling from ``L``
    until the target is reached, then binary search between the last two values;
-4. the cheapest setting that reaches the target: ``cost="time"`` (CPU seconds per query of this
-   thread, immune to other processes' load) or ``cost="candidates"`` (mean candidates re-ranked).
+4. the cheapest setting that reaches the target: ``cost="time"`` (wall-clock seconds per query,
+   ``time.perf_counter``, best of two batch searches) or ``cost="candidates"`` (mean candidates
+   re-ranked). The result says which (``cost_unit``) and records the load average
+   (``load_average``): under load wall-clock costs rise, so compare tunings run side by side.
 
 Every evaluated setting is one row of ``TuningResult.frontier`` (recall, candidates, qps, ...).
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -64,6 +67,10 @@ class TuningResult:
     message: str = ""
     #: wall-clock seconds of the whole tuning, builds included
     seconds: float = 0.0
+    #: what ``cost`` (and the frontier's ``seconds_per_query``) measures
+    cost_unit: str = ""
+    #: ``os.getloadavg()`` when the tuning finished (None where the platform has none)
+    load_average: tuple[float, float, float] | None = None
 
     def make_index(self) -> Index:
         """A new, unbuilt index with the chosen parameters."""
@@ -101,15 +108,27 @@ def _truth(
     return exact_knn(x, q, k, metric=metric).ids  # type: ignore[arg-type]
 
 
+#: the clock of every cost in this module
+WALL_CLOCK = "wall-clock seconds per query (time.perf_counter, best of 2 batch searches)"
+
+
+def _load_average() -> tuple[float, float, float] | None:
+    try:
+        return tuple(float(v) for v in os.getloadavg())  # type: ignore[return-value]
+    except (AttributeError, OSError):  # pragma: no cover - platforms without it
+        return None
+
+
 def _time_search(
     idx: Index, q: NDArray[np.float32], k: int, repeat: int = 2
 ) -> tuple[float, NDArray]:
+    """Wall-clock seconds per query of a batch search (best of ``repeat``) and its ids."""
     best = math.inf
     ids = None
     for _ in range(repeat):
-        t0 = time.thread_time()
+        t0 = time.perf_counter()
         res = idx.search(q, k)
-        best = min(best, time.thread_time() - t0)
+        best = min(best, time.perf_counter() - t0)
         ids = res.ids
     return best / q.shape[0], ids  # type: ignore[return-value]
 
@@ -184,6 +203,7 @@ def tune_lsh(
             )
     seed = None if random_state is None else int(rng.integers(0, 2**31 - 1))
     rows: list[dict[str, Any]] = []
+    t_start = time.perf_counter()
     combos = [(int(L), m) for L in n_tables for m in grid]
     try:
         from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
@@ -290,6 +310,9 @@ def tune_lsh(
         cost=float(row[cost_col]),
         reached=bool(row["reached"]),
         frontier=frontier,
+        seconds=time.perf_counter() - t_start,
+        cost_unit=WALL_CLOCK if cost == "time" else "mean candidates re-ranked per query",
+        load_average=_load_average(),
     )
 
 
@@ -331,8 +354,8 @@ def tune_balanced_lsh(
     :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 3`` bits, as many contiguous
     int8 copies in bucket order as the memory cap allows) is swept too (``n_probes`` doubling from 16) and chosen when it is cheaper: on isotropic
     Gaussian mixtures random hyperplanes need no balancing and their flat buckets cost less per
-    candidate than the split tree. The cost is CPU seconds per query of this thread
-    (``time.thread_time``). ``frontier`` names the index kind (``index``) and its probe knob
+    candidate than the split tree. The cost is wall-clock seconds per query
+    (``time.perf_counter``, best of two batch searches; ``cost_unit``, ``load_average``). ``frontier`` names the index kind (``index``) and its probe knob
     (``probe_knob``: ``query_probes`` or ``n_probes``) with its value in ``probes``. Once a point
     reached the target, no further index is built when the tuning would then likely run past
     ``max_seconds`` (estimated from the builds so far); the target is never given up for time.
@@ -580,6 +603,8 @@ def tune_balanced_lsh(
         validation_recall=None if val is None else float(val),
         message=message,
         seconds=time.perf_counter() - t_start,
+        cost_unit=WALL_CLOCK,
+        load_average=_load_average(),
     )
 
 
