@@ -13,13 +13,17 @@ module                      what
 ``index``                   ``E2LSHIndex``, ``SimHashIndex``: OR / AND / vote, multi-probe
 ``balanced_kernels``        compiled search of the balanced index
 ``balanced``                ``BalancedLSHIndex``: cross-polytope LSH, oversized buckets split
+``redis_buckets``           bucket storage in Redis (the backend of ``recall.redis_store``)
+``redis_lua``               its Lua scripts: guarded, atomic writes and reads
 ``tuning``                  ``tune_lsh``, ``tune_balanced_lsh``: reach a target knn-recall
 ``features``                ``LSHBucketFeatures``: bucket ids as sparse features (scikit-learn)
 ==========================  ==================================================================
 
-The Redis bucket store is :mod:`recall.redis_store`. Everything public is re-exported here, so
-``from recall.lsh import SimHashIndex, tune_lsh`` works; index files saved before the package
-(module ``recall.lsh_balanced``) still load (``recall.base.load_index``).
+:class:`recall.redis_store.RedisLSHStore` is the ``index`` with its buckets in Redis
+(``redis_buckets``): the same search kernel runs over the buckets a batch touches. Everything
+public is re-exported here, so ``from recall.lsh import SimHashIndex, tune_lsh`` works; index
+files saved before the package (module ``recall.lsh_balanced``) still load
+(``recall.base.load_index``).
 """
 
 from __future__ import annotations

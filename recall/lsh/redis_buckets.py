@@ -30,7 +30,8 @@ key                             type       content
 Ids are stored as decimal strings (Redis keeps small integer sets in its compact ``intset``).
 :meth:`RedisBuckets.gather` runs one Lua script per query (pipelined over the batch): it checks the
 guard, takes the ``SUNION`` of the query's L buckets and returns, in one atomic snapshot, the
-members with their bucket keys and vectors (three bulk strings per query).
+members with their bucket keys and vectors (three bulk strings per query). The scripts are in
+:mod:`recall.lsh.redis_lua`.
 
 Writes keep both directions consistent: ``add`` / ``update`` / ``delete`` run a Lua script per
 chunk which first checks every id of the chunk (new for ``add``, present for ``update`` /
@@ -71,6 +72,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from embeddings._validate import as_ids, describe_values
 from recall.base import Metric
+from recall.lsh.redis_lua import CREATE_LUA, FINISH_LUA, GATHER_LUA, WRITE_LUA
 
 __all__ = ["RedisBuckets", "STORE_FORMAT_TAG"]
 
@@ -78,138 +80,6 @@ log = logging.getLogger(__name__)
 
 STORE_FORMAT_TAG = "embrecall.redis-lsh/2"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
-
-# Guard shared by the write and query scripts: the store's metadata (KEYS[3] / KEYS[2]) must hold
-# the caller's hasher fingerprint and be complete — or, for a build's own writes, carry its token.
-_GUARD_LUA = """
-local function guard(metakey, fp, token)
-  if redis.call('EXISTS', metakey) == 0 then return 'missing' end
-  if redis.call('TYPE', metakey)['ok'] ~= 'hash' then return 'foreign' end
-  local m = redis.call('HMGET', metakey, 'fingerprint', 'complete', 'building')
-  if m[1] ~= fp then return 'hasher:' .. tostring(m[1]) end
-  if token ~= '' then
-    if m[3] ~= token then return 'superseded' end
-  elseif m[2] ~= '1' then
-    return 'incomplete'
-  end
-  return false
-end
-"""
-
-# Writes of one chunk: check the guard and every id first, then move/insert/remove. KEYS: item
-# bucket lists, vectors, meta. ARGV: mode, prefix, L, store_vec ("1"/"0"), hasher fingerprint,
-# build token ("" outside a build), then per item (id, keys hex, vector bytes) for add/update,
-# (id) for delete. Returns {1, n} applied, {0, ids} refused ids, {-1, reason} refused guard.
-_WRITE_LUA = (
-    _GUARD_LUA
-    + """
-local mode = ARGV[1]
-local prefix = ARGV[2]
-local L = tonumber(ARGV[3])
-local storevec = ARGV[4] == '1'
-local keysh = KEYS[1]
-local vech = KEYS[2]
-local why = guard(KEYS[3], ARGV[5], ARGV[6])
-if why then return {-1, why} end
-local step = 3
-if mode == 'delete' then step = 1 end
-local bad = {}
-for i = 7, #ARGV, step do
-  local e = redis.call('HEXISTS', keysh, ARGV[i])
-  if (mode == 'add' and e == 1) or (mode ~= 'add' and e == 0) then
-    bad[#bad + 1] = ARGV[i]
-  end
-end
-if #bad > 0 then
-  return {0, bad}
-end
-local n = 0
-for i = 7, #ARGV, step do
-  local id = ARGV[i]
-  local old = false
-  if mode ~= 'add' then old = redis.call('HGET', keysh, id) end
-  local new = false
-  if mode ~= 'delete' then new = ARGV[i + 1] end
-  for t = 0, L - 1 do
-    local o = false
-    local w = false
-    if old then o = string.sub(old, 16 * t + 1, 16 * t + 16) end
-    if new then w = string.sub(new, 16 * t + 1, 16 * t + 16) end
-    if o ~= w then
-      if o then redis.call('SREM', prefix .. 'b:' .. t .. ':' .. o, id) end
-      if w then redis.call('SADD', prefix .. 'b:' .. t .. ':' .. w, id) end
-    end
-  end
-  if mode == 'delete' then
-    redis.call('HDEL', keysh, id)
-    if storevec then redis.call('HDEL', vech, id) end
-  else
-    redis.call('HSET', keysh, id, new)
-    if storevec then redis.call('HSET', vech, id, ARGV[i + 2]) end
-  end
-  n = n + 1
-end
-return {1, n}
-"""
-)
-
-# Candidates of one query. KEYS: vec hash, meta, item bucket lists, then the L bucket keys. ARGV:
-# store_vec, hasher fingerprint. Returns {ids joined by ",", their bucket lists concatenated (16 *
-# L hex digits each), their vectors concatenated} — three bulk strings, so the client parses three
-# RESP values per query instead of several per candidate — or {"!", reason} when the guard refuses
-# (other hash functions stored, store incomplete). No voting here: the LSH index's kernel votes.
-_GATHER_LUA = (
-    _GUARD_LUA
-    + """
-local storevec = ARGV[1] == '1'
-local why = guard(KEYS[2], ARGV[2], '')
-if why then return {'!', why} end
-local ids = redis.call('SUNION', unpack(KEYS, 4))
-local kept = {}
-local keys = {}
-local vecs = {}
-for s = 1, #ids, 4096 do
-  local e = math.min(s + 4095, #ids)
-  local ks = redis.call('HMGET', KEYS[3], unpack(ids, s, e))
-  local vs = ks
-  if storevec then vs = redis.call('HMGET', KEYS[1], unpack(ids, s, e)) end
-  for j = 1, #ks do
-    if ks[j] and vs[j] then
-      kept[#kept + 1] = ids[s + j - 1]
-      keys[#keys + 1] = ks[j]
-      if storevec then vecs[#vecs + 1] = vs[j] end
-    end
-  end
-end
-return {table.concat(kept, ','), table.concat(keys), table.concat(vecs)}
-"""
-)
-
-# win). KEYS: meta, hasher. ARGV: n meta fields, then meta field/value pairs, then hasher
-# field/value pairs. Returns {1} created, or {0, stored fingerprint}.
-_CREATE_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then return {0, 'foreign'} end
-  return {0, tostring(redis.call('HGET', KEYS[1], 'fingerprint'))}
-end
-local nm = tonumber(ARGV[1])
-for i = 2, 1 + 2 * nm, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for i = 2 + 2 * nm, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-return {1}
-"""
-
-# Mark a build complete if it is still this build (token) with these hash functions. KEYS: meta,
-# item bucket lists. ARGV: fingerprint, token. Returns {1, n items} or {-1, reason}.
-_FINISH_LUA = (
-    _GUARD_LUA
-    + """
-local why = guard(KEYS[1], ARGV[1], ARGV[2])
-if why then return {-1, why} end
-redis.call('HSET', KEYS[1], 'complete', '1')
-redis.call('HDEL', KEYS[1], 'building')
-return {1, redis.call('HLEN', KEYS[2])}
-"""
-)
 
 
 def _check_name(label: str, value: Any) -> str:
@@ -301,10 +171,10 @@ class RedisBuckets:
         self._k_hasher = self.prefix + "hasher"
         self._k_keys = self.prefix + "keys"
         self._k_vec = self.prefix + "vec"
-        self._write = client.register_script(_WRITE_LUA)
-        self._gather = client.register_script(_GATHER_LUA)
-        self._create = client.register_script(_CREATE_LUA)
-        self._finish = client.register_script(_FINISH_LUA)
+        self._write = client.register_script(WRITE_LUA)
+        self._gather = client.register_script(GATHER_LUA)
+        self._create = client.register_script(CREATE_LUA)
+        self._finish = client.register_script(FINISH_LUA)
         self._local_ids = np.empty(0, dtype=np.int64)
         self._local_x = np.empty((0, 0), dtype=np.float32)
         self.hasher = self._connect(hasher)
