@@ -107,12 +107,9 @@ def _hex_keys(keys: NDArray[np.uint64]) -> list[str]:
     return [raw[i : i + width].hex() for i in range(0, len(raw), width)]
 
 
-def _keys_from_hex(raw: bytes, n_tables: int) -> NDArray[np.uint64]:
-    """Inverse of :func:`_hex_keys` for concatenated bucket lists: (n, L) uint64."""
-    if not raw:
-        return np.zeros((0, n_tables), dtype=np.uint64)
-    be = np.frombuffer(bytes.fromhex(raw.decode("ascii")), dtype=">u8")
-    return be.astype(np.uint64).reshape(-1, n_tables)
+def _parse_ids(raw: bytes) -> NDArray[np.int64]:
+    """Decimal ids joined by "," -> (n,) int64."""
+    return np.array(raw.split(b","), dtype=np.bytes_).astype(np.int64)
 
 
 class RedisBuckets:
@@ -665,27 +662,31 @@ class RedisBuckets:
     def gather(
         self, keys: NDArray[np.uint64]
     ) -> tuple[NDArray[np.int64], NDArray[np.uint64], NDArray[np.float32]]:
-        """Every item in a bucket named by ``keys`` (nq, L) uint64 (bucket ``keys[q, t]`` of table
-        t), over the whole batch, each once: ids (c,) int64 ascending, their bucket keys (c, L)
-        uint64 and prepared vectors (c, dim) float32. One guarded Lua call per query, pipelined
-        ``chunk_size`` queries per round trip."""
+        """The buckets named by ``keys`` (nq, L) uint64 (bucket ``keys[q, t]`` of table t) as a
+        small table: ids (c,) int64 ascending of every member (each once), their bucket keys
+        (c, L) uint64 and prepared vectors (c, dim) float32.
+
+        An item's key in table t is the probed key whose bucket holds it, or else a key that no
+        query of the batch probes in table t: searching these rows with the home buckets of
+        ``keys`` finds exactly what the whole store would. One guarded Lua call per query (an
+        atomic snapshot), pipelined ``chunk_size`` queries per round trip.
+        """
+        nq, n_tables = keys.shape
         hexes = _hex_keys(keys)
         storevec = "1" if self.vectors == "redis" else "0"
         fp = self.hasher.fingerprint()
-        id_parts: list[bytes] = []
-        key_parts: list[bytes] = []
+        member_parts: list[bytes] = []
+        counts: list[int] = []
+        kept_parts: list[bytes] = []
         vec_parts: list[bytes] = []
-        for s in range(0, len(hexes), self.chunk_size):
+        for s in range(0, nq, self.chunk_size):
             with self.client.pipeline(transaction=False) as pipe:
                 for h in hexes[s : s + self.chunk_size]:
                     buckets = [
-                        f"{self.prefix}b:{t}:{h[16 * t : 16 * t + 16]}"
-                        for t in range(self.n_tables)
+                        f"{self.prefix}b:{t}:{h[16 * t : 16 * t + 16]}" for t in range(n_tables)
                     ]
                     self._gather(
-                        keys=[self._k_vec, self._k_meta, self._k_keys, *buckets],
-                        args=[storevec, fp],
-                        client=pipe,
+                        keys=[self._k_vec, self._k_meta, *buckets], args=[storevec, fp], client=pipe
                     )
                 part = pipe.execute(raise_on_error=False)
             for res in part:
@@ -696,27 +697,48 @@ class RedisBuckets:
                     ) from res
                 if res[0] == b"!":
                     raise ValueError(self._guard_message(res[1].decode()))
-                if res[0]:
-                    id_parts.append(res[0])
-                    key_parts.append(res[1])
+                segs = res[0].split(b";")
+                if len(segs) != n_tables:
+                    raise ValueError(f"store {self.prefix!r}: malformed bucket reply")
+                for seg in segs:
+                    if seg:
+                        member_parts.append(seg)
+                        counts.append(seg.count(b",") + 1)
+                    else:
+                        counts.append(0)
+                if res[1]:
+                    kept_parts.append(res[1])
                     vec_parts.append(res[2])
-        if not id_parts:
-            return (
-                np.zeros(0, dtype=np.int64),
-                np.zeros((0, self.n_tables), dtype=np.uint64),
-                np.zeros((0, self.dim), dtype=np.float32),
-            )
-        ids = np.array(b",".join(id_parts).split(b","), dtype=np.bytes_).astype(np.int64)
-        item_keys = _keys_from_hex(b"".join(key_parts), self.n_tables)
-        if item_keys.shape[0] != ids.shape[0]:
-            raise ValueError(f"store {self.prefix!r}: malformed bucket lists (verify() reports)")
-        uniq, first = np.unique(ids, return_index=True)
+        empty = (
+            np.zeros(0, dtype=np.int64),
+            np.zeros((0, n_tables), dtype=np.uint64),
+            np.zeros((0, self.dim), dtype=np.float32),
+        )
+        if not member_parts:
+            return empty
+        members = _parse_ids(b",".join(member_parts))
+        n_of = np.asarray(counts, dtype=np.int64)
+        member_key = np.repeat(np.ascontiguousarray(keys).reshape(-1), n_of)
+        member_table = np.repeat(np.tile(np.arange(n_tables), nq), n_of)
         if self.vectors == "redis":
-            x = np.frombuffer(b"".join(vec_parts), dtype=np.float32).reshape(-1, self.dim)
-            x = x[first]
+            if not kept_parts:
+                return empty
+            kept = _parse_ids(b",".join(kept_parts))
+            x_all = np.frombuffer(b"".join(vec_parts), dtype=np.float32).reshape(-1, self.dim)
+            ids, first = np.unique(kept, return_index=True)
+            x = x_all[first]
         else:
-            x = self._local_lookup(uniq)
-        return uniq, np.ascontiguousarray(item_keys[first]), np.ascontiguousarray(x)
+            ids = np.unique(members)
+            x = self._local_lookup(ids)
+        pos = np.minimum(np.searchsorted(ids, members), ids.shape[0] - 1)
+        ok = ids[pos] == members  # members without a stored vector (none in a consistent store)
+        item_keys = np.empty((ids.shape[0], n_tables), dtype=np.uint64)
+        for t in range(n_tables):
+            probed = np.unique(keys[:, t])
+            free = np.setdiff1d(np.arange(probed.shape[0] + 1, dtype=np.uint64), probed)
+            item_keys[:, t] = free[0]
+        item_keys[pos[ok], member_table[ok]] = member_key[ok]
+        return ids, item_keys, np.ascontiguousarray(x)
 
     def bucket_sizes(self) -> dict[tuple[int, int], int]:
         """``{(table, key): size}`` of every bucket set (a SCAN: for diagnostics and tests)."""

@@ -84,35 +84,47 @@ return {1, n}
 """
 )
 
-# Candidates of one query. KEYS: vec hash, meta, item bucket lists, then the L bucket keys. ARGV:
-# store_vec, hasher fingerprint. Returns {ids joined by ",", their bucket lists concatenated (16 *
-# L hex digits each), their vectors concatenated} — three bulk strings, so the client parses three
-# RESP values per query instead of several per candidate — or {"!", reason} when the guard refuses
-# (other hash functions stored, store incomplete). No voting here: the LSH index's kernel votes.
+# The buckets of one query. KEYS: vec hash, meta, then the query's L bucket keys (table order).
+# ARGV: store_vec, hasher fingerprint. Returns three bulk strings (three RESP values per query
+# instead of several per candidate): the members of each bucket (ids joined by ",", buckets joined
+# by ";", table order), the distinct members that have a vector (ids joined by ",") and their
+# vectors concatenated (both empty without stored vectors) — or {"!", reason} when the guard
+# refuses (other hash functions stored, store incomplete). No voting here: the index's kernel votes.
 GATHER_LUA = (
     GUARD_LUA
     + """
 local storevec = ARGV[1] == '1'
 local why = guard(KEYS[2], ARGV[2], '')
 if why then return {'!', why} end
-local ids = redis.call('SUNION', unpack(KEYS, 4))
-local kept = {}
-local keys = {}
-local vecs = {}
-for s = 1, #ids, 4096 do
-  local e = math.min(s + 4095, #ids)
-  local ks = redis.call('HMGET', KEYS[3], unpack(ids, s, e))
-  local vs = ks
-  if storevec then vs = redis.call('HMGET', KEYS[1], unpack(ids, s, e)) end
-  for j = 1, #ks do
-    if ks[j] and vs[j] then
-      kept[#kept + 1] = ids[s + j - 1]
-      keys[#keys + 1] = ks[j]
-      if storevec then vecs[#vecs + 1] = vs[j] end
+local parts = {}
+local seen = {}
+local ids = {}
+for i = 3, #KEYS do
+  local members = redis.call('SMEMBERS', KEYS[i])
+  parts[#parts + 1] = table.concat(members, ',')
+  for _, m in ipairs(members) do
+    if not seen[m] then
+      seen[m] = true
+      ids[#ids + 1] = m
     end
   end
 end
-return {table.concat(kept, ','), table.concat(keys), table.concat(vecs)}
+if not storevec or #ids == 0 then
+  return {table.concat(parts, ';'), '', ''}
+end
+local kept = {}
+local vecs = {}
+for s = 1, #ids, 4096 do
+  local e = math.min(s + 4095, #ids)
+  local part = redis.call('HMGET', KEYS[1], unpack(ids, s, e))
+  for j = 1, #part do
+    if part[j] then
+      kept[#kept + 1] = ids[s + j - 1]
+      vecs[#vecs + 1] = part[j]
+    end
+  end
+end
+return {table.concat(parts, ';'), table.concat(kept, ','), table.concat(vecs)}
 """
 )
 
