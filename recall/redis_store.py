@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from embeddings._validate import as_ids, as_vectors
-from recall.base import Metric, SearchResult
+from recall.base import Metric, SearchResult, _pad, check_k
 from recall.lsh.index import _LSHIndex
 from recall.lsh.redis_buckets import STORE_FORMAT_TAG, RedisBuckets
 
@@ -310,6 +310,17 @@ class RedisLSHStore(_LSHIndex):
         """Change ``refine_factor`` (>= 1) without rebuilding (``n_probes`` is ``n_tables``)."""
         super().set_search_params(**kw)
         return self
+
+    def search(self, queries: ArrayLike, k: int) -> SearchResult:
+        """Top-k (nq, k) ids and scores, padded with -1 / -inf (``recall.base.Index.search``),
+        asking Redis for the store's size once (the base class would ask three times)."""
+        check_k(k, None)  # type and sign before any round trip
+        q = self._prepare(as_vectors(queries, "queries", dim=self.dim))
+        n = len(self)
+        if n == 0:
+            raise ValueError(f"the index is empty: the store {self.prefix!r} holds no items")
+        k = check_k(k, n)
+        return _pad(self._search(q, min(k, n)), k)
 
     def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
         """Gather the batch's buckets from Redis into the in-memory tables, then the shared

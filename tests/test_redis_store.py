@@ -370,3 +370,15 @@ def test_temporary_server_errors(monkeypatch):
         rs.temporary_redis_server("/bin/false", startup_timeout=2, attempts=1),
     ):
         pass
+
+
+def test_unprobed_keys_never_collide_with_probed_ones():
+    from recall.lsh.redis_buckets import _unprobed_keys
+
+    top = np.iinfo(np.uint64).max
+    keys = np.array([[5, top, 0], [7, 0, 3], [6, 1, 1]], dtype=np.uint64)
+    free = _unprobed_keys(keys)
+    assert free.dtype == np.uint64 and free.shape == (3,)
+    for t in range(3):
+        assert free[t] not in keys[:, t]
+    assert free[0] == 8 and free[1] == 2

@@ -107,6 +107,17 @@ def _hex_keys(keys: NDArray[np.uint64]) -> list[str]:
     return [raw[i : i + width].hex() for i in range(0, len(raw), width)]
 
 
+def _unprobed_keys(keys: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """Per table a key (L,) uint64 that no row of ``keys`` (nq, L) holds in that table: one above
+    the largest, or, where that wraps, the smallest integer missing among them."""
+    top = keys.max(axis=0)
+    out = top + np.uint64(1)
+    for t in np.flatnonzero(top == np.iinfo(np.uint64).max):
+        probed = np.unique(keys[:, t])
+        out[t] = np.setdiff1d(np.arange(probed.shape[0] + 1, dtype=np.uint64), probed)[0]
+    return out
+
+
 def _parse_ids(raw: bytes) -> NDArray[np.int64]:
     """Decimal ids joined by "," -> (n,) int64."""
     return np.array(raw.split(b","), dtype=np.bytes_).astype(np.int64)
@@ -733,10 +744,7 @@ class RedisBuckets:
         pos = np.minimum(np.searchsorted(ids, members), ids.shape[0] - 1)
         ok = ids[pos] == members  # members without a stored vector (none in a consistent store)
         item_keys = np.empty((ids.shape[0], n_tables), dtype=np.uint64)
-        for t in range(n_tables):
-            probed = np.unique(keys[:, t])
-            free = np.setdiff1d(np.arange(probed.shape[0] + 1, dtype=np.uint64), probed)
-            item_keys[:, t] = free[0]
+        item_keys[:] = _unprobed_keys(keys)
         item_keys[pos[ok], member_table[ok]] = member_key[ok]
         return ids, item_keys, np.ascontiguousarray(x)
 
