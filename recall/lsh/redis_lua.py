@@ -97,19 +97,14 @@ local storevec = ARGV[1] == '1'
 local why = guard(KEYS[2], ARGV[2], '')
 if why then return {'!', why} end
 local parts = {}
-local seen = {}
-local ids = {}
 for i = 3, #KEYS do
-  local members = redis.call('SMEMBERS', KEYS[i])
-  parts[#parts + 1] = table.concat(members, ',')
-  for _, m in ipairs(members) do
-    if not seen[m] then
-      seen[m] = true
-      ids[#ids + 1] = m
-    end
-  end
+  parts[#parts + 1] = table.concat(redis.call('SMEMBERS', KEYS[i]), ',')
 end
-if not storevec or #ids == 0 then
+if not storevec then
+  return {table.concat(parts, ';'), '', ''}
+end
+local ids = redis.call('SUNION', unpack(KEYS, 3))
+if #ids == 0 then
   return {table.concat(parts, ';'), '', ''}
 end
 local kept = {}
