@@ -2,12 +2,12 @@
 
 :class:`RedisBuckets` is the storage backend that :class:`recall.redis_store.RedisLSHStore` (an
 LSH index) keeps its buckets in. It stores and fetches; it never scores or votes: a query batch's
-candidates (every member of the buckets its keys name, with the members' bucket keys and vectors)
+candidates (every member of the buckets its keys name, with those buckets' keys and the vectors)
 are loaded into the LSH index's in-memory tables and searched by the same compiled kernel as a
 local index (:mod:`recall.lsh.kernels`), so the voting rule and the re-rank exist once.
 
 Everything of one store lives under the prefix ``{<namespace>:v<version>}:`` (the braces are a
-Redis Cluster hash tag: all keys of one store share a slot, so the multi-key scripts below also
+Redis Cluster hash tag: all keys of one store share a slot, so the multi-key scripts of ``redis_lua`` also
 run on a cluster), so several stores and versions share a server without meeting:
 
 ==============================  =========  ================================================
@@ -29,8 +29,9 @@ key                             type       content
 
 Ids are stored as decimal strings (Redis keeps small integer sets in its compact ``intset``).
 :meth:`RedisBuckets.gather` runs one Lua script per query (pipelined over the batch): it checks the
-guard, takes the ``SUNION`` of the query's L buckets and returns, in one atomic snapshot, the
-members with their bucket keys and vectors (three bulk strings per query). The scripts are in
+guard and returns, in one atomic snapshot, the members of each of the query's L buckets and the
+vectors of their union (three bulk strings per query); the client turns the batch's replies into
+a small table (members, their bucket keys in the probed tables, vectors). The scripts are in
 :mod:`recall.lsh.redis_lua`.
 
 Writes keep both directions consistent: ``add`` / ``update`` / ``delete`` run a Lua script per
