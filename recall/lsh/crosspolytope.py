@@ -1,4 +1,4 @@
-"""Cross-polytope LSH (Andoni et al. 2015), the hash of :class:`recall.lsh.balanced.BalancedLSHIndex`.
+"""Cross-polytope LSH (Andoni et al. 2015): the hash of :class:`recall.lsh.BalancedLSHIndex`.
 
 A function is ``D'`` orthonormal random directions ``P`` (d, D'); a vector ``y = P^T (v - m)``
 (centred on the mean ``m`` of the bucket being split) hashes to ``2 argmax_i |y_i| + [y_i < 0]``,

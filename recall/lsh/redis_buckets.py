@@ -7,8 +7,9 @@ are loaded into the LSH index's in-memory tables and searched by the same compil
 local index (:mod:`recall.lsh.kernels`), so the voting rule and the re-rank exist once.
 
 Everything of one store lives under the prefix ``{<namespace>:v<version>}:`` (the braces are a
-Redis Cluster hash tag: all keys of one store share a slot, so the multi-key scripts of ``redis_lua`` also
-run on a cluster), so several stores and versions share a server without meeting:
+Redis Cluster hash tag: all keys of one store share a slot, so the multi-key scripts of
+``redis_lua`` also run on a cluster), so several stores and versions share a server without
+meeting:
 
 ==============================  =========  ================================================
 key                             type       content
