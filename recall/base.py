@@ -131,6 +131,9 @@ class Index(ABC):
     #: every other float state array of a loaded file must be finite
     _STATE_MAY_HOLD_INF: ClassVar[tuple[str, ...]] = ()
 
+    #: names accepted by ``set_search_params`` (search-time knobs, changed without a rebuild)
+    search_params: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, metric: Metric = "cosine") -> None:
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
@@ -187,6 +190,20 @@ class Index(ABC):
         out: dict[str, float] = {"n": float(len(self)), "dim": float(self.dim or 0)}
         out.update(self._stats())
         return out
+
+    def set_search_params(self, **kw: Any) -> Self:
+        """Change search-time parameters (names in ``search_params``) without rebuilding: the one
+        way to set them. This default serves indexes without any: it accepts no names
+        (``ValueError`` naming the unknown ones); indexes with knobs override it."""
+        unknown = sorted(set(kw) - set(self.search_params))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: unknown search parameter(s) {unknown}; "
+                f"settable: {list(self.search_params)}"
+            )
+        if kw:
+            raise NotImplementedError(f"{type(self).__name__} does not implement set_search_params")
+        return self
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters (JSON-serialisable), for reports and persistence."""
@@ -264,6 +281,10 @@ def _pad(res: SearchResult, k: int) -> SearchResult:
     return SearchResult(out_ids, out_scores)
 
 
+#: modules that index files of earlier versions name, and where their classes live now
+_MOVED_MODULES: dict[str, str] = {"recall.lsh_balanced": "recall.lsh"}
+
+
 def load_index(path: str | os.PathLike) -> Index:
     """Load any index saved with ``Index.save``, validated as ``build`` validates its input.
 
@@ -321,7 +342,7 @@ def load_index(path: str | os.PathLike) -> Index:
             raise ValueError(f"{p}: NaN values in state array {k!r}")
         if v.dtype.kind not in "biufSU":
             raise ValueError(f"{p}: state array {k!r} has unsupported dtype {v.dtype}")
-    module = header["module"]
+    module = _MOVED_MODULES.get(header["module"], header["module"])
     if not (module == "recall" or module.startswith("recall.")):
         raise ValueError(f"{p}: index class from foreign module {module!r}")
     try:

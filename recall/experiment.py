@@ -430,7 +430,7 @@ def _check_index_grids(cls: Any, spec: Mapping[str, Any], where: str, problems: 
                 )
     tune = spec.get("tune")
     if tune is not None:
-        from recall.lsh_tuning import tune_lsh
+        from recall.lsh.tuning import tune_lsh
 
         if not isinstance(tune, dict):
             problems.append(f"{where}: tune must be a table, got {tune!r}")
@@ -742,12 +742,12 @@ def _tuned(
     seed: int,
     queries: NDArray[np.float32] | None = None,
 ) -> tuple[type, dict[str, Any]]:
-    """Choose LSH parameters with ``recall.lsh_tuning.tune_lsh``.
+    """Choose LSH parameters with ``recall.lsh.tuning.tune_lsh``.
 
     ``queries`` is a tuning sample disjoint from the benchmark queries (user vectors of other
     users); without one the tuner holds out its own sample of item vectors.
     """
-    from recall.lsh_tuning import tune_lsh
+    from recall.lsh.tuning import tune_lsh
 
     res = tune_lsh(emb.vectors, queries, k=k, metric=metric, random_state=seed, **tune)
     logger.info(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -314,7 +316,7 @@ def test_scale_and_bucket_size_helpers(data):
 @pytest.mark.parametrize("kind", ["simhash", "e2lsh"])
 def test_tuning_reaches_target_on_held_out_queries(kind):
     from recall.exact import exact_knn, knn_recall
-    from recall.lsh_tuning import tune_lsh
+    from recall.lsh.tuning import tune_lsh
 
     x, q = gaussian_mixture(8_000, 32, n_clusters=40, n_queries=300, random_state=11)
     res = tune_lsh(x, q[:150], k=K, target_recall=0.9, kind=kind, n_tables=(4, 8), random_state=0)
@@ -333,8 +335,30 @@ def test_tuning_reaches_target_on_held_out_queries(kind):
     assert held >= 0.86, (res.params, held)
 
 
+def test_tuning_cost_is_wall_clock_and_reported(monkeypatch):
+    """The tuners time searches on the wall clock: a search that waits (no CPU used) costs its
+    wait; the result names the clock and records the load average and its own duration."""
+    from recall.lsh import tuning
+    from recall.lsh.index import _LSHIndex
+
+    wait = 0.02
+    real = _LSHIndex.search
+
+    def waiting_search(self, queries, k):
+        time.sleep(wait)
+        return real(self, queries, k)
+
+    monkeypatch.setattr(_LSHIndex, "search", waiting_search)
+    x, q = gaussian_mixture(2_000, 16, n_clusters=10, n_queries=40, random_state=3)
+    res = tuning.tune_lsh(x, q, k=K, target_recall=0.5, n_tables=(4,), n_hashes=(6,))
+    assert (res.frontier["seconds_per_query"] >= wait / q.shape[0]).all()
+    assert res.cost >= wait / q.shape[0]
+    assert "perf_counter" in res.cost_unit
+    assert res.seconds > 0 and res.load_average is not None and len(res.load_average) == 3
+
+
 def test_tuning_bad_arguments():
-    from recall.lsh_tuning import tune_lsh
+    from recall.lsh.tuning import tune_lsh
 
     x = np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32)
     with pytest.raises(ValueError, match="kind"):
@@ -360,7 +384,7 @@ def _xor_problem(n=3000, d=8, seed=0):
 def test_features_shapes_sparsity_and_determinism():
     import scipy.sparse as sp
 
-    from recall.lsh_features import LSHBucketFeatures
+    from recall.lsh.features import LSHBucketFeatures
 
     x, _ = _xor_problem(500)
     t = LSHBucketFeatures(n_projections=10, resolutions=(1, 2, 4, 8, 16), random_state=3).fit(x)
@@ -388,7 +412,7 @@ def test_features_beat_linear_model_on_nonlinear_target():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from recall.lsh_features import LSHBucketFeatures
+    from recall.lsh.features import LSHBucketFeatures
 
     x, y = _xor_problem(3000)
     tr, te = slice(0, 2000), slice(2000, None)

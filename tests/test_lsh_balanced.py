@@ -8,9 +8,8 @@ import pytest
 
 from recall.bench.datasets import gaussian_mixture, heavy_tailed_ip, skewed_clusters
 from recall.exact import exact_knn, knn_recall
-from recall.lsh import SimHashIndex
-from recall.lsh_balanced import BalancedLSHIndex
-from recall.lsh_tuning import tune_balanced_lsh
+from recall.lsh import BalancedLSHIndex, SimHashIndex
+from recall.lsh.tuning import tune_balanced_lsh
 
 K = 10
 
@@ -239,7 +238,7 @@ def test_tuner_respects_the_memory_cap():
 
 
 def test_tune_picks_the_cheaper_family_and_meets_the_target():
-    from recall.lsh_tuning import tune
+    from recall.lsh.tuning import tune
 
     x, q = gaussian_mixture(20_000, 32, n_clusters=50, n_queries=400, random_state=8)
     res = tune(x, q[:200], target_recall=0.9, metric="cosine", random_state=0)
@@ -256,7 +255,7 @@ def test_tune_picks_the_cheaper_family_and_meets_the_target():
 
 
 def test_tuners_name_too_few_vectors_and_k_above_n():
-    from recall.lsh_tuning import tune_balanced_lsh, tune_lsh
+    from recall.lsh.tuning import tune_balanced_lsh, tune_lsh
 
     x = np.random.default_rng(3).standard_normal((30, 8)).astype(np.float32)
     for tuner in (tune_lsh, tune_balanced_lsh):
@@ -264,3 +263,33 @@ def test_tuners_name_too_few_vectors_and_k_above_n():
             tuner(x, None, n_queries=200)
         with pytest.raises(ValueError, match="k=50 exceeds the 30 vectors"):
             tuner(x, x[:5], k=50)
+
+
+def test_file_saved_by_the_flat_layout_still_loads(tmp_path):
+    """Files written before ``recall/lsh/`` became a package name ``recall.lsh_balanced`` (the
+    balanced index) or ``recall.lsh`` (E2LSH / SimHash) in their header: they load unchanged."""
+    import json
+
+    from recall.base import load_index
+    from recall.lsh import E2LSHIndex
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((400, 8)).astype(np.float32)
+    for idx, old_module in (
+        (BalancedLSHIndex(n_tables=4, leaf_size=16, random_state=1), "recall.lsh_balanced"),
+        (E2LSHIndex(n_tables=4, random_state=1), "recall.lsh"),
+    ):
+        idx.build(x)
+        path = idx.save(tmp_path / "new.npz")
+        with np.load(path) as z:
+            members = {k: z[k] for k in z.files}
+        header = json.loads(members["header"].tobytes().decode("utf-8"))
+        header["module"] = old_module
+        members["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+        old = tmp_path / "old.npz"
+        np.savez(old, **members)
+        back = load_index(old)
+        assert type(back) is type(idx) and back.params() == idx.params()
+        a, b = idx.search(x[:25], 5), back.search(x[:25], 5)
+        assert np.array_equal(a.ids, b.ids)
+        np.testing.assert_array_equal(a.scores, b.scores)

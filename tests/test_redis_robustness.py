@@ -116,7 +116,7 @@ def test_verify_finds_items_outside_their_buckets(client):
     # a write that carries the right fingerprint but keys from other hash functions (a buggy or
     # foreign client) is caught by verify's re-hashing
     wrong = SimHashHasher(x.shape[1], 3, 5, random_state=5).keys(store._prepare(x[99:]))
-    store._run_write("add", ids[99:], store._prepare(x[99:]), keys=wrong)
+    store.buckets._run_write("add", ids[99:], store._prepare(x[99:]), keys=wrong)
     with pytest.raises(ValueError, match="not in the buckets their vectors hash to"):
         store.verify()
 
@@ -126,7 +126,7 @@ def test_build_interrupted_between_chunks_is_reported_and_resumable(client, monk
     x, ids = _data(n=2000)
     h = SimHashHasher(x.shape[1], 4, 6, random_state=7)
     store = RedisLSHStore(client, h, namespace="half", chunk_size=100)
-    real = store._write
+    real = store.buckets._write
     calls = {"n": 0}
 
     def dying_write(*args, **kwargs):
@@ -135,7 +135,7 @@ def test_build_interrupted_between_chunks_is_reported_and_resumable(client, monk
             raise KeyboardInterrupt("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(store, "_write", dying_write)
+    monkeypatch.setattr(store.buckets, "_write", dying_write)
     with pytest.raises(KeyboardInterrupt):
         store.build(x, ids)
     monkeypatch.undo()
@@ -172,11 +172,11 @@ def test_build_killed_in_a_subprocess(client, redis_server, tmp_path):
             x = rng.standard_normal(({n}, 8)).astype(np.float32)
             store = RedisLSHStore({redis_server!r}, SimHashHasher(8, 4, 6, random_state=1),
                                   namespace="killed", chunk_size=100)
-            real = store._write
+            real = store.buckets._write
             def slow(*a, **k):
                 time.sleep(0.002)
                 return real(*a, **k)
-            store._write = slow
+            store.buckets._write = slow
             store.build(x)
             """
         )
@@ -248,7 +248,7 @@ def test_failed_concurrent_add_leaves_nothing_of_its_own(client, monkeypatch):
     before = store.verify()
     # another client stores one id of the last chunk after this add's up-front check
     RedisLSHStore(client, namespace="race").add(x[390:391], ids[390:391])
-    monkeypatch.setattr(store, "_present", lambda i: np.zeros(i.shape[0], dtype=bool))
+    monkeypatch.setattr(store.buckets, "_present", lambda i: np.zeros(i.shape[0], dtype=bool))
     with pytest.raises(ValueError, match=str(ids[390])):
         store.add(x[100:], ids[100:])
     monkeypatch.undo()

@@ -109,6 +109,26 @@ def test_same_results_as_in_memory_index(client, kind, metric, strategy, min_vot
     assert (got.ids[:, 0] >= 0).mean() > 0.6
     assert store.stats()["mean_candidates"] == pytest.approx(idx.stats()["mean_candidates"])
     assert store.verify()["memberships"] == len(ids) * store.n_tables
+    # single queries take the compiled projection path (no BLAS): same buckets, same results
+    for i in range(4):
+        _assert_same(store.search(q[i], 10), idx.search(q[i : i + 1], 10))
+
+
+def test_search_params_and_int8_rerank(client):
+    """Search-time knobs go through set_search_params; home buckets only (n_probes is fixed);
+    the int8 re-rank of the shared kernel also runs over the gathered buckets."""
+    x, ids, q = _data()
+    idx = _pair("simhash", "cosine", "or", None, x).build(x, ids)
+    store = RedisLSHStore(client, idx.hasher, namespace="knobs", rerank="int8").build(x, ids)
+    with pytest.raises(ValueError, match="unknown search parameter"):
+        store.set_search_params(n_probes=8)
+    assert store.set_search_params(refine_factor=3) is store
+    assert store.params()["refine_factor"] == 3
+    exact = RedisLSHStore(client, namespace="knobs")  # rerank="exact": every candidate scored
+    a, b = store.search(q, 10), exact.search(q, 10)
+    assert (a.ids[:, 0] == b.ids[:, 0]).mean() >= 0.9
+    np.testing.assert_array_equal(b.ids, idx.search(q, 10).ids)
+    assert store.stats()["fetched_candidates"] > 0
 
 
 def test_local_vectors_mode_and_attach(client):
@@ -219,7 +239,7 @@ def test_failed_writes_change_nothing(client):
     fp = hasher.fingerprint()
     args = ["add", store.prefix, 3, "1", fp, "", int(ids[0]), "0" * 48, x[0].tobytes()]
     keys = [store.prefix + "keys", store.prefix + "vec", store.prefix + "meta"]
-    ok, bad = store._write(keys=keys, args=args)
+    ok, bad = store.buckets._write(keys=keys, args=args)
     assert ok == 0 and [int(b) for b in bad] == [int(ids[0])]
     assert store.verify() == snapshot
 
@@ -350,3 +370,15 @@ def test_temporary_server_errors(monkeypatch):
         rs.temporary_redis_server("/bin/false", startup_timeout=2, attempts=1),
     ):
         pass
+
+
+def test_unprobed_keys_never_collide_with_probed_ones():
+    from recall.lsh.redis_buckets import _unprobed_keys
+
+    top = np.iinfo(np.uint64).max
+    keys = np.array([[5, top, 0], [7, 0, 3], [6, 1, 1]], dtype=np.uint64)
+    free = _unprobed_keys(keys)
+    assert free.dtype == np.uint64 and free.shape == (3,)
+    for t in range(3):
+        assert free[t] not in keys[:, t]
+    assert free[0] == 8 and free[1] == 2

@@ -558,7 +558,7 @@ class Bench:
         if "external" in m:
             return  # run after the target phase (another interpreter)
         if "tune" in m:
-            import recall.lsh_tuning as lsh_tuning
+            import recall.lsh.tuning as lsh_tuning
 
             kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in m["tune"].items()}
             tuner = getattr(lsh_tuning, str(kw.pop("tuner", "tune_lsh")))
@@ -574,7 +574,7 @@ class Bench:
                 )
             else:  # the balanced tuner (it may also pick a SimHash: both compile on warm-up)
                 self.warmup(lambda: import_obj("recall.lsh:SimHashIndex")(metric=data.metric))
-                cls_path = "recall.lsh_balanced:BalancedLSHIndex"
+                cls_path = "recall.lsh:BalancedLSHIndex"
             warm = self.warmup(lambda: import_obj(cls_path)(metric=data.metric))
             try:
                 res, tune_s, _ = timed(

@@ -7,7 +7,7 @@ checks, normalisation, id mapping, result padding). At single-query rates of 10-
 per-call cost is a large share of a peer's time, so a wrapped peer is not in its best mode. This
 bench times, interleaved and in wall clock, one thread, the same built hnswlib graph (same M,
 efConstruction, ef) called raw (``hnswlib.Index.knn_query`` on pre-normalised queries) and
-through :class:`recall.peers.HnswlibIndex`, next to our :class:`recall.lsh_balanced.BalancedLSHIndex`
+through :class:`recall.peers.HnswlibIndex`, next to our :class:`recall.lsh.BalancedLSHIndex`
 (which has its own short single-query path), and reports knn-recall@10 for each. Read the ratio
 raw / wrapped before reading the ANN report's hnswlib ratios.
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import hnswlib
 
-    from recall.lsh_balanced import BalancedLSHIndex
+    from recall.lsh import BalancedLSHIndex
     from recall.peers import HnswlibIndex
 
     n, nq = (5_000, 100) if args.quick else (args.n, args.queries)

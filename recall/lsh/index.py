@@ -1,55 +1,32 @@
-"""Locality-sensitive hashing: E2LSH (p-stable, Euclidean) and SimHash (random hyperplanes, cosine).
+"""The LSH indexes over E2LSH and SimHash hashers: OR / AND / vote strategies, multi-probe.
 
-Hashers (public, shared with the Redis store and the Spark batch recall):
-
-- :class:`E2LSHHasher` ``(dim, n_tables=L, n_hashes=m, bucket_width=w, random_state)``:
-  ``h_j(v) = floor((a_j . v + b_j) / w)`` with ``a_j ~ N(0, I)``, ``b_j ~ U[0, w)``; the ``m``
-  functions of table ``t`` are AND-ed into one uint64 key
-  ``key_t(v) = sum_j c_{t,j} * uint64(h_{t,j}(v))  (mod 2**64)`` where ``c`` are random odd uint64
-  multipliers stored with the hasher (``uint64(h)`` is the two's-complement bit pattern of the int64
-  ``h``). The map is linear, so a multi-probe neighbour ``h_j +- 1`` has key ``key +- c_j``.
-- :class:`SimHashHasher` ``(dim, n_tables=L, n_bits=m, random_state)``: bit ``j`` of table ``t`` is
-  ``[a_{t,j} . v > 0]`` with ``a ~ N(0, I)``; ``key_t(v) = sum_j bit_j << j`` (``m <= 64``).
-
-Both draw their random arrays table by table from one ``numpy.random.default_rng(random_state)``
-stream, so the first ``L'`` tables of a hasher with ``L`` tables equal a hasher with ``L'`` tables.
-Projections are computed in float32 as ``(v @ A + b) / w`` (E2LSH) or ``v @ A`` (SimHash).
-``keys(vectors) -> uint64 (n, L)``; ``to_arrays()`` / ``from_arrays()`` persist them exactly and
-``fingerprint()`` is the sha256 of the kind, the scalar parameters and the bytes of every array.
-
-Indexes (:class:`recall.base.Index` subclasses): :class:`E2LSHIndex` (``l2`` by default; also
-``cosine`` / ``ip``, which hash the normalised or raw vectors) and :class:`SimHashIndex` (``cosine``)
-with ``strategy`` ``"or"`` (candidate if in a probed bucket of any table), ``"and"`` (of every table)
-or ``"vote"`` (of at least ``min_votes`` tables), multi-probe over ``n_probes`` buckets in all
-(home buckets first, then the Lv et al. 2007 perturbation sequence ordered globally by score: for
-E2LSH the squared distances to the bucket boundaries, for SimHash the squared margins of the
-flipped bits, least confident first), candidates de-duplicated and re-ranked by exact score.
+:class:`E2LSHIndex` (``l2`` by default; also ``cosine`` / ``ip``, which hash the normalised or raw
+vectors) and :class:`SimHashIndex` (``cosine``) with ``strategy`` ``"or"`` (candidate if in a
+probed bucket of any table), ``"and"`` (of every table) or ``"vote"`` (of at least ``min_votes``
+tables), multi-probe over ``n_probes`` buckets in all (home buckets first, then the Lv et al. 2007
+perturbation sequence ordered globally by score: for E2LSH the squared distances to the bucket
+boundaries, for SimHash the squared margins of the flipped bits, least confident first),
+candidates de-duplicated and re-ranked by exact score. Search-time knobs (``n_probes``,
+``refine_factor``) are changed with ``set_search_params``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-from embeddings._validate import as_vectors, check_random_state
-from recall import lsh_kernels as K
 from recall.base import Index, Metric, SearchResult
+from recall.lsh import kernels as K
+from recall.lsh._checks import check_int as _check_int
+from recall.lsh.hashers import E2LSHHasher, SimHashHasher, hasher_from_arrays
+from recall.lsh.scales import knn_distance_scale, params_for_bucket_size
+from recall.lsh.tables import bucket_sizes, build_tables
 
-__all__ = [
-    "E2LSHHasher",
-    "SimHashHasher",
-    "E2LSHIndex",
-    "SimHashIndex",
-    "hasher_from_arrays",
-    "knn_distance_scale",
-    "bucket_size_profile",
-    "params_for_bucket_size",
-]
+__all__ = ["E2LSHIndex", "SimHashIndex", "Strategy", "STRATEGIES"]
 
 log = logging.getLogger(__name__)
 
@@ -57,345 +34,6 @@ Strategy = Literal["or", "and", "vote"]
 STRATEGIES = ("or", "and", "vote")
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-    return int(value)
-
-
-def _random_odd_u64(rng: np.random.Generator, size: int) -> NDArray[np.uint64]:
-    return rng.integers(0, 2**64, size=size, dtype=np.uint64, endpoint=False) | np.uint64(1)
-
-
-class _Hasher:
-    """Common part of the hashers: projections (dim, L*m) float32, keys (n, L) uint64."""
-
-    kind: ClassVar[str] = ""
-
-    dim: int
-    n_tables: int
-    m: int
-    projections: NDArray[np.float32]
-
-    def _scalars(self) -> dict[str, float]:
-        raise NotImplementedError
-
-    def project(self, vectors: ArrayLike) -> NDArray[np.float32]:
-        """Per-function projections f (n, L*m) float32 that the keys are computed from."""
-        raise NotImplementedError
-
-    def keys(self, vectors: ArrayLike) -> NDArray[np.uint64]:
-        """Bucket keys (n, L) uint64 of vectors (n, dim)."""
-        raise NotImplementedError
-
-    def to_arrays(self) -> dict[str, NDArray]:
-        """Every parameter as arrays (0-d for scalars); ``from_arrays`` restores it exactly."""
-        out: dict[str, NDArray] = {"kind": np.array(self.kind)}
-        out.update({k: np.array(v) for k, v in self._scalars().items()})
-        out.update(self._arrays())
-        return out
-
-    def _arrays(self) -> dict[str, NDArray]:
-        raise NotImplementedError
-
-    def fingerprint(self) -> str:
-        """sha256 hex digest of kind, scalar parameters and array bytes (dtype/shape included)."""
-        h = hashlib.sha256()
-        h.update(self.kind.encode())
-        for k, v in sorted(self._scalars().items()):
-            h.update(f"|{k}={v!r}".encode())
-        for k, a in sorted(self._arrays().items()):
-            a = np.ascontiguousarray(a)
-            h.update(f"|{k}:{a.dtype.str}:{a.shape}".encode())
-            h.update(a.tobytes())
-        return h.hexdigest()
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Hasher) and self.fingerprint() == other.fingerprint()
-
-    def __hash__(self) -> int:
-        return hash(self.fingerprint())
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self._scalars().items())
-        return f"{type(self).__name__}({args})"
-
-    def _as_input(self, vectors: ArrayLike) -> NDArray[np.float32]:
-        return as_vectors(vectors, "vectors", dim=self.dim)
-
-
-class E2LSHHasher(_Hasher):
-    """p-stable (Gaussian) LSH for Euclidean distance; see the module docstring for the formulas.
-
-    ``projections`` (dim, L*m) float32 ~ N(0, 1); ``offsets`` (L*m,) float32 ~ U[0, w);
-    ``multipliers`` (L*m,) uint64 random odd. Function ``j`` of table ``t`` is column ``t*m + j``.
-    """
-
-    kind = "e2lsh"
-
-    def __init__(
-        self,
-        dim: int,
-        n_tables: int = 8,
-        n_hashes: int = 8,
-        bucket_width: float = 1.0,
-        random_state: int | np.random.Generator | None = None,
-    ) -> None:
-        self.dim = _check_int("dim", dim, 1)
-        self.n_tables = _check_int("n_tables", n_tables, 1)
-        self.m = _check_int("n_hashes", n_hashes, 1, 64)
-        if not (isinstance(bucket_width, int | float | np.floating) and bucket_width > 0):
-            raise ValueError(f"bucket_width must be a positive number, got {bucket_width!r}")
-        if not math.isfinite(float(bucket_width)):
-            raise ValueError(f"bucket_width must be finite, got {bucket_width!r}")
-        self.bucket_width = float(np.float32(bucket_width))
-        rng = check_random_state(random_state)
-        A, b, c = [], [], []
-        for _ in range(self.n_tables):
-            A.append(rng.standard_normal((self.dim, self.m), dtype=np.float32))
-            b.append(rng.uniform(0.0, self.bucket_width, self.m).astype(np.float32))
-            c.append(_random_odd_u64(rng, self.m))
-        self.projections = np.ascontiguousarray(np.concatenate(A, axis=1))
-        self.offsets = np.minimum(
-            np.concatenate(b), np.nextafter(np.float32(self.bucket_width), np.float32(0))
-        ).astype(np.float32)
-        self.multipliers = np.concatenate(c)
-
-    @property
-    def n_hashes(self) -> int:
-        return self.m
-
-    def _scalars(self) -> dict[str, float]:
-        return {
-            "dim": self.dim,
-            "n_tables": self.n_tables,
-            "n_hashes": self.m,
-            "bucket_width": self.bucket_width,
-        }
-
-    def _arrays(self) -> dict[str, NDArray]:
-        return {
-            "projections": self.projections,
-            "offsets": self.offsets,
-            "multipliers": self.multipliers,
-        }
-
-    def project(self, vectors: ArrayLike) -> NDArray[np.float32]:
-        """``(v @ A + b) / w`` (n, L*m) float32; ``floor`` of it are the hash values."""
-        x = self._as_input(vectors)
-        f = x @ self.projections
-        f += self.offsets
-        f /= np.float32(self.bucket_width)
-        return f
-
-    def hash_values(self, vectors: ArrayLike) -> NDArray[np.int64]:
-        """Integer hash values h (n, L, m) int64."""
-        f = self.project(vectors)
-        return np.floor(f).astype(np.int64).reshape(f.shape[0], self.n_tables, self.m)
-
-    def keys(self, vectors: ArrayLike) -> NDArray[np.uint64]:
-        return K.combine_e2lsh(self.project(vectors), self.multipliers, self.n_tables, self.m)
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, NDArray]) -> E2LSHHasher:
-        """Inverse of ``to_arrays`` (raises ValueError on a foreign or inconsistent dict)."""
-        _check_kind(arrays, cls.kind)
-        try:
-            obj = cls.__new__(cls)
-            obj.dim = int(arrays["dim"])
-            obj.n_tables = int(arrays["n_tables"])
-            obj.m = int(arrays["n_hashes"])
-            obj.bucket_width = float(arrays["bucket_width"])
-            obj.projections = np.ascontiguousarray(arrays["projections"], dtype=np.float32)
-            obj.offsets = np.ascontiguousarray(arrays["offsets"], dtype=np.float32)
-            obj.multipliers = np.ascontiguousarray(arrays["multipliers"], dtype=np.uint64)
-        except KeyError as exc:
-            raise ValueError(f"E2LSH hasher arrays lack {exc}") from exc
-        width = obj.n_tables * obj.m
-        if (
-            obj.projections.shape != (obj.dim, width)
-            or obj.offsets.shape != (width,)
-            or obj.multipliers.shape != (width,)
-        ):
-            raise ValueError("E2LSH hasher arrays have inconsistent shapes")
-        return obj
-
-
-class SimHashHasher(_Hasher):
-    """Random-hyperplane LSH for cosine similarity: ``n_bits`` sign bits per table key.
-
-    ``projections`` (dim, L*m) float32 ~ N(0, 1); bit ``j`` of table ``t`` uses column ``t*m + j``.
-    """
-
-    kind = "simhash"
-
-    def __init__(
-        self,
-        dim: int,
-        n_tables: int = 8,
-        n_bits: int = 16,
-        random_state: int | np.random.Generator | None = None,
-    ) -> None:
-        self.dim = _check_int("dim", dim, 1)
-        self.n_tables = _check_int("n_tables", n_tables, 1)
-        self.m = _check_int("n_bits", n_bits, 1, 64)
-        rng = check_random_state(random_state)
-        self.projections = np.ascontiguousarray(
-            np.concatenate(
-                [
-                    rng.standard_normal((self.dim, self.m), dtype=np.float32)
-                    for _ in range(self.n_tables)
-                ],
-                axis=1,
-            )
-        )
-
-    @property
-    def n_bits(self) -> int:
-        return self.m
-
-    def _scalars(self) -> dict[str, float]:
-        return {"dim": self.dim, "n_tables": self.n_tables, "n_bits": self.m}
-
-    def _arrays(self) -> dict[str, NDArray]:
-        return {"projections": self.projections}
-
-    def project(self, vectors: ArrayLike) -> NDArray[np.float32]:
-        """``v @ A`` (n, L*m) float32; the bits are ``> 0``."""
-        return self._as_input(vectors) @ self.projections
-
-    def bits(self, vectors: ArrayLike) -> NDArray[np.bool_]:
-        """Sign bits (n, L, m) bool."""
-        f = self.project(vectors)
-        return (f > 0).reshape(f.shape[0], self.n_tables, self.m)
-
-    def keys(self, vectors: ArrayLike) -> NDArray[np.uint64]:
-        return K.combine_bits(self.project(vectors), self.n_tables, self.m)
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, NDArray]) -> SimHashHasher:
-        """Inverse of ``to_arrays`` (raises ValueError on a foreign or inconsistent dict)."""
-        _check_kind(arrays, cls.kind)
-        try:
-            obj = cls.__new__(cls)
-            obj.dim = int(arrays["dim"])
-            obj.n_tables = int(arrays["n_tables"])
-            obj.m = int(arrays["n_bits"])
-            obj.projections = np.ascontiguousarray(arrays["projections"], dtype=np.float32)
-        except KeyError as exc:
-            raise ValueError(f"SimHash hasher arrays lack {exc}") from exc
-        if obj.projections.shape != (obj.dim, obj.n_tables * obj.m):
-            raise ValueError("SimHash hasher arrays have inconsistent shapes")
-        return obj
-
-
-def _check_kind(arrays: dict[str, NDArray], kind: str) -> None:
-    got = str(arrays.get("kind", ""))
-    if got != kind:
-        raise ValueError(f"hasher arrays are of kind {got!r}, expected {kind!r}")
-
-
-def hasher_from_arrays(arrays: dict[str, NDArray]) -> E2LSHHasher | SimHashHasher:
-    """Restore whichever hasher ``arrays`` (from ``to_arrays``) describes."""
-    kind = str(arrays.get("kind", ""))
-    for cls in (E2LSHHasher, SimHashHasher):
-        if cls.kind == kind:
-            return cls.from_arrays(arrays)
-    raise ValueError(f"unknown hasher kind {kind!r}")
-
-
-# ----------------------------------------------------------------------------- data scales
-def knn_distance_scale(
-    vectors: NDArray[np.float32],
-    k: int = 10,
-    n_sample: int = 64,
-    random_state: int | np.random.Generator | None = 0,
-) -> float:
-    """Median Euclidean distance from sampled rows to their k-th nearest other row (exact)."""
-    x = as_vectors(vectors, "vectors")
-    rng = check_random_state(random_state)
-    n = x.shape[0]
-    if n < 2:
-        return 1.0
-    rows = rng.choice(n, size=min(n_sample, n), replace=False)
-    q = x[rows]
-    kk = min(k, n - 1)
-    qn = np.einsum("ij,ij->i", q, q)
-    best = np.full((q.shape[0], kk + 1), np.inf, dtype=np.float32)
-    for start in range(0, n, 65536):
-        blk = x[start : start + 65536]
-        d2 = qn[:, None] - 2 * (q @ blk.T) + np.einsum("ij,ij->i", blk, blk)[None, :]
-        both = np.concatenate([best, d2.astype(np.float32)], axis=1)
-        best = np.partition(both, kk, axis=1)[:, : kk + 1]
-    best.sort(axis=1)
-    r = float(np.sqrt(max(0.0, float(np.median(best[:, kk])))))  # column 0 is the row itself
-    return r if r > 0 else 1.0
-
-
-def bucket_size_profile(keys_prefix: NDArray[np.uint64]) -> float:
-    """Mean over items of the size of the bucket they fall in (what a query sees): sum c^2 / n."""
-    _, counts = np.unique(keys_prefix, return_counts=True)
-    return float((counts.astype(np.float64) ** 2).sum() / keys_prefix.shape[0])
-
-
-def params_for_bucket_size(
-    vectors: ArrayLike,
-    target_mean_bucket_size: float,
-    kind: Literal["e2lsh", "simhash"] = "e2lsh",
-    bucket_width: float | None = None,
-    max_hashes: int = 32,
-    n_sample: int = 100_000,
-    random_state: int | np.random.Generator | None = 0,
-) -> dict[str, float]:
-    """Number of hashes per table (and w) giving a mean bucket size near the target.
-
-    The mean bucket size is the item-weighted one (``sum c_b^2 / n``, the bucket a query drawn
-    like the data lands in). Estimated on a subsample of ``n_sample`` rows and scaled by
-    ``n / n_sample``; the number of hashes ``m`` is the one whose size is closest to the target in
-    log scale. For E2LSH ``w`` defaults to ``4 * R`` with ``R`` the median 10-NN distance.
-    Returns ``{"n_hashes" or "n_bits": m, "bucket_width": w (E2LSH), "mean_bucket_size": ...}``.
-    """
-    x = as_vectors(vectors, "vectors")
-    if not target_mean_bucket_size >= 1:
-        raise ValueError(f"target_mean_bucket_size must be >= 1, got {target_mean_bucket_size}")
-    if kind not in ("e2lsh", "simhash"):
-        raise ValueError(f"kind must be 'e2lsh' or 'simhash', got {kind!r}")
-    rng = check_random_state(random_state)
-    n = x.shape[0]
-    sample = x if n <= n_sample else x[np.sort(rng.choice(n, size=n_sample, replace=False))]
-    scale = n / sample.shape[0]
-    max_hashes = _check_int("max_hashes", max_hashes, 1, 64)
-    out: dict[str, float] = {}
-    if kind == "e2lsh":
-        w = (
-            bucket_width
-            if bucket_width is not None
-            else 4.0 * knn_distance_scale(x, random_state=rng)
-        )
-        hasher: _Hasher = E2LSHHasher(x.shape[1], 1, max_hashes, w, random_state=rng)
-        h = np.floor(hasher.project(sample)).astype(np.int64).astype(np.uint64)
-        prefix = np.cumsum(h * hasher.multipliers[None, :], axis=1, dtype=np.uint64)
-        out["bucket_width"] = float(w)
-        name = "n_hashes"
-    else:
-        hasher = SimHashHasher(x.shape[1], 1, max_hashes, random_state=rng)
-        bits = (hasher.project(sample) > 0).astype(np.uint64)
-        prefix = np.cumsum(
-            bits << np.arange(max_hashes, dtype=np.uint64)[None, :], axis=1, dtype=np.uint64
-        )
-        name = "n_bits"
-    sizes = np.array([bucket_size_profile(prefix[:, j]) * scale for j in range(max_hashes)])
-    sizes = np.maximum(sizes, 1.0)
-    j = int(np.argmin(np.abs(np.log(sizes) - math.log(target_mean_bucket_size))))
-    out[name] = j + 1
-    out["mean_bucket_size"] = float(sizes[j])
-    return out
-
-
-# ----------------------------------------------------------------------------- indexes
 class _LSHIndex(Index):
     """Shared machinery: tables, strategies, multi-probe search, stats, persistence.
 
@@ -541,7 +179,7 @@ class _LSHIndex(Index):
         keys = np.ascontiguousarray(keys[order])
         self._norms = np.einsum("ij,ij->i", self._x, self._x).astype(np.float32)
         dense = self.hasher.m if self.hasher.kind == "simhash" and self.hasher.m <= 20 else 0
-        self._tables = K.build_tables(keys, dense_bits=dense)
+        self._tables = build_tables(keys, dense_bits=dense)
         n, d = self._x.shape
         if self.rerank == "int8":
             amax = np.abs(self._x).max(axis=0)
@@ -576,19 +214,32 @@ class _LSHIndex(Index):
         )
 
     def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
+        return self._search_projected(self._project_queries(queries), queries, k)
+
+    def _project_queries(self, queries: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The hash projections (nq, L*m) float32 the search kernel keys the queries from."""
         assert self.hasher is not None
         h = self.hasher
         if queries.shape[0] <= 32:  # a BLAS call would wake its thread pool for a tiny product
             if h.kind == "e2lsh":
-                f = K.project_small(
+                return K.project_small(
                     queries, h.projections, h.offsets, np.float32(h.bucket_width), True
                 )
-            else:
-                f = K.project_small(
-                    queries, h.projections, h.projections[0], np.float32(1.0), False
-                )
-        else:
-            f = h.project(queries)
+            return K.project_small(queries, h.projections, h.projections[0], np.float32(1.0), False)
+        return h.project(queries)
+
+    def _query_keys(self, f: NDArray[np.float32]) -> NDArray[np.uint64]:
+        """Home bucket keys (nq, L) uint64 of projections ``f``, as the search kernel forms them."""
+        h = self.hasher
+        if h.kind == "e2lsh":
+            return K.combine_e2lsh(f, h.multipliers, h.n_tables, h.m)
+        return K.combine_bits(f, h.n_tables, h.m)
+
+    def _search_projected(
+        self, f: NDArray[np.float32], queries: NDArray[np.float32], k: int
+    ) -> SearchResult:
+        """The search (probing, voting, re-rank) over the in-memory tables, from projections."""
+        assert self.hasher is not None
         t = self._tables
         kind = K.KIND_E2LSH if self.hasher.kind == "e2lsh" else K.KIND_SIMHASH
         mults = getattr(self.hasher, "multipliers", np.zeros(1, dtype=np.uint64))
@@ -657,7 +308,7 @@ class _LSHIndex(Index):
         if self.hasher is not None and self.hasher.kind == "e2lsh":
             out["bucket_width"] = float(self.hasher.bucket_width)  # type: ignore[union-attr]
         if t:
-            sizes = K.bucket_sizes(t).astype(np.float64)
+            sizes = bucket_sizes(t).astype(np.float64)
             n = max(1, self._x.shape[0])
             out.update(
                 {

@@ -1,0 +1,150 @@
+"""The Lua scripts of the Redis bucket store (:mod:`recall.lsh.redis_buckets`).
+
+Every script that writes or reads a store first runs the guard: the store's metadata must hold the
+caller's hash-function fingerprint and be complete (or, for a build's own writes, carry its build
+token). Scripts run atomically on the server, so a check and the change it guards cannot be
+separated by another client's write.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GUARD_LUA", "WRITE_LUA", "GATHER_LUA", "CREATE_LUA", "FINISH_LUA"]
+
+# Guard shared by the write and query scripts: the store's metadata (KEYS[3] / KEYS[2]) must hold
+# the caller's hasher fingerprint and be complete — or, for a build's own writes, carry its token.
+GUARD_LUA = """
+local function guard(metakey, fp, token)
+  if redis.call('EXISTS', metakey) == 0 then return 'missing' end
+  if redis.call('TYPE', metakey)['ok'] ~= 'hash' then return 'foreign' end
+  local m = redis.call('HMGET', metakey, 'fingerprint', 'complete', 'building')
+  if m[1] ~= fp then return 'hasher:' .. tostring(m[1]) end
+  if token ~= '' then
+    if m[3] ~= token then return 'superseded' end
+  elseif m[2] ~= '1' then
+    return 'incomplete'
+  end
+  return false
+end
+"""
+
+# Writes of one chunk: check the guard and every id first, then move/insert/remove. KEYS: item
+# bucket lists, vectors, meta. ARGV: mode, prefix, L, store_vec ("1"/"0"), hasher fingerprint,
+# build token ("" outside a build), then per item (id, keys hex, vector bytes) for add/update,
+# (id) for delete. Returns {1, n} applied, {0, ids} refused ids, {-1, reason} refused guard.
+WRITE_LUA = (
+    GUARD_LUA
+    + """
+local mode = ARGV[1]
+local prefix = ARGV[2]
+local L = tonumber(ARGV[3])
+local storevec = ARGV[4] == '1'
+local keysh = KEYS[1]
+local vech = KEYS[2]
+local why = guard(KEYS[3], ARGV[5], ARGV[6])
+if why then return {-1, why} end
+local step = 3
+if mode == 'delete' then step = 1 end
+local bad = {}
+for i = 7, #ARGV, step do
+  local e = redis.call('HEXISTS', keysh, ARGV[i])
+  if (mode == 'add' and e == 1) or (mode ~= 'add' and e == 0) then
+    bad[#bad + 1] = ARGV[i]
+  end
+end
+if #bad > 0 then
+  return {0, bad}
+end
+local n = 0
+for i = 7, #ARGV, step do
+  local id = ARGV[i]
+  local old = false
+  if mode ~= 'add' then old = redis.call('HGET', keysh, id) end
+  local new = false
+  if mode ~= 'delete' then new = ARGV[i + 1] end
+  for t = 0, L - 1 do
+    local o = false
+    local w = false
+    if old then o = string.sub(old, 16 * t + 1, 16 * t + 16) end
+    if new then w = string.sub(new, 16 * t + 1, 16 * t + 16) end
+    if o ~= w then
+      if o then redis.call('SREM', prefix .. 'b:' .. t .. ':' .. o, id) end
+      if w then redis.call('SADD', prefix .. 'b:' .. t .. ':' .. w, id) end
+    end
+  end
+  if mode == 'delete' then
+    redis.call('HDEL', keysh, id)
+    if storevec then redis.call('HDEL', vech, id) end
+  else
+    redis.call('HSET', keysh, id, new)
+    if storevec then redis.call('HSET', vech, id, ARGV[i + 2]) end
+  end
+  n = n + 1
+end
+return {1, n}
+"""
+)
+
+# The buckets of one query. KEYS: vec hash, meta, then the query's L bucket keys (table order).
+# ARGV: store_vec, hasher fingerprint. Returns three bulk strings (three RESP values per query
+# instead of several per candidate): the members of each bucket (ids joined by ",", buckets joined
+# by ";", table order), the distinct members that have a vector (ids joined by ",") and their
+# vectors concatenated (both empty without stored vectors) — or {"!", reason} when the guard
+# refuses (other hash functions stored, store incomplete). No voting here: the index's kernel votes.
+GATHER_LUA = (
+    GUARD_LUA
+    + """
+local storevec = ARGV[1] == '1'
+local why = guard(KEYS[2], ARGV[2], '')
+if why then return {'!', why} end
+local parts = {}
+for i = 3, #KEYS do
+  parts[#parts + 1] = table.concat(redis.call('SMEMBERS', KEYS[i]), ',')
+end
+if not storevec then
+  return {table.concat(parts, ';'), '', ''}
+end
+local ids = redis.call('SUNION', unpack(KEYS, 3))
+if #ids == 0 then
+  return {table.concat(parts, ';'), '', ''}
+end
+local kept = {}
+local vecs = {}
+for s = 1, #ids, 4096 do
+  local e = math.min(s + 4095, #ids)
+  local part = redis.call('HMGET', KEYS[1], unpack(ids, s, e))
+  for j = 1, #part do
+    if part[j] then
+      kept[#kept + 1] = ids[s + j - 1]
+      vecs[#vecs + 1] = part[j]
+    end
+  end
+end
+return {table.concat(parts, ';'), table.concat(kept, ','), table.concat(vecs)}
+"""
+)
+
+# win). KEYS: meta, hasher. ARGV: n meta fields, then meta field/value pairs, then hasher
+# field/value pairs. Returns {1} created, or {0, stored fingerprint}.
+CREATE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then return {0, 'foreign'} end
+  return {0, tostring(redis.call('HGET', KEYS[1], 'fingerprint'))}
+end
+local nm = tonumber(ARGV[1])
+for i = 2, 1 + 2 * nm, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 2 + 2 * nm, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return {1}
+"""
+
+# Mark a build complete if it is still this build (token) with these hash functions. KEYS: meta,
+# item bucket lists. ARGV: fingerprint, token. Returns {1, n items} or {-1, reason}.
+FINISH_LUA = (
+    GUARD_LUA
+    + """
+local why = guard(KEYS[1], ARGV[1], ARGV[2])
+if why then return {-1, why} end
+redis.call('HSET', KEYS[1], 'complete', '1')
+redis.call('HDEL', KEYS[1], 'building')
+return {1, redis.call('HLEN', KEYS[2])}
+"""
+)
