@@ -156,7 +156,7 @@ def test_public_names_and_modules():
     for cls in peers.PEERS:
         assert getattr(peers, cls.__name__) is cls
         assert cls.__module__ == "recall.peers"  # configs and saved files name this home
-        assert callable(getattr(cls, "set_search_params"))
+        assert callable(cls.set_search_params)
 
 
 # ---------------------------------------------------------------------------- lean path, native calls
@@ -176,7 +176,9 @@ def _peer_cases():
 
 @pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
 @pytest.mark.parametrize("lib,name,build,search", _peer_cases())
-def test_native_call_and_fast_path_return_the_wrapped_ids(mixture, lib, name, build, search, metric):
+def test_native_call_and_fast_path_return_the_wrapped_ids(
+    mixture, lib, name, build, search, metric
+):
     """The raw library call a benchmark times returns, row for row, the ids that ``search``
     returns; the lean float32 path and the generic path (float64 input) give the same result."""
     import recall.peers as peers

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from embeddings._validate import check_random_state
-from recall.base import Index, Metric, SearchResult, _pad, normalize_rows
+from recall.base import Index, Metric, SearchResult, _pad
 
 __all__ = ["NativeSearch"]
 
@@ -139,7 +139,6 @@ class _Peer(Index):
         Same contract and result as :meth:`recall.base.Index.search`; a C-contiguous float32
         (nq, d) array with ``k <= len(self)`` takes a shorter path (no copy, no padding)."""
         q = queries
-        n = len(self._ids)
         if (
             type(q) is np.ndarray
             and q.dtype == np.float32
@@ -147,12 +146,20 @@ class _Peer(Index):
             and q.shape[0] > 0
             and q.shape[1] == self.dim
             and type(k) is int
-            and 0 < k <= n
+            and 0 < k <= len(self._ids)
             and q.flags.c_contiguous
-            and np.isfinite(q).all()
         ):
-            res = self._search(normalize_rows(q) if self.metric == "cosine" else q, k)
-            return res if res.ids.shape[1] == k else _pad(res, k)
+            if self.metric == "cosine":
+                # normalize_rows' own operations (identical results), fewer calls; a NaN / inf
+                # (or an overflowing square) makes the sum non-finite: the generic path reports it
+                sq = np.add.reduce(q * q, axis=1)
+                if np.isfinite(sq).all():
+                    norms = np.sqrt(sq)[:, None]
+                    res = self._search(q / np.maximum(norms, np.float32(1e-12)), k)
+                    return res if res.ids.shape[1] == k else _pad(res, k)
+            elif np.isfinite(q).all():
+                res = self._search(q, k)
+                return res if res.ids.shape[1] == k else _pad(res, k)
         return super().search(queries, k)
 
     def _id_map(self) -> NDArray[np.int64] | None:
@@ -170,10 +177,11 @@ class _Peer(Index):
             self._ids_key = self._ids
         return None if self._ids_identity else self._ids
 
-    def _map(self, rows: NDArray, scores: NDArray) -> SearchResult:
+    def _map(self, rows: NDArray, scores: NDArray, valid: bool = False) -> SearchResult:
         """Library rows (nq, k) and higher-is-better scores -> ``SearchResult`` sorted descending.
 
-        Rows outside ``0..n-1`` (library padding) become id -1 with score -inf."""
+        Rows outside ``0..n-1`` (library padding) become id -1 with score -inf; ``valid=True``
+        says the library never pads (every row is in range), which skips that check."""
         rows = np.asarray(rows)
         if rows.dtype != np.int64:
             rows = rows.astype(np.int64)
@@ -182,7 +190,7 @@ class _Peer(Index):
             sc = sc.astype(np.float32)
         n = len(self._ids)
         ids_of = self._id_map()
-        if rows.size and rows.min() >= 0 and rows.max() < n:
+        if valid or (rows.size and rows.min() >= 0 and rows.max() < n):
             ids = rows if ids_of is None else ids_of[rows]
         else:
             ok = (rows >= 0) & (rows < n)

@@ -66,9 +66,11 @@ class HnswlibIndex(_Peer):
 
     def _search(self, queries, k):
         self._index.set_ef(max(int(self.ef), k))
+        full = True  # hnswlib returns k in-range labels or raises
         try:
             rows, d = self._index.knn_query(queries, k=k, num_threads=self.threads)
         except RuntimeError:  # graph cannot return k: pad per query
+            full = False
             rows = np.full((queries.shape[0], k), -1, dtype=np.int64)
             d = np.full((queries.shape[0], k), np.inf, dtype=np.float32)
             for i, q in enumerate(queries):
@@ -79,9 +81,8 @@ class HnswlibIndex(_Peer):
                         continue
                     rows[i, :kk], d[i, :kk] = r[0], dd[0]
                     break
-        rows = np.asarray(rows, dtype=np.int64)
         scores = -d if self.metric == "l2" else 1.0 - d
-        return self._map(rows, scores)
+        return self._map(rows, scores, valid=full)
 
     def native_search(self, queries: ArrayLike, k: int) -> NativeSearch:
         """hnswlib's ``knn_query(q_row, k, num_threads=1)`` on float32 (1, d) rows prepared once

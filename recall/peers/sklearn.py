@@ -51,7 +51,7 @@ class _SklearnTree(_Peer):
         rows = np.concatenate([p[1] for p in parts])
         sq = dist.astype(np.float64) ** 2
         scores = 1.0 - 0.5 * sq if self.metric == "cosine" else -sq
-        return self._map(rows, scores)
+        return self._map(rows, scores, valid=True)  # a tree returns k in-range rows
 
     def native_search(self, queries: ArrayLike, k: int) -> NativeSearch:
         """The tree's ``query(q_row, k)`` on float32 (1, d) rows prepared once (unit for cosine)."""
