@@ -18,11 +18,16 @@ from recall.peers._base import NativeSearch, _blob, _check_pos_int, _Peer, _requ
 
 __all__ = ["FaissFlatIndex", "FaissLSHIndex", "FaissHNSWIndex", "FaissIVFIndex"]
 
+_FAISS: Any = None  # the faiss module once imported (a lookup per search call is not free)
+
 
 class _Faiss(_Peer):
     def _faiss(self):
-        faiss = _require("faiss", type(self).__name__)
-        faiss.omp_set_num_threads(self.threads)
+        global _FAISS
+        faiss = _FAISS or _require("faiss", type(self).__name__)
+        _FAISS = faiss
+        if faiss.omp_get_max_threads() != self.threads:  # a process-wide setting
+            faiss.omp_set_num_threads(self.threads)
         return faiss
 
     def _metric_type(self, faiss) -> int:
@@ -152,7 +157,9 @@ class FaissLSHIndex(_Faiss):
 
     def _apply_search_params(self, k: int) -> None:
         # faiss returns nothing at all when k * k_factor exceeds the index size: cap it
-        self._index.k_factor = float(max(1.0, min(self.refine_factor, self._index.ntotal / k)))
+        kf = float(max(1.0, min(self.refine_factor, self._index.ntotal / k)))
+        if self._index.k_factor != kf:  # faiss' attribute setter is slow: set on change only
+            self._index.k_factor = kf
 
 
 class FaissHNSWIndex(_Faiss):
@@ -186,7 +193,9 @@ class FaissHNSWIndex(_Faiss):
         return index
 
     def _apply_search_params(self, k: int) -> None:
-        self._index.hnsw.efSearch = max(int(self.ef), k)
+        ef = max(int(self.ef), k)
+        if self._index.hnsw.efSearch != ef:  # faiss' attribute setter is slow: set on change only
+            self._index.hnsw.efSearch = ef
 
 
 class FaissIVFIndex(_Faiss):
@@ -221,7 +230,8 @@ class FaissIVFIndex(_Faiss):
         return index
 
     def _apply_search_params(self, k: int) -> None:
-        self._index.nprobe = int(self.nprobe)
+        if self._index.nprobe != int(self.nprobe):  # faiss' setter is slow: set on change only
+            self._index.nprobe = int(self.nprobe)
 
     def _stats(self):
         out = super()._stats()
