@@ -14,8 +14,15 @@ Methods and their parameter grids are declared in ``recall/bench/grids/*.toml`` 
 peer is swept over its build grid x its search parameter, ours over the same kind of grid and over
 ``tune_lsh`` variants (tuning time counted in the build time, shown apart too).
 
-Measurement (:mod:`recall.bench.harness`): one thread everywhere; wall clock the figure, CPU beside;
-per built index, every search setting's single-query loop is timed in rounds interleaved across
+Measurement (:mod:`recall.bench.harness`): one thread everywhere; wall clock the figure, CPU beside.
+Every peer is timed through its own single-query call in its documented mode (``native_search``:
+hnswlib ``knn_query``, faiss ``index.search``, annoy ``get_nns_by_vector``, scikit-learn
+``query``, faiss ``IndexBinaryMultiHash.search`` + re-rank; FALCONN's query object), with the same
+pre-processing (unit float32 rows for cosine) done once outside the timed loop; the ids of that
+call are checked against the wrapped ``search`` (``native_ids_match``) and the wrapped QPS is
+reported beside, never used in a ratio. Ours and exact search are timed through ``search(row, k)``,
+their shortest public single-query path. Search parameters are set only through
+``set_search_params``. Per built index, every search setting's single-query loop is timed in rounds interleaved across
 settings (a timed pass repeats the loop until it lasts >= 0.1 s, so that
 scheduler noise stays small); the batched QPS (all queries in one call) is secondary and comes
 from the one call that measured the recall; medians with min-max, > 20% spread flagged. knn-recall@10 is
@@ -57,7 +64,6 @@ Writes ``results.csv`` (every point), ``frontier.csv``, ``targets.csv``, ``growt
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import itertools
 import json
@@ -81,18 +87,22 @@ from recall.bench.datasets import FAMILIES, make_family
 from recall.bench.harness import (
     BenchRun,
     Timing,
-    add_load_arguments,
+    bench_parser,
+    default_out,
     fmt_range,
     interleave,
     single_thread,
+    start_run,
     timed,
+)
+from recall.bench.harness import (
+    write_report as write_bench_report,
 )
 from recall.exact import exact_knn, knn_recall, knn_recall_ties, scores_of
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
-GRIDS = Path(__file__).resolve().parent / "grids"
+GRIDS = Path(__file__).resolve().parent / "grids"  # package data: the grids ship with the code
 K = 10
 REAL = ("sparkals", "sparrow", "item2vec")
 #: strict knn-recall at which a search sweep stops (larger settings cannot improve it)
@@ -101,8 +111,10 @@ SATURATED = 0.999
 
 # ----------------------------------------------------------------------------- data
 def data_root() -> Path:
+    """``$EMBRECALL_DATA``, else ``../shared/data`` beside the working directory."""
+    # TODO(lead): use embeddings.paths.data_root
     env = os.environ.get("EMBRECALL_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+    return Path(env) if env else Path.cwd().parent / "shared" / "data"
 
 
 def load_sparkals(root: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -1173,16 +1185,15 @@ def write_report(
                     cells.append(f"{r['qps'].iloc[0]:,.0f} / {r['build_total_s'].iloc[0]:.1f}s")
             lines.append(f"| {ds} | {fam} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += run.markdown()
     lines += ["FALCONN: " + grid.get("falconn_note", "see the module docstring for its build"), ""]
-    (out / "results.md").write_text("\n".join(lines), encoding="utf-8")
-    (out / "run.json").write_text(run.to_json(), encoding="utf-8")
+    write_bench_report(out, run, lines)
 
 
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes and the quick grid (~1 min)")
+    ap = bench_parser(
+        "ann", __doc__.split("\n")[0], quick_help="small sizes and the quick grid (~1 min)"
+    )
     ap.add_argument("--grid", default=None, help="grid name in recall/bench/grids or a .toml path")
     ap.add_argument(
         "--dataset",
@@ -1209,17 +1220,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--falconn-python", default=None, help="interpreter with falconn installed")
     ap.add_argument(
-        "--out", type=Path, default=None, help="default reports/ann (--quick: a temporary folder)"
-    )
-    ap.add_argument(
         "--methods", default=None, help="comma list of grid method names (default: all)"
     )
-    ap.add_argument("--seed", type=int, default=0)
-    add_load_arguments(ap)
     args = ap.parse_args(argv)
-    run = BenchRun.start(
-        "ann", argv, quick=args.quick, max_load=args.max_load, allow_load=args.allow_load
-    )
+    run = start_run("ann", args, argv)
     grid = load_grid(args.grid or ("ann_quick" if args.quick else "ann_100k"))
     rounds = args.rounds or int(grid.get("rounds", 3))
     if rounds < 3:
@@ -1227,11 +1231,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in (args.sizes or ("5000" if args.quick else "100000")).split(",")]
     nq = args.queries or (100 if args.quick else 1000)
     n_single = args.single or (50 if args.quick else 300)
-    out = args.out or (
-        Path(tempfile.gettempdir()) / "embrecall-bench-ann-quick"
-        if args.quick
-        else REPO / "reports" / "ann"
-    )
+    out = default_out("ann", args.quick, args.out)
     names = [*FAMILIES, *REAL] if args.dataset == "all" else args.dataset.split(",")
     for nm in names:
         if nm not in FAMILIES and nm not in REAL:
@@ -1263,7 +1263,7 @@ def main(argv: list[str] | None = None) -> int:
     points: list[dict[str, Any]] = []
     tgs: list[pd.DataFrame] = []
     jobs = [(nm, n) for nm in names for n in (sizes if nm in FAMILIES else [0])]
-    with single_thread(1):
+    with single_thread(args.threads):
         for nm, n in jobs:
             data = make_data(nm, n, args.dim, nq, args.seed, args.quick)
             if data is None:
