@@ -377,11 +377,12 @@ def bench_parser(
     description: str,
     *,
     quick_help: str = "small sizes (a smoke test; figures not comparable)",
-    seed: int = 0,
+    seed: int | None = 0,
     threads: int | None = 1,
 ) -> argparse.ArgumentParser:
-    """The options every bench shares: ``--quick``, ``--out``, ``--seed``, ``--threads`` (unless
-    ``threads`` is None: the bench defines its own), ``--max-load``, ``--allow-load``."""
+    """The options every bench shares: ``--quick``, ``--out``, ``--seed`` (unless ``seed`` is
+    None: the bench has fixed seeds), ``--threads`` (unless ``threads`` is None: the bench
+    defines its own), ``--max-load``, ``--allow-load``."""
     ap = argparse.ArgumentParser(prog=f"python -m recall.bench.{name}", description=description)
     ap.add_argument("--quick", action="store_true", help=quick_help)
     ap.add_argument(
@@ -391,7 +392,8 @@ def bench_parser(
         help=f"output folder (default ./reports/{name} in the working directory; "
         "--quick: a temporary folder)",
     )
-    ap.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
+    if seed is not None:
+        ap.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
     if threads is not None:
         ap.add_argument("--threads", type=int, default=threads, help=f"threads (default {threads})")
     add_load_arguments(ap)
