@@ -111,10 +111,10 @@ SATURATED = 0.999
 
 # ----------------------------------------------------------------------------- data
 def data_root() -> Path:
-    """``$EMBRECALL_DATA``, else ``../shared/data`` beside the working directory."""
+    """``$EMBRECALL_DATA``, else ``../shared/data`` beside the checkout (input, not output)."""
     # TODO(lead): use embeddings.paths.data_root
     env = os.environ.get("EMBRECALL_DATA")
-    return Path(env) if env else Path.cwd().parent / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def load_sparkals(root: Path) -> tuple[np.ndarray, np.ndarray]:

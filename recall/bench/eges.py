@@ -78,8 +78,8 @@ def data_root(arg: str | None) -> Path:
     if arg:
         return Path(arg)
     env = os.environ.get("EMBRECALL_DATA")
-    # TODO(lead): use embeddings.paths.data_root
-    return Path(env) if env else Path.cwd().parent / "shared" / "data"
+    # TODO(lead): use embeddings.paths.data_root (input beside the checkout, not an output)
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def movielens_side_info(side: ItemSideInfo) -> ItemSideInfo:
