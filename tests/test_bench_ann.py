@@ -87,7 +87,7 @@ def _tiny_bench() -> ann.Bench:
         ("recall.peers:FaissHNSWIndex", {"M": 8}, {"ef": 12}),
         ("recall.peers:AnnoyIndex", {"n_trees": 4}, {"search_k": 100}),
         ("recall.peers:FaissLSHIndex", {"nbits": 64}, {"refine_factor": 3}),
-        ("recall.bench.ann:BinaryMultiHashIndex", {"nbits": 64, "b": 6}, {"nflip": 1}),
+        ("recall.bench.ann_binary:BinaryMultiHashIndex", {"nbits": 64, "b": 6}, {"nflip": 1}),
         ("recall.peers:KDTreeIndex", {}, {}),
     ],
 )
