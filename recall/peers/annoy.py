@@ -87,9 +87,18 @@ class AnnoyIndex(_Peer):
         return rows, dist
 
     def _search(self, queries, k):
-        parts = split_queries(lambda c: self._search_chunk(c, k), queries, self.threads)
-        rows = np.concatenate([p[0] for p in parts])
-        dist = np.concatenate([p[1] for p in parts])
+        r, d = (None, None)
+        if queries.shape[0] == 1:  # one query: no chunking, no padding unless annoy is short
+            r, d = self._index.get_nns_by_vector(
+                queries[0], k, self.search_k, include_distances=True
+            )
+        if r is not None and len(r) == k:
+            rows = np.asarray(r, dtype=np.int64)[None]
+            dist = np.asarray(d, dtype=np.float32)[None]
+        else:
+            parts = split_queries(lambda c: self._search_chunk(c, k), queries, self.threads)
+            rows = np.concatenate([p[0] for p in parts])
+            dist = np.concatenate([p[1] for p in parts])
         if self.metric == "cosine":
             scores = 1.0 - 0.5 * dist**2  # annoy's angular distance is |u - v| of unit vectors
         elif self.metric == "l2":
