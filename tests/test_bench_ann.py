@@ -71,3 +71,70 @@ def test_pareto_front():
     df = pd.DataFrame({"knn_recall": [0.5, 0.9, 0.8, 0.95, 0.9], "qps": [100, 50, 40, 10, 60]})
     front = ann.pareto(df)
     assert front[["knn_recall", "qps"]].values.tolist() == [[0.5, 100], [0.9, 60], [0.95, 10]]
+
+
+# ---------------------------------------------------------------------------- native single-query calls
+def _tiny_bench() -> ann.Bench:
+    data = ann.make_data("gmm", 2000, 16, 40, seed=3, quick=True)
+    return ann.Bench(data, ann.load_grid("ann_quick"), n_single=30, rounds=3, seed=3)
+
+
+@pytest.mark.parametrize(
+    "spec,build,setting",
+    [
+        ("recall.peers:HnswlibIndex", {"M": 8, "ef_construction": 40}, {"ef": 12}),
+        ("recall.peers:FaissIVFIndex", {"nlist": 20}, {"nprobe": 2}),
+        ("recall.peers:FaissHNSWIndex", {"M": 8}, {"ef": 12}),
+        ("recall.peers:AnnoyIndex", {"n_trees": 4}, {"search_k": 100}),
+        ("recall.peers:FaissLSHIndex", {"nbits": 64}, {"refine_factor": 3}),
+        ("recall.bench.ann_binary:BinaryMultiHashIndex", {"nbits": 64, "b": 6}, {"nflip": 1}),
+        ("recall.peers:KDTreeIndex", {}, {}),
+    ],
+)
+def test_bench_times_the_native_call_and_its_ids_are_the_wrapped_ids(spec, build, setting):
+    """The ANN bench's timed loop for a peer is the library's own call, and that call returns,
+    query for query, the ids the wrapped ``search`` returns (checked and recorded per point)."""
+    name = spec.split(":")[1]
+    lib = "hnswlib" if "Hnswlib" in name else "annoy" if "Annoy" in name else "faiss"
+    if "KDTree" not in name:
+        pytest.importorskip(lib)
+    b = _tiny_bench()
+    cls = ann.import_obj(spec)
+    idx = cls(metric="cosine", **build).build(b.data.x)
+    other = {k: v * 3 for k, v in setting.items()}  # a second setting interleaved with the first
+    info = b.check_native(idx, setting)
+    assert info["native_ids_match"] == 1.0 and info["qps_wrapped_1pass"] > 0
+    assert "search(row, k)" not in info["call"]  # the library's call, not the wrapper
+    calls: list[int] = []
+    loop = b.single_loop(idx, setting)
+    # the loop calls the native function (not Index.search) once per query
+    import recall.base
+
+    before = recall.base.Index.search
+    try:
+        recall.base.Index.search = lambda *a, **k: calls.append(1)  # type: ignore[method-assign]
+        type(idx).search = lambda *a, **k: calls.append(1)  # type: ignore[method-assign]
+        b.single_loop(idx, other)()
+        loop()
+    finally:
+        recall.base.Index.search = before  # type: ignore[method-assign]
+        del type(idx).search
+    assert calls == []
+    for key, value in setting.items():  # the loop re-applies its own setting every pass
+        assert getattr(idx, key) == value
+
+
+def test_ours_is_timed_through_search_and_search_params_only_through_the_contract():
+    b = _tiny_bench()
+    from recall.exact import ExactIndex
+
+    idx = ExactIndex("cosine").build(b.data.x)
+    assert b.native(idx, {}) is None
+    assert b.check_native(idx, {})["call"] == ann.WRAPPED_CALL
+
+    class NoParams:
+        pass
+
+    with pytest.raises(AttributeError):
+        ann.set_search(NoParams(), ef=3)  # no setattr fallback
+    ann.set_search(NoParams())  # nothing to set: fine

@@ -55,3 +55,50 @@ def test_load_guard(monkeypatch):
     monkeypatch.setattr(harness, "load_average", lambda: (0.2, 0.2, 0.2))
     calm = BenchRun.start("x", [], max_load=1.5).finish()
     assert not calm.loaded and not calm.notes
+
+
+# ---------------------------------------------------------------------------- the bench scaffold
+def test_bench_parser_shared_options_and_start_run(monkeypatch):
+    ap = harness.bench_parser("demo", "a demo bench", seed=7)
+    a = ap.parse_args(["--quick", "--out", "x/y", "--threads", "2", "--max-load", "9"])
+    assert a.quick and str(a.out) == "x/y" and a.seed == 7 and a.threads == 2 and a.max_load == 9
+    bare = vars(harness.bench_parser("d", "d", seed=None, threads=None).parse_args([]))
+    assert "seed" not in bare and "threads" not in bare and "allow_load" in bare
+    monkeypatch.setattr(harness, "load_average", lambda: (5.0, 4.0, 3.0))
+    with pytest.raises(LoadTooHighError):
+        harness.start_run("demo", ap.parse_args([]), [])  # a timed run on a busy machine
+    run = harness.start_run("demo", ap.parse_args(["--allow-load"]), ["--allow-load"])
+    assert run.allow_load and run.notes and run.command.endswith("demo --allow-load")
+
+
+def test_default_out_follows_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert harness.default_out("ann") == tmp_path / "reports" / "ann"  # never the package folder
+    assert harness.default_out("ann", out="elsewhere") == harness.Path("elsewhere")
+    quick = harness.default_out("ann", quick=True)
+    assert quick.name == "embrecall-bench-ann-quick" and tmp_path not in quick.parents
+
+
+def test_write_report_writes_tables_markdown_with_environment_and_run_json(tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    monkeypatch.setattr(harness, "load_average", lambda: (0.3, 0.2, 0.1))
+    run = BenchRun.start("demo", ["--n", "3"]).finish()
+    md = harness.write_report(
+        tmp_path / "r", run, ["# Demo", "", "body"], {"results.csv": pd.DataFrame({"a": [1, 2]})}
+    )
+    text = md.read_text(encoding="utf-8")
+    assert text.startswith("# Demo") and "## Environment" in text and "0.30/0.20/0.10" in text
+    assert pd.read_csv(tmp_path / "r" / "results.csv")["a"].tolist() == [1, 2]
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["command"].endswith("--n 3")
+
+
+def test_scale_bench_refuses_a_busy_machine(monkeypatch, tmp_path):
+    from recall.bench import scale
+
+    monkeypatch.setattr(harness, "load_average", lambda: (9.0, 9.0, 9.0))
+    with pytest.raises(LoadTooHighError, match="allow-load"):
+        scale.main(["--tasks", "search", "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())  # refused before anything ran or was written

@@ -40,10 +40,8 @@ lower-cased) and the release year in 5-year buckets (``year5``: "1995-1999").
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -63,7 +61,6 @@ from embeddings.walks import generate_walks
 
 logger = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
 MODELS = {"BGE": BGE, "GES": GES, "EGES": EGES}
 REFERENCE = "DeepWalk (gensim sg)"
 
@@ -81,7 +78,8 @@ def data_root(arg: str | None) -> Path:
     if arg:
         return Path(arg)
     env = os.environ.get("EMBRECALL_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+    # TODO(lead): use embeddings.paths.data_root (input beside the checkout, not an output)
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def movielens_side_info(side: ItemSideInfo) -> ItemSideInfo:
@@ -679,12 +677,12 @@ def write_report(
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (< 1 min)")
-    ap.add_argument("--data", help="shared data root (default $EMBRECALL_DATA or ../shared/data)")
-    ap.add_argument(
-        "--out", default=None, help="default reports/eges (--quick: a temporary folder)"
+    from recall.bench.harness import bench_parser, default_out, start_run
+
+    ap = bench_parser(
+        "eges", __doc__.splitlines()[0], quick_help="small sizes (< 1 min)", threads=None
     )
+    ap.add_argument("--data", help="shared data root (default $EMBRECALL_DATA or ../shared/data)")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument(
         "--workers",
@@ -694,19 +692,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     ap.add_argument("--parts", default="lp,rec,tp", help="comma list of lp, rec, tp")
     ap.add_argument("--progress", action="store_true")
-    from recall.bench.harness import BenchRun, add_load_arguments
-
-    add_load_arguments(ap)
     args = ap.parse_args(argv)
-    run = BenchRun.start(
-        "eges", argv, quick=args.quick, max_load=args.max_load, allow_load=args.allow_load
-    )
-    if args.out is None:
-        args.out = str(
-            Path(tempfile.gettempdir()) / "embrecall-bench-eges-quick"
-            if args.quick
-            else REPO / "reports" / "eges"
-        )
+    run = start_run("eges", args, argv)
+    args.out = str(default_out("eges", args.quick, args.out))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)
 
@@ -742,13 +730,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parts = set(args.parts.split(","))
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    for seed in range(cfg["seeds"]):
+    for seed in range(args.seed, args.seed + cfg["seeds"]):  # --seed: the first seed (default 0)
         if "lp" in parts:
             rows += link_prediction(interactions, side, cfg, seed)
         if "rec" in parts:
             rows += recommendation(interactions, side, cfg, seed)
     if "tp" in parts:
-        rows += throughput(interactions, side, cfg, 0)
+        rows += throughput(interactions, side, cfg, args.seed)
     cfg["wall_seconds"] = time.perf_counter() - t0
     from recall.measure import environment_info
 

@@ -29,7 +29,6 @@ defaults to a temporary folder).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -45,12 +44,19 @@ import pandas as pd
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from recall.bench.datasets import gaussian_mixture
-from recall.bench.harness import BenchRun, Timing, add_load_arguments, fmt_range, interleave
+from recall.bench.harness import (
+    BenchRun,
+    Timing,
+    bench_parser,
+    default_out,
+    fmt_range,
+    interleave,
+    start_run,
+)
 from recall.exact import ExactIndex, knn_recall
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
 BLAS_THRESHOLD = 20
 
 # a faiss IndexFlat in its own process, driven line by line (JSON) so that its calls take their
@@ -351,8 +357,9 @@ def write(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="20k x 64, 50 queries (seconds)")
+    p = bench_parser(
+        "exact", __doc__.splitlines()[0], quick_help="20k x 64, 50 queries (seconds)", threads=None
+    )
     p.add_argument("--n", type=int, default=None)
     p.add_argument("--d", type=int, default=64)
     p.add_argument("--queries", type=int, default=None)
@@ -366,21 +373,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also run faiss in a worker with OPENBLAS_CORETYPE=NAME (e.g. SkylakeX, Haswell, Zen)",
     )
-    p.add_argument(
-        "--out", type=Path, default=None, help="default reports/exact (--quick: a temporary folder)"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    add_load_arguments(p)
     a = p.parse_args(argv)
-    run = BenchRun.start("exact", argv, quick=a.quick, max_load=a.max_load, allow_load=a.allow_load)
+    run = start_run("exact", a, argv)
     n = a.n or (20_000 if a.quick else 1_000_000)
     nq = a.queries or (50 if a.quick else 1000)
     single = min(nq, a.single or (20 if a.quick else 100))
-    out = a.out or (
-        Path(tempfile.gettempdir()) / "embrecall-bench-exact-quick"
-        if a.quick
-        else REPO / "reports" / "exact"
-    )
+    out = default_out("exact", a.quick, a.out)
     threads = tuple(int(t) for t in (a.threads or ("1" if a.quick else "1,2")).split(","))
     df, notes = run_compare(
         n=n,

@@ -14,18 +14,27 @@
 - **Environment.** :class:`BenchRun` records library versions, thread pools (threadpoolctl, with
   the OpenBLAS core type), numba threads, CPU, the command and the load; :meth:`BenchRun.markdown`
   renders the section every report ends with.
+- **Scaffold.** :func:`bench_parser` gives every bench the same options (``--quick``, ``--out``,
+  ``--seed``, ``--threads``, ``--max-load``, ``--allow-load``); :func:`start_run` records the run
+  from them; :func:`default_out` resolves the output folder from the working directory
+  (``./reports/NAME``; a quick run writes to a temporary folder), never from the installed
+  package; :func:`write_report` writes the tables, ``results.md`` (ending with the environment
+  section) and ``run.json``.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import os
 import shlex
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,12 +47,16 @@ __all__ = [
     "LoadTooHighError",
     "Timing",
     "add_load_arguments",
+    "bench_parser",
     "default_max_load",
+    "default_out",
     "fmt_range",
     "interleave",
     "load_average",
     "single_thread",
+    "start_run",
     "timed",
+    "write_report",
 ]
 
 #: a point whose (max - min) / median exceeds this is flagged in the reports
@@ -357,3 +370,73 @@ def add_load_arguments(ap: Any) -> None:
         action="store_true",
         help="run even on a loaded machine; the report flags it",
     )
+
+
+def bench_parser(
+    name: str,
+    description: str,
+    *,
+    quick_help: str = "small sizes (a smoke test; figures not comparable)",
+    seed: int | None = 0,
+    threads: int | None = 1,
+) -> argparse.ArgumentParser:
+    """The options every bench shares: ``--quick``, ``--out``, ``--seed`` (unless ``seed`` is
+    None: the bench has fixed seeds), ``--threads`` (unless ``threads`` is None: the bench
+    defines its own), ``--max-load``, ``--allow-load``."""
+    ap = argparse.ArgumentParser(prog=f"python -m recall.bench.{name}", description=description)
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"output folder (default ./reports/{name} in the working directory; "
+        "--quick: a temporary folder)",
+    )
+    if seed is not None:
+        ap.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
+    if threads is not None:
+        ap.add_argument("--threads", type=int, default=threads, help=f"threads (default {threads})")
+    add_load_arguments(ap)
+    return ap
+
+
+def default_out(name: str, quick: bool = False, out: str | os.PathLike | None = None) -> Path:
+    """``out`` if given; else ``./reports/NAME`` under the working directory (a quick run:
+    ``<tmp>/embrecall-bench-NAME-quick``, so a smoke test never overwrites a committed report)."""
+    if out is not None:
+        return Path(out)
+    if quick:
+        return Path(tempfile.gettempdir()) / f"embrecall-bench-{name}-quick"
+    return Path.cwd() / "reports" / name
+
+
+def start_run(name: str, args: argparse.Namespace, argv: Sequence[str] | None) -> BenchRun:
+    """:meth:`BenchRun.start` from the shared options of :func:`bench_parser`."""
+    return BenchRun.start(
+        name,
+        argv,
+        quick=bool(getattr(args, "quick", False)),
+        max_load=getattr(args, "max_load", None),
+        allow_load=bool(getattr(args, "allow_load", False)),
+    )
+
+
+def write_report(
+    out: str | os.PathLike,
+    run: BenchRun,
+    lines: Sequence[str],
+    tables: Mapping[str, Any] | None = None,
+    md_name: str = "results.md",
+) -> Path:
+    """Write ``tables`` (file name -> pandas DataFrame, as CSV), ``md_name`` (``lines`` followed
+    by the environment section) and ``run.json`` into ``out``; returns the Markdown path.
+
+    Call :meth:`BenchRun.finish` first (the load after the run is part of the record)."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for fname, df in (tables or {}).items():
+        df.to_csv(folder / fname, index=False)
+    md = folder / md_name
+    md.write_text("\n".join([*lines, "", *run.markdown()]) + "\n", encoding="utf-8")
+    (folder / "run.json").write_text(run.to_json(), encoding="utf-8")
+    return md

@@ -51,6 +51,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 CACHE = Path(os.environ.get("EMBRECALL_CACHE", Path.home() / ".cache" / "embrecall"))
+#: the checkout whose code the child processes import (not an output location)
 REPO = Path(__file__).resolve().parents[2]
 
 QUICK: dict[str, Any] = {
@@ -628,7 +629,8 @@ SECTIONS = {
 }  # fmt: skip
 
 
-def write_report(rows: list[dict], out: Path, meta: dict) -> None:
+def write_report(rows: list[dict], out: Path, meta: dict, run: Any = None) -> None:
+    """``results.csv``, ``report.md`` (and ``run.json`` with the harness record ``run``)."""
     out.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
     df.to_csv(out / "results.csv", index=False)
@@ -641,6 +643,8 @@ def write_report(rows: list[dict], out: Path, meta: dict) -> None:
         + ".",
         "",
     ]
+    if run is not None:
+        lines += [f"Machine: {run.load_text()}.", "", *[f"> {n}" for n in run.notes], ""]
     if meta["quick"]:
         lines += [
             "**Small run (`--quick`) on a shared, loaded machine: the sizes are far below the "
@@ -667,7 +671,10 @@ def write_report(rows: list[dict], out: Path, meta: dict) -> None:
                     "",
                 ]
     lines += ["## Full-size commands (for a quiet machine)", "", meta["full_help"], ""]
-    (out / "report.md").write_text("\n".join(lines))
+    if run is not None:
+        lines += run.markdown()
+        (out / "run.json").write_text(run.to_json(), encoding="utf-8")
+    (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
 
 
 FULL_HELP = """\
@@ -691,11 +698,14 @@ python -m recall.bench.scale --tasks spark,sparkwalks --threads 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="recall.bench.scale", description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    # imported here, not at the top: children run this file as a script against another
+    # checkout (walkspeed's baseline), whose recall package may predate the harness
+    from recall.bench.harness import bench_parser, default_out, start_run
+
+    ap = bench_parser(
+        "scale", __doc__.split("\n")[0], quick_help="small sizes (about a minute)", seed=None
+    )
     ap.add_argument("--tasks", default=None, help="comma-separated subset of the tasks")
-    ap.add_argument("--out", type=Path, default=REPO / "reports" / "scale")
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--baseline", type=Path, default=None, help="checkout for walkspeed")
     ap.add_argument(
         "--sizes",
@@ -726,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
                             "sparkwalks"}  # fmt: skip
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}")
+    run = start_run("scale", args, argv)  # refuses a busy machine unless --allow-load / --quick
     rows: list[dict] = []
     runners = {
         "deepwalk": lambda: task_deepwalk(cfg, args.threads),
@@ -748,7 +759,8 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "full_help": FULL_HELP,
     }
-    write_report(rows, args.out, meta)
+    run.finish()
+    write_report(rows, default_out("scale", args.quick, args.out), meta, run)
     return 0
 
 

@@ -434,7 +434,8 @@ def _write_reports(rows: list[dict], summary: list[dict], meta: dict, run, out: 
         pd.DataFrame(summary).to_csv(fh, index=False)
     lines = run.header("Walk engine vs PecanPy and GRAPE (each in its best mode)")
     lines += [
-        f"Graph: networkx powerlaw_cluster_graph({meta['nodes']}, {meta['m']}, 0.1, seed=0), "
+        f"Graph: networkx powerlaw_cluster_graph({meta['nodes']}, {meta['m']}, 0.1, "
+        f"seed={meta['seed']}), "
         f"{meta['edges']:,} undirected weighted edges (uniform [0.1, 1)), "
         f"{meta['num_walks']} walks x {meta['walk_length']} nodes per node; {meta['threads']} "
         f"threads for every tool; {meta['rounds']} interleaved rounds, each run a fresh process.",
@@ -475,12 +476,10 @@ def _write_reports(rows: list[dict], summary: list[dict], meta: dict, run, out: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m recall.bench.walks", description=__doc__.split("\n")[0]
-    )
-    ap.add_argument("--quick", action="store_true", help="small graph (seconds per run)")
-    ap.add_argument(
-        "--out", type=Path, default=None, help="default reports/walks (--quick: a temporary folder)"
+    from recall.bench.harness import bench_parser
+
+    ap = bench_parser(
+        "walks", __doc__.split("\n")[0], quick_help="small graph (seconds per run)", threads=None
     )
     ap.add_argument(
         "--threads", type=int, default=None, help="threads per tool (default 2; quick 1)"
@@ -500,8 +499,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--peers", action="store_true", help="with --quick: run the peers too (their JIT is slow)"
     )
-    ap.add_argument("--max-load", type=float, default=None, help="refuse above this load")
-    ap.add_argument("--allow-load", action="store_true", help="run on a loaded machine (flagged)")
     # child mode (internal)
     ap.add_argument("--child", choices=["ours", "pecanpy", "grape"], help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="-", help=argparse.SUPPRESS)
@@ -517,24 +514,18 @@ def main(argv: list[str] | None = None) -> int:
 
     import logging
 
-    from recall.bench.harness import BenchRun
+    from recall.bench.harness import default_out, start_run
 
     log = logging.getLogger("recall.bench.walks")
     if args.rounds < 3:
         raise ValueError(f"--rounds must be >= 3 (the harness's rule), got {args.rounds}")
-    run = BenchRun.start(
-        "walks", argv, quick=args.quick, max_load=args.max_load, allow_load=args.allow_load
-    )
+    run = start_run("walks", args, argv)
     cfg = dict(QUICK if args.quick else FULL)
     if args.nodes:
         cfg["nodes"] = args.nodes
     threads = args.threads or (1 if args.quick else 2)
-    out = args.out or (
-        Path(tempfile.gettempdir()) / "embrecall-bench-walks-quick"
-        if args.quick
-        else REPO / "reports" / "walks"
-    )
-    edges = _edge_file(cfg["nodes"], cfg["m"], seed=0)
+    out = default_out("walks", args.quick, args.out)
+    edges = _edge_file(cfg["nodes"], cfg["m"], seed=args.seed)
     n_edges = sum(1 for _ in open(edges))
     log.info("graph %s: %d edges", edges, n_edges)
     pythons: dict[str, tuple[Path | None, str]] = {
@@ -591,6 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         "edges": n_edges,
         "threads": threads,
         "rounds": args.rounds,
+        "seed": args.seed,
         "skip": args.skip,
         "pecanpy_status": pythons["pecanpy"][1],
         "grape_status": pythons["grape"][1],
