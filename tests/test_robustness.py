@@ -20,7 +20,7 @@ from embeddings import Embeddings, ItemGraph
 from embeddings._validate import as_ids
 from embeddings.datasets import Interactions
 from embeddings.datasets.generic import load_interactions
-from recall import experiment
+from recall.experiment import runner as experiment
 from recall.base import MAX_K, load_index
 from recall.cli import main
 from recall.exact import ExactIndex
