@@ -27,6 +27,8 @@ __all__ = [
     "fastest_reaching",
     "summary_lines",
     "summary_text",
+    "method_quality",
+    "validation_lines",
 ]
 
 
@@ -85,6 +87,8 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
         raise FileNotFoundError(f"{out}: no results.csv or quality.csv to report on")
     results = pd.read_csv(res_path) if res_path.exists() else pd.DataFrame()
     quality = pd.read_csv(qual_path) if qual_path.exists() else pd.DataFrame()
+    tun_path = out / "tuning.csv"
+    tuning = pd.read_csv(tun_path) if tun_path.exists() else pd.DataFrame()
     config = _read_json(out / "config.resolved.json")
     env = _read_json(out / "environment.json")
     figs: list[tuple[str, str, str]] = []  # (title, path, what it shows)
@@ -93,7 +97,7 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
 
     k = int(config.get("k", [10])[0]) if config else 10
     hr = f"hit_rate@{k}"
-    e2e_mode = config.get("evaluation", {}).get("e2e_mode", "u2i") if config else None
+    e2e_mode = _e2e_mode(config)
     if not quality.empty and hr in quality:
         figs.append(
             (
@@ -202,6 +206,7 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
         "",
     ]
     lines += summary_lines(results, quality, k, e2e_mode)
+    lines += validation_lines(tuning)
     if not quality.empty:
         lines += ["## Recommendation quality (exact search over each method's vectors)", ""]
         is_cls = quality["mode"] == "genre-classification"
@@ -293,6 +298,71 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
     return target
 
 
+def _e2e_mode(config: dict[str, Any]) -> str | None:
+    """The run's ``e2e_mode`` (``best`` by default with ``[tuning]``, as the runner does)."""
+    if not config:
+        return None
+    default = "best" if "tuning" in config else "u2i"
+    return str(config.get("evaluation", {}).get("e2e_mode", default))
+
+
+def validation_lines(tuning: pd.DataFrame) -> list[str]:
+    """The section on what validation chose: per method and seed, the setting (tuned within the
+    ``[tuning]`` budget, or the config's), the query mode and the validation figures."""
+    if tuning.empty:
+        return []
+    metric = str(tuning["metric"].iloc[0]) if "metric" in tuning else "validation figure"
+    cols = ["method", "seed", "setting", "search", "n_trials", "validated_mode"]
+    cols += [c for c in tuning.columns if c.startswith("valid_") and c != "validated_mode"]
+    cols += ["seconds", "params"]
+    table = tuning[[c for c in cols if c in tuning]].copy()
+    if "params" in table:
+        table["params"] = table["params"].map(_short_params)
+    return [
+        "## Validation: each method's setting and query mode",
+        "",
+        f"Chosen on the validation split only (train -> valid, {metric}); the chosen setting "
+        "was then refit on train + valid and read on test once. `tuned` = searched by "
+        "`embeddings.tuning.tune` within the `[tuning]` budget, starting from the config's "
+        "setting; `config` = the config's setting as written.",
+        "",
+        _md_table(table),
+        "",
+    ]
+
+
+def method_quality(quality: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per method: ``metric`` on test in the mode chosen on validation (``validated_mode``
+    rows of ``quality.csv``), with a 95% interval (``plots.mean_interval``: Student-t over
+    seeds, or Wilson over the test users with one seed); popularity last. Empty when the run
+    chose no mode on validation."""
+    if quality.empty or metric not in quality or "validated_mode" not in quality:
+        return pd.DataFrame()
+    chosen = quality["validated_mode"].astype(str).str.lower().isin(("true", "1", "1.0"))
+    q = quality[chosen | (quality["mode"] == "popularity")].dropna(subset=[metric])
+    rows = []
+    for (method, mode), g in q.groupby(["method", "mode"], sort=False):
+        n = float(g["n_users"].mean()) if "n_users" in g else None
+        mean, lo, hi = plots.mean_interval(g[metric], n)
+        setting = str(g["setting"].iloc[0]) if "setting" in g and g["setting"].notna().any() else ""
+        rows.append(
+            {
+                "method": method,
+                "setting": setting if mode != "popularity" else "",
+                "mode": mode,
+                "mean": mean,
+                "low": lo,
+                "high": hi,
+                "seeds": int(g["seed"].nunique()) if "seed" in g else len(g),
+            }
+        )
+    out = pd.DataFrame(rows)
+    is_pop = out["mode"] == "popularity"
+    return pd.concat(
+        [out[~is_pop].sort_values("mean", ascending=False), out[is_pop]], ignore_index=True
+    )
+
+
 def _previous_command(path: Path) -> str | None:
     """The command in the "Produced by" block of an existing ``report.md`` (None if absent)."""
     if not path.exists():
@@ -382,6 +452,13 @@ def fastest_reaching(
     keys = ["method", "index", "index_family", "params"]
     num = [c for c in ["knn_recall", qps_col, "speedup", e2e_col] if c in results]
     agg = results.groupby(keys, sort=False)[num].mean().reset_index()
+    modes = (
+        results.groupby("method", sort=False)["e2e_mode"]
+        .agg(lambda m: "/".join(sorted(set(map(str, m)))))
+        .to_dict()
+        if "e2e_mode" in results
+        else None
+    )
     rows = []
     for method, g in agg.groupby("method", sort=False):
         exact = g[g["index_family"] == "exact"]
@@ -400,6 +477,8 @@ def fastest_reaching(
             "exact_qps": float(exact[qps_col].mean()) if len(exact) else np.nan,
             "speedup": pick.get("speedup", np.nan),
         }
+        if modes is not None:
+            row["e2e_mode"] = modes.get(method, "")
         if e2e_col in g:
             row[f"exact_{metric}"] = float(exact[e2e_col].mean()) if len(exact) else np.nan
             row[f"index_{metric}"] = pick[e2e_col]
@@ -455,9 +534,31 @@ def summary_lines(
                     text += " (the best is not separable from popularity)"
             lines.append(text)
         lines.append("")
+    per_method = method_quality(quality, hr)
+    if not per_method.empty:
+        lines += [
+            "**Quality per method** on test with exact search, in the query mode chosen on "
+            "validation (95% interval), before what any index loses:",
+            "",
+            _md_table(
+                pd.DataFrame(
+                    {
+                        "method": per_method["method"],
+                        "setting": per_method["setting"],
+                        "mode": per_method["mode"],
+                        hr: [_ci(r) for _, r in per_method.iterrows()],
+                        "seeds": per_method["seeds"],
+                    }
+                )
+            ),
+            "",
+        ]
     fast = fastest_reaching(results, hr, target)
     if not fast.empty:
-        via = f" ({e2e_mode} queries)" if e2e_mode else ""
+        if e2e_mode == "best":
+            via = " (each method's query mode chosen on validation, column `mode`)"
+        else:
+            via = f" ({e2e_mode} queries)" if e2e_mode else ""
         lines += [
             f"**Fastest index reaching knn-recall@{k} >= {target}**, per method: its "
             f"single-query speed-up over exact search, and {hr}{via} through it vs exact search "
@@ -471,6 +572,7 @@ def summary_lines(
                     f"{i} ({p})" + ("" if r else f" — none reaches {target}")
                     for i, p, r in zip(fast["index"], fast["params"], fast["reached"], strict=True)
                 ],
+                "mode": fast["e2e_mode"] if "e2e_mode" in fast else e2e_mode or "",
                 "knn-recall": fast["knn_recall"].map(lambda v: f"{v:.3f}"),
                 "QPS": fast["qps_single"].map(lambda v: f"{v:,.0f}"),
                 "speed-up": fast["speedup"].map(lambda v: f"{v:.2f}x"),
@@ -527,5 +629,4 @@ def summary_text(outdir: str | Path) -> str:
     quality = pd.read_csv(out / "quality.csv") if (out / "quality.csv").exists() else pd.DataFrame()
     config = _read_json(out / "config.resolved.json")
     k = int(config.get("k", [10])[0]) if config else 10
-    e2e_mode = config.get("evaluation", {}).get("e2e_mode", "u2i") if config else None
-    return "\n".join(summary_lines(results, quality, k, e2e_mode))
+    return "\n".join(summary_lines(results, quality, k, _e2e_mode(config)))

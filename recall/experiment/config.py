@@ -19,6 +19,7 @@ from recall.experiment.schema import (
     check_keys,
     check_name,
     check_split,
+    check_tuning,
     int_list,
     is_int,
     suggest,
@@ -83,19 +84,8 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> ExperimentCon
     check_keys(raw, TOP_KEYS, "top level", problems)
     if "name" in raw:
         check_name(raw["name"], "name", problems)
-    if "tuning" in raw:  # read by embeddings.tuning (the runner does not search yet)
-        from embeddings.tuning import METHODS as _TUNABLE
-        from embeddings.tuning import space_from_config
-
-        tun = raw["tuning"]
-        if not isinstance(tun, Mapping):
-            problems.append(f"[tuning] must be a table, got {type(tun).__name__}")
-        else:
-            for meth in tun.get("methods") or list(_TUNABLE):
-                try:
-                    space_from_config(tun, str(meth))
-                except (ValueError, TypeError) as exc:
-                    problems.append(str(exc))
+    if "tuning" in raw:
+        check_tuning(raw["tuning"], problems)
     if "description" in raw and not isinstance(raw["description"], str):
         problems.append(f"description must be a string, got {raw['description']!r}")
     ks = list(dict.fromkeys(int_list(raw, "k", [10], 1, problems, unique=False)))

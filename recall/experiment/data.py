@@ -137,6 +137,36 @@ def split_data(inter: Interactions, spec: Mapping[str, Any]) -> tuple[Interactio
     raise ValueError(f"unknown split kind {kind!r} (leave_last_out or temporal)")
 
 
+def split_validation(
+    inter: Interactions, spec: Mapping[str, Any]
+) -> tuple[Interactions, Interactions, Interactions]:
+    """The ``[split]`` table with a validation cut: (train, valid, test).
+
+    test is what :func:`split_data` holds out; valid is the same rule applied once more to what
+    remains (leave-last-out: each user's previous ``n_last`` positives, cut with
+    ``train_valid_test_split``'s single tie order when ``n_last`` is 1; temporal: the last
+    ``test_fraction`` of the remaining time). Choose on (train, valid), refit on train + valid
+    (``concat_interactions``), read test once.
+    """
+    from embeddings import leave_last_out, temporal_split
+    from embeddings.sessions import train_valid_test_split
+
+    kind = spec.get("kind", "leave_last_out")
+    if kind == "leave_last_out":
+        n_last, min_rating = int(spec.get("n_last", 1)), spec.get("min_rating")
+        if n_last == 1:
+            return train_valid_test_split(inter, min_rating=min_rating)
+        rest, test = leave_last_out(inter, n_last=n_last, min_rating=min_rating)
+        train, valid = leave_last_out(rest, n_last=n_last, min_rating=min_rating)
+        return train, valid, test
+    if kind == "temporal":
+        frac = float(spec.get("test_fraction", 0.2))
+        rest, test = temporal_split(inter, test_fraction=frac)
+        train, valid = temporal_split(rest, test_fraction=frac)
+        return train, valid, test
+    raise ValueError(f"unknown split kind {kind!r} (leave_last_out or temporal)")
+
+
 def data_fingerprint(*tables: Any) -> str:
     """sha256 over the content of ``Interactions`` / ``ItemSideInfo`` tables (None allowed):
     the cache key of trained vectors, so changed data at the same path is never reused."""

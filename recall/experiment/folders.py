@@ -27,6 +27,7 @@ RUN_FILES: tuple[str, ...] = (
     "environment.json",
     "quality.csv",
     "results.csv",
+    "tuning.csv",
 )
 RUN_MANIFEST = "run.json"
 

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from embeddings._io import atomic_write
 from recall.experiment.config import ExperimentConfig
-from recall.experiment.data import data_fingerprint, load_data, split_data
+from recall.experiment.data import data_fingerprint, load_data, split_data, split_validation
 from recall.experiment.evaluate import (
     end_to_end,
     genre_classification,
@@ -34,6 +35,7 @@ from recall.experiment.folders import (
 )
 from recall.experiment.index import benchmark_indexes, user_queries
 from recall.experiment.train import train_method
+from recall.experiment.validation import choose_setting
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +130,13 @@ def _umask() -> int:
     return mask
 
 
+def e2e_mode_of(raw: Mapping[str, Any]) -> str:
+    """The ``[evaluation] e2e_mode`` of a resolved config: ``i2i``, ``u2i`` or ``best`` (each
+    method's mode chosen on validation); ``best`` by default when the config has ``[tuning]``."""
+    default = "best" if "tuning" in raw else "u2i"
+    return str(raw.get("evaluation", {}).get("e2e_mode", default))
+
+
 def _run_into(
     config: ExperimentConfig,
     out: Path,
@@ -136,8 +145,16 @@ def _run_into(
     progress: bool,
     use_cache: bool,
 ) -> None:
-    """The stages of :func:`run_experiment`, writing into the (staging) folder ``out``."""
+    """The stages of :func:`run_experiment`, writing into the (staging) folder ``out``.
+
+    Without validation (no ``[tuning]``, ``e2e_mode`` i2i / u2i): every method is trained on the
+    train split with its config setting. With validation: each method's setting (tuned when
+    ``[tuning]`` covers it) and query mode are chosen on (train, valid), the setting is refit on
+    train + valid and test is read once; the index benchmark and the end-to-end metrics use that
+    fit, the latter in the validated mode when ``e2e_mode = "best"``.
+    """
     from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
+    from embeddings.sessions import concat_interactions
 
     raw = config.raw
     with atomic_write(out / "config.resolved.json", "w") as fh:
@@ -146,29 +163,58 @@ def _run_into(
     split_spec = raw.get("split", {})
     min_rating = split_spec.get("min_rating")
     eval_metric = raw.get("evaluation", {}).get("metric", "cosine")
+    e2e_mode = e2e_mode_of(raw)
+    validate = "tuning" in raw or e2e_mode == "best"
     ks = config.k
     k_bench = max(ks)
     quality: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
+    tuning_rows: list[dict[str, Any]] = []
     bucket_plots: set[str] = set()
     for seed in config.seeds:
         data = load_data(raw["data"], seed, data_root)
-        train, test = split_data(data.interactions, split_spec)
-        cache_key = {
-            "data": raw["data"],
-            "split": split_spec,
-            "data_seed": seed,
+        base_key = {"data": raw["data"], "split": split_spec, "data_seed": seed}
+        valid = None
+        if validate:
+            train, valid, test = split_validation(data.interactions, split_spec)
+            fit_on = concat_interactions(train, valid, name=f"{data.interactions.name}/train+valid")
             # content, not paths: changed ratings (or split) at the same path are retrained
-            "content": data_fingerprint(train, test, data.side_info),
-        }
-        pop = popularity_row(train, test, ks, min_rating)
+            valid_key = {**base_key, "content": data_fingerprint(train, valid, data.side_info)}
+        else:
+            fit_on, test = split_data(data.interactions, split_spec)
+        cache_key = {**base_key, "content": data_fingerprint(fit_on, test, data.side_info)}
+        pop = popularity_row(fit_on, test, ks, min_rating)
         quality.append({"seed": seed, "method": "popularity", **pop})
         bar = tqdm(config.methods, desc=f"methods (seed {seed})", disable=not progress)
         for spec in bar:
             bar.set_postfix_str(spec["name"])
+            final_spec, setting, mode = spec, "config", e2e_mode
+            chosen_mode = None
+            if valid is not None:
+                choice = choose_setting(
+                    spec,
+                    train,
+                    valid,
+                    data.side_info,
+                    seed,
+                    ks,
+                    eval_metric=eval_metric,
+                    min_rating=min_rating,
+                    tuning=raw.get("tuning"),
+                    study_name=f"{config.name}-{spec['name']}-s{seed}-{valid_key['content']}",
+                    cache_dir=cache_dir,
+                    cache_key=valid_key,
+                    progress=progress,
+                    reuse=use_cache,
+                )
+                tuning_rows.append(choice.row(seed))
+                final_spec = {**spec, "params": choice.params}
+                setting, chosen_mode = choice.setting, choice.mode
+                if e2e_mode == "best":
+                    mode = choice.mode
             emb, cached = train_method(
-                spec,
-                train,
+                final_spec,
+                fit_on,
                 data.side_info,
                 seed,
                 cache_dir,
@@ -179,8 +225,13 @@ def _run_into(
             logger.info(
                 "%s: %d vectors (%s)", spec["name"], len(emb), "cached" if cached else "trained"
             )
-            for r in quality_rows(spec["name"], emb, train, test, ks, eval_metric, min_rating):
-                quality.append({"seed": seed, "train_seconds": emb.meta.get("train_seconds"), **r})
+            for r in quality_rows(spec["name"], emb, fit_on, test, ks, eval_metric, min_rating):
+                extra = {"setting": setting}
+                if chosen_mode is not None:
+                    extra["validated_mode"] = r.get("mode") == chosen_mode
+                quality.append(
+                    {"seed": seed, "train_seconds": emb.meta.get("train_seconds"), **extra, **r}
+                )
             method_plots(out, spec["name"], emb, data, cache_dir)
             genre = genre_classification(spec["name"], emb, data, seed)
             if genre is not None:
@@ -188,17 +239,17 @@ def _run_into(
             if not config.indexes:
                 continue
             queries, tune_queries = user_queries(
-                emb, train, test, config.n_queries, min_rating, seed
+                emb, fit_on, test, config.n_queries, min_rating, seed
             )
             e2e: dict[tuple[str, str], dict[str, Any]] = {}
             hook = functools.partial(
                 end_to_end,
                 emb=emb,
-                train=train,
+                train=fit_on,
                 test=test,
                 ks=ks,
                 min_rating=min_rating,
-                mode=raw.get("evaluation", {}).get("e2e_mode", "u2i"),
+                mode=mode,
                 store=e2e,
             )
             rows = benchmark_indexes(
@@ -226,6 +277,7 @@ def _run_into(
                         "seed": seed,
                         "method": spec["name"],
                         **r,
+                        "e2e_mode": mode,
                         **e2e.get((r["index"], r["params"]), {}),
                     }
                 )
@@ -233,6 +285,9 @@ def _run_into(
     rdf = pd.DataFrame(results)
     with atomic_write(out / "quality.csv", "w") as fh:
         qdf.to_csv(fh, index=False)
+    if tuning_rows:
+        with atomic_write(out / "tuning.csv", "w") as fh:
+            pd.DataFrame(tuning_rows).to_csv(fh, index=False)
     if not rdf.empty:
         with atomic_write(out / "results.csv", "w") as fh:
             rdf.to_csv(fh, index=False)

@@ -297,12 +297,43 @@ def check_evaluation(ev: Any, problems: list[str]) -> None:
         problems.append(f"[evaluation] must be a table, got {ev!r}")
         return
     check_keys(ev, _EVAL_KEYS, "[evaluation]", problems)
-    for key, options in (("metric", ("cosine", "ip", "l2")), ("e2e_mode", ("u2i", "i2i"))):
+    for key, options in (("metric", ("cosine", "ip", "l2")), ("e2e_mode", ("u2i", "i2i", "best"))):
         if key in ev and ev[key] not in options:
             problems.append(
                 f"[evaluation] {key} {ev[key]!r} is unknown{suggest(ev[key], options)} "
                 f"(one of {', '.join(options)})"
             )
+
+
+def check_tuning(tun: Any, problems: list[str]) -> None:
+    """``[tuning]``: the keys of ``embeddings.tuning.space_from_config``, a budget (``n_trials``
+    an integer >= 1 and / or ``timeout`` seconds > 0), ``methods`` among the searchable ones."""
+    from embeddings.tuning import METHODS as TUNABLE
+    from embeddings.tuning import space_from_config
+
+    if not isinstance(tun, Mapping):
+        problems.append(f"[tuning] must be a table, got {type(tun).__name__}")
+        return
+    if "n_trials" in tun and not (is_int(tun["n_trials"]) and tun["n_trials"] >= 1):
+        problems.append(f"[tuning] n_trials must be an integer >= 1, got {tun['n_trials']!r}")
+    if "timeout" in tun and not (is_num(tun["timeout"]) and tun["timeout"] > 0):
+        problems.append(f"[tuning] timeout must be a number of seconds > 0, got {tun['timeout']!r}")
+    methods = tun.get("methods")
+    if methods is not None:
+        if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+            problems.append(f"[tuning] methods must be a list of names, got {methods!r}")
+            return
+        for m in methods:
+            if m not in TUNABLE:
+                problems.append(
+                    f"[tuning] methods: {m!r} has no search{suggest(m, TUNABLE)} "
+                    f"(searchable: {', '.join(TUNABLE)})"
+                )
+    for meth in [m for m in methods or TUNABLE if m in TUNABLE]:
+        try:
+            space_from_config(tun, str(meth))
+        except (ValueError, TypeError) as exc:
+            problems.append(str(exc))
 
 
 def check_index_grids(cls: Any, spec: Mapping[str, Any], where: str, problems: list[str]) -> None:

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,51 @@ def _hash(obj: Any) -> str:
 
 
 # ---------------------------------------------------------------------- training
+@dataclass(frozen=True)
+class TrainerTraits:
+    """What the runner needs to know about a trainer class."""
+
+    random_state: bool  # the constructor takes ``random_state``
+    progress: bool  # the constructor takes ``progress``
+    uses_side_info: bool  # ``fit(data, side_info=...)``
+    field_weights: bool  # learned per-item field weights (``trainer.field_weights()``)
+
+
+def trainer_traits(cls: type) -> TrainerTraits:
+    """The one place that discovers a trainer's capabilities (by signature and attributes).
+
+    TODO(lead): read ``uses_side_info`` from the Trainer protocol once it exists."""
+    init = inspect.signature(cls).parameters
+    fit = inspect.signature(cls.fit).parameters  # type: ignore[attr-defined]
+    return TrainerTraits(
+        random_state="random_state" in init,
+        progress="progress" in init,
+        uses_side_info="side_info" in fit,
+        field_weights=callable(getattr(cls, "field_weights", None)),
+    )
+
+
+def make_trainer(
+    cls: type,
+    spec: Mapping[str, Any],
+    seed: int,
+    progress: bool = False,
+    traits: TrainerTraits | None = None,
+) -> Any:
+    """An unfitted trainer of ``[[methods]]`` entry ``spec`` (its ``params``; ``random_state`` =
+    ``seed`` and ``progress`` unless the params set them); ``ValueError`` for bad params."""
+    traits = trainer_traits(cls) if traits is None else traits
+    params = dict(spec.get("params", {}))
+    if traits.random_state:
+        params.setdefault("random_state", seed)
+    if traits.progress:
+        params.setdefault("progress", progress)
+    try:
+        return cls(**params)
+    except TypeError as exc:  # a spec that did not go through parse_config
+        raise ValueError(f"method {spec['name']!r}: bad params for {cls.__name__} ({exc})") from exc
+
+
 def train_method(
     spec: Mapping[str, Any],
     train: Interactions,
@@ -61,27 +107,15 @@ def train_method(
         except ValueError as exc:  # a damaged cache entry is retrained, not trusted
             logger.warning("ignoring damaged cache file %s: %s", path, exc)
     cls = import_object(str(spec["class"]))
-    params = dict(spec.get("params", {}))
-    sig = inspect.signature(cls)
-    if "random_state" in sig.parameters:
-        params.setdefault("random_state", seed)
-    if "progress" in sig.parameters:
-        params.setdefault("progress", progress)
-    try:
-        trainer = cls(**params)
-    except TypeError as exc:  # a spec that did not go through parse_config
-        raise ValueError(f"method {spec['name']!r}: bad params for {cls.__name__} ({exc})") from exc
-    fit_sig = inspect.signature(trainer.fit)
+    traits = trainer_traits(cls)
+    trainer = make_trainer(cls, spec, seed, progress, traits)
     t0 = time.perf_counter()
-    if "side_info" in fit_sig.parameters:
-        emb = trainer.fit(train, side_info=side_info)
-    else:
-        emb = trainer.fit(train)
+    emb = trainer.fit(train, side_info=side_info) if traits.uses_side_info else trainer.fit(train)
     seconds = time.perf_counter() - t0
     meta = dict(emb.meta)
     meta.setdefault("train_seconds", seconds)
     meta["experiment_method"] = spec["name"]
-    if hasattr(trainer, "field_weights"):  # EGES-style trainers: keep the learned field weights
+    if traits.field_weights:  # EGES-style trainers: keep the learned field weights
         fw = trainer.field_weights()
         meta["mean_field_weights"] = {str(k): float(v) for k, v in fw.mean(axis=0).items()}
         if cache_dir is not None:
