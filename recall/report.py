@@ -241,12 +241,16 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
             "params",
             "knn_recall",
             "qps_single",
+            "qps_single_min",
+            "qps_single_max",
+            "qps_single_cpu",
             "qps_batch",
             "speedup",
             "build_s",
             "compile_s",
             "memory_bytes",
             "mean_candidates",
+            "load_1min",
         ]
         table = results[[c for c in rcols if c in results]]
         lines += [
@@ -292,6 +296,7 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
             "Libraries: " + ", ".join(f"{k} {v}" for k, v in libs.items() if v != "absent"),
             "",
         ]
+        lines += _load_lines(env)
     target = out / "report.md"
     with atomic_write(target, "w") as fh:
         fh.write("\n".join(lines))
@@ -361,6 +366,30 @@ def method_quality(quality: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.concat(
         [out[~is_pop].sort_values("mean", ascending=False), out[is_pop]], ignore_index=True
     )
+
+
+def _load_lines(env: dict[str, Any]) -> list[str]:
+    """The machine's load during the run (1-minute load average before / after), flagged above
+    the limit (0.75 x cores): speeds of a loaded run measure the other work too."""
+    before, after = env.get("load_before"), env.get("load_after")
+    if not before or not after:
+        return []
+    limit = float(env.get("max_load") or 0.75 * float(env.get("cpu_count") or 1))
+    text = (
+        f"Load average (1/5/15 min): {before[0]:.2f}/{before[1]:.2f}/{before[2]:.2f} before, "
+        f"{after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f} after ({env.get('cpu_count')} cores); "
+        "timings are wall clock (`time.perf_counter`), median of 3 passes after a warm-up pass, "
+        "min-max and CPU time in `results.csv` (`qps_single_min`, `_max`, `_cpu`), the load of "
+        "each row in `load_1min`; settings are timed one after another, not interleaved."
+    )
+    lines = [text, ""]
+    if max(float(before[0]), float(after[0])) > limit:
+        lines += [
+            f"> **Loaded machine**: 1-minute load above {limit:.2f} during the run: compare rows "
+            "of this run with each other only.",
+            "",
+        ]
+    return lines
 
 
 def _previous_command(path: Path) -> str | None:

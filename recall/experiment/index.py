@@ -95,13 +95,16 @@ def benchmark_indexes(
     """Build every index on ``emb`` and measure every search setting against exact search.
 
     Rows: index, index_family, params (JSON), metric, build_s, memory_bytes, knn_recall,
-    qps_single, qps_batch, mean_candidates, plus ``speedup`` over the exact search row of the
-    same metric (single-query QPS ratio). ``on_setting`` is called with each measured setting
+    qps_single, qps_batch (median wall clock of 3 passes after a warm-up pass, with ``_min`` /
+    ``_max`` / ``_cpu`` / ``_spread`` beside), load_1min, mean_candidates, plus ``speedup``
+    over the exact search row of the same metric (single-query QPS ratio). ``on_setting`` is called with each measured setting
     (the runner uses it for the end-to-end evaluation through the index).
     """
     from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
+
+    # TODO(lead): exact search and knn-recall from embeddings.neighbours (knn_recall_ties)
     from recall.exact import exact_knn, knn_recall
-    from recall.measure import batch_qps, single_query_qps
+    from recall.measure import batch_qps, load_average, single_query_qps
 
     truth_cache = {} if truth_cache is None else truth_cache
     rows: list[dict[str, Any]] = []
@@ -150,10 +153,11 @@ def benchmark_indexes(
                     "memory_bytes": float(stats.get("memory_bytes", np.nan)),
                     "knn_recall": knn_recall(res.ids, truth_ids, k),
                     "mean_candidates": float(stats.get("mean_candidates", np.nan)),
-                    "qps_batch": batch_qps(index.search, queries, k, repeat=2),
-                    "qps_single": single_query_qps(
-                        index.search, queries, k, max_queries=single_query_max, repeat=2
+                    **batch_qps(index.search, queries, k, repeat=3),
+                    **single_query_qps(
+                        index.search, queries, k, max_queries=single_query_max, repeat=3
                     ),
+                    "load_1min": load_average()[0],
                     **{f"param_{p}": v for p, v in {**build_params, **search_params}.items()},
                 }
                 rows.append(row)

@@ -81,7 +81,7 @@ def run_experiment(
     ``environment.json`` records the commit, date and command. Use :func:`select` to run a
     subset of methods, indexes or seeds.
     """
-    from recall.measure import environment_info
+    from recall.measure import default_max_load, environment_info, load_average
     from recall.report import write_report
 
     if out is not None:
@@ -98,10 +98,15 @@ def run_experiment(
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
+        load_before, t0 = load_average(), time.perf_counter()
         _run_into(config, stage, cache, data_root, progress, use_cache)
         env = environment_info()
         env.update(
             {
+                "load_before": load_before,
+                "load_after": load_average(),
+                "max_load": default_max_load(),
+                "wall_s": time.perf_counter() - t0,
                 "run_id": run_id,
                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "command": command,
