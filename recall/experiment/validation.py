@@ -175,6 +175,7 @@ def choose_setting(
 
     assert tuning is not None
     kw = tune_arguments(spec, tuning, key, seed)
+    kw["metric"] = metric  # the runner's default K is its first k, not the tuner's 10
     uses_side = trainer_traits(import_object(str(spec["class"]))).uses_side_info
     res = tune(
         key,
@@ -189,7 +190,7 @@ def choose_setting(
         for m in MODES
         if f"{metric}_{m}" in res.best_attrs
     }
-    mode = str(res.best_attrs.get("mode", max(valid_scores, key=lambda m: valid_scores[m])))
+    mode = str(res.best_attrs["mode"])
     complete = res.history[res.history["state"] == "COMPLETE"] if len(res.history) else []
     params = {**dict(spec.get("params", {})), **res.best_params}
     logger.info(
