@@ -2,15 +2,17 @@
 
 An experiment is one TOML file (see ``configs/default.toml``)::
 
-    name = "default"            # output folder reports/<name>/
+    name = "default"            # run folder runs/<name>-<time>/ under the working directory
     seeds = [0]
     k = [10]                    # K of HR@K / Recall@K / NDCG@K and of knn-recall@K
     n_queries = 500             # queries for knn-recall and QPS (user vectors of test users)
 
     [data]     source = "synthetic" | "movielens" | "csv";  path / variant / columns;  [data.params]
     [split]    kind = "leave_last_out" | "temporal";  min_rating;  n_last / test_fraction
+    [evaluation] metric = "cosine" | "ip" | "l2";  e2e_mode = "u2i" | "i2i" | "best"
     [[methods]]  name, class = "module:Class", [methods.params]
     [[indexes]]  name, family, class = "module:Class", [indexes.params], [indexes.search_grid]
+    [tuning]     n_trials / timeout, methods, [tuning.space.<m>], ... (embeddings.tuning)
 
 The whole config is validated against a schema before any work starts (``parse_config``: unknown
 keys with a did-you-mean suggestion, types, safe names, classes that are trainers / indexes).
@@ -23,13 +25,16 @@ to end) -> results.csv, quality.csv, plots, report.md, config.resolved.json, env
 run.json, written into a staging folder and switched in complete: by default a fresh
 ``runs/<name>-<timestamp>/``; the committed ``reports/<name>/`` only when asked for.
 
-With a ``[tuning]`` table the methods it names are first searched on the validation split
-(train -> valid, within its budget), refit with the chosen setting on train + valid and read on
-test once, in the query mode (i2i / u2i) chosen on validation.
+With a ``[tuning]`` table (or ``e2e_mode = "best"``) a validation cut is made first: the methods
+the table names are searched on train -> valid within its budget (the others keep their
+setting), each method's query mode (i2i / u2i) is the better one on valid, the chosen setting is
+refit on train + valid and test is read once; the end-to-end metrics through each index are
+computed in that mode (``e2e_mode = "best"``, the default with ``[tuning]``).
 
 Modules, one per stage: ``config`` / ``schema`` (the TOML file), ``data`` (load, split,
-fingerprint), ``train`` (trainers, cache, tuning), ``evaluate`` (recommendation metrics),
-``index`` (index benchmark), ``figures``, ``folders`` (run folders and manifests), ``runner``.
+fingerprint), ``validation`` (setting and mode chosen on valid), ``train`` (trainers, cache),
+``evaluate`` (recommendation metrics), ``index`` (index benchmark), ``figures``, ``folders``
+(run folders and manifests), ``runner`` (the whole run).
 """
 
 from recall.experiment.config import ExperimentConfig, load_config, parse_config, select
