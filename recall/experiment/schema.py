@@ -193,11 +193,12 @@ def check_params(
             )
 
 
-def _trainer_bases() -> tuple[type, ...]:
-    from embeddings.eges import _SideInfoSkipGram
-    from embeddings.trainers import Item2Vec, Node2Vec, Popularity
+def is_trainer_class(cls: type) -> bool:
+    """A trainer: a public class with a ``fit`` method (the Trainer protocol's shape; the
+    module it comes from is checked by :func:`resolve_class`).
 
-    return (Item2Vec, Node2Vec, Popularity, _SideInfoSkipGram)
+    TODO(lead): check against the Trainer protocol once embeddings defines it."""
+    return callable(getattr(cls, "fit", None))
 
 
 def _is_kind(cls: type, kind: str) -> bool:
@@ -206,7 +207,7 @@ def _is_kind(cls: type, kind: str) -> bool:
     if not isinstance(cls, type) or cls.__name__.startswith("_"):
         return False
     if kind == "methods":
-        return issubclass(cls, _trainer_bases())
+        return is_trainer_class(cls)
     return issubclass(cls, Index) and not inspect.isabstract(cls)
 
 
