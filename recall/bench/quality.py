@@ -652,8 +652,7 @@ def write_report(df: pd.DataFrame, out: Path, cfg_name: str, cfg: dict, env: dic
             else f"Load average at the end: {env.get('loadavg')}; seconds are indicative."
         ),
         "",
-        *[f"> {n}" for n in env.get("load_notes", [])],
-        *([""] if env.get("load_notes") else []),
+        *[line for n in env.get("load_notes", []) for line in (f"> {n}", "")],
         "Reproduce (each stage resumes from `--cache` and `--out`; `--stage` may repeat): "
         "`python -m recall.bench.quality --stage search` (Optuna searches, validation only), "
         "`--stage defaults-check` (old vs new walk defaults, validation folds), "
