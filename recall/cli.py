@@ -132,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_summary(folder: Path) -> None:
     """The report's opening summary on stdout at the end of a run."""
-    from recall.report import summary_text
+    from recall.summary import summary_text
 
     print(summary_text(folder))
 
