@@ -14,29 +14,6 @@ from typing import Any
 logger = logging.getLogger("embrecall")
 
 
-def default_data_root() -> Path | None:
-    """``$EMBRECALL_DATA`` if set, else ``../shared/data`` beside the checkout when it exists."""
-    env = os.environ.get("EMBRECALL_DATA")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve().parent.parent
-    cand = here.parent / "shared" / "data"
-    return cand if cand.is_dir() else None
-
-
-def shared_copy(variant: str, data_root: Path | None = None) -> Path | None:
-    """The shared data folder's copy of a MovieLens variant (``ml-latest-small`` ->
-    ``<root>/movielens-latest-small``), or None when there is none."""
-    root = data_root or default_data_root()
-    if root is None:
-        return None
-    for name in (f"movielens-{variant.removeprefix('ml-')}", variant):
-        cand = Path(root) / name
-        if cand.is_dir():
-            return cand
-    return None
-
-
 def _parse_columns(spec: str | None) -> dict[str, str] | None:
     """``user_id=uid,item_id=iid`` -> mapping for ``load_interactions`` (None if not given)."""
     if not spec:
@@ -63,6 +40,7 @@ def _load_dataset(
     Parquet), a MovieLens directory, or a MovieLens variant name (the shared copy when present,
     else the download cache / a download)."""
     from embeddings.datasets import make_synthetic
+    from recall.experiment import shared_copy
 
     if spec == "synthetic":
         d = make_synthetic(random_state=random_state)
@@ -154,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_summary(folder: Path) -> None:
     """The report's opening summary on stdout at the end of a run."""
-    from recall.report import summary_text
+    from recall.summary import summary_text
 
     print(summary_text(folder))
 

@@ -1,4 +1,9 @@
-"""Measurement helpers shared by the runner and the benchmarks: timing, memory, environment."""
+"""Measurement helpers shared by the runner and the benchmarks: timing, memory, environment.
+
+Timing policy (the one ``recall.bench.harness`` applies): wall clock (``time.perf_counter``) is
+the figure, process CPU time is recorded beside it; a warm-up call first, kept apart; repeats
+reported as median with min-max; the load average recorded with every timed figure.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -13,13 +19,24 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "SPREAD_FLAG",
+    "Timing",
+    "batch_qps",
+    "default_max_load",
     "environment_info",
     "library_versions",
-    "best_time",
-    "single_query_qps",
-    "batch_qps",
+    "load_average",
     "peak_rss_bytes",
+    "single_query_qps",
+    "time_repeats",
+    "timed",
 ]
+
+# TODO(lead): recall.bench.harness holds copies of SPREAD_FLAG, Timing, timed, load_average and
+# default_max_load; it already imports this module, so it can import them from here instead.
+
+#: a point whose (max - min) / median exceeds this is flagged
+SPREAD_FLAG = 0.20
 
 _LIBS = (
     "numpy",
@@ -96,16 +113,99 @@ def environment_info() -> dict[str, Any]:
     }
 
 
-def best_time(fn: Callable[[], Any], repeat: int = 3, warmup: int = 1) -> float:
-    """Best wall time in seconds of ``fn()`` over ``repeat`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
-    for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def load_average() -> tuple[float, float, float]:
+    """``os.getloadavg()`` (1, 5, 15 minutes), NaNs where the platform has none."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:  # pragma: no cover - not on Linux
+        return (float("nan"),) * 3  # type: ignore[return-value]
+    return float(one), float(five), float(fifteen)
+
+
+def default_max_load() -> float:
+    """0.75 x the number of cores (1.5 on a 2-core machine): above it timings are flagged."""
+    return 0.75 * float(os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Repeated measurements of one timed callable: wall and CPU seconds per round, and the
+    wall seconds of the untimed warm-up call (compilation, caches).
+
+    The figure is the median wall time; min-max and the process CPU time are shown beside it
+    (the policy of ``recall.bench.harness``)."""
+
+    wall: tuple[float, ...]
+    cpu: tuple[float, ...]
+    warmup_s: float = float("nan")
+
+    def __post_init__(self) -> None:
+        if not self.wall or len(self.wall) != len(self.cpu):
+            raise ValueError(f"need >= 1 wall time and as many CPU times, got {self}")
+
+    @property
+    def median(self) -> float:
+        """Median wall seconds: the figure."""
+        return float(np.median(self.wall))
+
+    @property
+    def min(self) -> float:
+        return float(np.min(self.wall))
+
+    @property
+    def max(self) -> float:
+        return float(np.max(self.wall))
+
+    @property
+    def cpu_median(self) -> float:
+        return float(np.median(self.cpu))
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median of the wall times."""
+        med = self.median
+        return float((self.max - self.min) / med) if med > 0 else 0.0
+
+    @property
+    def flagged(self) -> bool:
+        return len(self.wall) > 1 and self.spread > SPREAD_FLAG
+
+    def rate(self, count: float, prefix: str = "qps") -> dict[str, float]:
+        """``count`` per second: median and min-max in wall time, median in CPU time, spread."""
+        return {
+            prefix: count / max(self.median, 1e-12),
+            f"{prefix}_min": count / max(self.max, 1e-12),
+            f"{prefix}_max": count / max(self.min, 1e-12),
+            f"{prefix}_cpu": count / max(self.cpu_median, 1e-12),
+            f"{prefix}_spread": self.spread,
+            f"{prefix}_flagged": self.flagged,
+            f"{prefix}_rounds": len(self.wall),
+        }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``(fn(), wall seconds, CPU seconds of this process)``."""
+    c0, w0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
+def time_repeats(fn: Callable[[], Any], repeat: int = 3, warmup: int = 1) -> Timing:
+    """``fn()`` run ``warmup`` times untimed (the first call's wall time kept as
+    ``warmup_s``), then ``repeat`` times timed (wall ``perf_counter`` and process CPU)."""
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat must be a positive int, got {repeat!r}")
+    warm = float("nan")
+    for i in range(max(0, int(warmup))):
+        w = timed(fn)[1]
+        if i == 0:
+            warm = w
+    wall, cpu = [], []
+    for _ in range(repeat):
+        _, w, c = timed(fn)
+        wall.append(w)
+        cpu.append(c)
+    return Timing(tuple(wall), tuple(cpu), warm)
 
 
 def single_query_qps(
@@ -114,8 +214,11 @@ def single_query_qps(
     k: int,
     max_queries: int = 500,
     repeat: int = 3,
-) -> float:
-    """Queries per second issuing one query at a time (best of ``repeat`` passes)."""
+    prefix: str = "qps_single",
+) -> dict[str, float]:
+    """Queries per second issuing one query at a time: ``Timing.rate`` of ``repeat`` passes
+    over up to ``max_queries`` queries after one warm-up pass (``{prefix}`` = median wall,
+    ``{prefix}_min`` / ``_max``, ``_cpu``, ``_spread``, ``_flagged``, ``_rounds``)."""
     q = queries[:max_queries]
     rows = [q[i : i + 1] for i in range(q.shape[0])]
 
@@ -123,7 +226,7 @@ def single_query_qps(
         for r in rows:
             search(r, k)
 
-    return q.shape[0] / best_time(run, repeat=repeat, warmup=1)
+    return time_repeats(run, repeat=repeat, warmup=1).rate(q.shape[0], prefix)
 
 
 def batch_qps(
@@ -131,9 +234,12 @@ def batch_qps(
     queries: NDArray[np.float32],
     k: int,
     repeat: int = 3,
-) -> float:
-    """Queries per second issuing all queries in one call (best of ``repeat``)."""
-    return queries.shape[0] / best_time(lambda: search(queries, k), repeat=repeat, warmup=1)
+    prefix: str = "qps_batch",
+) -> dict[str, float]:
+    """Queries per second issuing all queries in one call: ``Timing.rate`` as
+    :func:`single_query_qps`."""
+    timing = time_repeats(lambda: search(queries, k), repeat=repeat, warmup=1)
+    return timing.rate(queries.shape[0], prefix)
 
 
 def peak_rss_bytes() -> int:

@@ -66,10 +66,9 @@ def mean_interval(
         return math.nan, math.nan, math.nan
     m = float(v.mean())
     if v.size >= 2:
-        from scipy import stats
+        from embeddings.stats import mean_ci
 
-        half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-        return m, m - half, m + half
+        return mean_ci(v, 0.95)
     if n_trials is not None and np.isfinite(n_trials) and n_trials > 0 and 0.0 <= m <= 1.0:
         n = float(n_trials)
         den = 1.0 + z * z / n

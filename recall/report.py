@@ -17,6 +17,17 @@ import pandas as pd
 
 from embeddings._io import atomic_write
 from recall import plots
+from recall.summary import (
+    best_methods,
+    e2e_mode_of,
+    fastest_reaching,
+    md_table,
+    method_quality,
+    read_json,
+    summary_lines,
+    summary_text,
+    validation_lines,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,24 +38,9 @@ __all__ = [
     "fastest_reaching",
     "summary_lines",
     "summary_text",
+    "method_quality",
+    "validation_lines",
 ]
-
-
-def _md_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
-    if df.empty:
-        return "_(no rows)_\n"
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in df.iterrows():
-        cells = []
-        for c in cols:
-            v = row[c]
-            if isinstance(v, float | np.floating):
-                cells.append("" if np.isnan(v) else floatfmt.format(v))
-            else:
-                cells.append(str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def end_to_end_table(results: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -85,15 +81,17 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
         raise FileNotFoundError(f"{out}: no results.csv or quality.csv to report on")
     results = pd.read_csv(res_path) if res_path.exists() else pd.DataFrame()
     quality = pd.read_csv(qual_path) if qual_path.exists() else pd.DataFrame()
-    config = _read_json(out / "config.resolved.json")
-    env = _read_json(out / "environment.json")
+    tun_path = out / "tuning.csv"
+    tuning = pd.read_csv(tun_path) if tun_path.exists() else pd.DataFrame()
+    config = read_json(out / "config.resolved.json")
+    env = read_json(out / "environment.json")
     figs: list[tuple[str, str, str]] = []  # (title, path, what it shows)
     pdir = out / "plots"
     name = config.get("name", out.name)
 
     k = int(config.get("k", [10])[0]) if config else 10
     hr = f"hit_rate@{k}"
-    e2e_mode = config.get("evaluation", {}).get("e2e_mode", "u2i") if config else None
+    e2e_mode = e2e_mode_of(config)
     if not quality.empty and hr in quality:
         figs.append(
             (
@@ -202,13 +200,14 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
         "",
     ]
     lines += summary_lines(results, quality, k, e2e_mode)
+    lines += validation_lines(tuning)
     if not quality.empty:
         lines += ["## Recommendation quality (exact search over each method's vectors)", ""]
         is_cls = quality["mode"] == "genre-classification"
         rec = quality[~is_cls].dropna(axis=1, how="all")
         qcols = [c for c in rec.columns if c not in ("experiment", "micro_f1", "macro_f1", "leaks")]
         agg = rec[qcols].groupby(["method", "mode"], sort=False).mean(numeric_only=True)
-        lines += [_md_table(agg.reset_index()), ""]
+        lines += [md_table(agg.reset_index()), ""]
         if is_cls.any():
             cls = quality[is_cls].groupby("method", sort=False)[["micro_f1", "macro_f1"]].mean()
             if "leaks" in quality.columns:
@@ -226,7 +225,7 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
                 "with the genres field (GES / EGES) reads its input back: its row is marked and "
                 "measures no learning.",
                 "",
-                _md_table(cls.reset_index()),
+                md_table(cls.reset_index()),
                 "",
             ]
     if not results.empty:
@@ -236,12 +235,16 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
             "params",
             "knn_recall",
             "qps_single",
+            "qps_single_min",
+            "qps_single_max",
+            "qps_single_cpu",
             "qps_batch",
             "speedup",
             "build_s",
             "compile_s",
             "memory_bytes",
             "mean_candidates",
+            "load_1min",
         ]
         table = results[[c for c in rcols if c in results]]
         lines += [
@@ -251,7 +254,7 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
             "",
             "<details><summary>all index settings</summary>",
             "",
-            _md_table(table),
+            md_table(table),
             "</details>",
             "",
         ]
@@ -265,7 +268,7 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
                 "",
                 "<details><summary>all index settings</summary>",
                 "",
-                _md_table(e2e),
+                md_table(e2e),
                 "</details>",
                 "",
             ]
@@ -287,10 +290,35 @@ def write_report(outdir: str | Path, command: str | None = None) -> Path:
             "Libraries: " + ", ".join(f"{k} {v}" for k, v in libs.items() if v != "absent"),
             "",
         ]
+        lines += _load_lines(env)
     target = out / "report.md"
     with atomic_write(target, "w") as fh:
         fh.write("\n".join(lines))
     return target
+
+
+def _load_lines(env: dict[str, Any]) -> list[str]:
+    """The machine's load during the run (1-minute load average before / after), flagged above
+    the limit (0.75 x cores): speeds of a loaded run measure the other work too."""
+    before, after = env.get("load_before"), env.get("load_after")
+    if not before or not after:
+        return []
+    limit = float(env.get("max_load") or 0.75 * float(env.get("cpu_count") or 1))
+    text = (
+        f"Load average (1/5/15 min): {before[0]:.2f}/{before[1]:.2f}/{before[2]:.2f} before, "
+        f"{after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f} after ({env.get('cpu_count')} cores); "
+        "timings are wall clock (`time.perf_counter`), median of 3 passes after a warm-up pass, "
+        "min-max and CPU time in `results.csv` (`qps_single_min`, `_max`, `_cpu`), the load of "
+        "each row in `load_1min`; settings are timed one after another, not interleaved."
+    )
+    lines = [text, ""]
+    if max(float(before[0]), float(after[0])) > limit:
+        lines += [
+            f"> **Loaded machine**: 1-minute load above {limit:.2f} during the run: compare rows "
+            "of this run with each other only.",
+            "",
+        ]
+    return lines
 
 
 def _previous_command(path: Path) -> str | None:
@@ -328,204 +356,3 @@ def _caption(stem: str) -> str:
 
 def _save(fig: Any, path: Path) -> str:
     return str(plots.save_figure(fig, path))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: malformed JSON ({exc})") from exc
-
-
-def best_methods(quality: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per query mode: each method's mean ``metric`` with a 95% interval, best first.
-
-    Columns mode, method, mean, low, high, seeds, separable (the interval lies wholly above the
-    runner-up's: only meaningful on the first row of each mode). Intervals come from
-    ``plots.mean_interval``: over seeds when there are several, else Wilson over the test users.
-    """
-    if quality.empty or metric not in quality:
-        return pd.DataFrame()
-    q = quality.dropna(subset=[metric])
-    rows = []
-    for (mode, method), g in q.groupby(["mode", "method"], sort=False):
-        n = float(g["n_users"].mean()) if "n_users" in g else None
-        mean, lo, hi = plots.mean_interval(g[metric], n)
-        seeds = int(g["seed"].nunique()) if "seed" in g else len(g)
-        rows.append(
-            {"mode": mode, "method": method, "mean": mean, "low": lo, "high": hi, "seeds": seeds}
-        )
-    out = pd.DataFrame(rows)
-    out = out.sort_values(["mode", "mean"], ascending=[True, False]).reset_index(drop=True)
-    out["separable"] = False
-    for _, g in out.groupby("mode", sort=False):
-        if len(g) >= 2:
-            first, second = g.index[0], g.index[1]
-            out.loc[first, "separable"] = bool(out.loc[first, "low"] > out.loc[second, "high"])
-    return out
-
-
-def fastest_reaching(
-    results: pd.DataFrame, metric: str, target: float = 0.9, qps_col: str = "qps_single"
-) -> pd.DataFrame:
-    """Per method: the fastest index setting (highest ``qps_col``, exact search excluded) whose
-    knn-recall reaches ``target``, with its speed-up and ``metric`` through it vs exact search.
-
-    A method where no setting reaches the target gets its highest-recall setting and
-    ``reached=False``. Means over seeds per (method, index, params).
-    """
-    if results.empty:
-        return pd.DataFrame()
-    e2e_col = f"e2e_{metric}"
-    keys = ["method", "index", "index_family", "params"]
-    num = [c for c in ["knn_recall", qps_col, "speedup", e2e_col] if c in results]
-    agg = results.groupby(keys, sort=False)[num].mean().reset_index()
-    rows = []
-    for method, g in agg.groupby("method", sort=False):
-        exact = g[g["index_family"] == "exact"]
-        cand = g[g["index_family"] != "exact"]
-        if cand.empty:
-            continue
-        ok = cand[cand["knn_recall"] >= target]
-        pick = ok.loc[ok[qps_col].idxmax()] if len(ok) else cand.loc[cand["knn_recall"].idxmax()]
-        row = {
-            "method": method,
-            "index": pick["index"],
-            "params": _short_params(pick["params"]),
-            "reached": bool(len(ok)),
-            "knn_recall": pick["knn_recall"],
-            qps_col: pick[qps_col],
-            "exact_qps": float(exact[qps_col].mean()) if len(exact) else np.nan,
-            "speedup": pick.get("speedup", np.nan),
-        }
-        if e2e_col in g:
-            row[f"exact_{metric}"] = float(exact[e2e_col].mean()) if len(exact) else np.nan
-            row[f"index_{metric}"] = pick[e2e_col]
-            row[f"{metric}_lost"] = row[f"exact_{metric}"] - row[f"index_{metric}"]
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _short_params(params: Any) -> str:
-    """The JSON params of a results row without metric and random_state, as k=v pairs."""
-    try:
-        d = json.loads(params) if isinstance(params, str) else dict(params)
-    except (json.JSONDecodeError, TypeError, ValueError):
-        return str(params)
-    return ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("metric", "random_state"))
-
-
-def summary_lines(
-    results: pd.DataFrame, quality: pd.DataFrame, k: int, e2e_mode: str | None, target: float = 0.9
-) -> list[str]:
-    """The opening section of ``report.md``: which method is best (with a 95% interval), and per
-    method the fastest index reaching knn-recall >= ``target`` and what it costs in hit rate."""
-    hr = f"hit_rate@{k}"
-    lines = ["## Summary", ""]
-    best = best_methods(quality, hr)
-    if not best.empty:
-        n_seeds = int(best["seeds"].max())
-        how = (
-            f"mean over {n_seeds} seeds, 95% t-interval"
-            if n_seeds >= 2
-            else "one seed, 95% Wilson interval over the test users"
-        )
-        lines += [f"**Best method** by {hr} with exact search ({how}):", ""]
-        for mode, g in best.groupby("mode", sort=False):
-            if mode == "popularity":
-                continue
-            g = g.reset_index(drop=True)
-            top = g.iloc[0]
-            text = f"- `{mode}`: **{top['method']}** {_ci(top)}"
-            if len(g) >= 2:
-                sec = g.iloc[1]
-                verdict = (
-                    "ahead of" if top["separable"] else "not separable (overlapping intervals) from"
-                )
-                text += f", {verdict} {sec['method']} {_ci(sec)}"
-            pop = best[best["mode"] == "popularity"]
-            if len(pop):
-                p = pop.iloc[0]
-                text += f"; popularity {_ci(p)}"
-                if p["mean"] > top["mean"]:
-                    text += " — **popularity is higher than every method in this mode**"
-                elif not (np.isfinite(top["low"]) and top["low"] > p["high"]):
-                    text += " (the best is not separable from popularity)"
-            lines.append(text)
-        lines.append("")
-    fast = fastest_reaching(results, hr, target)
-    if not fast.empty:
-        via = f" ({e2e_mode} queries)" if e2e_mode else ""
-        lines += [
-            f"**Fastest index reaching knn-recall@{k} >= {target}**, per method: its "
-            f"single-query speed-up over exact search, and {hr}{via} through it vs exact search "
-            "(cost = exact minus index; positive = quality given up):",
-            "",
-        ]
-        table = pd.DataFrame(
-            {
-                "method": fast["method"],
-                "fastest index": [
-                    f"{i} ({p})" + ("" if r else f" — none reaches {target}")
-                    for i, p, r in zip(fast["index"], fast["params"], fast["reached"], strict=True)
-                ],
-                "knn-recall": fast["knn_recall"].map(lambda v: f"{v:.3f}"),
-                "QPS": fast["qps_single"].map(lambda v: f"{v:,.0f}"),
-                "speed-up": fast["speedup"].map(lambda v: f"{v:.2f}x"),
-            }
-        )
-        if f"{hr}_lost" in fast:
-            table[f"{hr} exact"] = fast[f"exact_{hr}"].map(lambda v: f"{v:.4f}")
-            table[f"{hr} index"] = fast[f"index_{hr}"].map(lambda v: f"{v:.4f}")
-            table["cost"] = fast[f"{hr}_lost"].map(lambda v: f"{v:+.4f}")
-        lines += [_md_table(table), ""]
-        best_speed = float(fast["speedup"].max())
-        worst_cost = float(fast[f"{hr}_lost"].max()) if f"{hr}_lost" in fast else np.nan
-        notes = []
-        if best_speed < 2:
-            notes.append(
-                f"no index is even 2x faster than exact search here (best {best_speed:.2f}x): "
-                "on this many items exact search is the sensible choice"
-            )
-        if np.isfinite(worst_cost):
-            notes.append(
-                f"the largest {hr} given up by these picks is {worst_cost:+.4f}"
-                + (
-                    " — within the sampling noise of the test users"
-                    if not best.empty and worst_cost < _half_width(best)
-                    else ""
-                )
-            )
-        if notes:
-            lines += ["Reading: " + "; ".join(notes) + ".", ""]
-        lines += [
-            "Speeds were measured on a shared machine: compare rows of one run, not absolute "
-            "numbers across runs.",
-            "",
-        ]
-    return lines
-
-
-def _ci(row: pd.Series) -> str:
-    if np.isfinite(row["low"]):
-        return f"{row['mean']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
-    return f"{row['mean']:.3f}"
-
-
-def _half_width(best: pd.DataFrame) -> float:
-    hw = ((best["high"] - best["low"]) / 2).dropna()
-    return float(hw.median()) if len(hw) else 0.0
-
-
-def summary_text(outdir: str | Path) -> str:
-    """The summary section of an experiment folder's results, as plain text (for the end of
-    ``embrecall run``)."""
-    out = Path(outdir)
-    results = pd.read_csv(out / "results.csv") if (out / "results.csv").exists() else pd.DataFrame()
-    quality = pd.read_csv(out / "quality.csv") if (out / "quality.csv").exists() else pd.DataFrame()
-    config = _read_json(out / "config.resolved.json")
-    k = int(config.get("k", [10])[0]) if config else 10
-    e2e_mode = config.get("evaluation", {}).get("e2e_mode", "u2i") if config else None
-    return "\n".join(summary_lines(results, quality, k, e2e_mode))

@@ -163,3 +163,210 @@ def test_unknown_class_is_a_clear_error(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text(TINY.replace("embeddings.trainers:DeepWalk", "embeddings.trainers:Nope"))
     assert main(["run", str(cfg), "--out", str(tmp_path), "--no-progress"]) == 1
+
+
+# ------------------------------------------------------------------ issue 12.6: tuned runner
+_TUNING = """\
+[tuning]
+n_trials = 2
+methods = ["item2vec-sequence"]
+[tuning.space.item2vec-sequence]
+epochs = { int = [1, 3] }
+window = { int = [1, 5] }
+"""
+_DW = """\
+[[methods]]
+name = "dw"
+class = "embeddings.trainers:DeepWalk"
+params = { dim = 8, num_walks = 2, walk_length = 10, window = 3, min_rating = 3.5 }
+"""
+assert _DW in TINY
+TUNED = TINY.replace(_DW, "").replace("[[methods]]", _TUNING + "[[methods]]", 1)
+
+
+def _events(inter):
+    return set(map(tuple, inter.frame[["user_id", "item_id", "timestamp"]].to_numpy().tolist()))
+
+
+def test_tuned_run_chooses_on_validation_and_reads_test_once(tmp_path, monkeypatch):
+    import embeddings.tuning as tuning_mod
+    from recall.experiment import load_data, split_data
+
+    seen: list[tuple] = []
+    real_tune = tuning_mod.tune
+
+    def spy(method, train, valid, **kw):
+        seen.append((method, _events(train), _events(valid), kw))
+        return real_tune(method, train, valid, **kw)
+
+    monkeypatch.setattr(tuning_mod, "tune", spy)
+    cfg = tmp_path / "tuned.toml"
+    cfg.write_text(TUNED)
+    config = load_config(cfg)
+    assert "tuning" in config.raw and [m["name"] for m in config.methods] == ["i2v", "eges"]
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
+
+    # the search saw train and valid only: no test event, and the config's setting first
+    data = load_data(config.raw["data"], 0)
+    _, test = split_data(data.interactions, config.raw["split"])
+    ((method, train_ev, valid_ev, kw),) = seen  # only i2v is searched ([tuning] methods)
+    assert method == "item2vec-sequence" and kw["n_trials"] == 2
+    assert not (train_ev | valid_ev) & _events(test) and valid_ev and not train_ev & valid_ev
+    assert kw["initial"][0]["epochs"] == 2 and kw["fixed"]["dim"] == 8
+    assert kw["random_state"] == 0
+
+    tun = pd.read_csv(out / "tuning.csv")
+    assert list(tun["method"]) == ["i2v", "eges"]
+    assert list(tun["setting"]) == ["tuned", "config"] and tun.loc[0, "n_trials"] == 2
+    for _, r in tun.iterrows():  # the mode kept is the better one on validation
+        assert r[f"valid_{r['validated_mode']}"] == max(r["valid_i2i"], r["valid_u2i"])
+    tuned_params = json.loads(tun.loc[0, "params"])
+    assert 1 <= tuned_params["epochs"] <= 3 and tuned_params["dim"] == 8
+
+    q = pd.read_csv(out / "quality.csv")
+    rec = q[q["mode"].isin(["i2i", "u2i"])]
+    # exactly one validated mode per method, the one tuning.csv names
+    chosen = rec[rec["validated_mode"].astype(bool)].set_index("method")["mode"]
+    assert chosen.to_dict() == dict(zip(tun["method"], tun["validated_mode"], strict=True))
+    assert set(rec.loc[rec["method"] == "i2v", "setting"]) == {"tuned"}
+    # end to end in each method's validated mode: exact search reproduces that mode's figure
+    res = pd.read_csv(out / "results.csv")
+    exact = res[res["index_family"] == "exact"].set_index("method")
+    for m, mode in chosen.items():
+        assert exact.loc[m, "e2e_mode"] == mode
+        base = rec[(rec["method"] == m) & (rec["mode"] == mode)]["hit_rate@10"].iloc[0]
+        assert exact.loc[m, "e2e_hit_rate@10"] == pytest.approx(base)
+    # test is the plain split's test: the validation cut only moved events out of train
+    pop = q[q["method"] == "popularity"]["n_users"].iloc[0]
+    assert pop == test.frame["user_id"].nunique()
+
+    report = (out / "report.md").read_text()
+    per_method, fastest = report.index("**Quality per method**"), report.index("**Fastest index")
+    assert per_method < fastest and "## Validation: each method's setting" in report
+    assert "tuning.csv" in json.loads((out / "run.json").read_text())["files"]
+
+    # same seed, same choices and the same figures
+    out2 = tmp_path / "run2"
+    assert main(["run", str(cfg), "--out", str(out2), "--no-progress", "--no-cache"]) == 0
+    tun2 = pd.read_csv(out2 / "tuning.csv")
+    assert list(tun2["params"]) == list(tun["params"])
+    q2 = pd.read_csv(out2 / "quality.csv")
+    pd.testing.assert_series_equal(q2["hit_rate@10"], q["hit_rate@10"])
+
+
+def test_best_mode_without_tuning_keeps_the_config_setting(tmp_path):
+    cfg = tmp_path / "best.toml"
+    text = TINY.replace("[[methods]]", '[evaluation]\ne2e_mode = "best"\n[[methods]]', 1)
+    cfg.write_text(text)
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress", "--method", "i2v"]) == 0
+    tun = pd.read_csv(out / "tuning.csv")
+    assert list(tun["setting"]) == ["config"] and list(tun["n_trials"]) == [0]
+    assert json.loads(tun.loc[0, "params"]) == load_config(cfg).methods[0]["params"]
+    res = pd.read_csv(out / "results.csv")
+    assert set(res["e2e_mode"]) == {tun.loc[0, "validated_mode"]}
+
+
+def test_tuning_table_errors_name_the_problem():
+    base = {"name": "x", "data": {}, "methods": []}
+    with pytest.raises(ValueError, match="'item2vec-seq' has no search; did you mean"):
+        parse_config({**base, "tuning": {"methods": ["item2vec-seq"]}})
+    with pytest.raises(ValueError, match="n_trials must be an integer >= 1"):
+        parse_config({**base, "tuning": {"n_trials": 0}})
+    with pytest.raises(ValueError, match="timeout must be a number of seconds > 0"):
+        parse_config({**base, "tuning": {"timeout": "1h"}})
+    with pytest.raises(ValueError, match="e2e_mode 'worst' is unknown"):
+        parse_config({**base, "evaluation": {"e2e_mode": "worst"}})
+
+
+def test_config_setting_is_the_first_trial_and_unsearched_params_stay_fixed():
+    from recall.experiment.validation import search_key, tune_arguments
+
+    spec = {
+        "name": "n2v",
+        "class": "embeddings.trainers:Node2Vec",
+        "params": {"p": 0.5, "q": 2.0, "dim": 500, "num_walks": 3},
+    }
+    tuning = {"n_trials": 3, "space": {"node2vec": {"p": {"float": [0.25, 4.0]}}}}
+    assert search_key(spec, tuning) == "node2vec"
+    assert search_key(spec, {**tuning, "methods": ["deepwalk"]}) is None
+    assert search_key(spec, None) is None
+    kw = tune_arguments(spec, tuning, "node2vec", seed=7)
+    assert set(kw["space"]) == {"p"} and kw["initial"] == [{"p": 0.5}]
+    assert kw["fixed"] == {"q": 2.0, "dim": 500, "num_walks": 3}
+    assert kw["random_state"] == 7 and kw["n_trials"] == 3
+    # a config value outside the searched range is not forced into the first trial
+    kw = tune_arguments({**spec, "params": {"p": 9.0}}, tuning, "node2vec", seed=0)
+    assert kw["initial"] == [{"p": 1.0}]  # the trainer's default instead
+
+
+# ------------------------------------------------------------------ issue 10.1: wall clock
+def test_timings_are_wall_clock_medians_with_cpu_beside():
+    import time
+
+    from recall.measure import Timing, time_repeats
+
+    calls = []
+
+    def sleepy():  # waits without using the CPU: wall clock sees it, CPU time does not
+        calls.append(1)
+        time.sleep(0.02)
+
+    t = time_repeats(sleepy, repeat=3, warmup=1)
+    assert len(calls) == 4 and len(t.wall) == 3 and t.warmup_s >= 0.02
+    assert t.min <= t.median <= t.max and t.median >= 0.02
+    assert t.cpu_median < 0.5 * t.median
+    rate = t.rate(10, "qps")
+    assert rate["qps"] == pytest.approx(10 / t.median) and rate["qps_min"] <= rate["qps"]
+    assert rate["qps_cpu"] > rate["qps"] and rate["qps_rounds"] == 3
+    assert Timing((1.0, 2.0, 9.0), (1.0, 1.0, 1.0)).median == 2.0  # not the best (min)
+    with pytest.raises(ValueError, match="repeat must be a positive int"):
+        time_repeats(sleepy, repeat=0)
+
+
+def test_runner_records_load_and_timing_spread(tmp_path):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress", "--method", "i2v"]) == 0
+    env = json.loads((out / "environment.json").read_text())
+    assert len(env["load_before"]) == 3 and len(env["load_after"]) == 3 and env["wall_s"] > 0
+    res = pd.read_csv(out / "results.csv")
+    for p in ("qps_single", "qps_batch"):
+        assert (res[f"{p}_min"] <= res[p]).all() and (res[p] <= res[f"{p}_max"]).all()
+        assert (res[f"{p}_rounds"] == 3).all() and (res[f"{p}_cpu"] > 0).all()
+    assert res["load_1min"].notna().all()
+    assert "Load average (1/5/15 min)" in (out / "report.md").read_text()
+
+
+# ------------------------------------------------------------------ issue 15: layering
+def test_library_runner_does_not_import_the_command_line():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, recall.experiment, recall.report, recall.measure; "
+        "bad = [m for m in sys.modules if m == 'recall.cli' or m.startswith('recall.bench')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_paths_come_from_the_working_directory(tmp_path, monkeypatch):
+    import numpy as np
+
+    from recall.experiment import default_run_folder, resolve_data_path
+    from recall.experiment.figures import _as_hashed
+    from recall.lsh import SimHashIndex
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_path("data/x.csv") == tmp_path / "data" / "x.csv"
+    assert default_run_folder("n").parent == tmp_path / "runs"
+    monkeypatch.setenv("EMBRECALL_DATA", str(tmp_path / "shared"))
+    assert resolve_data_path("shared:ml") == tmp_path / "shared" / "ml"
+    # the bucket plot hashes what the index hashes, without its private _prepare
+    x = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32) * 5
+    for metric in ("cosine", "l2"):
+        index = SimHashIndex(metric=metric, n_tables=2, random_state=0).build(x, np.arange(20))
+        np.testing.assert_array_equal(_as_hashed(x, metric), index._prepare(x))

@@ -10,7 +10,7 @@ import numpy as np
 
 from embeddings import Embeddings
 from embeddings.progress import progress_bar
-from recall import experiment
+from recall.experiment import index as experiment
 
 
 def test_plain_lines_when_not_a_terminal(monkeypatch):

@@ -428,3 +428,21 @@ def test_quality_bench_node_stages_tiny(tmp_path, monkeypatch):
     assert set(nc["setting"]) == {"defaults", "tuned"}
     assert (nc["n_seeds"] == 2).all() and nc["value"].between(0, 1).all()
     assert (out / "search" / "cliques__deepwalk.json").is_file()
+
+
+def test_quality_bench_refuses_a_busy_machine_unless_allowed(tmp_path, monkeypatch):
+    """Its seconds are wall clock: a timed run does not start above the load limit."""
+    from recall.bench import harness, quality
+    from recall.bench.harness import LoadTooHighError
+
+    monkeypatch.setattr(harness, "load_average", lambda: (9.0, 9.0, 9.0))
+    searched = []
+    monkeypatch.setattr(quality, "run_search", lambda *a, **k: searched.append(a))
+    argv = ["--stage", "search", "--out", str(tmp_path / "q"), "--cache", str(tmp_path / "c")]
+    with pytest.raises(LoadTooHighError, match="load average 9.00"):
+        quality.main(argv)
+    assert searched == []  # refused before any work
+    quality.main([*argv, "--allow-load"])
+    assert len(searched) == 1
+    quality.main([*argv, "--quick"])  # a smoke run only flags
+    assert len(searched) == 2

@@ -20,7 +20,6 @@ from embeddings import Embeddings, ItemGraph
 from embeddings._validate import as_ids
 from embeddings.datasets import Interactions
 from embeddings.datasets.generic import load_interactions
-from recall import experiment
 from recall.base import MAX_K, load_index
 from recall.cli import main
 from recall.exact import ExactIndex
@@ -32,6 +31,7 @@ from recall.experiment import (
     run_experiment,
     select,
 )
+from recall.experiment import runner as experiment
 
 # a config small enough to run in seconds: one method, exact search only
 SMALL = textwrap.dedent(

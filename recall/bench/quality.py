@@ -56,10 +56,10 @@ from embeddings.tuning import (
     tune,
     tune_node_classification,
 )
+from recall.bench.harness import BenchRun, add_load_arguments
+from recall.measure import load_average
 
 logger = logging.getLogger(__name__)
-
-REPO = Path(__file__).resolve().parents[2]
 
 #: node2vec paper (Grover & Leskovec, KDD 2016), Table 2: Macro-F1 at 50% labelled nodes.
 #: Their "Wikipedia" is the word co-occurrence graph with POS labels (``pos`` here), not the
@@ -133,10 +133,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
 def _data_root(arg: str | None) -> Path:
     if arg:
         return Path(arg)
-    env = os.environ.get("EMBRECALL_DATA")
-    if env:
-        return Path(env)
-    return REPO.parent / "shared" / "data"
+    from recall.experiment import default_data_root  # TODO(lead): embeddings.paths.data_root
+
+    root = default_data_root()
+    return root if root is not None else Path("shared-data-not-found")
 
 
 def _rec_data(name: str, cfg: dict[str, Any], root: Path, seed: int) -> Any:
@@ -381,6 +381,7 @@ def recommendation_final(
                             "recall@10": r["recall@10"],
                             "ndcg@10": r["ndcg@10"],
                             "train_seconds": secs,
+                            "loadavg_1min": load_average()[0],
                             "users": r["n_users"],
                             "users_without_query": r["n_no_query"],
                         }
@@ -417,6 +418,7 @@ def recommendation_final(
                 "recall@10": float(g["recall@10"].mean()),
                 "ndcg@10": float(g["ndcg@10"].mean()),
                 "train_seconds": float(g["train_seconds"].mean()),
+                "loadavg_1min_max": float(g["loadavg_1min"].max()),
                 "users": int(g["users"].iloc[0]),
                 "users_without_query": int(g["users_without_query"].iloc[0]),
                 "best_baseline": best_baseline,
@@ -585,7 +587,7 @@ def defaults_check(cfg: dict[str, Any], root: Path, seed: int) -> pd.DataFrame:
                     "macro_f1_valid": r["macro_f1"],
                     "micro_f1_valid": r["micro_f1"],
                     "seconds": time.perf_counter() - t0,
-                    "loadavg_1min": os.getloadavg()[0],
+                    "loadavg_1min": load_average()[0],
                 }
             )
             logger.info("defaults check %s %s: %s", ds, setting, r)
@@ -606,7 +608,7 @@ def defaults_check(cfg: dict[str, Any], root: Path, seed: int) -> pd.DataFrame:
                     "params": json.dumps(emb.meta.get("trainer_params", {}), default=str),
                     "hit_rate@10_i2i_valid": r[METRIC],
                     "seconds": time.perf_counter() - t0,
-                    "loadavg_1min": os.getloadavg()[0],
+                    "loadavg_1min": load_average()[0],
                 }
             )
             logger.info("defaults check %s %s: HR@10 %.4f", ds, setting, r[METRIC])
@@ -643,9 +645,14 @@ def write_report(df: pd.DataFrame, out: Path, cfg_name: str, cfg: dict, env: dic
         "# Quality of the trainers on a validation protocol",
         "",
         f"Produced by `python -m recall.bench.quality{' --quick' if cfg_name == 'quick' else ''}`"
-        f" ({cfg_name} settings); see the module docstring for the protocol. Load average at "
-        f"the end: {env.get('loadavg')}; the machine was shared, so seconds are indicative.",
+        f" ({cfg_name} settings); see the module docstring for the protocol. "
+        + (
+            f"Machine: {env['load_text']}; seconds are wall clock (`time.perf_counter`)."
+            if env.get("load_text")
+            else f"Load average at the end: {env.get('loadavg')}; seconds are indicative."
+        ),
         "",
+        *[line for n in env.get("load_notes", []) for line in (f"> {n}", "")],
         "Reproduce (each stage resumes from `--cache` and `--out`; `--stage` may repeat): "
         "`python -m recall.bench.quality --stage search` (Optuna searches, validation only), "
         "`--stage defaults-check` (old vs new walk defaults, validation folds), "
@@ -910,7 +917,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(prog="python -m recall.bench.quality", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small settings (a few minutes)")
     ap.add_argument("--data", default=None, help="shared data root (default $EMBRECALL_DATA)")
-    ap.add_argument("--out", default=str(REPO / "reports" / "quality"))
+    ap.add_argument(
+        "--out",
+        default=str(Path("reports") / "quality"),
+        help="output folder (default reports/quality under the working directory)",
+    )
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "embrecall" / "quality"))
     ap.add_argument(
         "--stage",
@@ -938,6 +949,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--seeds", type=int, nargs="*", default=None)
     ap.add_argument("--seed", type=int, default=0, help="split and search seed")
     ap.add_argument("--progress", action="store_true")
+    add_load_arguments(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)
@@ -966,6 +978,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     methods = args.methods or [*REC_METHODS, "implicit-als", "implicit-bpr"]
     stages = args.stage or ["search", "final", "report"]
     root, out, cache = _data_root(args.data), Path(args.out), Path(args.cache)
+    run = None
+    if {"search", "final", "defaults-check"} & set(stages):  # stages that time what they train
+        run = BenchRun.start(
+            "quality",
+            argv,
+            quick=args.quick,
+            max_load=args.max_load,
+            allow_load=args.allow_load,
+        )
     t0 = time.perf_counter()
     if "search" in stages:
         run_search(cfg, root, out, methods, args.seed, cache)
@@ -999,6 +1020,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     shown = argv if argv is not None else sys.argv[1:]
     env["command"] = "python -m recall.bench.quality " + " ".join(shown)
     env.update(seed=args.seed, total_seconds=time.perf_counter() - t0, loadavg=os.getloadavg())
+    if run is not None:
+        run.finish()
+        env.update(load_text=run.load_text(), load_notes=list(run.notes), loaded=run.loaded)
     if "report" in stages or "final" in stages:
         write_report(df, out, cfg_name, cfg, env)
         logger.info("wrote %s", out / "results.md")
