@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from embeddings._validate import spawn_seeds
 from embeddings.base import TrainerBase, public_module
 from embeddings.datasets.tables import Interactions
 from embeddings.inputs import _item_labels, _note_side_info, _with_item_labels
 from embeddings.sessions import Sessions
 from embeddings.types import Embeddings
+from embeddings.validate import spawn_seeds
 
 __all__ = ["Popularity", "ItemKNN", "ImplicitMF", "user_item_matrix"]
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_ids, describe_values
 from embeddings.sessions import Sessions
+from embeddings.validate import as_ids, describe_values
 
 __all__ = ["ItemGraph"]
 

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from embeddings._validate import spawn_seeds
 from embeddings.base import TrainerBase, public_module
 from embeddings.datasets.tables import Interactions
 from embeddings.graph import ItemGraph
@@ -37,6 +36,7 @@ from embeddings.inputs import (
 from embeddings.params import SkipGramParams
 from embeddings.sessions import Sessions
 from embeddings.types import Embeddings
+from embeddings.validate import spawn_seeds
 from embeddings.word2vec import MAX_SEQUENCE_TOKENS, SkipGram
 
 __all__ = ["Item2Vec"]

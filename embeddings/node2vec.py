@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import spawn_seeds
 from embeddings.base import TrainerBase, public_module
 from embeddings.graph import ItemGraph
 from embeddings.inputs import (
@@ -26,6 +25,7 @@ from embeddings.inputs import (
 )
 from embeddings.params import SkipGramParams
 from embeddings.types import Embeddings
+from embeddings.validate import spawn_seeds
 from embeddings.walks.stage import Walks
 from embeddings.word2vec import SkipGram
 

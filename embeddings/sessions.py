@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from embeddings._validate import check_random_state
 from embeddings.datasets.tables import Interactions
+from embeddings.validate import check_random_state
 
 __all__ = [
     "Sessions",

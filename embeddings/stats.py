@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import check_random_state
+from embeddings.validate import check_random_state
 
 __all__ = [
     "BootstrapResult",

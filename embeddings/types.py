@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._io import atomic_write, read_npz
-from embeddings._validate import as_ids, as_vectors, describe_values
+from embeddings.io import atomic_write, read_npz
+from embeddings.validate import as_ids, as_vectors, describe_values
 
 if TYPE_CHECKING:  # pragma: no cover
     from gensim.models import KeyedVectors

@@ -44,9 +44,9 @@ from gensim.models import Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_ids, describe_values, spawn_seeds
 from embeddings.params import SkipGramParams
 from embeddings.types import Embeddings
+from embeddings.validate import as_ids, describe_values, spawn_seeds
 
 __all__ = ["SkipGram", "MAX_SEQUENCE_TOKENS", "chunk_sequence", "TokenCorpus", "BlockCorpus"]
 

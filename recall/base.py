@@ -34,8 +34,8 @@ from typing import Any, ClassVar, Literal, NoReturn, Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._io import atomic_write, read_npz
-from embeddings._validate import as_ids, as_vectors, describe_values
+from embeddings.io import atomic_write, read_npz
+from embeddings.validate import as_ids, as_vectors, describe_values
 
 __all__ = [
     "SearchResult",

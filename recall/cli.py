@@ -223,7 +223,7 @@ def _save_node_vectors(emb: Any, path: Path) -> Path:
     """word2vec text format keyed by node name (what PecanPy / node2vec users read back)."""
     import numpy as np
 
-    from embeddings._io import atomic_write
+    from embeddings.io import atomic_write
 
     names = emb.labels_of(emb.ids)
     with atomic_write(path, "w") as fh:

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_ids, as_vectors
+from embeddings.validate import as_ids, as_vectors
 from recall.base import Metric, SearchResult, _pad, check_k
 from recall.lsh.index import _LSHIndex
 from recall.lsh.redis_buckets import STORE_FORMAT_TAG, RedisBuckets

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embeddings._io import atomic_write
+from embeddings.io import atomic_write
 from recall import plots
 from recall.summary import (
     best_methods,

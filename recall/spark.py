@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from embeddings._validate import as_ids, spawn_seeds
 from embeddings.sessions import Sessions
 from embeddings.types import Embeddings
+from embeddings.validate import as_ids, spawn_seeds
 from recall.base import METRICS, normalize_rows
 
 if TYPE_CHECKING:  # pragma: no cover

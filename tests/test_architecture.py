@@ -18,8 +18,6 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("embeddings", "recall")
 
@@ -209,10 +207,6 @@ def test_no_import_cycles():
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="recall.experiment imports recall.cli in a function: the runner split removes it",
-)
 def test_no_import_cycles_even_through_function_level_imports():
     edges = import_edges()
     cycles = find_cycles(edges)
@@ -234,7 +228,6 @@ def _private(name: str) -> bool:
     return any(p.startswith("_") and not p.startswith("__") for p in name.split("."))
 
 
-@pytest.mark.xfail(strict=False, reason="lead sweeps recall imports after merge")
 def test_recall_imports_no_private_embeddings_module():
     bad = [
         f"{e.src}:{e.line} imports {e.dst}"

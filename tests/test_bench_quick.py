@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from embeddings.paths import data_root, data_root_candidates
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("EMBRECALL_DATA", REPO.parent / "shared" / "data"))
+DATA = data_root() or data_root_candidates()[0]
 MOVIELENS = DATA / "movielens-latest-small"
 
 # name -> (extra arguments, files the run must write, reason to skip or None)

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embeddings._validate import spawn_seeds
 from embeddings.datasets import Interactions, ItemSideInfo
 from embeddings.eges import BGE, EGES, GES
 from embeddings.eges.kernels import _center_update, _hidden
 from embeddings.eges.models import _as_graph
 from embeddings.graph import ItemGraph
 from embeddings.sessions import build_sessions
+from embeddings.validate import spawn_seeds
 from embeddings.walks import generate_walks
 
 SMALL = dict(dim=16, epochs=4, num_walks=4, walk_length=20, progress=False)

@@ -364,6 +364,9 @@ def test_paths_come_from_the_working_directory(tmp_path, monkeypatch):
     assert resolve_data_path("data/x.csv") == tmp_path / "data" / "x.csv"
     assert default_run_folder("n").parent == tmp_path / "runs"
     monkeypatch.setenv("EMBRECALL_DATA", str(tmp_path / "shared"))
+    with pytest.raises(FileNotFoundError, match="shared"):  # a set but missing folder is named
+        resolve_data_path("shared:ml")
+    (tmp_path / "shared").mkdir()
     assert resolve_data_path("shared:ml") == tmp_path / "shared" / "ml"
     # the bucket plot hashes what the index hashes, without its private _prepare
     x = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32) * 5

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 from embeddings import Embeddings, ItemGraph
-from embeddings._validate import as_ids
 from embeddings.datasets import Interactions
 from embeddings.datasets.generic import load_interactions
+from embeddings.validate import as_ids
 from recall.base import MAX_K, load_index
 from recall.cli import main
 from recall.exact import ExactIndex

@@ -30,9 +30,9 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_ids
 from embeddings.graph import ItemGraph
 from embeddings.paths import data_root as default_data_root
+from embeddings.validate import as_ids
 
 __all__ = [
     "LabelledGraph",

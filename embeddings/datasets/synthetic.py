@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from embeddings._validate import check_random_state
 from embeddings.datasets.tables import Interactions, ItemSideInfo
+from embeddings.validate import check_random_state
 
 __all__ = ["SyntheticData", "make_synthetic"]
 

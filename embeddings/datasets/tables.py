@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from embeddings._validate import as_ids, describe_values
+from embeddings.validate import as_ids, describe_values
 
 __all__ = ["Interactions", "ItemSideInfo", "IdVocabulary", "INTERACTION_COLUMNS"]
 

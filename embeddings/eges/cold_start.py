@@ -16,10 +16,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from embeddings._validate import as_ids, describe_values
 from embeddings.datasets.tables import ItemSideInfo
 from embeddings.eges.side_info import encode_side_info
 from embeddings.types import Embeddings
+from embeddings.validate import as_ids, describe_values
 
 __all__ = ["cold_start_vectors", "embeddings_with_cold_start"]
 

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from embeddings._validate import check_random_state, spawn_seeds
 from embeddings.base import TrainerBase, public_module
 from embeddings.datasets.tables import Interactions, ItemSideInfo
 from embeddings.eges import cold_start
@@ -24,6 +23,7 @@ from embeddings.inputs import graph_from_data
 from embeddings.params import SkipGramParams
 from embeddings.sessions import Sessions
 from embeddings.types import Embeddings
+from embeddings.validate import check_random_state, spawn_seeds
 from embeddings.walks.corpus import WalkCorpus
 from embeddings.walks.generate import _check_positive_int
 from embeddings.walks.stage import Walks

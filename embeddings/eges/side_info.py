@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from embeddings._validate import describe_values
 from embeddings.datasets.tables import ItemSideInfo
+from embeddings.validate import describe_values
 
 __all__ = ["encode_side_info", "prepare_side_info"]
 

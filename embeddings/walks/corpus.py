@@ -15,8 +15,8 @@ import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._io import atomic_write
 from embeddings.graph import ItemGraph
+from embeddings.io import atomic_write
 from embeddings.walks.generate import Mode, _check_positive_int, _WalkPlan
 from embeddings.walks.kernels import CHUNK
 

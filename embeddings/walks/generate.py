@@ -20,9 +20,9 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_ids, describe_values
 from embeddings.graph import ItemGraph
 from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
+from embeddings.validate import as_ids, describe_values
 from embeddings.walks.kernels import (
     CHUNK,
     _build_edge_tables,

@@ -91,7 +91,7 @@ class BinaryMultiHashIndex(Index):
         """faiss ``IndexBinaryMultiHash.search`` on the query's SimHash code, then the exact
         re-rank of its candidates, one query per call (unit rows prepared once; the code is
         computed inside the call: hashing is the method's work)."""
-        from embeddings._validate import as_vectors
+        from embeddings.validate import as_vectors
         from recall.peers import NativeSearch
 
         q = self._prepare(as_vectors(queries, "queries", dim=self.dim))

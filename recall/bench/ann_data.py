@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from embeddings.paths import data_root as shared_data_root
 from recall.base import normalize_rows
 from recall.bench.datasets import FAMILIES, make_family
 
@@ -21,10 +21,12 @@ REAL = ("sparkals", "sparrow", "item2vec")
 
 
 def data_root() -> Path:
-    """``$EMBRECALL_DATA``, else ``../shared/data`` beside the checkout (input, not output)."""
-    # TODO(lead): use embeddings.paths.data_root
-    env = os.environ.get("EMBRECALL_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+    """The shared data folder (:func:`embeddings.paths.data_root`; input, not output).
+
+    Raises ``FileNotFoundError`` naming where it looked when there is none."""
+    root = shared_data_root(required=True)
+    assert root is not None
+    return root
 
 
 def load_sparkals(root: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -96,8 +98,8 @@ def make_data(name: str, n: int, d: int, n_queries: int, seed: int, quick: bool)
         q, q_tune = qq[:n_queries], qq[n_queries:]
         desc = FAMILIES[name].description
     else:
-        root = data_root()
         try:
+            root = data_root()
             if name == "sparkals":
                 x, users = load_sparkals(root)
                 desc = "Spark ALS item vectors of MovieLens-1M, queried by its user vectors (ip)"

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from embeddings._validate import check_random_state
+from embeddings.validate import check_random_state
 
 __all__ = [
     "Family",

@@ -41,7 +41,6 @@ lower-cased) and the release year in 5-year buckets (``year5``: "1995-1999").
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -49,14 +48,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embeddings._validate import spawn_seeds
 from embeddings.datasets.movielens import load_movielens
 from embeddings.datasets.tables import Interactions, ItemSideInfo
 from embeddings.eges import BGE, EGES, GES
 from embeddings.evaluation import evaluate_i2i, evaluate_popularity, recommendation_metrics
 from embeddings.graph import ItemGraph
+from embeddings.paths import data_root as shared_data_root
 from embeddings.sessions import build_sessions, leave_last_out
 from embeddings.types import Embeddings
+from embeddings.validate import spawn_seeds
 from embeddings.walks import generate_walks
 
 logger = logging.getLogger(__name__)
@@ -75,11 +75,13 @@ PAPER_AUC = {
 # data
 # ---------------------------------------------------------------------------------------------
 def data_root(arg: str | None) -> Path:
+    """``--data``, else :func:`embeddings.paths.data_root` (``FileNotFoundError`` naming where it
+    looked when there is none)."""
     if arg:
         return Path(arg)
-    env = os.environ.get("EMBRECALL_DATA")
-    # TODO(lead): use embeddings.paths.data_root (input beside the checkout, not an output)
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+    root = shared_data_root(required=True)
+    assert root is not None
+    return root
 
 
 def movielens_side_info(side: ItemSideInfo) -> ItemSideInfo:
@@ -567,7 +569,7 @@ def _table(df: pd.DataFrame, index: str | list[str], columns: str, fmt: str = "{
 def write_report(
     df: pd.DataFrame, cfg: dict[str, Any], env: dict[str, Any], out: Path, run: Any = None
 ) -> None:
-    from embeddings._io import atomic_write
+    from embeddings.io import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "results.csv", "w") as fh:

@@ -131,12 +131,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 
 def _data_root(arg: str | None) -> Path:
+    """``--data``, else :func:`embeddings.paths.data_root`; when there is none, the first place it
+    looks (a real data set then fails with a ``FileNotFoundError`` naming it; synthetic runs need
+    no data folder)."""
     if arg:
         return Path(arg)
-    from recall.experiment import default_data_root  # TODO(lead): embeddings.paths.data_root
+    from embeddings.paths import data_root, data_root_candidates
 
-    root = default_data_root()
-    return root if root is not None else Path("shared-data-not-found")
+    root = data_root()
+    return root if root is not None else data_root_candidates()[0]
 
 
 def _rec_data(name: str, cfg: dict[str, Any], root: Path, seed: int) -> Any:

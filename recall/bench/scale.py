@@ -187,7 +187,7 @@ def synthetic_interactions(
 
 def edge_file(n_nodes: int, n_edges: int, seed: int = 0) -> Path:
     """The Chung-Lu graph as ``u<TAB>v<TAB>w`` lines, written once and cached."""
-    from embeddings._io import atomic_write
+    from embeddings.io import atomic_write
 
     path = CACHE / "bench-scale" / f"chunglu_n{n_nodes}_e{n_edges}_s{seed}.tsv"
     if path.exists():

@@ -297,7 +297,7 @@ def _edge_file(nodes: int, m: int, seed: int) -> Path:
     import networkx as nx
     import numpy as np
 
-    from embeddings._io import atomic_write
+    from embeddings.io import atomic_write
 
     path = CACHE / "bench-walks" / f"plc_n{nodes}_m{m}_s{seed}.tsv"
     if path.exists():
@@ -424,7 +424,7 @@ def summarise(rows: list[dict]) -> list[dict]:
 def _write_reports(rows: list[dict], summary: list[dict], meta: dict, run, out: Path) -> None:
     import pandas as pd
 
-    from embeddings._io import atomic_write
+    from embeddings.io import atomic_write
     from recall.bench.harness import fmt_range
 
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,20 +14,16 @@ from typing import Any
 import pandas as pd
 
 from embeddings.datasets import Interactions, ItemSideInfo
+from embeddings.paths import data_root, data_root_candidates
 
 logger = logging.getLogger(__name__)
 
 
 def default_data_root() -> Path | None:
-    """``$EMBRECALL_DATA`` if set, else ``../shared/data`` beside the checkout when it exists.
+    """The shared data folder (:func:`embeddings.paths.data_root`), or None when there is none.
 
     A data location (read only), never an output folder."""
-    # TODO(lead): use embeddings.paths.data_root() (the "shared" helper's one copy of this rule)
-    env = os.environ.get("EMBRECALL_DATA")
-    if env:
-        return Path(env)
-    cand = Path(__file__).resolve().parents[3] / "shared" / "data"
-    return cand if cand.is_dir() else None
+    return data_root()
 
 
 def shared_copy(variant: str, data_root: Path | None = None) -> Path | None:
@@ -50,8 +45,10 @@ def resolve_data_path(value: str, data_root: Path | None = None) -> Path:
     if value.startswith("shared:"):
         root = data_root or default_data_root()
         if root is None:
+            looked = ", ".join(str(c) for c in data_root_candidates())
             raise FileNotFoundError(
-                f"{value}: no shared data folder (set EMBRECALL_DATA or place ../shared/data)"
+                f"{value}: no shared data folder (looked at {looked}; set EMBRECALL_DATA or "
+                "place ../shared/data)"
             )
         return Path(root) / value.split(":", 1)[1]
     return Path(value).expanduser().absolute()

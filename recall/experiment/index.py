@@ -33,16 +33,9 @@ def _grid(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def set_search_params(index: Any, params: Mapping[str, Any]) -> None:
-    """Apply search-time parameters: ``index.set_search_params(**p)`` or plain attributes."""
-    if not params:
-        return
-    if hasattr(index, "set_search_params"):
+    """Apply search-time parameters through the Index contract's ``set_search_params``."""
+    if params:
         index.set_search_params(**params)
-        return
-    for k, v in params.items():
-        if not hasattr(index, k):
-            raise ValueError(f"{type(index).__name__} has no search parameter {k!r}")
-        setattr(index, k, v)
 
 
 def _tuned(

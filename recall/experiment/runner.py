@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from embeddings._io import atomic_write
+from embeddings.io import atomic_write
 from recall.experiment.config import ExperimentConfig
 from recall.experiment.data import data_fingerprint, load_data, split_data, split_validation
 from recall.experiment.evaluate import (

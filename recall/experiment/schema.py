@@ -194,11 +194,11 @@ def check_params(
 
 
 def is_trainer_class(cls: type) -> bool:
-    """A trainer: a public class with a ``fit`` method (the Trainer protocol's shape; the
-    module it comes from is checked by :func:`resolve_class`).
+    """A trainer: a class following the Trainer protocol (:func:`embeddings.base.is_trainer`;
+    the module it comes from is checked by :func:`resolve_class`)."""
+    from embeddings.base import is_trainer
 
-    TODO(lead): check against the Trainer protocol once embeddings defines it."""
-    return callable(getattr(cls, "fit", None))
+    return is_trainer(cls)
 
 
 def _is_kind(cls: type, kind: str) -> bool:
@@ -352,8 +352,6 @@ def check_index_grids(cls: Any, spec: Mapping[str, Any], where: str, problems: l
                     check_params(cls, {key: v}, where, problems, label=grid)
             continue
         settable = list(getattr(cls, "search_params", ()) or ())
-        if not settable:
-            settable = [n for n in inspect.signature(cls).parameters if n != "self"]
         for key in table:
             if key not in settable:
                 problems.append(

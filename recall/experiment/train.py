@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import json
 import logging
 import time
@@ -15,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from embeddings import Embeddings
-from embeddings._io import atomic_write
+from embeddings.base import is_trainer
 from embeddings.datasets import Interactions, ItemSideInfo
+from embeddings.io import atomic_write
 from recall.experiment.schema import import_object
 
 logger = logging.getLogger(__name__)
@@ -52,16 +52,16 @@ class TrainerTraits:
 
 
 def trainer_traits(cls: type) -> TrainerTraits:
-    """The one place that discovers a trainer's capabilities (by signature and attributes).
-
-    TODO(lead): read ``uses_side_info`` from the Trainer protocol once it exists."""
-    init = inspect.signature(cls).parameters
-    fit = inspect.signature(cls.fit).parameters  # type: ignore[attr-defined]
+    """What a trainer declares through the Trainer protocol (:mod:`embeddings.base`): its
+    parameter names and the class attributes ``uses_side_info`` / ``has_field_weights``."""
+    if not is_trainer(cls):
+        raise ValueError(f"{cls.__name__} is not a trainer (see embeddings.base.Trainer)")
+    names = set(cls.param_names())  # type: ignore[attr-defined]
     return TrainerTraits(
-        random_state="random_state" in init,
-        progress="progress" in init,
-        uses_side_info="side_info" in fit,
-        field_weights=callable(getattr(cls, "field_weights", None)),
+        random_state="random_state" in names,
+        progress="progress" in names,
+        uses_side_info=bool(cls.uses_side_info),  # type: ignore[attr-defined]
+        field_weights=bool(cls.has_field_weights),  # type: ignore[attr-defined]
     )
 
 

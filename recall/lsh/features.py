@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from embeddings._validate import as_vectors, check_random_state
+from embeddings.validate import as_vectors, check_random_state
 from recall.base import normalize_rows
 
 __all__ = ["LSHBucketFeatures"]

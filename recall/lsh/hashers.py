@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_vectors, check_random_state
+from embeddings.validate import as_vectors, check_random_state
 from recall.lsh import kernels as K
 from recall.lsh._checks import check_int as _check_int
 

@@ -72,7 +72,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_ids, describe_values
+from embeddings.validate import as_ids, describe_values
 from recall.base import Metric
 from recall.lsh.redis_lua import CREATE_LUA, FINISH_LUA, GATHER_LUA, WRITE_LUA
 

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_vectors, check_random_state
+from embeddings.validate import as_vectors, check_random_state
 from recall.lsh._checks import check_int as _check_int
 from recall.lsh.hashers import E2LSHHasher, SimHashHasher, _Hasher
 

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import as_vectors, check_random_state
+from embeddings.validate import as_vectors, check_random_state
 from recall.base import Index, Metric
 from recall.exact import exact_knn, knn_recall
 from recall.lsh.balanced import BalancedLSHIndex

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from embeddings._validate import check_random_state
+from embeddings.validate import check_random_state
 from recall.base import Index, Metric, SearchResult, _pad
 
 __all__ = ["NativeSearch"]
@@ -210,7 +210,7 @@ class _Peer(Index):
         """Queries validated and prepared as ``search`` prepares them (unit rows for cosine)."""
         if self.dim is None or len(self) == 0:
             raise ValueError("the index is empty: build it before searching")
-        from embeddings._validate import as_vectors
+        from embeddings.validate import as_vectors
 
         return np.ascontiguousarray(self._prepare(as_vectors(queries, "queries", dim=self.dim)))
 
@@ -219,7 +219,7 @@ class _Peer(Index):
 
         The default (no separate native call) is this index's public ``search`` on one float32
         row (1, d) at a time."""
-        from embeddings._validate import as_vectors
+        from embeddings.validate import as_vectors
 
         if self.dim is None or len(self) == 0:
             raise ValueError("the index is empty: build it before searching")

@@ -13,7 +13,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from embeddings._validate import check_random_state
+from embeddings.validate import check_random_state
 from recall.base import Metric
 from recall.peers._base import _check_pos_int, _Peer
 from recall.peers._threads import thread_controller
