@@ -32,9 +32,6 @@ __all__ = [
     "timed",
 ]
 
-# TODO(lead): recall.bench.harness holds copies of SPREAD_FLAG, Timing, timed, load_average and
-# default_max_load; it already imports this module, so it can import them from here instead.
-
 #: a point whose (max - min) / median exceeds this is flagged
 SPREAD_FLAG = 0.20
 
@@ -180,6 +177,17 @@ class Timing:
             f"{prefix}_spread": self.spread,
             f"{prefix}_flagged": self.flagged,
             f"{prefix}_rounds": len(self.wall),
+        }
+
+    def seconds(self, prefix: str = "s") -> dict[str, float]:
+        """Median wall seconds with min-max, CPU seconds, spread and flag."""
+        return {
+            prefix: self.median,
+            f"{prefix}_min": self.min,
+            f"{prefix}_max": self.max,
+            f"{prefix}_cpu": self.cpu_median,
+            f"{prefix}_spread": self.spread,
+            f"{prefix}_flagged": self.flagged,
         }
 
 

@@ -37,9 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from recall.measure import environment_info
+from recall.measure import (
+    SPREAD_FLAG,
+    Timing,
+    default_max_load,
+    environment_info,
+    load_average,
+    timed,
+)
 
 __all__ = [
     "SPREAD_FLAG",
@@ -59,95 +64,9 @@ __all__ = [
     "write_report",
 ]
 
-#: a point whose (max - min) / median exceeds this is flagged in the reports
-SPREAD_FLAG = 0.20
-
 
 class LoadTooHighError(RuntimeError):
     """The machine is too busy for a timed run (see ``--allow-load``)."""
-
-
-def default_max_load() -> float:
-    """0.75 x the number of cores (1.5 on a 2-core machine)."""
-    return 0.75 * float(os.cpu_count() or 1)
-
-
-def load_average() -> tuple[float, float, float]:
-    """``os.getloadavg()`` (1, 5, 15 minutes), NaNs where the platform has none."""
-    try:
-        return tuple(float(v) for v in os.getloadavg())  # type: ignore[return-value]
-    except OSError:  # pragma: no cover - not on Linux
-        return (float("nan"),) * 3  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Repeated measurements of one timed callable: wall and CPU seconds per round."""
-
-    wall: tuple[float, ...]
-    cpu: tuple[float, ...]
-    warmup_s: float = float("nan")
-
-    def __post_init__(self) -> None:
-        if not self.wall or len(self.wall) != len(self.cpu):
-            raise ValueError(f"need >= 1 wall time and as many CPU times, got {self}")
-
-    @property
-    def median(self) -> float:
-        """Median wall seconds: the figure."""
-        return float(np.median(self.wall))
-
-    @property
-    def min(self) -> float:
-        return float(np.min(self.wall))
-
-    @property
-    def max(self) -> float:
-        return float(np.max(self.wall))
-
-    @property
-    def cpu_median(self) -> float:
-        return float(np.median(self.cpu))
-
-    @property
-    def spread(self) -> float:
-        """(max - min) / median of the wall times."""
-        med = self.median
-        return float((self.max - self.min) / med) if med > 0 else 0.0
-
-    @property
-    def flagged(self) -> bool:
-        return len(self.wall) > 1 and self.spread > SPREAD_FLAG
-
-    def rate(self, count: float, prefix: str = "qps") -> dict[str, float]:
-        """``count`` per second: median and min-max in wall time, median in CPU time, spread."""
-        return {
-            prefix: count / max(self.median, 1e-12),
-            f"{prefix}_min": count / max(self.max, 1e-12),
-            f"{prefix}_max": count / max(self.min, 1e-12),
-            f"{prefix}_cpu": count / max(self.cpu_median, 1e-12),
-            f"{prefix}_spread": self.spread,
-            f"{prefix}_flagged": self.flagged,
-            f"{prefix}_rounds": len(self.wall),
-        }
-
-    def seconds(self, prefix: str = "s") -> dict[str, float]:
-        """Median wall seconds with min-max, CPU seconds, spread and flag."""
-        return {
-            prefix: self.median,
-            f"{prefix}_min": self.min,
-            f"{prefix}_max": self.max,
-            f"{prefix}_cpu": self.cpu_median,
-            f"{prefix}_spread": self.spread,
-            f"{prefix}_flagged": self.flagged,
-        }
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """``(fn(), wall seconds, CPU seconds of this process)``."""
-    c0, w0 = time.process_time(), time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - w0, time.process_time() - c0
 
 
 def interleave(

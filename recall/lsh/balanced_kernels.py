@@ -11,8 +11,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from embeddings.neighbours import heap_push, heap_sort
 from recall._prefetch import prefetch
-from recall.lsh.kernels import _topk_push
 
 __all__ = ["METRIC_DOT", "METRIC_L2"]
 
@@ -253,8 +253,8 @@ def _search(
                     acc = np.float32(iacc) * qstep
                     if metric == METRIC_L2:
                         acc = np.float32(2.0) * acc - norms[row]
-                    size_r = _topk_push(rs, ri, size_r, kr, acc, row)
-                    size_k = _topk_push(tk, tki, size_k, k, acc, row)
+                    size_r = heap_push(rs, ri, size_r, kr, acc, row)
+                    size_k = heap_push(tk, tki, size_k, k, acc, row)
         n_cand[qi] = nc
         n_leaves[qi] = leaves
         size = 0
@@ -265,22 +265,9 @@ def _search(
                 acc += data[row, c] * qv[c]
             if metric == METRIC_L2:
                 acc = np.float32(2.0) * acc - norms[row] - qn
-            size = _topk_push(ts, ti, size, k, acc, row)
-        for a in range(size - 1, -1, -1):
-            out_scores[qi, a] = ts[0]
-            out_rows[qi, a] = ids[rank[ti[0]]]
-            ts[0] = ts[a]
-            ti[0] = ti[a]
-            j = 0
-            while True:
-                c = 2 * j + 1
-                if c >= a:
-                    break
-                if c + 1 < a and ts[c + 1] < ts[c]:
-                    c += 1
-                if ts[j] <= ts[c]:
-                    break
-                ts[c], ts[j] = ts[j], ts[c]
-                ti[c], ti[j] = ti[j], ti[c]
-                j = c
+            size = heap_push(ts, ti, size, k, acc, row)
+        heap_sort(ts, ti, size)  # best first
+        for a in range(size):
+            out_scores[qi, a] = ts[a]
+            out_rows[qi, a] = ids[rank[ti[a]]]
     return out_rows, out_scores, n_cand, n_leaves

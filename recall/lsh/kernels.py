@@ -14,6 +14,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from embeddings.neighbours import heap_push, heap_sort
 from recall.lsh.tables import _lookup
 
 __all__ = ["search_batch", "combine_e2lsh", "combine_bits", "project_small"]
@@ -123,40 +124,6 @@ def _hpop(hs, ht, hm, size):
         hm[c], hm[i] = hm[i], hm[c]
         i = c
     return s0, t0, m0, size
-
-
-@nb.njit(cache=True, inline="always")
-def _topk_push(ts, ti, size, k, s, i):
-    """Min-heap of the best k (score, row); returns the new size."""
-    if size < k:
-        j = size
-        ts[j] = s
-        ti[j] = i
-        while j > 0:
-            p = (j - 1) >> 1
-            if ts[p] <= ts[j]:
-                break
-            ts[p], ts[j] = ts[j], ts[p]
-            ti[p], ti[j] = ti[j], ti[p]
-            j = p
-        return size + 1
-    if s <= ts[0]:
-        return size
-    ts[0] = s
-    ti[0] = i
-    j = 0
-    while True:
-        c = 2 * j + 1
-        if c >= size:
-            break
-        if c + 1 < size and ts[c + 1] < ts[c]:
-            c += 1
-        if ts[j] <= ts[c]:
-            break
-        ts[c], ts[j] = ts[j], ts[c]
-        ti[c], ti[j] = ti[j], ti[c]
-        j = c
-    return size
 
 
 # ----------------------------------------------------------------------------- search
@@ -386,7 +353,7 @@ def search_batch(
                         continue
                     bitmap[w] |= bit
                     nc += 1
-                    size = _topk_push(
+                    size = heap_push(
                         rs, ri, size, kr, _score8c(ccodes, t, p, norms, row, qs, qn, metric), row
                     )
             else:
@@ -399,7 +366,7 @@ def search_batch(
                     bitmap[w] |= bit
                     nc += 1
                     if quant:
-                        size = _topk_push(
+                        size = heap_push(
                             rs,
                             ri,
                             size,
@@ -408,7 +375,7 @@ def search_batch(
                             row,
                         )
                     else:
-                        size = _topk_push(
+                        size = heap_push(
                             ts, ti, size, k, _score(data, norms, row, q, qn, metric), row
                         )
         if strategy == STRATEGY_VOTE:
@@ -428,7 +395,7 @@ def search_batch(
                     word ^= low
                     nc += 1
                     if quant:
-                        size = _topk_push(
+                        size = heap_push(
                             rs,
                             ri,
                             size,
@@ -437,7 +404,7 @@ def search_batch(
                             row,
                         )
                     else:
-                        size = _topk_push(
+                        size = heap_push(
                             ts, ti, size, k, _score(data, norms, row, q, qn, metric), row
                         )
         else:
@@ -449,24 +416,9 @@ def search_batch(
             size = 0
             for a in range(nr):
                 row = ri[a]
-                size = _topk_push(ts, ti, size, k, _score(data, norms, row, q, qn, metric), row)
-        # heap -> sorted descending
-        for a in range(size - 1, -1, -1):
-            out_scores[qi, a] = ts[0]
-            out_rows[qi, a] = ti[0]
-            ts[0] = ts[a]
-            ti[0] = ti[a]
-            # sift down within [0, a)
-            j = 0
-            while True:
-                c = 2 * j + 1
-                if c >= a:
-                    break
-                if c + 1 < a and ts[c + 1] < ts[c]:
-                    c += 1
-                if ts[j] <= ts[c]:
-                    break
-                ts[c], ts[j] = ts[j], ts[c]
-                ti[c], ti[j] = ti[j], ti[c]
-                j = c
+                size = heap_push(ts, ti, size, k, _score(data, norms, row, q, qn, metric), row)
+        heap_sort(ts, ti, size)  # best first
+        for a in range(size):
+            out_scores[qi, a] = ts[a]
+            out_rows[qi, a] = ti[a]
     return out_rows, out_scores, n_cand, touched[0]
