@@ -29,12 +29,13 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NoReturn, Self
+from typing import Any, ClassVar, NoReturn, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from embeddings.io import atomic_write, read_npz
+from embeddings.neighbours import METRICS, Metric, normalize_rows
 from embeddings.validate import as_ids, as_vectors, describe_values
 
 __all__ = [
@@ -50,8 +51,6 @@ __all__ = [
     "check_k",
 ]
 
-Metric = Literal["cosine", "ip", "l2"]
-METRICS: tuple[str, ...] = ("cosine", "ip", "l2")
 INDEX_FORMAT_TAG = "embrecall.index/1"
 #: the largest ``k`` a search accepts beyond the index size (padded with -1 / -inf up to k); a
 #: ``k`` larger than both the index size and this bound is rejected
@@ -102,12 +101,6 @@ _NO_UNPACK = (
     "`res.ids` (int64 (nq, k), -1 padding) and `res.scores` (float32, higher is better), "
     "e.g. `I, D = res.ids, res.scores`"
 )
-
-
-def normalize_rows(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Unit-length rows (float32); zero rows stay zero."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
 
 
 def scores_for(

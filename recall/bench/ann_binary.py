@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from embeddings.neighbours import top_k
 from recall.base import Index, SearchResult
 
 
@@ -77,9 +78,9 @@ class BinaryMultiHashIndex(Index):
         self._last_candidates = float(valid.sum(axis=1).mean())
         g = self._x[np.where(valid, rows, 0)]
         s = np.where(valid, np.einsum("qkd,qd->qk", g, queries), -np.inf)
-        order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+        order, top_s = top_k(s, min(k, s.shape[1]))
         top_rows = np.take_along_axis(rows, order, axis=1)
-        top_s = np.take_along_axis(s, order, axis=1).astype(np.float32)
+        top_s = top_s.astype(np.float32)
         ids = np.where(top_rows >= 0, self._ids[np.maximum(top_rows, 0)], -1)
         if ids.shape[1] < k:
             pad = k - ids.shape[1]

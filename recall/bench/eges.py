@@ -53,6 +53,7 @@ from embeddings.datasets.tables import Interactions, ItemSideInfo
 from embeddings.eges import BGE, EGES, GES
 from embeddings.evaluation import evaluate_i2i, evaluate_popularity, recommendation_metrics
 from embeddings.graph import ItemGraph
+from embeddings.neighbours import top_k
 from embeddings.paths import data_root as shared_data_root
 from embeddings.sessions import build_sessions, leave_last_out
 from embeddings.types import Embeddings
@@ -323,8 +324,7 @@ def recommendation(
             s = scores[r].copy()
             if exclude is not None:
                 s[np.isin(cand, exclude[r])] = -np.inf
-            top = np.argpartition(-s, k)[:k] if s.shape[0] > k else np.arange(s.shape[0])
-            top = top[np.argsort(-s[top], kind="stable")]
+            top = top_k(s[None], min(k, s.shape[0]))[0][0]
             out[r, : top.shape[0]] = cand[top]
         return out
 

@@ -94,8 +94,6 @@ def benchmark_indexes(
     (the runner uses it for the end-to-end evaluation through the index).
     """
     from embeddings.progress import progress_bar as tqdm  # plain lines when not a TTY
-
-    # TODO(lead): exact search and knn-recall from embeddings.neighbours (knn_recall_ties)
     from recall.exact import exact_knn, knn_recall
     from recall.measure import batch_qps, load_average, single_query_qps
 

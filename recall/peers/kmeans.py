@@ -13,6 +13,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from embeddings.neighbours import top_k
 from embeddings.validate import check_random_state
 from recall.base import Metric
 from recall.peers._base import _check_pos_int, _Peer
@@ -144,12 +145,7 @@ class KMeansIndex(_Peer):
             sc = x[s : s + 8192] @ cent.T
             if cn is not None:
                 sc -= cn
-            if m < cent.shape[0]:
-                part = np.argpartition(-sc, m - 1, axis=1)[:, :m]
-            else:
-                part = np.broadcast_to(np.arange(m), sc.shape).copy()
-            ps = np.take_along_axis(sc, part, axis=1)
-            out[s : s + 8192] = np.take_along_axis(part, np.argsort(-ps, axis=1, kind="stable"), 1)
+            out[s : s + 8192] = top_k(sc, m)[0]
         return out
 
     def _add(self, vectors, ids) -> None:
