@@ -353,6 +353,16 @@ def test_compare_with_brp_grades_a_sample(spark):
     assert table.loc[2, "users_served"] == int((local[:, 0] >= 0).sum())
     assert 0.0 < table.loc[2, "knn_recall"] < 1.0 and 0.0 < table.loc[3, "knn_recall"] <= 1.0
     assert table.loc[2, "candidates_per_user"] > 0 and table.loc[3, "candidates_per_user"] > 0
+    # the bucket join's rows, counted before it runs: sum over tables of users x items per bucket
+    ukeys = hasher.keys(users.vectors / np.linalg.norm(users.vectors, axis=1, keepdims=True))
+    ikeys = hasher.keys(items.vectors / np.linalg.norm(items.vectors, axis=1, keepdims=True))
+    expected = sum(
+        int((ukeys[:, t][:, None] == ikeys[:, t][None, :]).sum()) for t in range(ukeys.shape[1])
+    )
+    assert table.loc[2, "bucket_collisions"] == expected
+    assert table.loc[2, "candidates_per_user"] * len(users) <= expected  # pairs merge across tables
+    assert (table.loc[3:, "bucket_collisions"] >= table.loc[3:, "candidates_per_user"] * 30).all()
+    assert (table["skipped"] == "").all()
 
     # a sample of 12 of the 30 users: the LSH joins still serve everyone, graded on the 12
     small = compare_with_brp(spark, users, items, hasher, k=k, bucket_length=0.5, n_sample=12,
@@ -364,6 +374,13 @@ def test_compare_with_brp_grades_a_sample(spark):
     assert small.loc[1, "candidates_per_user"] == table.loc[2, "candidates_per_user"]
     lo, hi = small.loc[1, "knn_recall_low"], small.loc[1, "knn_recall_high"]
     assert lo < small.loc[1, "knn_recall"] < hi
+    # a join over budget is not run, and its row says why
+    capped = compare_with_brp(spark, users, items, hasher, k=k, bucket_length=0.5, n_sample=5,
+                              max_pairs=0, random_state=0)  # fmt: skip
+    assert list(capped["method"]) == ["exact-sample", "embrecall-lsh", "spark-brp"]
+    assert capped.loc[1:, "skipped"].str.contains("max_pairs").all()
+    assert capped.loc[1:, ["seconds", "knn_recall"]].isna().all().all()
+    assert capped.loc[1, "bucket_collisions"] == expected
     with pytest.raises(ValueError, match="exact_all"):
         compare_with_brp(spark, users, items, hasher, exact_all="yes")
 

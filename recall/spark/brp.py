@@ -14,7 +14,45 @@ from recall.spark.frames import check_k, check_metric, prepared_frame, rank_top_
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["brp_candidates", "brp_top_k"]
+__all__ = ["brp_candidates", "brp_top_k", "brp_keys"]
+
+
+def _brp_fit(
+    spark: SparkSession,
+    users: Embeddings | DataFrame,
+    items: Embeddings | DataFrame,
+    metric: str,
+    bucket_length: float,
+    num_hash_tables: int,
+    random_state: Any,
+) -> tuple[Any, DataFrame, DataFrame]:
+    """(fitted ``BucketedRandomProjectionLSHModel``, users, items as ``(id, features)``)."""
+    require_pyspark()
+    from pyspark.ml.feature import BucketedRandomProjectionLSH
+    from pyspark.ml.functions import array_to_vector
+
+    check_metric(metric)
+    if metric == "ip":
+        raise ValueError("BucketedRandomProjectionLSH is Euclidean: metric 'ip' is not supported")
+    if not bucket_length > 0:
+        raise ValueError(f"bucket_length must be > 0, got {bucket_length}")
+    if isinstance(num_hash_tables, bool) or int(num_hash_tables) < 1:
+        raise ValueError(f"num_hash_tables must be >= 1, got {num_hash_tables}")
+    seed = spawn_seeds(random_state, 1)[0]
+    u = prepared_frame(spark, users, metric, "users").select(
+        "id", array_to_vector("vector").alias("features")
+    )
+    it = prepared_frame(spark, items, metric, "items").select(
+        "id", array_to_vector("vector").alias("features")
+    )
+    brp = BucketedRandomProjectionLSH(
+        inputCol="features",
+        outputCol="hashes",
+        bucketLength=float(bucket_length),
+        numHashTables=int(num_hash_tables),
+        seed=int(seed),
+    )
+    return brp.fit(it), u, it
 
 
 def brp_candidates(
@@ -30,35 +68,13 @@ def brp_candidates(
     """Every ``(user_id, item_id, score)`` pair Spark ML's ``BucketedRandomProjectionLSH``
     ``approxSimilarityJoin`` returns (pairs colliding in at least one table, within
     ``threshold``), scored as in :func:`brp_top_k`."""
-    require_pyspark()
-    from pyspark.ml.feature import BucketedRandomProjectionLSH
-    from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
-    check_metric(metric)
-    if metric == "ip":
-        raise ValueError("BucketedRandomProjectionLSH is Euclidean: metric 'ip' is not supported")
-    if not bucket_length > 0:
-        raise ValueError(f"bucket_length must be > 0, got {bucket_length}")
-    if isinstance(num_hash_tables, bool) or int(num_hash_tables) < 1:
-        raise ValueError(f"num_hash_tables must be >= 1, got {num_hash_tables}")
+    model, u, it = _brp_fit(
+        spark, users, items, metric, bucket_length, num_hash_tables, random_state
+    )
     if threshold is None:
         threshold = 2.0 + 1e-6 if metric == "cosine" else float(np.finfo(np.float64).max)
-    seed = spawn_seeds(random_state, 1)[0]
-    u = prepared_frame(spark, users, metric, "users").select(
-        "id", array_to_vector("vector").alias("features")
-    )
-    it = prepared_frame(spark, items, metric, "items").select(
-        "id", array_to_vector("vector").alias("features")
-    )
-    brp = BucketedRandomProjectionLSH(
-        inputCol="features",
-        outputCol="hashes",
-        bucketLength=float(bucket_length),
-        numHashTables=int(num_hash_tables),
-        seed=int(seed),
-    )
-    model = brp.fit(it)
     joined = model.approxSimilarityJoin(u, it, float(threshold), distCol="dist")
     d2 = F.col("dist") * F.col("dist")
     score = (F.lit(1.0) - d2 / 2.0) if metric == "cosine" else -d2
@@ -67,6 +83,37 @@ def brp_candidates(
         F.col("datasetB.id").alias("item_id"),
         score.alias("score"),
     )
+
+
+def brp_keys(
+    spark: SparkSession,
+    users: Embeddings | DataFrame,
+    items: Embeddings | DataFrame,
+    metric: str = "cosine",
+    bucket_length: float = 1.0,
+    num_hash_tables: int = 4,
+    random_state: Any = None,
+) -> tuple[DataFrame, DataFrame]:
+    """BRP's bucket keys ``(id, table int, key bigint)`` of users and items, as
+    :func:`brp_candidates` hashes them (same seed, same projections): the input of
+    :func:`recall.spark.bucket_join.bucket_collisions`."""
+    from pyspark.sql import functions as F
+
+    model, u, it = _brp_fit(
+        spark, users, items, metric, bucket_length, num_hash_tables, random_state
+    )
+
+    def keys(frame: DataFrame) -> DataFrame:
+        from pyspark.ml.functions import vector_to_array
+
+        h = model.transform(frame).select("id", F.posexplode("hashes").alias("table", "h"))
+        return h.select(
+            "id",
+            F.col("table").cast("int").alias("table"),
+            vector_to_array("h")[0].cast("bigint").alias("key"),
+        )
+
+    return keys(u), keys(it)
 
 
 def brp_top_k(

@@ -23,7 +23,7 @@ from recall.spark.frames import as_vector_frame, check_k, check_metric, prepared
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["hash_vectors", "lsh_candidate_pairs", "lsh_batch_recall"]
+__all__ = ["hash_vectors", "lsh_candidate_pairs", "lsh_batch_recall", "bucket_collisions"]
 
 _STRATEGIES = ("or", "and", "vote")
 
@@ -192,3 +192,19 @@ def lsh_batch_recall(
         out.write.mode("overwrite").parquet(str(output))
         out = spark.read.parquet(str(output))
     return out
+
+
+def bucket_collisions(user_keys: DataFrame, item_keys: DataFrame) -> int:
+    """Rows of the bucket join before pairs are merged: sum over tables and buckets of
+    ``n_users x n_items`` in the bucket.
+
+    Inputs are ``(id, table, key)`` frames (:func:`hash_vectors`, or
+    :func:`recall.spark.brp.brp_keys`). Counting costs one aggregation per side, not the join:
+    it tells what a bucket join will cost before running it.
+    """
+    from pyspark.sql import functions as F
+
+    cu = user_keys.groupBy("table", "key").agg(F.count(F.lit(1)).alias("nu"))
+    ci = item_keys.groupBy("table", "key").agg(F.count(F.lit(1)).alias("ni"))
+    row = cu.join(ci, ["table", "key"]).agg(F.sum(F.col("nu") * F.col("ni")).alias("c")).first()
+    return int(row["c"] or 0)

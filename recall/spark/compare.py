@@ -25,8 +25,13 @@ import pandas as pd
 
 from embeddings.spark.frames import require_pyspark
 from embeddings.types import Embeddings
-from recall.spark.brp import brp_candidates
-from recall.spark.bucket_join import lsh_candidate_pairs, n_tables_of
+from recall.spark.brp import brp_candidates, brp_keys
+from recall.spark.bucket_join import (
+    bucket_collisions,
+    hash_vectors,
+    lsh_candidate_pairs,
+    n_tables_of,
+)
 from recall.spark.exact import broadcast_exact_top_k, exact_top_k, sample_users
 from recall.spark.frames import (
     as_vector_frame,
@@ -149,6 +154,7 @@ def compare_with_brp(
     num_hash_tables: int | None = None,
     n_sample: int | None = 1000,
     exact_all: str | None = None,
+    max_pairs: float | None = None,
     confidence: float = 0.95,
     random_state: Any = None,
 ) -> pd.DataFrame:
@@ -164,6 +170,8 @@ def compare_with_brp(
         exact_all: also time exact search for all users: ``"broadcast"``
             (:func:`broadcast_exact_top_k`) or ``"cross"`` (:func:`exact_top_k`, small data
             only); None skips it.
+        max_pairs: skip an LSH join whose bucket join would produce more rows than this
+            (counted beforehand, ``bucket_collisions``); its row says so. None runs everything.
         confidence: of the recall interval.
         random_state: seeds the user sample and BRP's projections.
 
@@ -173,7 +181,9 @@ def compare_with_brp(
     materialise the method's top-k table: all users, except ``exact-sample``), ``knn_recall``,
     ``knn_recall_low`` / ``knn_recall_high`` (interval over the users), ``n_sample``, ``n_users``
     (all users), ``users_served`` (users with at least one recommendation), ``candidates_per_user``
-    (mean candidate pairs before re-ranking, both LSH joins), ``n_tables``, ``k``.
+    (mean candidate pairs before re-ranking, both LSH joins), ``bucket_collisions`` (rows of the
+    bucket join before pairs are merged: what the join costs, counted untimed), ``skipped``
+    (why a method did not run, else empty), ``n_tables``, ``k``.
     """
     require_pyspark()
     k = check_k(k)
@@ -194,7 +204,7 @@ def compare_with_brp(
         raise ValueError("users: no vectors")
     size = n_users if n_sample is None else min(int(n_sample), n_users)
     rows: list[dict[str, Any]] = []
-    frames: list[DataFrame] = []
+    frames: list[DataFrame | None] = []
     cached: list[DataFrame] = []
 
     # the reference: exact top-k of the sampled users (broadcast, scan of the items)
@@ -216,20 +226,33 @@ def compare_with_brp(
         frames.append(full)
         cached.append(full)
 
-    t0 = time.perf_counter()
-    pairs = lsh_candidate_pairs(spark, u, it, hasher, metric, strategy, min_votes).cache()
-    n_pairs = pairs.count()
-    pu = prepared_frame(spark, u, metric, "users")
-    pi = prepared_frame(spark, it, metric, "items")
-    ours, served = _materialise(rerank(pairs, pu, pi, k, metric, None))
-    rows.append({"method": "embrecall-lsh", "seconds": time.perf_counter() - t0,
-                 "users_served": served, "n_tables": n_tables,
-                 "candidates_per_user": n_pairs / n_users})  # fmt: skip
-    frames.append(ours)
-    cached += [pairs, ours]
+    coll = bucket_collisions(hash_vectors(spark, u, hasher, metric),
+                             hash_vectors(spark, it, hasher, metric))  # fmt: skip
+    row = {"method": "embrecall-lsh", "n_tables": n_tables, "bucket_collisions": coll}
+    if max_pairs is not None and coll > max_pairs:
+        rows.append({**row, "skipped": f"bucket join of {coll:,} rows > max_pairs"})
+        frames.append(None)
+    else:
+        t0 = time.perf_counter()
+        pairs = lsh_candidate_pairs(spark, u, it, hasher, metric, strategy, min_votes).cache()
+        n_pairs = pairs.count()
+        pu = prepared_frame(spark, u, metric, "users")
+        pi = prepared_frame(spark, it, metric, "items")
+        ours, served = _materialise(rerank(pairs, pu, pi, k, metric, None))
+        rows.append({**row, "seconds": time.perf_counter() - t0, "users_served": served,
+                     "candidates_per_user": n_pairs / n_users})  # fmt: skip
+        frames.append(ours)
+        cached += [pairs, ours]
 
     brp_tables = num_hash_tables or n_tables
     for bl in lengths:
+        coll = bucket_collisions(*brp_keys(spark, u, it, metric, bl, brp_tables, random_state))
+        row = {"method": "spark-brp", "n_tables": brp_tables, "bucket_length": bl,
+               "bucket_collisions": coll}  # fmt: skip
+        if max_pairs is not None and coll > max_pairs:
+            rows.append({**row, "skipped": f"bucket join of {coll:,} rows > max_pairs"})
+            frames.append(None)
+            continue
         t0 = time.perf_counter()
         bcands = brp_candidates(
             spark, u, it, metric, bucket_length=bl, num_hash_tables=brp_tables,
@@ -237,26 +260,28 @@ def compare_with_brp(
         ).cache()  # fmt: skip
         n_cands = bcands.count()
         brp, served = _materialise(rank_top_k(bcands, k))
-        rows.append({"method": "spark-brp", "seconds": time.perf_counter() - t0,
-                     "users_served": served, "n_tables": brp_tables, "bucket_length": bl,
+        rows.append({**row, "seconds": time.perf_counter() - t0, "users_served": served,
                      "candidates_per_user": n_cands / n_users})  # fmt: skip
         frames.append(brp)
         cached += [bcands, brp]
 
     for r, frame in zip(rows, frames, strict=True):
+        r.update(n_sample=size, n_users=n_users, k=k)
+        if frame is None:
+            continue
         est = sampled_knn_recall(frame, ref, k, population=n_users, confidence=confidence)
-        r.update(knn_recall=est.knn_recall, knn_recall_low=est.low, knn_recall_high=est.high,
-                 n_sample=est.n_sample, n_users=n_users, k=k)  # fmt: skip
+        r.update(knn_recall=est.knn_recall, knn_recall_low=est.low, knn_recall_high=est.high)
     for df in cached:
         df.unpersist()
-    out = pd.DataFrame(rows)
-    for col in ("bucket_length", "candidates_per_user"):
-        if col not in out:
-            out[col] = np.nan
+    cols = ["method", "bucket_length", "seconds", "knn_recall", "knn_recall_low",
+            "knn_recall_high", "n_sample", "n_users", "users_served", "candidates_per_user",
+            "bucket_collisions", "n_tables", "k", "skipped"]  # fmt: skip
+    out = pd.DataFrame(rows).reindex(columns=cols + [c for c in ("exact_all",) if exact_all])
+    out["skipped"] = out["skipped"].fillna("")
     logger.info(
         "compare_with_brp (%d of %d users graded): %s",
         size,
         n_users,
-        [(r["method"], r.get("bucket_length"), round(r["knn_recall"], 4)) for r in rows],
+        [(r["method"], r.get("bucket_length"), r.get("knn_recall")) for r in rows],
     )
     return out
