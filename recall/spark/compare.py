@@ -45,7 +45,7 @@ from recall.spark.frames import (
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["RecallEstimate", "sampled_knn_recall", "compare_with_brp"]
+__all__ = ["RecallEstimate", "recall_interval", "sampled_knn_recall", "compare_with_brp"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +69,15 @@ class RecallEstimate:
     confidence: float
 
 
-def _interval(
-    per_user: np.ndarray, m: float, population: int, confidence: float
+def recall_interval(
+    per_user: np.ndarray, m: float, population: int, confidence: float = 0.95
 ) -> tuple[float, float]:
-    """(low, high) around the mean ``m`` of ``per_user``: Student t, finite-population corrected."""
+    """(low, high) around the mean ``m`` of ``per_user`` (one recall per sampled user, float):
+    Student t, finite-population corrected, clipped to [0, 1]; ``(m, m)`` when the sample is the
+    whole ``population``, nan for a single user."""
     from scipy import stats
 
+    per_user = np.asarray(per_user, dtype=np.float64)
     n = per_user.size
     if n >= population:
         return m, m
@@ -129,7 +132,7 @@ def sampled_knn_recall(
     per_user = np.array(
         [knn_recall(a_ids[i : i + 1], e_ids[i : i + 1], k) for i in range(len(users))]
     )
-    low, high = _interval(per_user, mean, n_pop, float(confidence))
+    low, high = recall_interval(per_user, mean, n_pop, float(confidence))
     return RecallEstimate(mean, low, high, int(users.size), n_pop, float(confidence))
 
 
