@@ -479,3 +479,19 @@ def test_spark_walks_match_transition_probabilities(spark, p, q):
         table = table[:, table.sum(axis=0) > 0]
         assert stats.chi2_contingency(table).pvalue > 1e-4, (t, v, table)
     assert tested >= (4 if p == 1.0 else 6)
+
+
+def test_bench_sizes_and_growth_exponent():
+    from recall.bench.spark_recall import _growth, parse_sizes
+
+    assert parse_sizes("10000x500, 1000000X100000") == [(10_000, 500), (1_000_000, 100_000)]
+    for bad in ("10000", "10kx500", "0x5", ""):
+        with pytest.raises(ValueError, match="size|ITEMS"):
+            parse_sizes(bad)
+    # seconds growing as (items x users)^0.5 give exponent 0.5; skipped rows are left out
+    sizes = [(1_000, 100), (10_000, 1_000), (100_000, 10_000)]
+    rows = [
+        {"method": "m", "n_items": n, "n_users": u, "seconds": 2.0 * (n * u) ** 0.5, "skipped": ""}
+        for n, u in sizes
+    ] + [{"method": "m", "n_items": 10**6, "n_users": 10**5, "seconds": np.nan, "skipped": "big"}]
+    assert _growth(pd.DataFrame(rows)) == {"m": pytest.approx(0.5)}
