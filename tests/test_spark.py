@@ -1,4 +1,5 @@
-"""recall.spark on a local[2] SparkSession: sessions, Item2vec, batch LSH recall, BRP comparison."""
+"""Spark on a local[2] SparkSession: embeddings.spark (sessions, Item2vec, random walks) and
+recall.spark (batch LSH recall, exact references, BRP comparison graded on a user sample)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def _events() -> Interactions:
     [(None, None, 2), (3.0, 250, 2), (None, 100, 3)],
 )
 def test_spark_sessions_equal_build_sessions(spark, min_rating, session_gap, min_length):
-    from recall.spark import collect_sessions, interactions_to_spark, spark_sessions
+    from embeddings.spark import collect_sessions, interactions_to_spark, spark_sessions
 
     inter = _events()
     ref = build_sessions(
@@ -86,7 +87,7 @@ def test_spark_sessions_equal_build_sessions(spark, min_rating, session_gap, min
 
 
 def test_spark_sessions_errors(spark):
-    from recall.spark import collect_sessions, interactions_to_spark, spark_sessions
+    from embeddings.spark import collect_sessions, interactions_to_spark, spark_sessions
 
     sdf = interactions_to_spark(spark, _events())
     with pytest.raises(ValueError, match="missing columns"):
@@ -100,7 +101,7 @@ def test_spark_sessions_errors(spark):
 
 
 def test_spark_item2vec_returns_embeddings(spark, synthetic_small):
-    from recall.spark import SparkItem2Vec, interactions_to_spark, spark_sessions
+    from embeddings.spark import SparkItem2Vec, interactions_to_spark, spark_sessions
 
     inter = synthetic_small.interactions
     sessions = spark_sessions(interactions_to_spark(spark, inter)).cache()
@@ -224,18 +225,36 @@ def test_batch_recall_exclude_and_errors(spark):
         lsh_batch_recall(spark, seen, items, hasher)
 
 
-def test_exact_and_brp_comparison(spark):
-    from recall.spark import brp_top_k, collect_top_k, compare_with_brp, exact_top_k
+def test_exact_references_and_brp(spark):
+    from recall.spark import broadcast_exact_top_k, brp_top_k, collect_top_k, exact_top_k
 
     users, items = _vectors(seed=2, n_users=30, n_items=120)
     k = 5
-    # exact reference equals numpy brute force
+    # both exact references equal numpy brute force (cosine), every user, every rank
     un = users.vectors / np.linalg.norm(users.vectors, axis=1, keepdims=True)
     inn = items.vectors / np.linalg.norm(items.vectors, axis=1, keepdims=True)
     sims = un @ inn.T
     ref = items.ids[np.argsort(-sims, axis=1, kind="stable")[:, :k]]
     got, _ = collect_top_k(exact_top_k(spark, users, items, k), users.ids, k)
     np.testing.assert_array_equal(got, ref)
+    # items spread over 3 partitions: the per-partition top-k are merged by the rank window
+    it3 = spark.createDataFrame(
+        [(int(i), v.tolist()) for i, v in zip(items.ids, items.vectors, strict=True)],
+        "id bigint, vector array<float>",
+    ).repartition(3)
+    bids, bscores = collect_top_k(broadcast_exact_top_k(spark, users, it3, k), users.ids, k)
+    np.testing.assert_array_equal(bids, ref)
+    np.testing.assert_allclose(bscores, np.sort(sims, axis=1)[:, ::-1][:, :k], atol=1e-5)
+    for metric in ("l2", "ip"):
+        a, _ = collect_top_k(exact_top_k(spark, users, items, k, metric), users.ids, k)
+        b, _ = collect_top_k(broadcast_exact_top_k(spark, users, it3, k, metric), users.ids, k)
+        np.testing.assert_array_equal(a, b)
+    # fewer items than k: padded, same as the cross join
+    few = Embeddings(items.ids[:3], items.vectors[:3])
+    a, _ = collect_top_k(broadcast_exact_top_k(spark, users, few, k), users.ids, k)
+    b, _ = collect_top_k(exact_top_k(spark, users, few, k), users.ids, k)
+    np.testing.assert_array_equal(a, b)
+    assert (a[:, 3:] == -1).all() and (a[:, :3] >= 0).all()
     # BRP: every returned score is the exact cosine of its pair, sorted per user, mostly right
     brp_ids, brp_scores = collect_top_k(
         brp_top_k(spark, users, items, k, bucket_length=2.0, num_hash_tables=3, random_state=0),
@@ -252,23 +271,126 @@ def test_exact_and_brp_comparison(spark):
     assert np.mean([len(np.intersect1d(a, b)) / k for a, b in zip(brp_ids, ref)]) > 0.5
     with pytest.raises(ValueError, match="ip"):
         brp_top_k(spark, users, items, k, metric="ip")
+
+
+def test_sample_users_and_sampled_recall(spark):
+    from recall.spark import (
+        collect_top_k,
+        embeddings_to_spark,
+        exact_top_k,
+        lsh_batch_recall,
+        sample_users,
+        sampled_knn_recall,
+    )
+
+    users, items = _vectors(seed=3, n_users=60, n_items=150)
+    ids = lambda df: sorted(r["id"] for r in df.select("id").collect())  # noqa: E731
+    s1 = ids(sample_users(spark, users, 20, random_state=4))
+    shuffled = embeddings_to_spark(spark, users).repartition(5)
+    assert len(s1) == 20 and set(s1) <= set(users.ids.tolist())
+    assert ids(sample_users(spark, shuffled, 20, random_state=4)) == s1  # partitioning-free
+    assert ids(sample_users(spark, users, 20, random_state=5)) != s1
+    assert len(ids(sample_users(spark, users, 500, random_state=4))) == 60
+    with pytest.raises(ValueError, match="sample size"):
+        sample_users(spark, users, 0)
+
+    k = 6
+    idx = SimHashIndex("cosine", n_tables=2, n_bits=5, n_probes=2, random_state=1)
+    idx.build(items.vectors, items.ids)
+    approx = lsh_batch_recall(spark, users, items, idx.hasher, k=k)
+    sample = sample_users(spark, users, 20, random_state=4)
+    exact_s = exact_top_k(spark, sample, items, k)
+    est = sampled_knn_recall(approx, exact_s, k, population=60)
+    # the shared definition on the sampled users' local arrays
+    rows = np.array(s1)
+    local = idx.search(users.lookup(rows), k).ids
+    truth, _ = collect_top_k(exact_top_k(spark, users, items, k), rows, k)
+    assert est.knn_recall == pytest.approx(knn_recall(local, truth, k))
+    assert est.n_sample == 20 and est.population == 60 and est.confidence == 0.95
+    assert 0 < est.knn_recall < 1 and est.low < est.knn_recall < est.high
+    # the whole population: no sampling error; a smaller sample: a wider interval
+    full = sampled_knn_recall(approx, exact_top_k(spark, users, items, k), k)
+    all_local = idx.search(users.vectors, k).ids
+    all_truth, _ = collect_top_k(exact_top_k(spark, users, items, k), users.ids, k)
+    assert full.knn_recall == pytest.approx(knn_recall(all_local, all_truth, k))
+    assert full.low == full.high == full.knn_recall and full.n_sample == full.population == 60
+    # drawn from a bigger population, the same sample says less (finite-population correction)
+    wide = sampled_knn_recall(approx, exact_s, k, population=10**6)
+    assert wide.knn_recall == est.knn_recall and wide.high - wide.low > est.high - est.low
+    with pytest.raises(ValueError, match="population"):
+        sampled_knn_recall(approx, exact_s, k, population=5)
+    with pytest.raises(ValueError, match="confidence"):
+        sampled_knn_recall(approx, exact_s, k, confidence=1.0)
+
+
+def test_compare_with_brp_grades_a_sample(spark):
+    from recall.spark import collect_top_k, compare_with_brp, exact_top_k
+
+    users, items = _vectors(seed=2, n_users=30, n_items=120)
+    k = 5
     hasher = E2LSHHasher(8, n_tables=4, n_hashes=2, bucket_width=0.5, random_state=1)
     table = compare_with_brp(
-        spark, users, items, hasher, k=k, bucket_length=(0.5, 0.05), random_state=0
-    )
-    assert list(table["method"]) == ["exact", "embrecall-lsh", "spark-brp", "spark-brp"]
+        spark, users, items, hasher, k=k, bucket_length=(0.5, 0.05), n_sample=None,
+        exact_all="cross", random_state=0,
+    )  # fmt: skip
+    methods = ["exact-sample", "exact", "embrecall-lsh", "spark-brp", "spark-brp"]
+    assert list(table["method"]) == methods
+    assert (table["n_sample"] == len(users)).all() and (table["n_users"] == len(users)).all()
     # narrower BRP buckets: fewer candidate pairs
-    assert table.loc[3, "candidates_per_user"] < table.loc[2, "candidates_per_user"]
-    assert table.loc[0, "knn_recall"] == 1.0 and table.loc[0, "users_served"] == len(users)
-    # our row's recall is the local index's (same hasher, no multi-probe) against numpy exact
+    assert table.loc[4, "candidates_per_user"] < table.loc[3, "candidates_per_user"]
+    assert (table.loc[:1, "knn_recall"] == 1.0).all()
+    assert (table.loc[:1, "users_served"] == len(users)).all()
+    # every user graded: the interval has no width
+    assert (table["knn_recall_low"] == table["knn_recall"]).all()
+    assert (table["knn_recall_high"] == table["knn_recall"]).all()
+    # our row's recall is the local index's (same hasher, no multi-probe) against exact
     idx = E2LSHIndex("cosine", n_tables=4, n_hashes=2, bucket_width=0.5, n_probes=4, random_state=1)
     idx.build(items.vectors, items.ids)
     assert idx.hasher.fingerprint() == hasher.fingerprint()
     local = idx.search(users.vectors, k).ids
-    assert table.loc[1, "knn_recall"] == pytest.approx(knn_recall(local, ref, k))
-    assert table.loc[1, "users_served"] == int((local[:, 0] >= 0).sum())
-    assert 0.0 < table.loc[1, "knn_recall"] < 1.0 and 0.0 < table.loc[2, "knn_recall"] <= 1.0
-    assert table.loc[1, "candidates_per_user"] > 0 and table.loc[2, "candidates_per_user"] > 0
+    ref, _ = collect_top_k(exact_top_k(spark, users, items, k), users.ids, k)
+    assert table.loc[2, "knn_recall"] == pytest.approx(knn_recall(local, ref, k))
+    assert table.loc[2, "users_served"] == int((local[:, 0] >= 0).sum())
+    assert 0.0 < table.loc[2, "knn_recall"] < 1.0 and 0.0 < table.loc[3, "knn_recall"] <= 1.0
+    assert table.loc[2, "candidates_per_user"] > 0 and table.loc[3, "candidates_per_user"] > 0
+    # the bucket join's rows, counted before it runs: sum over tables of users x items per bucket
+    ukeys = hasher.keys(users.vectors / np.linalg.norm(users.vectors, axis=1, keepdims=True))
+    ikeys = hasher.keys(items.vectors / np.linalg.norm(items.vectors, axis=1, keepdims=True))
+    expected = sum(
+        int((ukeys[:, t][:, None] == ikeys[:, t][None, :]).sum()) for t in range(ukeys.shape[1])
+    )
+    assert table.loc[2, "bucket_collisions"] == expected
+    assert table.loc[2, "candidates_per_user"] * len(users) <= expected  # pairs merge across tables
+    assert (table.loc[3:, "bucket_collisions"] >= table.loc[3:, "candidates_per_user"] * 30).all()
+    assert (table["skipped"] == "").all()
+
+    # a sample of 12 of the 30 users: the LSH joins still serve everyone, graded on the 12
+    small = compare_with_brp(spark, users, items, hasher, k=k, bucket_length=0.5, n_sample=12,
+                             random_state=0)  # fmt: skip
+    assert list(small["method"]) == ["exact-sample", "embrecall-lsh", "spark-brp"]
+    assert (small["n_sample"] == 12).all() and (small["n_users"] == 30).all()
+    assert small.loc[0, "users_served"] == 12
+    assert small.loc[1, "users_served"] == table.loc[2, "users_served"]
+    assert small.loc[1, "candidates_per_user"] == table.loc[2, "candidates_per_user"]
+    lo, hi = small.loc[1, "knn_recall_low"], small.loc[1, "knn_recall_high"]
+    assert lo < small.loc[1, "knn_recall"] < hi
+    # a join over budget is not run, and its row says why
+    capped = compare_with_brp(spark, users, items, hasher, k=k, bucket_length=0.5, n_sample=5,
+                              max_pairs=0, random_state=0)  # fmt: skip
+    assert list(capped["method"]) == ["exact-sample", "embrecall-lsh", "spark-brp"]
+    assert capped.loc[1:, "skipped"].str.contains("max_pairs").all()
+    assert capped.loc[1:, ["seconds", "knn_recall"]].isna().all().all()
+    assert capped.loc[1, "bucket_collisions"] == expected
+    with pytest.raises(ValueError, match="exact_all"):
+        compare_with_brp(spark, users, items, hasher, exact_all="yes")
+
+
+def test_old_import_paths_reexport_the_training_side():
+    import embeddings.spark as es
+    import recall.spark as rs
+
+    for name in es.__all__:
+        assert getattr(rs, name) is getattr(es, name)
 
 
 def test_missing_pyspark_names_the_extra(monkeypatch):
@@ -324,8 +446,8 @@ def _probs(graph, t, v, p, q):
 def test_spark_walks_match_transition_probabilities(spark, p, q):
     from scipy import stats
 
+    from embeddings.spark import spark_random_walks
     from embeddings.walks import generate_walks, walks_to_ids
-    from recall.spark import spark_random_walks
 
     graph = _walk_graph()
     rows = spark_random_walks(
@@ -357,3 +479,19 @@ def test_spark_walks_match_transition_probabilities(spark, p, q):
         table = table[:, table.sum(axis=0) > 0]
         assert stats.chi2_contingency(table).pvalue > 1e-4, (t, v, table)
     assert tested >= (4 if p == 1.0 else 6)
+
+
+def test_bench_sizes_and_growth_exponent():
+    from recall.bench.spark_recall import _growth, parse_sizes
+
+    assert parse_sizes("10000x500, 1000000X100000") == [(10_000, 500), (1_000_000, 100_000)]
+    for bad in ("10000", "10kx500", "0x5", ""):
+        with pytest.raises(ValueError, match="size|ITEMS"):
+            parse_sizes(bad)
+    # seconds growing as (items x users)^0.5 give exponent 0.5; skipped rows are left out
+    sizes = [(1_000, 100), (10_000, 1_000), (100_000, 10_000)]
+    rows = [
+        {"method": "m", "n_items": n, "n_users": u, "seconds": 2.0 * (n * u) ** 0.5, "skipped": ""}
+        for n, u in sizes
+    ] + [{"method": "m", "n_items": 10**6, "n_users": 10**5, "seconds": np.nan, "skipped": "big"}]
+    assert _growth(pd.DataFrame(rows)) == {"m": pytest.approx(0.5)}

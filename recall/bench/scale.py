@@ -381,8 +381,8 @@ def _child_spark(p: dict) -> dict:
 def _child_sparkwalks(p: dict) -> dict:
     from pyspark.sql import functions as F
 
+    from embeddings.spark import spark_random_walks
     from recall.bench import spark_recall
-    from recall.spark import spark_random_walks
 
     with _TreePeak() as peak:
         spark = spark_recall._session()

@@ -1,0 +1,143 @@
+"""Shared DataFrame plumbing of Spark batch recall: vector frames, scores, the per-user top-k window."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from embeddings.spark.frames import embeddings_to_spark
+from embeddings.types import Embeddings
+from embeddings.validate import as_ids
+from recall.base import METRICS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["collect_top_k"]
+
+
+def check_metric(metric: str) -> None:
+    """``ValueError`` unless ``metric`` is one of ``recall.base.METRICS``."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
+
+
+def check_k(k: Any) -> int:
+    """``k`` as an int >= 1, else ``ValueError``."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+        raise ValueError(f"k must be an int, got {type(k).__name__}")
+    if k <= 0:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return int(k)
+
+
+def as_vector_frame(spark: SparkSession, x: Embeddings | DataFrame, name: str) -> DataFrame:
+    """``(id bigint, vector array<float>)`` from ``Embeddings`` or a DataFrame with those columns."""
+    from pyspark.sql import DataFrame as SDF
+    from pyspark.sql import functions as F
+
+    if isinstance(x, Embeddings):
+        if len(x) == 0:
+            raise ValueError(f"{name}: no vectors")
+        return embeddings_to_spark(spark, x)
+    if not isinstance(x, SDF):
+        raise ValueError(
+            f"{name}: expected Embeddings or a Spark DataFrame, got {type(x).__name__}"
+        )
+    missing = [c for c in ("id", "vector") if c not in x.columns]
+    if missing:
+        raise ValueError(f"{name}: missing columns {missing} (has {x.columns})")
+    return x.select(
+        F.col("id").cast("bigint").alias("id"), F.col("vector").cast("array<float>").alias("vector")
+    )
+
+
+def prepared_frame(
+    spark: SparkSession, x: Embeddings | DataFrame, metric: str, name: str
+) -> DataFrame:
+    """:func:`as_vector_frame`, unit-normalised for ``cosine`` (as the local index scores it)."""
+    from pyspark.sql import functions as F
+
+    frame = as_vector_frame(spark, x, name)
+    if metric != "cosine":
+        return frame
+    norm = F.sqrt(
+        F.aggregate(
+            F.transform(F.col("vector").cast("array<double>"), lambda a: a * a),
+            F.lit(0.0).cast("double"),
+            lambda acc, a: acc + a,
+        )
+    )
+    return frame.withColumn("_n", F.greatest(norm, F.lit(1e-12))).select(
+        "id", F.transform("vector", lambda a: (a / F.col("_n")).cast("float")).alias("vector")
+    )
+
+
+def score_expr(metric: str) -> Any:
+    """Column expression of the score of ``_u`` and ``_v`` in double: dot, or minus squared L2."""
+    from pyspark.sql import functions as F
+
+    u = F.col("_u").cast("array<double>")
+    v = F.col("_v").cast("array<double>")
+    if metric == "l2":
+        diff = F.zip_with(u, v, lambda a, b: (a - b) * (a - b))
+        return -F.aggregate(diff, F.lit(0.0).cast("double"), lambda acc, x: acc + x)
+    prod = F.zip_with(u, v, lambda a, b: a * b)
+    return F.aggregate(prod, F.lit(0.0).cast("double"), lambda acc, x: acc + x)
+
+
+def rank_top_k(scored: DataFrame, k: int) -> DataFrame:
+    """Top ``k`` rows per user of ``(user_id, item_id, score)``: score desc, then item id asc."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    w = Window.partitionBy("user_id").orderBy(F.col("score").desc(), F.col("item_id").asc())
+    return (
+        scored.withColumn("rank", F.row_number().over(w))
+        .where(F.col("rank") <= int(k))
+        .select(
+            "user_id",
+            "item_id",
+            F.col("score").cast("float").alias("score"),
+            F.col("rank").cast("int").alias("rank"),
+        )
+    )
+
+
+def rerank(
+    pairs: DataFrame, u: DataFrame, it: DataFrame, k: int, metric: str, exclude: DataFrame | None
+) -> DataFrame:
+    """Exact scores of candidate ``pairs`` (``exclude`` pairs removed), then :func:`rank_top_k`."""
+    from pyspark.sql import functions as F
+
+    if exclude is not None:
+        missing = [c for c in ("user_id", "item_id") if c not in exclude.columns]
+        if missing:
+            raise ValueError(f"exclude: missing columns {missing} (has {exclude.columns})")
+        seen = exclude.select(
+            F.col("user_id").cast("bigint"), F.col("item_id").cast("bigint")
+        ).distinct()
+        pairs = pairs.join(seen, on=["user_id", "item_id"], how="left_anti")
+    scored = (
+        pairs.join(u.select(F.col("id").alias("user_id"), F.col("vector").alias("_u")), "user_id")
+        .join(it.select(F.col("id").alias("item_id"), F.col("vector").alias("_v")), "item_id")
+        .select("user_id", "item_id", score_expr(metric).alias("score"))
+    )
+    return rank_top_k(scored, k)
+
+
+def collect_top_k(result: DataFrame, user_ids: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Local ``(ids (n_users, k) int64, scores (n_users, k) float32)`` in the order of ``user_ids``,
+    padded with -1 / -inf like ``SearchResult`` (for comparisons with a local index)."""
+    users = as_ids(user_ids)
+    k = check_k(k)
+    pos = {int(u): i for i, u in enumerate(users.tolist())}
+    ids = np.full((users.size, k), -1, dtype=np.int64)
+    scores = np.full((users.size, k), -np.inf, dtype=np.float32)
+    for r in result.select("user_id", "item_id", "score", "rank").collect():
+        i = pos.get(int(r["user_id"]))
+        if i is not None and r["rank"] <= k:
+            ids[i, r["rank"] - 1] = r["item_id"]
+            scores[i, r["rank"] - 1] = r["score"]
+    return ids, scores
