@@ -26,7 +26,6 @@ difference is a win only when its interval excludes zero. *report* writes ``resu
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -56,7 +55,7 @@ from embeddings.tuning import (
     tune,
     tune_node_classification,
 )
-from recall.bench.harness import BenchRun, add_load_arguments
+from recall.bench.harness import bench_parser, default_out, start_run
 from recall.measure import load_average
 
 logger = logging.getLogger(__name__)
@@ -917,14 +916,10 @@ def _search_section(out: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    ap = argparse.ArgumentParser(prog="python -m recall.bench.quality", description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="small settings (a few minutes)")
-    ap.add_argument("--data", default=None, help="shared data root (default $EMBRECALL_DATA)")
-    ap.add_argument(
-        "--out",
-        default=str(Path("reports") / "quality"),
-        help="output folder (default reports/quality under the working directory)",
+    ap = bench_parser(
+        "quality", __doc__.split("\n")[0], quick_help="small settings (a few minutes)", threads=None
     )
+    ap.add_argument("--data", default=None, help="shared data root (default $EMBRECALL_DATA)")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "embrecall" / "quality"))
     ap.add_argument(
         "--stage",
@@ -950,9 +945,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--trials", type=int, default=None, help="override every search budget")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per search")
     ap.add_argument("--seeds", type=int, nargs="*", default=None)
-    ap.add_argument("--seed", type=int, default=0, help="split and search seed")
     ap.add_argument("--progress", action="store_true")
-    add_load_arguments(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)
@@ -980,16 +973,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         cfg["check_epochs"] = list(args.check_epochs)
     methods = args.methods or [*REC_METHODS, "implicit-als", "implicit-bpr"]
     stages = args.stage or ["search", "final", "report"]
-    root, out, cache = _data_root(args.data), Path(args.out), Path(args.cache)
+    root, out, cache = (
+        _data_root(args.data),
+        default_out("quality", args.quick, args.out),
+        Path(args.cache),
+    )
     run = None
     if {"search", "final", "defaults-check"} & set(stages):  # stages that time what they train
-        run = BenchRun.start(
-            "quality",
-            argv,
-            quick=args.quick,
-            max_load=args.max_load,
-            allow_load=args.allow_load,
-        )
+        run = start_run("quality", args, argv)
     t0 = time.perf_counter()
     if "search" in stages:
         run_search(cfg, root, out, methods, args.seed, cache)

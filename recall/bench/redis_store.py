@@ -16,8 +16,6 @@ versions and thread pools.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import time
@@ -27,14 +25,12 @@ import numpy as np
 import pandas as pd
 
 from recall.bench.datasets import gaussian_mixture
+from recall.bench.harness import BenchRun, bench_parser, default_out, start_run, write_report
 from recall.exact import ExactIndex, knn_recall
 from recall.lsh import SimHashIndex
-from recall.measure import environment_info
 from recall.redis_store import RedisLSHStore, temporary_redis_server
 
 log = logging.getLogger(__name__)
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _best(fn, repeat: int) -> tuple[float, object]:
@@ -68,11 +64,14 @@ def run(
     repeat: int = 3,
     random_state: int = 0,
     out_dir: Path | None = None,
+    bench: BenchRun | None = None,
 ) -> pd.DataFrame:
-    """Run the comparison; returns the results table (also written to ``out_dir``)."""
+    """Run the comparison; returns the results table (also written to ``out_dir``, default
+    ``./reports/redis`` under the working directory; ``bench`` records the load and environment)."""
     import redis
 
-    out_dir = Path(out_dir) if out_dir is not None else REPO / "reports" / "redis"
+    out_dir = default_out("redis", out=out_dir)
+    bench = bench or BenchRun.start("redis_store", None, allow_load=True)
     base, queries = gaussian_mixture(n, d, 200, n_queries, random_state)
     ids = np.arange(n, dtype=np.int64) * 7 + 3  # caller ids, not row positions
     single = queries[:single_queries]
@@ -171,18 +170,18 @@ def run(
                n_tables=n_tables, n_bits=n_bits, chunk_size=chunk_size, repeat=repeat,
                used_memory=used_memory, verify=check, verify_s=verify_s,
                server_version=server_version, load=(load_before, os.getloadavg()))  # fmt: skip
-    _write(df, pd.DataFrame(writes), pd.DataFrame(loads), out_dir, cfg)
+    _write(df, pd.DataFrame(writes), pd.DataFrame(loads), out_dir, cfg, bench.finish())
     return df
 
 
 def _write(
-    df: pd.DataFrame, writes: pd.DataFrame, loads: pd.DataFrame, out_dir: Path, cfg: dict
+    df: pd.DataFrame,
+    writes: pd.DataFrame,
+    loads: pd.DataFrame,
+    out_dir: Path,
+    cfg: dict,
+    bench: BenchRun,
 ) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out_dir / "results.csv", index=False)
-    writes.to_csv(out_dir / "writes.csv", index=False)
-    loads.to_csv(out_dir / "bulk_load.csv", index=False)
-    env = environment_info()
     lines = [
         "# Redis LSH bucket store vs the in-memory LSH index",
         "",
@@ -237,49 +236,30 @@ def _write(
         f"Consistency check after the writes (`verify()`, {cfg['verify_s']:.1f} s): "
         f"{cfg['verify']['items']:,} items, {cfg['verify']['buckets']:,} buckets, "
         f"{cfg['verify']['memberships']:,} memberships, both directions agree.",
-        "",
-        "## Environment",
-        "",
-        f"CPU: {env['cpu']} ({env['cpu_count']} cores), Python {env['python']}; the machine was "
-        "shared with other jobs (1-min load average "
-        f"{cfg['load'][0][0]:.1f} at the start, {cfg['load'][1][0]:.1f} at the end on 2 cores), "
-        "so read the ratios, not the absolute figures.",
-        "",
-        "Libraries: " + ", ".join(f"{k} {v}" for k, v in env["libraries"].items()),
-        "",
-        "Thread pools (at report time):",
-        "",
-        "```json",
-        json.dumps(env["threadpools"], indent=1),
-        "```",
     ]
-    (out_dir / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tables = {"results.csv": df, "writes.csv": writes, "bulk_load.csv": loads}
+    write_report(out_dir, bench, lines, tables)
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="10k x 64, 200 queries (< 1 min)")
+    p = bench_parser(
+        "redis_store", __doc__.splitlines()[0], quick_help="10k x 64, 200 queries (< 1 min)",
+        threads=None,
+    )  # fmt: skip
     p.add_argument("--n", type=int, default=None)
     p.add_argument("--d", type=int, default=64)
     p.add_argument("--queries", type=int, default=None)
     p.add_argument("--tables", type=int, default=16)
     p.add_argument("--bits", type=int, default=None)
     p.add_argument("--chunk-size", type=int, default=2000)
-    p.add_argument("--out", type=Path, default=None, help="default reports/redis (quick: /tmp)")
-    p.add_argument("--seed", type=int, default=0)
-    from recall.bench.harness import BenchRun, add_load_arguments
-
-    add_load_arguments(p)
     args = p.parse_args(argv)
     # the load guard: a timed run refuses a busy machine (--allow-load to force; quick only flags)
-    BenchRun.start(
-        "redis_store", argv, quick=args.quick, max_load=args.max_load, allow_load=args.allow_load
-    )
+    bench = start_run("redis_store", args, argv)
+    out = default_out("redis", args.quick, args.out)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.quick:
         n, nq, single, bits, repeat, upd = args.n or 10_000, args.queries or 200, 50, 9, 2, 200
         variants = (("script", 2000), ("transaction", 2000))
-        out = args.out or Path("/tmp/embrecall-bench-redis")
     else:
         n, nq, single, bits, repeat, upd = args.n or 100_000, args.queries or 1000, 200, 12, 3, 1000
         variants = (
@@ -289,10 +269,9 @@ def main(argv: list[str] | None = None) -> None:
             ("transaction", 2000),
             ("transaction", 10000),
         )
-        out = args.out
     df = run(n=n, d=args.d, n_queries=nq, single_queries=single, n_tables=args.tables,
              n_bits=args.bits or bits, chunk_size=args.chunk_size, n_updates=upd, bulk_variants=variants, repeat=repeat,
-             random_state=args.seed, out_dir=out)  # fmt: skip
+             random_state=args.seed, out_dir=out, bench=bench)  # fmt: skip
     log.info("\n%s", df.to_string(index=False))
 
 

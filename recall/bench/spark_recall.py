@@ -33,7 +33,6 @@ the growth exponent of each method, per-size details, environment) to ``--out``
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
@@ -47,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from recall.bench.datasets import gaussian_mixture
-from recall.bench.harness import BenchRun, load_average
+from recall.bench.harness import BenchRun, bench_parser, default_out, load_average, start_run
 from recall.exact import exact_knn
 from recall.exact import knn_recall as local_knn_recall
 from recall.lsh import SimHashIndex
@@ -362,8 +361,10 @@ def run_sizes(
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes 1000x100,2000x200 (~3 min)")
+    p = bench_parser(
+        "spark_recall", __doc__.splitlines()[0], quick_help="tiny sizes 1000x100,2000x200 (~3 min)",
+        threads=None,
+    )  # fmt: skip
     p.add_argument(
         "--sizes", default=None, help="ITEMSxUSERS,... (default: 10k x 500 -> 1M x 100k)"
     )
@@ -387,18 +388,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-pairs", type=float, default=4e8,
                    help="skip an LSH join with more bucket-join rows than this")  # fmt: skip
     p.add_argument("--driver-memory", default="3g")
-    p.add_argument("--out", type=Path, default=None, help="default reports/spark (quick: /tmp)")
-    p.add_argument("--seed", type=int, default=0)
-    from recall.bench.harness import add_load_arguments
-
-    add_load_arguments(p)
     args = p.parse_args(argv)
     if (args.items is None) != (args.users is None):
         p.error("--items and --users go together")
     # the load guard: a timed run refuses a busy machine (--allow-load to force; quick only flags)
-    bench = BenchRun.start(
-        "spark_recall", argv, quick=args.quick, max_load=args.max_load, allow_load=args.allow_load
-    )
+    bench = start_run("spark_recall", args, argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.items is not None:
         sizes = [(args.items, args.users)]
@@ -410,8 +404,7 @@ def main(argv: list[str] | None = None) -> None:
         lengths = tuple(float(b) for b in args.bucket_lengths.split(","))
     else:
         lengths = (0.05,) if args.quick else BUCKET_LENGTHS
-    quick_out = Path(tempfile.gettempdir()) / "embrecall-bench-spark"
-    out = args.out or (quick_out if args.quick else Path.cwd() / "reports" / "spark")
+    out = default_out("spark", args.quick, args.out)
     df = run_sizes(
         sizes, out, bench,
         d=args.d, k=args.k, n_tables=args.tables,
