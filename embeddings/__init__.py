@@ -1,5 +1,16 @@
 """embrecall.embeddings: train item and user embeddings from behaviour data.
 
+Map (the README's "What is inside" table is the same):
+
+- ``datasets/``, ``sessions``, ``graph``, ``inputs``: tables, sessions and splits, the item graph,
+  what each trainer accepts;
+- ``base`` (the ``Trainer`` protocol), ``params`` (``SkipGramParams``);
+- ``walks/`` (the walk engine and the ``Walks`` stage), ``word2vec``, ``item2vec``, ``node2vec``,
+  ``eges/``, ``baselines``, ``spark/``: the trainers (``trainers`` imports them all);
+- ``neighbours`` (the one top-k, exact search, knn-recall), ``evaluation/``, ``users``,
+  ``tuning``, ``stats``: evaluation, search and statistics;
+- ``types``, ``io``, ``validate``, ``paths``, ``progress``: values, files, checks, data root.
+
 Never imports ``recall`` (dependencies run one way).
 """
 

@@ -312,8 +312,8 @@ def summary_lines(
         if notes:
             lines += ["Reading: " + "; ".join(notes) + ".", ""]
         lines += [
-            "Speeds were measured on a shared machine: compare rows of one run, not absolute "
-            "numbers across runs.",
+            "Speeds are wall clock on this machine (the load average is recorded at the end of "
+            "this report): compare rows of one run, not absolute numbers across runs.",
             "",
         ]
     return lines
