@@ -312,21 +312,38 @@ class RedisLSHStore(_LSHIndex):
         return self
 
     def search(self, queries: ArrayLike, k: int) -> SearchResult:
-        """Top-k (nq, k) ids and scores, padded with -1 / -inf (``recall.base.Index.search``),
-        asking Redis for the store's size once (the base class would ask three times)."""
+        """Top-k (nq, k) ids and scores, padded with -1 / -inf (``recall.base.Index.search``).
+
+        One round trip per ``chunk_size`` queries: the gather script also returns the store's
+        size, so ``k`` is checked against it without a separate ``HLEN`` (``ValueError`` for an
+        empty store, as every index raises)."""
         check_k(k, None)  # type and sign before any round trip
         q = self._prepare(as_vectors(queries, "queries", dim=self.dim))
-        n = len(self)
+        f = self._project_queries(q)
+        ids, keys, x, n = self.buckets.gather(self._query_keys(f))
         if n == 0:
             raise ValueError(f"the index is empty: the store {self.prefix!r} holds no items")
         k = check_k(k, n)
-        return _pad(self._search(q, min(k, n)), k)
+        return _pad(self._search_gathered(f, q, ids, keys, x, min(k, n)), k)
 
     def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
-        """Gather the batch's buckets from Redis into the in-memory tables, then the shared
-        search (hashing, voting, re-rank) of ``recall.lsh``."""
+        """The ``Index`` hook (``search`` above is the entry point): gather, then search."""
         f = self._project_queries(queries)
-        ids, keys, x = self.buckets.gather(self._query_keys(f))
+        ids, keys, x, _ = self.buckets.gather(self._query_keys(f))
+        return self._search_gathered(f, queries, ids, keys, x, k)
+
+    def _search_gathered(
+        self,
+        f: NDArray[np.float32],
+        queries: NDArray[np.float32],
+        ids: NDArray[np.int64],
+        keys: NDArray[np.uint64],
+        x: NDArray[np.float32],
+        k: int,
+    ) -> SearchResult:
+        """Load the gathered rows (ids (c,), keys (c, L), vectors (c, d)) into the in-memory
+        tables and run the shared search (voting, re-rank) of ``recall.lsh`` on projections
+        ``f`` (nq, L*m) of ``queries`` (nq, d)."""
         self._fetched = int(ids.shape[0])
         nq = queries.shape[0]
         if ids.shape[0] == 0:

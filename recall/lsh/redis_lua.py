@@ -84,34 +84,52 @@ return {1, n}
 """
 )
 
-# The buckets of one query. KEYS: vec hash, meta, then the query's L bucket keys (table order).
-# ARGV: store_vec, hasher fingerprint. Returns three bulk strings (three RESP values per query
-# instead of several per candidate): the members of each bucket (ids joined by ",", buckets joined
-# by ";", table order), the distinct members that have a vector (ids joined by ",") and their
-# vectors concatenated (both empty without stored vectors) — or {"!", reason} when the guard
-# refuses (other hash functions stored, store incomplete). No voting here: the index's kernel votes.
+# The buckets of one query, in one atomic snapshot. KEYS: item bucket lists (its length is the
+# store's size), vec hash, meta, then the query's L bucket keys (table order). ARGV: store_vec,
+# hasher fingerprint. Returns five values (a few RESP values per query instead of several per
+# candidate): the members of the L buckets (ids joined by ",", table after table), the L bucket
+# sizes (joined by ","), the distinct members that have a vector (ids joined by ",") and their
+# vectors concatenated (both empty without stored vectors), and the store's size — or
+# {"!", reason} when the guard refuses (other hash functions stored, store incomplete). The
+# distinct members are collected from the SMEMBERS replies already in Lua (no SUNION, which would
+# convert every member once more). No voting here: the index's kernel votes.
 GATHER_LUA = (
     GUARD_LUA
     + """
 local storevec = ARGV[1] == '1'
-local why = guard(KEYS[2], ARGV[2], '')
+local why = guard(KEYS[3], ARGV[2], '')
 if why then return {'!', why} end
 local parts = {}
-for i = 3, #KEYS do
-  parts[#parts + 1] = table.concat(redis.call('SMEMBERS', KEYS[i]), ',')
+local sizes = {}
+local ids = {}
+local seen = {}
+for i = 4, #KEYS do
+  local m = redis.call('SMEMBERS', KEYS[i])
+  sizes[#sizes + 1] = #m
+  if #m > 0 then
+    parts[#parts + 1] = table.concat(m, ',')
+    if storevec then
+      for j = 1, #m do
+        local v = m[j]
+        if not seen[v] then
+          seen[v] = true
+          ids[#ids + 1] = v
+        end
+      end
+    end
+  end
 end
-if not storevec then
-  return {table.concat(parts, ';'), '', ''}
-end
-local ids = redis.call('SUNION', unpack(KEYS, 3))
+local n = redis.call('HLEN', KEYS[1])
+local members = table.concat(parts, ',')
+local counts = table.concat(sizes, ',')
 if #ids == 0 then
-  return {table.concat(parts, ';'), '', ''}
+  return {members, counts, '', '', n}
 end
 local kept = {}
 local vecs = {}
 for s = 1, #ids, 4096 do
   local e = math.min(s + 4095, #ids)
-  local part = redis.call('HMGET', KEYS[1], unpack(ids, s, e))
+  local part = redis.call('HMGET', KEYS[2], unpack(ids, s, e))
   for j = 1, #part do
     if part[j] then
       kept[#kept + 1] = ids[s + j - 1]
@@ -119,10 +137,11 @@ for s = 1, #ids, 4096 do
     end
   end
 end
-return {table.concat(parts, ';'), table.concat(kept, ','), table.concat(vecs)}
+return {members, counts, table.concat(kept, ','), table.concat(vecs), n}
 """
 )
 
+# Create a store's metadata and hash functions unless one exists (atomic: of two racing builds one
 # win). KEYS: meta, hasher. ARGV: n meta fields, then meta field/value pairs, then hasher
 # field/value pairs. Returns {1} created, or {0, stored fingerprint}.
 CREATE_LUA = """
