@@ -382,3 +382,34 @@ def test_unprobed_keys_never_collide_with_probed_ones():
     for t in range(3):
         assert free[t] not in keys[:, t]
     assert free[0] == 8 and free[1] == 2
+
+
+def test_search_round_trips_and_script_reload(client, monkeypatch):
+    """A single query is one round trip to Redis (the gather script also returns the store's
+    size: no HLEN, no SCRIPT EXISTS); a batch is one per chunk_size queries; a server that lost
+    its scripts (SCRIPT FLUSH) gets them again and answers the same."""
+    from redis.connection import AbstractConnection
+
+    x, ids, q = _data()
+    idx = _pair("simhash", "cosine", "or", None, x).build(x, ids)
+    store = RedisLSHStore(client, idx.hasher, namespace="trips", chunk_size=16).build(x, ids)
+    ref = idx.search(q, 10)
+    store.search(q[:2], 10)  # scripts loaded
+    sent = []
+    real = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(1)
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    for i in range(5):
+        _assert_same(store.search(q[i], 10), idx.search(q[i : i + 1], 10))
+    assert len(sent) == 5
+    sent.clear()
+    _assert_same(store.search(q, 10), ref)  # 40 queries, 16 per round trip
+    assert len(sent) == 3
+    monkeypatch.undo()
+    client.script_flush()
+    _assert_same(store.search(q[:1], 10), idx.search(q[:1], 10))
+    _assert_same(store.search(q, 10), ref)
