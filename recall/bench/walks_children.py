@@ -231,7 +231,7 @@ def _dist_version(name: str) -> str:
         return "?"
 
 
-def main(argv: list[str] | None = None) -> None:
+def run_child(argv: list[str] | None = None) -> None:
     """Run one tool once on ``--edges`` and print ``RESULT <json>`` (what the parent reads)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--child", choices=["ours", "pecanpy", "grape"], required=True)
@@ -251,4 +251,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_child()
