@@ -31,21 +31,18 @@ found through ``--pecanpy-python`` / ``$EMBRECALL_PECANPY_PYTHON`` / ``/tmp/peca
 
 A peer whose interpreter is not found is listed as not run (nothing is installed on the fly).
 
-This file runs as a script inside the peers' environments too, so its module-level imports are
-standard library only.
+Each run is ``walks_children.py`` in a fresh interpreter (a script inside the peers'
+environments, so its module-level imports are standard library only); this module builds the
+graph, finds the interpreters, interleaves the rounds and writes the report.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -72,226 +69,6 @@ VARIANTS = {
 }
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _trim_heap() -> None:
-    """Give freed heap memory back to the OS (glibc keeps the loaders' temporaries otherwise),
-    so that the peak RSS reflects the walk engine rather than allocator leftovers; done the same
-    way for every tool, right after loading the graph."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-# ------------------------------------------------------------------------------------ children
-def _child_ours(args: argparse.Namespace) -> dict:
-    import numba
-    import numpy as np
-    import pandas as pd
-
-    from embeddings.graph import ItemGraph
-    from embeddings.walks import generate_walks
-
-    t0 = time.perf_counter()
-    df = pd.read_csv(args.edges, sep="\t", header=None, names=["u", "v", "w"])
-    graph = ItemGraph.from_edges(df["u"], df["v"], df["w"], directed=False)
-    del df
-    load_s = time.perf_counter() - t0
-    _trim_heap()
-
-    t0 = time.perf_counter()  # JIT (or numba cache load) on one short walk
-    generate_walks(graph, 1, 3, p=args.p, q=args.q, start_nodes=[0], progress=False)
-    warmup_s = time.perf_counter() - t0
-
-    rss_before = _rss_mb()
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    walks = generate_walks(
-        graph,
-        args.num_walks,
-        args.walk_length,
-        p=args.p,
-        q=args.q,
-        workers=args.threads,
-        random_state=0,
-        progress=False,
-    )
-    walk_s = time.perf_counter() - t0
-    walk_cpu_s = time.process_time() - c0
-    return {
-        "load_s": load_s,
-        "warmup_s": warmup_s,
-        "prep_s": 0.0,
-        "walk_s": walk_s,
-        "walk_cpu_s": walk_cpu_s,
-        "walks": int(walks.shape[0]),
-        "rss_before_walk_mb": rss_before,
-        "threads": numba.get_num_threads(),
-        "versions": {"numpy": np.__version__, "numba": numba.__version__},
-    }
-
-
-def _child_pecanpy(args: argparse.Namespace) -> dict:
-    import numba
-    import numpy as np
-    from numba_progress import ProgressBar
-    from pecanpy import pecanpy as pp
-
-    mode = getattr(pp, args.mode)
-    steps = args.walk_length - 1  # PecanPy's walk_length counts steps after the start node
-
-    def walks(g, start, move_forward, has_nbrs):
-        with ProgressBar(total=start.size, disable=True) as bar:
-            return g._random_walks(start.size, steps, 0, start, has_nbrs, move_forward, bar)
-
-    def make(path):
-        g = mode(p=args.p, q=args.q, workers=args.threads, verbose=False, random_state=0)
-        g.read_edg(str(path), weighted=True, directed=False)
-        return g
-
-    # JIT warm-up of the same mode on a 3-node graph: compiles the pre-computation kernels
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        tiny = Path(tmp) / "tiny.tsv"
-        tiny.write_text("0\t1\t0.5\n1\t2\t0.7\n0\t2\t0.2\n")
-        gt = make(tiny)
-        t1, c1 = time.perf_counter(), time.process_time()
-        gt._preprocess_transition_probs()
-        # PecanPy defines its pre-computation kernel inside _preprocess_transition_probs, so
-        # numba compiles it on every call: the 3-node call is all compilation, our estimate of
-        # the compile time inside the real call below
-        compile_in_prep_s = time.perf_counter() - t1
-        compile_in_prep_cpu = time.process_time() - c1
-        walks(gt, np.arange(3, dtype=np.uint32), gt.get_move_forward(), gt.get_has_nbrs())
-        del gt
-    warmup_s = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    g = make(args.edges)
-    load_s = time.perf_counter() - t0
-    _trim_heap()
-    rss_before = _rss_mb()
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    g._preprocess_transition_probs()  # PreComp: the transition tables; OTF: nothing much
-    move_forward = g.get_move_forward()
-    has_nbrs = g.get_has_nbrs()
-    prep_s = time.perf_counter() - t0
-    prep_cpu = time.process_time() - c0
-    # the walk kernel takes move_forward, a closure over this graph's arrays, as a first-class
-    # function: numba compiles it for this closure, so it is warmed up here on 4 walks (as
-    # simulate_walks would pay it once); compilation is not walking and is reported apart
-    t1 = time.perf_counter()
-    walks(g, np.zeros(4, dtype=np.uint32), move_forward, has_nbrs)
-    warmup_s += time.perf_counter() - t1
-    nodes = np.arange(g.num_nodes, dtype=np.uint32)
-    start = np.concatenate([nodes] * args.num_walks)
-    np.random.default_rng(0).shuffle(start)  # as simulate_walks: shuffled for load balance
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    mat = walks(g, start, move_forward, has_nbrs)
-    walks_only_s = time.perf_counter() - t0
-    walk_cpu_s = max(0.0, prep_cpu - compile_in_prep_cpu) + time.process_time() - c0
-    with_compile_s = prep_s + walks_only_s  # what a user of simulate_walks waits (minus 4 walks)
-    prep_s = max(0.0, prep_s - compile_in_prep_s)
-    walk_s = prep_s + walks_only_s  # pre-computation (its compile estimate removed) + walks
-    return {
-        "load_s": load_s,
-        "warmup_s": warmup_s,
-        "prep_s": prep_s,
-        "walk_s": walk_s,
-        "walk_s_with_compile": with_compile_s,
-        "walk_cpu_s": walk_cpu_s,
-        "walks": int(mat.shape[0]),
-        "rss_before_walk_mb": rss_before,
-        "threads": numba.get_num_threads(),
-        "versions": {
-            "numpy": np.__version__,
-            "numba": numba.__version__,
-            "pecanpy": _dist_version("pecanpy"),
-        },
-    }
-
-
-def _child_grape(args: argparse.Namespace) -> dict:
-    import numpy as np
-    from grape import Graph
-
-    t0 = time.perf_counter()
-    g = Graph.from_csv(
-        edge_path=str(args.edges),
-        edge_list_separator="\t",
-        edge_list_header=False,
-        sources_column_number=0,
-        destinations_column_number=1,
-        weights_column_number=2,
-        directed=False,
-        name="bench",
-        verbose=False,
-    )
-    load_s = time.perf_counter() - t0
-    _trim_heap()
-    kw = {"max_neighbours": None} if args.mode == "exact" else {}  # default 100: approximate
-    t0 = time.perf_counter()  # no JIT; a short call pays any lazy initialisation
-    g.complete_walks(walk_length=3, iterations=1, random_state=1, **kw)
-    warmup_s = time.perf_counter() - t0
-    rss_before = _rss_mb()
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    w = g.complete_walks(
-        walk_length=args.walk_length,
-        return_weight=1.0 / args.p,
-        explore_weight=1.0 / args.q,
-        iterations=args.num_walks,
-        random_state=0,
-        **kw,
-    )
-    walk_s = time.perf_counter() - t0
-    walk_cpu_s = time.process_time() - c0
-    w = np.asarray(w)
-    return {
-        "load_s": load_s,
-        "warmup_s": warmup_s,
-        "prep_s": 0.0,
-        "walk_s": walk_s,
-        "walk_cpu_s": walk_cpu_s,
-        "walks": int(w.shape[0]),
-        "rss_before_walk_mb": rss_before,
-        "threads": int(os.environ.get("RAYON_NUM_THREADS", "0") or 0),
-        "versions": {"numpy": np.__version__, "grape": _dist_version("grape")},
-    }
-
-
-def _dist_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "?"
-
-
-def _child_main(args: argparse.Namespace) -> None:
-    run = {"ours": _child_ours, "pecanpy": _child_pecanpy, "grape": _child_grape}[args.child]
-    result = run(args)
-    result["peak_rss_mb"] = _peak_rss_mb()
-    result["python"] = platform.python_version()
-    print("RESULT " + json.dumps(result), flush=True)
-
-
-# ------------------------------------------------------------------------------------ parent
 def _edge_file(nodes: int, m: int, seed: int) -> Path:
     """Seeded powerlaw-cluster graph as ``u<TAB>v<TAB>w`` lines (built once, cached)."""
     import networkx as nx
@@ -332,7 +109,8 @@ def _run_child(
     python: Path, tool: str, mode: str, edges: Path, p: float, q: float, cfg: dict, threads: int
 ) -> dict:
     cmd = [str(python)]
-    cmd += ["-m", "recall.bench.walks"] if tool == "ours" else [str(Path(__file__).resolve())]
+    child = Path(__file__).resolve().with_name("walks_children.py")
+    cmd += ["-m", "recall.bench.walks_children"] if tool == "ours" else [str(child)]
     cmd += ["--child", tool, "--mode", mode or "-", "--edges", str(edges)]
     cmd += ["--p", str(p), "--q", str(q), "--threads", str(threads)]
     cmd += ["--num-walks", str(cfg["num_walks"]), "--walk-length", str(cfg["walk_length"])]
@@ -476,6 +254,7 @@ def _write_reports(rows: list[dict], summary: list[dict], meta: dict, run, out: 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: interleaved rounds of every tool, then the report; returns 0."""
     from recall.bench.harness import bench_parser
 
     ap = bench_parser(
@@ -499,18 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--peers", action="store_true", help="with --quick: run the peers too (their JIT is slow)"
     )
-    # child mode (internal)
-    ap.add_argument("--child", choices=["ours", "pecanpy", "grape"], help=argparse.SUPPRESS)
-    ap.add_argument("--mode", default="-", help=argparse.SUPPRESS)
-    ap.add_argument("--edges", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--p", type=float, default=1.0, help=argparse.SUPPRESS)
-    ap.add_argument("--q", type=float, default=1.0, help=argparse.SUPPRESS)
-    ap.add_argument("--num-walks", type=int, default=10, help=argparse.SUPPRESS)
-    ap.add_argument("--walk-length", type=int, default=80, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.child:
-        _child_main(args)
-        return 0
 
     import logging
 
@@ -594,8 +362,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if "--child" not in sys.argv:
-        import logging
+    import logging
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sys.exit(main())

@@ -1,59 +1,26 @@
-"""MovieLens: read every official GroupLens layout from a directory, and fetch the public archives.
+"""Readers of the three MovieLens layouts (ml-100k, ``.dat``, ``.csv``) and ``load_movielens``.
 
-Layouts, detected from the files present (``load_movielens``):
-
-- **ml-100k**: ``u.data`` (tab-separated ``user item rating timestamp``), ``u.item`` (``|``-separated,
-  Latin-1: id, title, release date, video release date, IMDb URL, 19 genre flags), optional
-  ``u.genre`` (``name|index``; the standard 19 names are used when it is absent).
-- **ml-1m / ml-10m**: ``ratings.dat`` and ``movies.dat`` (``::``-separated, genres ``|``-separated;
-  ml-1m is Latin-1), ml-10m also ``tags.dat`` (``user::movie::tag::timestamp``).
-- **ml-latest-small / ml-latest / ml-20m / ml-25m / ml-32m**: ``ratings.csv``, ``movies.csv``
-  (quoted titles with the year in brackets, ``|`` genres, ``(no genres listed)`` = none) and
-  ``tags.csv``.
-
-The directory one level above a layout (e.g. an unpacked archive holding ``ml-1m/``) is accepted.
-
-``fetch_movielens`` downloads a variant's zip from GroupLens into a cache directory (default
-``$EMBRECALL_CACHE`` or ``<repo>/data/cache``), verifies its checksum, unpacks it into a temporary
-directory and renames that into place, so a failed or corrupt download leaves nothing behind and a
-second call reuses the cache.
+Each checks its columns and values and raises ``ValueError`` naming the file (and the line where
+possible); genres, release year and tags become the movies' side information.
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
-import json
 import logging
 import os
 import re
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
-import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from embeddings.datasets.movielens.layouts import MovieLens, detect_layout, layout_of, listing
 from embeddings.datasets.tables import Interactions, ItemSideInfo
 
-__all__ = [
-    "MovieLens",
-    "MovieLensVariant",
-    "VARIANTS",
-    "ML100K_GENRES",
-    "load_movielens",
-    "fetch_movielens",
-    "default_cache_dir",
-    "detect_layout",
-]
-
 logger = logging.getLogger(__name__)
+
 
 #: Genre names of ml-100k in flag-column order (``u.genre``), used when ``u.genre`` is absent.
 ML100K_GENRES: tuple[str, ...] = (
@@ -82,165 +49,11 @@ NO_GENRES = "(no genres listed)"
 _YEAR_IN_TITLE = re.compile(r"\((\d{4})(?:\s*[-\u2013]\s*(?:\d{4})?)?\)\s*$")
 
 
-@dataclass(frozen=True)
-class MovieLensVariant:
-    """A downloadable GroupLens archive.
-
-    ``sha256`` is ``None`` where no trustworthy published value was found (then ``md5`` is checked
-    if known, else the archive is only checked to be a readable zip holding a MovieLens layout).
-    """
-
-    url: str
-    sha256: str | None = None
-    md5: str | None = None
-    size: int | None = None
-
-
-_BASE = "https://files.grouplens.org/datasets/movielens/"
-#: Known variants. sha256 and sizes as pinned in tensorflow/datasets
-#: (``tensorflow_datasets/url_checksums/movielens.txt``); md5 as published by GroupLens
-#: (``<archive>.md5``) and pinned by several public loaders. ml-latest is re-issued from time to
-#: time, so it has no fixed checksum; for ml-10m and ml-32m no sha256 was found.
-VARIANTS: dict[str, MovieLensVariant] = {
-    "ml-100k": MovieLensVariant(
-        _BASE + "ml-100k.zip",
-        "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
-        "0e33842e24a9c977be4e0107933c0723",
-        4924029,
-    ),
-    "ml-1m": MovieLensVariant(
-        _BASE + "ml-1m.zip",
-        "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
-        "c4d9eecfca2ab87c1945afe126590906",
-        5917549,
-    ),
-    "ml-10m": MovieLensVariant(_BASE + "ml-10m.zip", None, "ce571fd55effeba0271552578f2648bd"),
-    "ml-20m": MovieLensVariant(
-        _BASE + "ml-20m.zip",
-        "96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3",
-        "cd245b17a1ae2cc31bb14903e1204af3",
-        198702078,
-    ),
-    "ml-25m": MovieLensVariant(
-        _BASE + "ml-25m.zip",
-        "8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",
-        "6b51fb2759a8657d3bfcbfc42b592ada",
-        261978986,
-    ),
-    "ml-32m": MovieLensVariant(_BASE + "ml-32m.zip"),
-    "ml-latest-small": MovieLensVariant(
-        _BASE + "ml-latest-small.zip",
-        "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
-        None,
-        978202,
-    ),
-    "ml-latest": MovieLensVariant(_BASE + "ml-latest.zip"),
-}
-
-
-@dataclass(frozen=True, eq=False)
-class MovieLens:
-    """A loaded MovieLens data set.
-
-    Attributes:
-        interactions: one row per rating (user_id, item_id = movieId, rating, timestamp seconds).
-        side_info: per movie: ``genres`` (multi-valued), ``year`` (1-tuple of str, or empty),
-            ``tags`` (multi-valued, lower-cased; empty when the layout has no tag file); titles in
-            ``side_info.titles``.
-        variant: detected layout/variant, e.g. "ml-100k", "ml-1m", "ml-latest-small".
-        path: the directory the files were read from.
-    """
-
-    interactions: Interactions
-    side_info: ItemSideInfo
-    variant: str
-    path: Path
-
-    def describe(self) -> dict[str, Any]:
-        out = {"variant": self.variant, "path": str(self.path)}
-        out.update(self.interactions.describe())
-        out["movies"] = len(self.side_info)
-        out["genres"] = len(self.side_info.vocabulary("genres"))
-        out["movies_with_tags"] = int(sum(1 for t in self.side_info.frame["tags"] if t))
-        return out
-
-
-# ---------------------------------------------------------------------------------- detection
-_LAYOUT_FILES: dict[str, tuple[str, ...]] = {
-    "100k": ("u.data", "u.item"),
-    "dat": ("ratings.dat", "movies.dat"),
-    "csv": ("ratings.csv", "movies.csv"),
-}
-
-
-def _layout_of(directory: Path) -> str | None:
-    for layout, files in _LAYOUT_FILES.items():
-        if (directory / files[0]).is_file():
-            return layout
-    return None
-
-
-def _listing(directory: Path, limit: int = 20) -> str:
-    try:
-        names = sorted(p.name + ("/" if p.is_dir() else "") for p in directory.iterdir())
-    except OSError as exc:
-        return f"<unreadable: {exc}>"
-    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
-    return (", ".join(names[:limit]) + more) if names else "<empty>"
-
-
-def detect_layout(directory: str | os.PathLike) -> tuple[Path, str]:
-    """(directory holding the files, variant name) for a MovieLens directory or the one above it.
-
-    ``ValueError`` listing the files seen when no layout is recognised.
-    """
-    root = Path(directory)
-    if not root.exists():
-        raise FileNotFoundError(f"MovieLens directory {root} does not exist")
-    if not root.is_dir():
-        raise ValueError(f"MovieLens: {root} is not a directory")
-    found = root if _layout_of(root) else None
-    if found is None:
-        subdirs = sorted(p for p in root.iterdir() if p.is_dir() and _layout_of(p))
-        if len(subdirs) > 1:
-            raise ValueError(
-                f"MovieLens: {root} holds several data sets {[p.name for p in subdirs]}; "
-                "pass one of them"
-            )
-        found = subdirs[0] if subdirs else None
-    if found is None:
-        raise ValueError(
-            f"MovieLens: no known layout in {root} (expected u.data + u.item for ml-100k, "
-            "ratings.dat + movies.dat for ml-1m/ml-10m, or ratings.csv + movies.csv for "
-            f"ml-latest/ml-20m/ml-25m/ml-32m); files seen: {_listing(root)}"
-        )
-    return found, _variant_name(found, _layout_of(found) or "")
-
-
-def _variant_name(directory: Path, layout: str) -> str:
-    if layout == "100k":
-        return "ml-100k"
-    if layout == "dat":
-        if (directory / "tags.dat").is_file() or not (directory / "users.dat").is_file():
-            return "ml-10m"
-        return "ml-1m"
-    name = directory.name.lower()
-    if "latest-small" in name:
-        return "ml-latest-small"
-    m = re.search(r"(\d+)m\b", name)
-    if m:
-        return f"ml-{m.group(1)}m"
-    if "latest" in name:
-        return "ml-latest"
-    return "ml-csv"
-
-
-# ---------------------------------------------------------------------------------- reading
 def _need_file(directory: Path, name: str) -> Path:
     p = directory / name
     if not p.is_file():
         raise ValueError(
-            f"MovieLens: {name} missing in {directory}; files seen: {_listing(directory)}"
+            f"MovieLens: {name} missing in {directory}; files seen: {listing(directory)}"
         )
     return p
 
@@ -536,7 +349,7 @@ def load_movielens(directory: str | os.PathLike) -> MovieLens:
     unrecognised directory, missing columns or a malformed/truncated file.
     """
     found, variant = detect_layout(directory)
-    layout = _layout_of(found)
+    layout = layout_of(found)
     if layout == "100k":
         inter, side = _load_100k(found)
     elif layout == "dat":
@@ -551,136 +364,3 @@ def load_movielens(directory: str | os.PathLike) -> MovieLens:
         variant, found, len(inter), inter.n_users, len(side),
     )  # fmt: skip
     return MovieLens(inter, side, variant, found)
-
-
-# ---------------------------------------------------------------------------------- fetching
-def default_cache_dir() -> Path:
-    """``$EMBRECALL_CACHE`` if set, else ``<repo>/data/cache``."""
-    env = os.environ.get("EMBRECALL_CACHE")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "data" / "cache"
-
-
-def _download(url: str, dest: Path, progress: bool, timeout: float) -> tuple[str, str, int]:
-    """Stream ``url`` into ``dest``; returns (sha256, md5, bytes)."""
-    from tqdm.auto import tqdm
-
-    sha, md5 = hashlib.sha256(), hashlib.md5()
-    n = 0
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(dest, "wb") as fh:
-            total = resp.headers.get("Content-Length")
-            total_n = int(total) if total and total.isdigit() else None
-            with tqdm(
-                total=total_n, unit="B", unit_scale=True, desc=Path(url).name, disable=not progress
-            ) as bar:
-                while chunk := resp.read(1 << 20):
-                    fh.write(chunk)
-                    sha.update(chunk)
-                    md5.update(chunk)
-                    n += len(chunk)
-                    bar.update(len(chunk))
-            if total_n is not None and n != total_n:
-                raise ValueError(f"download of {url} truncated: {n} of {total_n} bytes")
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        raise ValueError(f"download of {url} failed: {exc}") from exc
-    return sha.hexdigest(), md5.hexdigest(), n
-
-
-def _safe_extract(zpath: Path, into: Path) -> None:
-    try:
-        with zipfile.ZipFile(zpath) as zf:
-            for info in zf.infolist():
-                name = info.filename
-                if name.startswith(("/", "\\")) or ".." in Path(name).parts:
-                    raise ValueError(f"archive member {name!r} points outside the archive")
-            bad = zf.testzip()
-            if bad is not None:
-                raise ValueError(f"archive member {bad!r} is corrupt (CRC mismatch)")
-            zf.extractall(into)
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
-        raise ValueError(f"corrupt or truncated zip archive: {exc}") from exc
-
-
-def fetch_movielens(
-    variant: str,
-    cache_dir: str | os.PathLike | None = None,
-    url: str | None = None,
-    sha256: str | None = None,
-    progress: bool = True,
-    timeout: float = 60.0,
-) -> Path:
-    """Download and unpack a MovieLens variant; returns the directory holding its files.
-
-    Args:
-        variant: a key of ``VARIANTS`` (ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m,
-            ml-latest-small, ml-latest), or any name when ``url`` is given.
-        cache_dir: where ``<variant>/`` is unpacked (default ``default_cache_dir()``).
-        url: archive URL (default: the official GroupLens URL of ``variant``).
-        sha256: expected checksum (default: the pinned one of ``variant``, if any). When neither
-            is known, the md5 pinned for the variant is checked if any; otherwise the archive is
-            only checked to be a valid zip holding a MovieLens layout.
-        progress: show a tqdm progress bar.
-
-    A failed, truncated or wrong-checksum download raises ``ValueError`` and leaves nothing in the
-    cache; the unpacked directory appears only complete (atomic rename). A second call finds it.
-    """
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", variant or ""):
-        raise ValueError(f"invalid variant name {variant!r}")
-    known = VARIANTS.get(variant)
-    if known is None and url is None:
-        raise ValueError(f"unknown MovieLens variant {variant!r}; known: {sorted(VARIANTS)}")
-    src = url or known.url  # type: ignore[union-attr]
-    use_known = known is not None and (url is None or url == known.url)
-    want_sha = (sha256 or (known.sha256 if use_known else None) or "").lower() or None
-    want_md5 = known.md5 if (use_known and want_sha is None and sha256 is None) else None
-
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = cache / variant
-    if target.is_dir():
-        try:
-            found, _ = detect_layout(target)
-        except ValueError:
-            raise ValueError(
-                f"cache directory {target} exists but holds no MovieLens layout; remove it"
-            ) from None
-        logger.info("MovieLens %s: using cached %s", variant, found)
-        return found
-
-    cache.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{variant}.", suffix=".part", dir=cache))
-    try:
-        zpath = work / "archive.zip"
-        logger.info("downloading %s", src)
-        got_sha, got_md5, n = _download(src, zpath, progress, timeout)
-        if want_sha is not None and got_sha != want_sha:
-            raise ValueError(
-                f"checksum mismatch for {src}: sha256 {got_sha}, expected {want_sha} "
-                f"({n} bytes downloaded)"
-            )
-        if want_md5 is not None and got_md5 != want_md5:
-            raise ValueError(f"checksum mismatch for {src}: md5 {got_md5}, expected {want_md5}")
-        if want_sha is None and want_md5 is None:
-            logger.warning("no checksum known for %s; sha256 of the download is %s", src, got_sha)
-        unpacked = work / "unpacked"
-        unpacked.mkdir()
-        _safe_extract(zpath, unpacked)
-        zpath.unlink()
-        entries = [p for p in unpacked.iterdir() if p.name != "__MACOSX"]
-        root = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked
-        if _layout_of(root) is None:
-            raise ValueError(f"archive {src} holds no MovieLens layout; files: {_listing(root)}")
-        (root / ".embrecall-source.json").write_text(
-            json.dumps({"variant": variant, "url": src, "sha256": got_sha, "bytes": n}),
-            encoding="utf-8",
-        )
-        try:
-            os.rename(root, target)
-        except OSError:
-            if not target.is_dir():  # not a concurrent fetch that finished first
-                raise
-            logger.info("MovieLens %s: another process unpacked it first", variant)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target

@@ -1,0 +1,151 @@
+"""Report of the EGES benchmark (``recall.bench.eges``): ``results.csv`` and ``results.md``
+(tables with the spread over seeds, the published AUC, the protocol, versions and threads).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recall.bench.eges_setup import (
+    PAPER_AUC,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _table(df: pd.DataFrame, index: str | list[str], columns: str, fmt: str = "{:.4f}") -> str:
+    piv = df.pivot_table(index=index, columns=columns, values="value", aggfunc="mean", sort=False)
+    sd = df.pivot_table(index=index, columns=columns, values="value", aggfunc="std", sort=False)
+    n_seeds = df["seed"].nunique() if "seed" in df else 1
+    cols = list(piv.columns)
+    idx = [index] if isinstance(index, str) else index
+    head = "| " + " | ".join(idx + [str(c) for c in cols]) + " |"
+    sep = "|" + "---|" * (len(idx) + len(cols))
+    lines = [head, sep]
+    for key, row in piv.iterrows():
+        keys = key if isinstance(key, tuple) else (key,)
+        keys = tuple(int(x) if isinstance(x, float) and x.is_integer() else x for x in keys)
+        cells = []
+        for c, v in zip(cols, row.tolist(), strict=True):
+            cell = fmt.format(v) if pd.notna(v) else "-"
+            if n_seeds > 1 and pd.notna(v) and key in sd.index and pd.notna(sd.loc[key, c]):
+                cell += " ± " + fmt.format(sd.loc[key, c])
+            cells.append(cell)
+        lines.append("| " + " | ".join([str(x) for x in keys] + cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(
+    df: pd.DataFrame, cfg: dict[str, Any], env: dict[str, Any], out: Path, run: Any = None
+) -> None:
+    from embeddings.io import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "results.csv", "w") as fh:
+        df.to_csv(fh, index=False)
+    if run is not None:  # the harness's header: command, load before/after, clock policy
+        md = run.header("EGES on MovieLens ml-latest-small")
+    else:
+        md = ["# EGES on MovieLens ml-latest-small", ""]
+        md.append(f"Command: `python -m recall.bench.eges{' --quick' if cfg['quick'] else ''}`")
+    md.append(
+        f"Seeds {cfg['seeds']}; values are means (± standard deviation) over seeds. Protocol: see the docstring of "
+        "`recall/bench/eges.py`."
+    )
+    md.append("")
+    md.append(
+        "Settings: "
+        + ", ".join(
+            f"{k}={cfg[k]}"
+            for k in (
+                "dim",
+                "window",
+                "negative",
+                "epochs",
+                "num_walks",
+                "walk_length",
+                "workers",
+                "holdout",
+                "n_cold",
+                "min_cold_users",
+            )
+        )
+        + "; side info: genres, tags, year5 (5-year buckets)."
+    )
+    lp = df[df.experiment == "link_prediction"]
+    if len(lp):
+        md += ["", "## Link prediction (held-out edges vs random non-edges, cosine)", ""]
+        md.append(_table(lp[lp.metric != "train_seconds"], "model", "metric"))
+        md += [
+            "",
+            "`auc`: cosine of the item vectors (what retrieval uses). `auc_logit`: the "
+            "skip-gram model's own link score H_a.C_b + H_b.C_a (hidden vector against the "
+            "other item's context vector). `auc_isolated_items`: cosine, only the pairs touching "
+            "an item that lost all its edges to the hold-out (BGE has nothing but its random "
+            "initial vector for those).",
+            "",
+            "Published (EGES paper, Table 2; different data): "
+            + "; ".join(
+                f"{d} BGE {v['BGE']} / GES {v['GES']} / EGES {v['EGES']}"
+                for d, v in PAPER_AUC.items()
+            )
+            + ".",
+        ]
+    rec = df[df.experiment.isin(["warm_i2i", "cold_start_cold_only", "cold_start_all_items"])]
+    rec = rec[rec.metric != "train_seconds"]
+    if len(rec):
+        md += ["", "## Recommendation (HR@10, NDCG@10)", ""]
+        for exp, title in (
+            ("warm_i2i", "Warm items, leave-last-out, I2I (query = last training item)"),
+            (
+                "cold_start_cold_only",
+                "Cold start: hidden items ranked among the hidden items (query = mean of the "
+                "user's training item vectors)",
+            ),
+            ("cold_start_all_items", "Cold start: hidden items ranked among all items"),
+        ):
+            sub = rec[rec.experiment == exp]
+            if len(sub):
+                md += [f"### {title}", "", _table(sub, "model", "metric"), ""]
+                n = int(sub["n"].max())
+                md.append(f"Users evaluated: {n}.")
+                if "skipped_cold_items" in sub and sub["skipped_cold_items"].notna().any():
+                    md.append(
+                        "Hidden items without any side-information value seen in training "
+                        f"(cannot be embedded): {int(sub['skipped_cold_items'].max())}."
+                    )
+                md.append("")
+    fw = df[df.experiment == "field_weights"]
+    if len(fw):
+        md += ["## Mean field weights (softmax, over items having the field)", ""]
+        md += [_table(fw, "model", "metric", "{:.3f}"), ""]
+    tp = df[df.experiment == "throughput"]
+    if len(tp):
+        md += ["## Throughput (one epoch on the same walks)", ""]
+        md += [_table(tp, ["workers", "model"], "metric", "{:,.2f}"), ""]
+        md.append(
+            "Pairs = positive (centre, context) pairs; each comes with `negative` negatives in "
+            f"both tools. Wall clock: the median of {cfg['tp_repeat']} rounds interleaved "
+            "(EGES, BGE, gensim; EGES, BGE, gensim; ...) after an untimed warm-up; "
+            "`train_s_min` / `train_s_max` give the spread, `train_cpu_s` the CPU time beside it."
+        )
+        md.append("")
+    md += ["## Environment", ""]
+    md.append(f"- python {env['python']}, {env['platform']}, CPU {env['cpu']} x{env['cpu_count']}")
+    md.append(f"- numba threads: {env['numba_threads']}")
+    for p in env["threadpools"]:
+        md.append(
+            f"- threadpool {p.get('user_api')}/{p.get('internal_api')}: "
+            f"{p.get('num_threads')} threads"
+        )
+    md.append(
+        "- libraries: "
+        + ", ".join(f"{k} {v}" for k, v in env["libraries"].items() if v != "absent")
+    )
+    md.append(f"- total wall time: {cfg['wall_seconds']:.0f} s")
+    with atomic_write(out / "results.md", "w") as fh:
+        fh.write("\n".join(md) + "\n")

@@ -1,0 +1,164 @@
+"""Node classification stages of the quality benchmark, and the check of the walk defaults.
+
+*final* (:func:`node_final`): Macro/Micro-F1 on the test nodes of the labelled graphs over the
+embedding seeds, at the defaults and at the setting tuned on ``--node-tuned-on`` (applied
+unchanged to the other graphs). *defaults-check* (:func:`defaults_check`): the old and the new
+walk defaults on each graph's validation fold and on the recommendation logs' validation split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from embeddings.evaluation import evaluate_i2i, node_classification_holdout, split_labelled_nodes
+from embeddings.sessions import train_valid_test_split
+from embeddings.stats import mean_ci
+from embeddings.tuning import make_trainer
+from recall.bench.quality_protocol import METRIC, OLD_WALK_DEFAULTS, PUBLISHED_MACRO_F1, rec_data
+from recall.bench.quality_search import load_best
+from recall.measure import load_average
+
+logger = logging.getLogger(__name__)
+
+
+def node_final(
+    cfg: dict[str, Any], root: Path, out: Path, methods: list[str], seed: int
+) -> list[dict[str, Any]]:
+    """Macro/Micro-F1 on the test nodes (classifier fit on fit + valid nodes), over seeds."""
+    from embeddings.datasets.graphs import load_labelled_graph
+
+    rows: list[dict[str, Any]] = []
+    for ds in cfg["node_datasets"]:
+        try:
+            lg = load_labelled_graph(ds, root)
+        except (FileNotFoundError, ValueError) as exc:
+            logger.warning("skipping %s: %s", ds, exc)
+            continue
+        fit, valid, test = split_labelled_nodes(lg.labels, lg.node_ids, random_state=seed)
+        train_nodes = np.concatenate([fit, valid])
+        for method in ("deepwalk", "node2vec"):
+            if method not in methods:
+                continue
+            settings: list[tuple[str, dict[str, Any]]] = [("defaults", {})]
+            src = cfg["node_tuned_on"]
+            best = load_best(out, f"{src}__{method}")
+            if best is not None:
+                where = "tuned" if ds == src else f"tuned on {src}"
+                settings.append((where, best["best_params"]))
+            for setting, params in settings:
+                vals = []
+                for s in cfg["seeds"]:
+                    t0 = time.perf_counter()
+                    emb = make_trainer(method, params, s).fit(lg.graph)
+                    secs = time.perf_counter() - t0
+                    r = node_classification_holdout(emb, lg.labels, lg.node_ids, train_nodes, test)
+                    vals.append({**r, "seconds": secs})
+                    logger.info("%s %s %s seed %d: %s", ds, method, setting, s, r)
+                v = pd.DataFrame(vals)
+                for metric in ("macro_f1", "micro_f1"):
+                    m, lo, hi = mean_ci(v[metric].to_numpy())
+                    rows.append(
+                        {
+                            "section": "node_classification",
+                            "dataset": ds,
+                            "method": method,
+                            "setting": setting,
+                            "params": json.dumps(params, default=str),
+                            "metric": metric,
+                            "value": m,
+                            "ci_low": lo,
+                            "ci_high": hi,
+                            "n_seeds": len(v),
+                            "train_seconds": float(v["seconds"].mean()),
+                            "published": PUBLISHED_MACRO_F1.get((ds, method))
+                            if metric == "macro_f1"
+                            else np.nan,
+                            "n_test_nodes": int(v["n_eval"].iloc[0]),
+                        }
+                    )
+    return rows
+
+
+def _check_settings(
+    cfg: dict[str, Any], old_defaults: dict[str, Any]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Settings of the defaults check: old and new defaults, or ``--check-epochs`` values."""
+    if cfg.get("check_epochs"):
+        return [(f"epochs={e}", {"epochs": int(e)}) for e in cfg["check_epochs"]]
+    return [("old default", old_defaults), ("library default", {})]
+
+
+def _label(setting: str, emb: Any) -> str:
+    """The row label of a checked setting, with the epochs it trained."""
+    epochs = emb.meta.get("trainer_params", {}).get("epochs")
+    return setting if setting.startswith("epochs=") else f"epochs={epochs} ({setting})"
+
+
+def defaults_check(
+    cfg: dict[str, Any],
+    root: Path,
+    seed: int,
+    old_defaults: dict[str, Any] = OLD_WALK_DEFAULTS,
+) -> pd.DataFrame:
+    """Validation-fold Macro/Micro-F1 of DeepWalk at the old and the new library defaults.
+
+    The evidence for the walk defaults: one embedding seed per setting (``--seeds``' first),
+    the classifier fit on the fit nodes and scored on the validation fold (test nodes unread);
+    ``old_defaults`` are the parameters DeepWalk used before.
+    """
+    from embeddings.datasets.graphs import load_labelled_graph
+
+    rows = []
+    for ds in cfg["node_datasets"]:
+        try:
+            lg = load_labelled_graph(ds, root)
+        except (FileNotFoundError, ValueError) as exc:
+            logger.warning("skipping %s: %s", ds, exc)
+            continue
+        fit, valid, _ = split_labelled_nodes(lg.labels, lg.node_ids, random_state=seed)
+        for setting, params in _check_settings(cfg, old_defaults):
+            t0 = time.perf_counter()
+            emb = make_trainer("deepwalk", params, cfg["seeds"][0]).fit(lg.graph)
+            r = node_classification_holdout(emb, lg.labels, lg.node_ids, fit, valid)
+            rows.append(
+                {
+                    "dataset": ds,
+                    "method": "deepwalk",
+                    "setting": _label(setting, emb),
+                    "params": json.dumps(emb.meta.get("trainer_params", {}), default=str),
+                    "macro_f1_valid": r["macro_f1"],
+                    "micro_f1_valid": r["micro_f1"],
+                    "seconds": time.perf_counter() - t0,
+                    "loadavg_1min": load_average()[0],
+                }
+            )
+            logger.info("defaults check %s %s: %s", ds, setting, r)
+    for ds in cfg["rec_datasets"]:
+        inter = rec_data(ds, cfg, root, seed)
+        if inter is None:
+            continue
+        train, valid, _ = train_valid_test_split(inter, random_state=seed)
+        for setting, params in _check_settings(cfg, old_defaults):
+            t0 = time.perf_counter()
+            emb = make_trainer("deepwalk", params, cfg["seeds"][0]).fit(train)
+            r = evaluate_i2i(emb, train, valid)
+            rows.append(
+                {
+                    "dataset": ds,
+                    "method": "deepwalk",
+                    "setting": _label(setting, emb),
+                    "params": json.dumps(emb.meta.get("trainer_params", {}), default=str),
+                    "hit_rate@10_i2i_valid": r[METRIC],
+                    "seconds": time.perf_counter() - t0,
+                    "loadavg_1min": load_average()[0],
+                }
+            )
+            logger.info("defaults check %s %s: HR@10 %.4f", ds, setting, r[METRIC])
+    return pd.DataFrame(rows)
