@@ -113,3 +113,35 @@ def test_tuned_simhash_point_meets_the_memory_cap():
     if res.params.get("sketch_bits"):
         assert idx.stats()["sketch_bytes"] > 0
     assert res.reached and res.validation_recall >= 0.85
+
+
+def test_cluster_layout_same_candidates_same_recall(data):
+    """layout='clusters' only reorders the rows (k-means cells, for locality of the random int8
+    reads): the same buckets are probed, so candidates and recall match the bucket layout."""
+    x, q, truth = data
+    a = SimHashIndex(n_tables=8, n_bits=10, contiguous_bytes=0, n_probes=32).build(x)
+    b = SimHashIndex(
+        n_tables=8, n_bits=10, contiguous_bytes=0, n_probes=32, layout="clusters"
+    ).build(x)
+    ra, rb = a.search(q, K), b.search(q, K)
+    np.testing.assert_array_equal(a.stats()["mean_candidates"], b.stats()["mean_candidates"])
+    assert knn_recall(rb.ids, truth, K) >= knn_recall(ra.ids, truth, K) - 0.01
+    assert knn_recall(rb.ids, truth, K) >= 0.85
+    assert not np.array_equal(a._int_ids, b._int_ids)  # the rows really moved
+    assert b.stats()["memory_bytes"] == _held_bytes(b)
+    # contiguous copies of tables 1.. still used with the cluster layout: same answers
+    c = SimHashIndex(
+        n_tables=8,
+        n_bits=10,
+        contiguous_bytes=4 * x.shape[0] * x.shape[1],
+        n_probes=32,
+        layout="clusters",
+    ).build(x)
+    np.testing.assert_array_equal(c.search(q, K).ids, rb.ids)
+
+
+def test_cluster_layout_bad_arguments():
+    with pytest.raises(ValueError, match="layout"):
+        SimHashIndex(layout="rows")
+    with pytest.raises(ValueError, match="sketch_bits"):
+        SimHashIndex(layout="clusters", sketch_bits=32)

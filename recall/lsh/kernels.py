@@ -202,6 +202,7 @@ def search_batch(
     sk_planes,  # (d, B) float32 hyperplanes of the sketches (B <= 32)
     sk_radius,  # a candidate of a non-contiguous table is scored only within this Hamming radius
     cbuf,  # (n,) int32 scratch: rows met in tables without a contiguous copy, scored afterwards
+    first_contig,  # tables first_contig..C-1 scan their own copy (1 when copy 0 is not table 0's)
     refine,  # with codes: exact re-rank of the best ``refine`` by quantised score
     queries,
     metric,
@@ -378,7 +379,7 @@ def search_batch(
             if j2 < probes_done and phi[j2] > plo[j2]:
                 t2 = pt[j2]
                 touch += perm[t2, plo[j2]]
-                if quant and t2 < ncont:
+                if quant and first_contig <= t2 < ncont:
                     touch += ccodes[t2, plo[j2], 0]
                 elif use_sk:
                     touch += np.int64(sk[t2 - ncont, plo[j2]])
@@ -395,7 +396,7 @@ def search_batch(
                         nseen += 1
                     else:
                         votes[row] += 1
-            elif quant and t < ncont:
+            elif quant and first_contig <= t < ncont:
                 # contiguous: table t's own int8 copy in bucket order, streamed
                 for p in range(lo, hi):
                     row = perm[t, p]
