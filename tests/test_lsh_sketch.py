@@ -145,3 +145,23 @@ def test_cluster_layout_bad_arguments():
         SimHashIndex(layout="rows")
     with pytest.raises(ValueError, match="sketch_bits"):
         SimHashIndex(layout="clusters", sketch_bits=32)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_short_path_equals_validated_path(metric):
+    x, q, _ = _data("gmm")
+    idx = SimHashIndex(metric, n_tables=8, n_bits=10, n_probes=32, sketch_bits=32).build(x)
+    fast = idx.search(q[:20], K)  # float32, C-contiguous: the short path
+    slow = idx.search(q[:20].astype(np.float64), K)  # cast (and normalised) by the base class
+    assert np.array_equal(fast.ids, slow.ids)
+    np.testing.assert_allclose(fast.scores, slow.scores, rtol=1e-5, atol=1e-6)
+    one = idx.search(q[3], K)
+    assert one.ids.shape == (1, K) and np.array_equal(one.ids[0], fast.ids[3])
+    if metric == "cosine":  # unnormalised float32 queries: same cosine neighbours
+        assert np.array_equal(idx.search(np.ascontiguousarray(q[:20] * 3.0), K).ids, fast.ids)
+    with pytest.raises(ValueError, match="NaN"):
+        idx.search(np.full((1, idx.dim), np.nan, dtype=np.float32), K)
+    with pytest.raises(ValueError, match="k must be"):
+        idx.search(q[:2], 0)
+    big = idx.search(q[:2], x.shape[0] + 5)  # k > n: the base class pads with -1
+    assert big.ids.shape == (2, x.shape[0] + 5) and (big.ids[:, -5:] == -1).all()

@@ -17,7 +17,7 @@ import math
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from embeddings.neighbours import exact_search
 from recall.base import Index, Metric, SearchResult
@@ -323,6 +323,31 @@ class _LSHIndex(Index):
             np.concatenate([self._int_ids, ids]),
             self.hasher.keys(x),
         )
+
+    def search(self, queries: ArrayLike, k: int) -> SearchResult:
+        """Top-k (nq, k) ids and scores for queries (nq, d) (or (d,)), padded with -1 / -inf.
+
+        Validation is the base class's; a finite float32 C-contiguous array with ``k <= n``
+        takes a short path (compiled normalisation, then hashing and search) so that a single
+        query pays little Python overhead (about 25 us of a ~150 us query at 1M, issue 11).
+        """
+        if (
+            type(queries) is np.ndarray
+            and queries.dtype == np.float32
+            and type(k) is int
+            and self.hasher is not None
+            and 1 <= k <= self._x.shape[0]
+            and queries.flags.c_contiguous
+            and 1 <= queries.ndim <= 2
+            and queries.shape[-1] == self.dim
+            and queries.size > 0
+            and np.isfinite(queries).all()
+        ):
+            q = queries.reshape(-1, queries.shape[-1])
+            if self.metric == "cosine":
+                q = K.normalize_small(q)
+            return self._search(q, k)
+        return super().search(queries, k)
 
     def _search(self, queries: NDArray[np.float32], k: int) -> SearchResult:
         return self._search_projected(self._project_queries(queries), queries, k)

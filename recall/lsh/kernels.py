@@ -17,7 +17,14 @@ from numpy.typing import NDArray
 from embeddings.neighbours import heap_push, heap_sort
 from recall.lsh.tables import _lookup
 
-__all__ = ["search_batch", "combine_e2lsh", "combine_bits", "project_small", "sketch_codes"]
+__all__ = [
+    "search_batch",
+    "combine_e2lsh",
+    "combine_bits",
+    "project_small",
+    "sketch_codes",
+    "normalize_small",
+]
 
 KIND_E2LSH = 0
 KIND_SIMHASH = 1
@@ -64,6 +71,21 @@ def combine_bits(p: NDArray[np.float32], n_tables: int, m: int):
                 if p[i, t * m + j] > 0:
                     acc |= one << np.uint64(j)
             out[i, t] = acc
+    return out
+
+
+@nb.njit(cache=True)
+def normalize_small(x):
+    """Unit-length copy of a few float32 rows (zero rows stay zero), as ``normalize_rows``."""
+    n, d = x.shape
+    out = np.empty((n, d), dtype=np.float32)
+    for i in range(n):
+        acc = 0.0
+        for c in range(d):
+            acc += np.float64(x[i, c]) * np.float64(x[i, c])
+        nrm = np.float32(max(np.sqrt(acc), 1e-12))
+        for c in range(d):
+            out[i, c] = x[i, c] / nrm
     return out
 
 
