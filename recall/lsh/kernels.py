@@ -17,7 +17,14 @@ from numpy.typing import NDArray
 from embeddings.neighbours import heap_push, heap_sort
 from recall.lsh.tables import _lookup
 
-__all__ = ["search_batch", "combine_e2lsh", "combine_bits", "project_small"]
+__all__ = [
+    "search_batch",
+    "combine_e2lsh",
+    "combine_bits",
+    "project_small",
+    "sketch_codes",
+    "normalize_small",
+]
 
 KIND_E2LSH = 0
 KIND_SIMHASH = 1
@@ -26,6 +33,7 @@ STRATEGY_VOTE = 1  # AND is vote with min_votes == L
 METRIC_DOT = 0  # ip and cosine (already normalised)
 METRIC_L2 = 1
 AHEAD = 4  # buckets touched ahead of the scan
+PREFETCH = 8  # deferred random rows touched ahead of their scoring
 
 
 _DEBRUIJN_MUL = np.uint64(0x03F79D71B4CB0A89)
@@ -63,6 +71,21 @@ def combine_bits(p: NDArray[np.float32], n_tables: int, m: int):
                 if p[i, t * m + j] > 0:
                     acc |= one << np.uint64(j)
             out[i, t] = acc
+    return out
+
+
+@nb.njit(cache=True)
+def normalize_small(x):
+    """Unit-length copy of a few float32 rows (zero rows stay zero), as ``normalize_rows``."""
+    n, d = x.shape
+    out = np.empty((n, d), dtype=np.float32)
+    for i in range(n):
+        acc = 0.0
+        for c in range(d):
+            acc += np.float64(x[i, c]) * np.float64(x[i, c])
+        nrm = np.float32(max(np.sqrt(acc), 1e-12))
+        for c in range(d):
+            out[i, c] = x[i, c] / nrm
     return out
 
 
@@ -147,6 +170,36 @@ def _score8c(ccodes, t, p, norms, row, qs, qn, metric):
     return acc
 
 
+@nb.njit(cache=True, inline="always")
+def _popcount32(v):
+    """Set bits of a uint32 (SWAR; numba has no portable popcount intrinsic)."""
+    v = v - ((v >> np.uint32(1)) & np.uint32(0x55555555))
+    v = (v & np.uint32(0x33333333)) + ((v >> np.uint32(2)) & np.uint32(0x33333333))
+    v = (v + (v >> np.uint32(4))) & np.uint32(0x0F0F0F0F)
+    return np.int64(((v * np.uint32(0x01010101)) & np.uint32(0xFFFFFFFF)) >> np.uint32(24))
+
+
+@nb.njit(cache=True)
+def sketch_codes(x, planes):
+    """Sketches (n,) uint32: bit j = [x . planes[:, j] > 0] for the B <= 32 columns of planes."""
+    n, d = x.shape
+    nb_ = planes.shape[1]
+    out = np.zeros(n, dtype=np.uint32)
+    proj = np.empty(nb_, dtype=np.float32)
+    for i in range(n):
+        proj[:] = 0.0
+        for c in range(d):
+            v = x[i, c]
+            for j in range(nb_):
+                proj[j] += v * planes[c, j]
+        acc = np.uint32(0)
+        for j in range(nb_):
+            if proj[j] > 0:
+                acc |= np.uint32(1) << np.uint32(j)
+        out[i] = acc
+    return out
+
+
 @nb.njit(cache=True)
 def search_batch(
     f,  # (nq, L*m) float32: (x.v+b)/w for E2LSH, x.v for SimHash
@@ -167,6 +220,11 @@ def search_batch(
     ccodes,  # (C, n, d) int8 scalar-quantised data, copy t in table t's bucket order (copy 0 =
     # internal order = table 0's); (0, n, d) for exact scoring of every candidate
     scales,  # (d,) float32 per-dimension scales of the codes
+    sk,  # (L - C, n) uint32 sketches of the rows in bucket order of tables C..L-1, or (0, n)
+    sk_planes,  # (d, B) float32 hyperplanes of the sketches (B <= 32)
+    sk_radius,  # a candidate of a non-contiguous table is scored only within this Hamming radius
+    cbuf,  # (n,) int32 scratch: rows met in tables without a contiguous copy, scored afterwards
+    first_contig,  # tables first_contig..C-1 scan their own copy (1 when copy 0 is not table 0's)
     refine,  # with codes: exact re-rank of the best ``refine`` by quantised score
     queries,
     metric,
@@ -177,11 +235,13 @@ def search_batch(
     bitmap,  # ((n + 63) // 64,) uint64 candidate bitmap, all zero between queries
     gen_box,  # (1,) int64 persistent generation counter
 ):
-    """Search every query; returns rows (nq, k) int64 (-1 padded), scores (nq, k), n_candidates."""
+    """Search every query; returns rows (nq, k) int64 (-1 padded), scores (nq, k), n_candidates
+    (nq,), a prefetch checksum and the candidates the sketch filter dropped unscored (nq,)."""
     nq = queries.shape[0]
     out_rows = np.full((nq, k), -1, dtype=np.int64)
     out_scores = np.full((nq, k), -np.inf, dtype=np.float32)
     n_cand = np.zeros(nq, dtype=np.int64)
+    n_dropped = np.zeros(nq, dtype=np.int64)
     P = 2 * m if kind == KIND_E2LSH else m
     zs = np.empty((n_tables, P), dtype=np.float64)
     zj = np.empty((n_tables, P), dtype=np.int64)
@@ -209,6 +269,9 @@ def search_batch(
     ri = np.empty(kr, dtype=np.int64)
     qs = np.empty(queries.shape[1], dtype=np.float32)
     one = np.uint64(1)
+    use_sk = quant and sk.shape[0] > 0 and strategy == STRATEGY_OR
+    nskb = sk_planes.shape[1]
+    skp = np.empty(max(1, nskb), dtype=np.float32)
     for qi in range(nq):
         gen = gen_box[0] + 1
         if gen >= 2147483600:
@@ -221,6 +284,15 @@ def search_batch(
         for c in range(q.shape[0]):
             qn += q[c] * q[c]
             qs[c] = q[c] * scales[c]
+        qsk = np.uint32(0)
+        if use_sk:
+            skp[:] = 0.0
+            for c in range(q.shape[0]):
+                for j in range(nskb):
+                    skp[j] += q[c] * sk_planes[c, j]
+            for j in range(nskb):
+                if skp[j] > 0:
+                    qsk |= np.uint32(1) << np.uint32(j)
         # ---- home keys and sorted perturbation lists per table
         for t in range(n_tables):
             acc = np.uint64(0)
@@ -260,6 +332,7 @@ def search_batch(
                     zd[t, u + 1] = dv
         size = 0
         nseen = 0
+        nbuf = 0
         nc = 0
         hsize = 0
         if extra > 0:
@@ -328,8 +401,10 @@ def search_batch(
             if j2 < probes_done and phi[j2] > plo[j2]:
                 t2 = pt[j2]
                 touch += perm[t2, plo[j2]]
-                if quant and t2 < ncont:
+                if quant and first_contig <= t2 < ncont:
                     touch += ccodes[t2, plo[j2], 0]
+                elif use_sk:
+                    touch += np.int64(sk[t2 - ncont, plo[j2]])
             t = pt[i]
             lo = plo[i]
             hi = phi[i]
@@ -343,7 +418,7 @@ def search_batch(
                         nseen += 1
                     else:
                         votes[row] += 1
-            elif quant and t < ncont:
+            elif quant and first_contig <= t < ncont:
                 # contiguous: table t's own int8 copy in bucket order, streamed
                 for p in range(lo, hi):
                     row = perm[t, p]
@@ -356,6 +431,23 @@ def search_batch(
                     size = heap_push(
                         rs, ri, size, kr, _score8c(ccodes, t, p, norms, row, qs, qn, metric), row
                     )
+            elif use_sk:
+                # sketch filter: the table's sketches stream in bucket order; only candidates
+                # within sk_radius bits of the query's sketch are scored (random int8 access)
+                ts_ = t - ncont
+                for p in range(lo, hi):
+                    row = perm[t, p]
+                    w = row >> 6
+                    bit = one << np.uint64(row & 63)
+                    if bitmap[w] & bit:
+                        continue
+                    bitmap[w] |= bit
+                    nc += 1
+                    if _popcount32(sk[ts_, p] ^ qsk) > sk_radius:
+                        n_dropped[qi] += 1
+                        continue
+                    cbuf[nbuf] = row
+                    nbuf += 1
             else:
                 for p in range(lo, hi):
                     row = perm[t, p]
@@ -366,18 +458,24 @@ def search_batch(
                     bitmap[w] |= bit
                     nc += 1
                     if quant:
-                        size = heap_push(
-                            rs,
-                            ri,
-                            size,
-                            kr,
-                            _score8c(ccodes, 0, row, norms, row, qs, qn, metric),
-                            row,
-                        )
+                        cbuf[nbuf] = row
+                        nbuf += 1
                     else:
                         size = heap_push(
                             ts, ti, size, k, _score(data, norms, row, q, qn, metric), row
                         )
+        # ---- deferred int8 scoring of the rows met in tables without a contiguous copy: random
+        # rows, so the rows PREFETCH ahead are touched first (both cache lines of a row) and their
+        # misses overlap instead of stalling one by one
+        last = ccodes.shape[2] - 1 if quant else 0
+        for a in range(nbuf):
+            if a + PREFETCH < nbuf:
+                r2 = cbuf[a + PREFETCH]
+                touch += ccodes[0, r2, 0] + ccodes[0, r2, last]
+            row = cbuf[a]
+            size = heap_push(
+                rs, ri, size, kr, _score8c(ccodes, 0, row, norms, row, qs, qn, metric), row
+            )
         if strategy == STRATEGY_VOTE:
             for a in range(nseen):
                 row = seen[a]
@@ -421,4 +519,4 @@ def search_batch(
         for a in range(size):
             out_scores[qi, a] = ts[a]
             out_rows[qi, a] = ti[a]
-    return out_rows, out_scores, n_cand, touched[0]
+    return out_rows, out_scores, n_cand, touched[0], n_dropped

@@ -351,8 +351,10 @@ def tune_balanced_lsh(
     cheaper; a grid point whose index takes more than ``max_memory_ratio`` times the float32
     vectors is skipped (and named in ``message``); when none fits (short vectors, where ids and
     tables outweigh them), the first grid point is tuned anyway and ``message`` says so. With ``include_simhash`` (cosine only), one
-    :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 3`` bits, as many contiguous
-    int8 copies in bucket order as the memory cap allows) is swept too (``n_probes`` doubling from 16) and chosen when it is cheaper: on isotropic
+    :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 3`` bits, 12 or 8 when short
+    vectors leave no room for one int8 copy beside 16 permutations; as many contiguous
+    int8 copies in bucket order as the memory cap allows and 32-bit sketches on the other tables
+    when they fit) is swept too (``n_probes`` doubling from 16) and chosen when it is cheaper: on isotropic
     Gaussian mixtures random hyperplanes need no balancing and their flat buckets cost less per
     candidate than the split tree. The cost is wall-clock seconds per query
     (``time.perf_counter``, best of two batch searches; ``cost_unit``, ``load_average``). ``frontier`` names the index kind (``index``) and its probe knob
@@ -481,11 +483,9 @@ def tune_balanced_lsh(
                     hi = mid
                 else:
                     lo = mid
-            r = next(
-                row
-                for row in reversed(mine)
-                if row["probes"] == hi and row["refine_factor"] == refine
-            )
+        # the cheapest measured setting that meets the target (under load a larger probe count
+        # can time faster than the bisection's end point; both meet the target)
+        r = min((row for row in mine if ok(row)), key=lambda row: row["seconds_per_query"])
         r["_index"] = idx
         return r
 
@@ -521,17 +521,30 @@ def tune_balanced_lsh(
         bits = int(np.clip(round(math.log2(max(2, n))) - 3, 4, 20))
         d = x.shape[1]
         # contiguous int8 copies (one per table, in bucket order) as far as the memory cap allows:
-        # float32 vectors, ids, norms, ranks, 16 permutations, then n*d bytes per copy
-        spare = max_memory_ratio * x.nbytes - (x.nbytes + n * (8 + 8 + 4 + 4 * 16))
-        copies = int(np.clip(spare // max(1, n * d), 1, 16))
+        # float32 vectors, two id arrays, ranks, norms, the scratch row list, 16 permutations and
+        # the bucket offsets, then n*d bytes per copy; the tables left without a copy get 32-bit
+        # sketches (4 bytes per item each) when they fit, so that they filter their candidates
+        # before the random int8 reads (issue 11: at 1M x 64 the copies are the memory)
+        # (short vectors: fewer tables, 12 or 8, when 16 permutations leave no room for a copy)
+        for n_tab in (16, 12, 8):
+            fixed = x.nbytes + n * (8 + 8 + 8 + 4 + 4 + 4 * n_tab) + n_tab * 4 * (2**bits + 1)
+            spare = max_memory_ratio * x.nbytes - fixed
+            if spare >= n * d:
+                break
+        copies = int(np.clip(spare // max(1, n * d), 1, n_tab))
+        sketch_bits = 0
+        if copies < n_tab:
+            copies = int(np.clip((spare - n_tab * 4 * n) // max(1, n * d - 4 * n), 1, n_tab))
+            sketch_bits = 32 if spare - copies * n * d - (n_tab - copies) * 4 * n >= 0 else 0
         sp: dict[str, Any] = {
             "metric": metric,
-            "n_tables": 16,
+            "n_tables": n_tab,
             "n_bits": bits,
             "contiguous_bytes": copies * n * d,
+            "sketch_bits": sketch_bits,
             "random_state": seed,
         }
-        r = sweep("simhash", SimHashIndex, sp, "n_probes", 16, lambda st: 16 * 64)
+        r = sweep("simhash", SimHashIndex, sp, "n_probes", n_tab, lambda st: n_tab * 64)
         if r is not None and (best is None or r["seconds_per_query"] < best["seconds_per_query"]):
             best = r
     memory_note = ""
