@@ -13,7 +13,12 @@ module                      what
 ``index``                   ``E2LSHIndex``, ``SimHashIndex``: OR / AND / vote, multi-probe
 ``balanced_kernels``        compiled search of the balanced index
 ``balanced``                ``BalancedLSHIndex``: cross-polytope LSH, oversized buckets split
-``redis_buckets``           bucket storage in Redis (the backend of ``recall.redis_store``)
+``redis_buckets``           ``RedisBuckets``: bucket storage in Redis (``recall.redis_store``'s)
+``redis_codec``             its key layout, format tag and value codecs
+``redis_base``              connection, metadata, guard messages, script calls
+``redis_writes``            build / add / update / delete (visible only when complete)
+``redis_query``             the one-round-trip gather of a query's buckets
+``redis_verify``            ``verify`` (re-hash stored vectors), bucket sizes
 ``redis_lua``               its Lua scripts: guarded, atomic writes and reads
 ``tuning``                  ``tune_lsh``, ``tune_balanced_lsh``: reach a target knn-recall
 ``features``                ``LSHBucketFeatures``: bucket ids as sparse features (scikit-learn)
