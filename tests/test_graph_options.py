@@ -1,0 +1,123 @@
+"""Graph-construction options of the walk trainers (window graph, popularity reweighting) and
+the tuning fixes of issue 12 (U2I validation with the split's ``min_rating``; quiet Optuna)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embeddings.evaluation import evaluate_u2i
+from embeddings.graph import ItemGraph
+from embeddings.sessions import Sessions, train_valid_test_split
+from embeddings.tuning import make_trainer, tune
+
+
+def _sessions(seqs: list[list[int]]) -> Sessions:
+    items = np.concatenate([np.asarray(s, np.int64) for s in seqs])
+    lens = [len(s) for s in seqs]
+    return Sessions(
+        user_ids=np.arange(len(seqs), dtype=np.int64),
+        indptr=np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
+        items=items,
+        timestamps=np.arange(items.shape[0], dtype=np.int64),
+        ratings=np.ones(items.shape[0], np.float32),
+    )
+
+
+def _edges(g: ItemGraph) -> dict[tuple[int, int], float]:
+    rows = np.repeat(np.arange(g.n_nodes), g.out_degree())
+    return {
+        (int(g.node_ids[r]), int(g.node_ids[c])): float(w)
+        for r, c, w in zip(rows, g.indices, g.weights, strict=True)
+    }
+
+
+# ------------------------------------------------------------------ window graph
+def test_window_graph_matches_hand_computed_toy_case():
+    s = _sessions([[1, 2, 3, 1], [2, 3]])
+    # window 1: direct successors only (the default meaning of the graph)
+    assert _edges(ItemGraph.from_sessions(s)) == {(1, 2): 1, (2, 3): 2, (3, 1): 1}
+    assert _edges(ItemGraph.from_sessions(s, window=1)) == _edges(ItemGraph.from_sessions(s))
+    # window 2, uniform: pairs at distance 1 and 2 inside a session; 1->1 (distance 3) is out of
+    # the window and would be a self-loop anyway; nothing crosses from session 0 into session 1
+    g2 = _edges(ItemGraph.from_sessions(s, window=2))
+    assert g2 == {(1, 2): 1, (2, 3): 2, (3, 1): 1, (1, 3): 1, (2, 1): 1}
+    # window 3, inverse distance: 1->2 at d=1 (1); 2->1 at d=2 (1/2); 1->1 at d=3 is a self-loop
+    g3 = _edges(ItemGraph.from_sessions(s, window=3, distance_weighting="inverse"))
+    assert g3 == pytest.approx({(1, 2): 1.0, (2, 3): 2.0, (3, 1): 1.0, (1, 3): 0.5, (2, 1): 0.5})
+    g3loops = _edges(
+        ItemGraph.from_sessions(s, window=3, distance_weighting="inverse", keep_self_loops=True)
+    )
+    assert g3loops[(1, 1)] == pytest.approx(1 / 3)
+
+
+def test_window_graph_bad_input():
+    s = _sessions([[1, 2, 3]])
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="window"):
+            ItemGraph.from_sessions(s, window=bad)
+    with pytest.raises(ValueError, match="distance_weighting"):
+        ItemGraph.from_sessions(s, window=2, distance_weighting="gaussian")
+
+
+def test_reweighted_divides_by_strengths_and_keeps_the_original():
+    g = ItemGraph.from_edges([1, 1, 2, 3], [2, 3, 3, 2], [4.0, 1.0, 2.0, 1.0])
+    before = g.weights.copy()
+    r = g.reweighted(1.0)
+    np.testing.assert_array_equal(g.weights, before)  # the original is unchanged
+    # out-strength: 1 -> 5, 2 -> 2, 3 -> 1; in-strength: 2 -> 5, 3 -> 3
+    raw = {(1, 2): 4 / (5 * 5), (1, 3): 1 / (5 * 3), (2, 3): 2 / (2 * 3), (3, 2): 1 / (1 * 5)}
+    top = max(raw.values())
+    assert _edges(r) == pytest.approx({k: v / top for k, v in raw.items()}, rel=1e-6)
+    # from node 1 the walk now prefers the less popular target 3 relatively more than before
+    w = _edges(r)
+    assert w[(1, 3)] / w[(1, 2)] > 1.0 / 4.0
+    assert g.reweighted(0.0) is g
+    und = ItemGraph.from_edges([1, 2], [2, 3], [3.0, 1.0], directed=False).reweighted(0.5)
+    e = _edges(und)
+    assert e[(1, 2)] == pytest.approx(e[(2, 1)]) and e[(2, 3)] == pytest.approx(e[(3, 2)])
+    for bad in (-0.1, 2.5, float("nan")):
+        with pytest.raises(ValueError, match="popularity_exponent"):
+            g.reweighted(bad)
+
+
+# ------------------------------------------------------------------ tuning fixes
+_ONE = {"dim": {"choices": [16]}}
+_FIXED = {"epochs": 2, "window": 3, "min_count": 1}
+
+
+def test_tune_u2i_uses_the_split_min_rating(synthetic_small):
+    inter = synthetic_small.interactions
+    train, valid, _ = train_valid_test_split(inter)
+    threshold = float(np.quantile(train.frame["rating"], 0.5))
+    emb = make_trainer("item2vec-sequence", {"dim": 16, **_FIXED}, 3).fit(train)
+    with_mr = evaluate_u2i(emb, train, valid, [10], min_rating=threshold)["hit_rate@10"]
+    without = evaluate_u2i(emb, train, valid, [10])["hit_rate@10"]
+    assert with_mr != without  # the threshold changes the user vectors here
+    res = tune(
+        "item2vec-sequence", train, valid, space=_ONE, fixed=_FIXED, n_trials=1,
+        random_state=3, modes=("u2i",), min_rating=threshold,
+    )  # fmt: skip
+    assert res.best_attrs["hit_rate@10_u2i"] == pytest.approx(with_mr)
+    res0 = tune(
+        "item2vec-sequence", train, valid, space=_ONE, fixed=_FIXED, n_trials=1,
+        random_state=3, modes=("u2i",),
+    )  # fmt: skip
+    assert res0.best_attrs["hit_rate@10_u2i"] == pytest.approx(without)
+    with pytest.raises(ValueError, match="min_rating"):
+        tune("item2vec-sequence", train, valid, space=_ONE, n_trials=1, min_rating=float("nan"))
+
+
+def test_tune_is_quiet_and_leaves_optuna_logging_as_it_was(synthetic_small, capfd):
+    import optuna
+
+    train, valid, _ = train_valid_test_split(synthetic_small.interactions)
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        tune("item2vec-sequence", train, valid, space=_ONE, fixed=_FIXED, n_trials=1)
+        err = capfd.readouterr().err
+        assert "study created" not in err and "Trial 0 finished" not in err
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO  # the user's level is back
+    finally:
+        optuna.logging.set_verbosity(before)
