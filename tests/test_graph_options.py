@@ -121,3 +121,21 @@ def test_tune_is_quiet_and_leaves_optuna_logging_as_it_was(synthetic_small, capf
         assert optuna.logging.get_verbosity() == optuna.logging.INFO  # the user's level is back
     finally:
         optuna.logging.set_verbosity(before)
+
+
+def test_graph_from_data_passes_the_construction_options():
+    from embeddings.inputs import graph_from_data
+
+    s = _sessions([[1, 2, 3, 1], [2, 3]])
+    assert _edges(graph_from_data(s)) == _edges(ItemGraph.from_sessions(s))
+    assert _edges(graph_from_data(s, graph_window=2)) == _edges(
+        ItemGraph.from_sessions(s, window=2)
+    )
+    und = graph_from_data(s, directed=False, graph_window=2, distance_weighting="inverse")
+    e = _edges(und)
+    assert all(e[(b, a)] == pytest.approx(w) for (a, b), w in e.items())  # symmetric
+    assert e[(1, 3)] == pytest.approx(0.5 + 1.0)  # 1->3 at d=2 plus 3->1 at d=1
+    r = graph_from_data(s, popularity_exponent=1.0)
+    assert _edges(r) == pytest.approx(_edges(ItemGraph.from_sessions(s).reweighted(1.0)))
+    with pytest.raises(ValueError, match="popularity_exponent"):
+        graph_from_data(s, popularity_exponent=-1)
