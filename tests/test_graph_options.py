@@ -139,3 +139,28 @@ def test_graph_from_data_passes_the_construction_options():
     assert _edges(r) == pytest.approx(_edges(ItemGraph.from_sessions(s).reweighted(1.0)))
     with pytest.raises(ValueError, match="popularity_exponent"):
         graph_from_data(s, popularity_exponent=-1)
+
+
+def test_popularity_starts_share_the_round_by_out_strength():
+    from embeddings.walks.generate import generate_walks, start_nodes_for
+
+    # out-strength: node 1 -> 6, node 2 -> 3, node 3 -> 3, node 4 -> 0 (dead end)
+    g = ItemGraph.from_edges([1, 1, 2, 3], [2, 3, 3, 4], [4.0, 2.0, 3.0, 3.0])
+    assert start_nodes_for(g, "uniform") is None
+    assert start_nodes_for(g) is None  # the default
+    st = start_nodes_for(g, "popularity")
+    # 4 walks per round shared 6:3:3:0 -> 2, 1, 1, 0
+    np.testing.assert_array_equal(g.node_ids[st], [1, 1, 2, 3])
+    walks = generate_walks(g, num_walks=3, walk_length=3, random_state=0, start_nodes=st)
+    assert walks.shape == (12, 3)
+    assert np.bincount(walks[:, 0], minlength=4).tolist() == [6, 3, 3, 0]
+    with pytest.raises(ValueError, match="starts"):
+        start_nodes_for(g, "degree")
+    # the Walks stage: the same rows as a matrix and streamed
+    from embeddings.walks.stage import Walks
+
+    m = Walks.generate(g, 3, 3, random_state=5, progress=False, starts="popularity")
+    np.testing.assert_array_equal(m.rows[:, 0] >= 0, True)
+    assert np.bincount(m.rows[:, 0], minlength=4).tolist() == [6, 3, 3, 0]
+    with Walks.generate(g, 3, 3, random_state=5, stream=True, starts="popularity") as s:
+        np.testing.assert_array_equal(np.concatenate(list(s.rows)), m.rows)
