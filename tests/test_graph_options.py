@@ -164,3 +164,20 @@ def test_popularity_starts_share_the_round_by_out_strength():
     assert np.bincount(m.rows[:, 0], minlength=4).tolist() == [6, 3, 3, 0]
     with Walks.generate(g, 3, 3, random_state=5, stream=True, starts="popularity") as s:
         np.testing.assert_array_equal(np.concatenate(list(s.rows)), m.rows)
+
+
+def test_deepwalk_graph_window_builds_the_window_graph(synthetic_small):
+    from embeddings.trainers import DeepWalk, Node2Vec
+
+    inter = synthetic_small.interactions
+    from embeddings.inputs import graph_from_data
+
+    kw = dict(num_walks=1, walk_length=5, dim=8, epochs=1, progress=False, random_state=0)
+    for w in (1, 3):
+        emb = DeepWalk(graph_window=w, **kw).fit(inter)
+        expected = graph_from_data(inter, graph_window=w).describe()
+        assert emb.meta["graph"] == expected
+    assert DeepWalk(graph_window=3).get_params()["graph_window"] == 3
+    assert Node2Vec(graph_window=2, p=0.5).get_params()["graph_window"] == 2
+    with pytest.raises(ValueError, match="window"):
+        DeepWalk(graph_window=0, **kw).fit(inter)
