@@ -101,8 +101,8 @@ def default_space(method: str, task: str = "recommendation") -> dict[str, dict[s
 
     Skip-gram methods: dim, window, epochs, negative, ns_exponent (-1 ... 1), sample, alpha;
     walk methods add walks per node, walk length (and p, q for node2vec); on a behaviour log
-    also the graph construction (directed, min_rating, session_gap; sequence item2vec:
-    min_rating, session_gap). Node-classification epochs are capped lower (a graph of 10k nodes
+    also the graph construction (directed, min_rating, session_gap, graph_window: 1 = direct
+    successions, w = items up to w steps apart; sequence item2vec: min_rating, session_gap). Node-classification epochs are capped lower (a graph of 10k nodes
     costs ~1 min per epoch on one core). Side-information methods (BGE / GES / EGES) use the
     skip-gram and walk space; their side-information fields are a ``fixed`` choice of the caller.
     """
@@ -131,6 +131,7 @@ def default_space(method: str, task: str = "recommendation") -> dict[str, dict[s
         if task == "recommendation":
             if method in ("deepwalk", "node2vec"):
                 space.update(_GRAPH_FROM_LOG)
+                space["graph_window"] = {"choices": [1, 2, 5, 20]}
             else:
                 space["min_rating"] = _GRAPH_FROM_LOG["min_rating"]
         return space

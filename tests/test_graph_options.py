@@ -181,3 +181,20 @@ def test_deepwalk_graph_window_builds_the_window_graph(synthetic_small):
     assert Node2Vec(graph_window=2, p=0.5).get_params()["graph_window"] == 2
     with pytest.raises(ValueError, match="window"):
         DeepWalk(graph_window=0, **kw).fit(inter)
+
+
+def test_graph_window_is_in_the_walk_search_space(synthetic_small):
+    from embeddings.tuning import default_space, defaults_in_space
+
+    for method in ("deepwalk", "node2vec"):
+        space = default_space(method)
+        assert 1 in space["graph_window"]["choices"]
+        assert defaults_in_space(method, space)["graph_window"] == 1  # the library default
+    assert "graph_window" not in default_space("deepwalk", "nodes")  # a given graph: no window
+    train, valid, _ = train_valid_test_split(synthetic_small.interactions)
+    fixed = {"num_walks": 1, "walk_length": 5, "dim": 8, "epochs": 1}
+    res = tune(
+        "deepwalk", train, valid, space={"graph_window": {"choices": [1, 3]}}, fixed=fixed,
+        n_trials=2, random_state=0, modes=("i2i",), initial=[{"graph_window": 3}],
+    )  # fmt: skip
+    assert res.history["params_graph_window"].iloc[0] == 3  # the enqueued setting ran first
