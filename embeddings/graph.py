@@ -2,7 +2,8 @@
 
 Node ``i`` (row position) is item ``node_ids[i]``; its out-edges are
 ``indices[indptr[i]:indptr[i+1]]`` (positions, sorted ascending) with ``weights`` alongside.
-Built from sessions, the weight of A->B is the number of times B directly follows A.
+Built from sessions, the weight of A->B is the number of times B directly follows A (or, with a
+``window``, how often B comes within that many steps after A).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from numpy.typing import ArrayLike, NDArray
 from embeddings.sessions import Sessions
 from embeddings.validate import as_ids, describe_values
 
-__all__ = ["ItemGraph"]
+__all__ = ["ItemGraph", "DISTANCE_WEIGHTINGS"]
+
+#: how ``ItemGraph.from_sessions(window=w)`` weighs a pair at distance d
+DISTANCE_WEIGHTINGS = ("uniform", "inverse")
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,16 +167,74 @@ class ItemGraph:
         return cls(indptr, cols.astype(np.int32), uw.astype(np.float32), nodes, directed)
 
     @classmethod
-    def from_sessions(cls, sessions: Sessions, keep_self_loops: bool = False) -> ItemGraph:
-        """Weighted directed graph: weight(A->B) = times B directly follows A in a session."""
+    def from_sessions(
+        cls,
+        sessions: Sessions,
+        keep_self_loops: bool = False,
+        window: int = 1,
+        distance_weighting: str = "uniform",
+    ) -> ItemGraph:
+        """Weighted directed graph of the items that follow each other in a session.
+
+        ``window=1`` (default): weight(A->B) = times B directly follows A. ``window=w``: every
+        pair of a session at distance ``d = j - i`` in ``1..w`` (B at position j after A at
+        position i) adds ``1`` (``distance_weighting="uniform"``) or ``1 / d`` (``"inverse"``)
+        to weight(A->B): the item graph of the skip-gram window item2vec sees. Pairs never
+        cross a session boundary.
+        """
+        if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
+            raise ValueError(f"window must be an int >= 1, got {window!r}")
+        if distance_weighting not in DISTANCE_WEIGHTINGS:
+            raise ValueError(
+                f"distance_weighting must be one of {DISTANCE_WEIGHTINGS}, "
+                f"got {distance_weighting!r}"
+            )
         items = sessions.items
         if items.shape[0] < 2:
             raise ValueError("sessions hold fewer than 2 events: no transition to build a graph")
-        same = np.ones(items.shape[0] - 1, dtype=bool)
-        boundaries = sessions.indptr[1:-1] - 1  # last event of each session but the final one
-        same[boundaries[boundaries >= 0]] = False
-        src, dst = items[:-1][same], items[1:][same]
-        return cls.from_edges(src, dst, directed=True, keep_self_loops=keep_self_loops)
+        session_of = np.repeat(np.arange(len(sessions)), sessions.lengths())
+        src_parts, dst_parts, w_parts = [], [], []
+        for d in range(1, int(window) + 1):
+            if d >= items.shape[0]:
+                break
+            same = session_of[:-d] == session_of[d:]
+            src_parts.append(items[:-d][same])
+            dst_parts.append(items[d:][same])
+            w_parts.append(
+                np.full(int(same.sum()), 1.0 if distance_weighting == "uniform" else 1.0 / d)
+            )
+        src = np.concatenate(src_parts)
+        dst = np.concatenate(dst_parts)
+        if src.size == 0:
+            raise ValueError("no session holds 2 events: no transition to build a graph")
+        weights = None if window == 1 else np.concatenate(w_parts)
+        return cls.from_edges(src, dst, weights, directed=True, keep_self_loops=keep_self_loops)
+
+    def reweighted(self, popularity_exponent: float) -> ItemGraph:
+        """The same edges with weight(A->B) / (strength(A) * strength(B)) ** popularity_exponent.
+
+        strength(A) = total weight out of A, strength(B) = total weight into B (for an
+        undirected graph both are the node's total weight, so the graph stays symmetric).
+        From A, a first-order walk then steps to B with probability proportional to
+        ``w(A, B) / strength(B) ** popularity_exponent``: 0 leaves the graph as it is, 0.5 is
+        the symmetric normalisation D^-1/2 W D^-1/2, 1 divides by the target's whole weight
+        (walks drift less to popular hubs). Returns a new graph (this one is unchanged).
+        """
+        beta = float(popularity_exponent)
+        if not np.isfinite(beta) or not 0.0 <= beta <= 2.0:
+            raise ValueError(f"popularity_exponent must lie in [0, 2], got {popularity_exponent!r}")
+        if beta == 0.0:
+            return self
+        w = self.weights.astype(np.float64)
+        rows = np.repeat(np.arange(self.n_nodes), self.out_degree())
+        out_s = np.bincount(rows, weights=w, minlength=self.n_nodes)
+        in_s = np.bincount(self.indices, weights=w, minlength=self.n_nodes)
+        new = w / (out_s[rows] * in_s[self.indices]) ** beta
+        new = new / new.max()  # scale only: transition probabilities are unchanged by it
+        new = np.maximum(new, np.finfo(np.float32).tiny)  # stays > 0 in float32
+        return ItemGraph(
+            self.indptr, self.indices, new.astype(np.float32), self.node_ids, self.directed
+        )
 
     # ------------------------------------------------------------------ networkx
     def to_networkx(self) -> Any:

@@ -6,7 +6,8 @@ item labels and ids to carry to the output.
   (``min_rating`` keeps only positives, ``session_gap`` splits a user's history into sessions);
 - ``Sessions``: used as they are (``min_rating`` still filters events by rating);
 - ``ItemGraph``: walked as it is. From sessions, the graph is ``ItemGraph.from_sessions``
-  (weight of A->B = times B directly follows A).
+  (weight of A->B = times B directly follows A; optionally pairs within a window, and a
+  popularity reweighting: ``graph_from_data``).
 """
 
 from __future__ import annotations
@@ -82,17 +83,26 @@ def graph_from_data(
     min_rating: float | None = None,
     session_gap: int | None = None,
     directed: bool = True,
+    graph_window: int = 1,
+    distance_weighting: str = "uniform",
+    popularity_exponent: float = 0.0,
 ) -> ItemGraph:
     """``ItemGraph`` from ``ItemGraph`` (returned as is), ``Sessions`` or ``Interactions``.
 
-    From sessions the weight of A->B is the number of times B directly follows A; with
-    ``directed=False`` the transitions are made symmetric (weight(A-B) = both directions summed),
-    so that no item is a dead end.
+    From sessions the weight of A->B is the number of times B directly follows A
+    (``graph_window=1``, the default); ``graph_window=w`` also links A to the items 2..w steps
+    after it in a session, each pair adding 1 (``distance_weighting="uniform"``) or 1/d
+    (``"inverse"``) (``ItemGraph.from_sessions``). With ``directed=False`` the transitions are
+    made symmetric (weight(A-B) = both directions summed), so that no item is a dead end.
+    ``popularity_exponent`` > 0 then divides each weight by (strength(A) strength(B)) to that
+    power (``ItemGraph.reweighted``). The construction options are ignored for an ``ItemGraph``.
     """
     if isinstance(data, ItemGraph):
         return data
     sessions = _sessions_from(data, min_rating, session_gap, min_length=2)
-    graph = ItemGraph.from_sessions(sessions)
+    graph = ItemGraph.from_sessions(
+        sessions, window=graph_window, distance_weighting=distance_weighting
+    )
     if not directed:
         rows = np.repeat(np.arange(graph.n_nodes), graph.out_degree())
         graph = ItemGraph.from_edges(
@@ -102,7 +112,7 @@ def graph_from_data(
             directed=False,
             node_ids=graph.node_ids,
         )
-    return graph
+    return graph.reweighted(popularity_exponent)
 
 
 def networkx_to_graph(

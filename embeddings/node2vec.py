@@ -59,8 +59,10 @@ class Node2Vec(TrainerBase):
             and BlogCatalog 0.209, 0.252, -, 0.228 (``reports/quality/defaults_check.csv``):
             2 is the best on BlogCatalog, near the best on Wiki, and within noise of 1 on PPI.
             ``workers`` is used for walking too.
-        min_rating, session_gap, directed: how a graph is built from Interactions / Sessions
-            (see ``graph_from_data``); ignored when an ``ItemGraph`` is given.
+        min_rating, session_gap, directed, graph_window: how a graph is built from
+            Interactions / Sessions (see ``graph_from_data``); ignored when an ``ItemGraph`` is
+            given. ``graph_window=1`` (default): A->B counts how often B directly follows A;
+            ``w`` > 1 also counts B up to ``w`` steps after A in a session.
         random_state: seeds the walks and gensim (independent streams).
         progress: progress bars.
 
@@ -93,6 +95,7 @@ class Node2Vec(TrainerBase):
         min_rating: float | None = None,
         session_gap: int | None = None,
         directed: bool = True,
+        graph_window: int = 1,
         workers: int = 1,
         random_state: Any = None,
         progress: bool = True,
@@ -117,6 +120,7 @@ class Node2Vec(TrainerBase):
         self.min_rating = min_rating
         self.session_gap = session_gap
         self.directed = directed
+        self.graph_window = graph_window
         self.workers = workers
         self.random_state = random_state
         self.progress = progress
@@ -169,7 +173,9 @@ class Node2Vec(TrainerBase):
         return self._fit_walks(walks, SkipGramParams.of(self), spawn_seeds(self.random_state, 2)[1])
 
     def _walks(self, data: Any, seed: int) -> Walks:
-        graph = graph_from_data(data, self.min_rating, self.session_gap, self.directed)
+        graph = graph_from_data(
+            data, self.min_rating, self.session_gap, self.directed, self.graph_window
+        )
         return Walks.generate(
             graph,
             num_walks=self.num_walks,
@@ -288,6 +294,7 @@ class DeepWalk(Node2Vec):
         min_rating: float | None = None,
         session_gap: int | None = None,
         directed: bool = True,
+        graph_window: int = 1,
         workers: int = 1,
         random_state: Any = None,
         progress: bool = True,
@@ -313,6 +320,7 @@ class DeepWalk(Node2Vec):
             min_rating=min_rating,
             session_gap=session_gap,
             directed=directed,
+            graph_window=graph_window,
             workers=workers,
             random_state=random_state,
             progress=progress,

@@ -35,7 +35,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,8 @@ def default_space(method: str, task: str = "recommendation") -> dict[str, dict[s
 
     Skip-gram methods: dim, window, epochs, negative, ns_exponent (-1 ... 1), sample, alpha;
     walk methods add walks per node, walk length (and p, q for node2vec); on a behaviour log
-    also the graph construction (directed, min_rating, session_gap; sequence item2vec:
-    min_rating, session_gap). Node-classification epochs are capped lower (a graph of 10k nodes
+    also the graph construction (directed, min_rating, session_gap, graph_window: 1 = direct
+    successions, w = items up to w steps apart; sequence item2vec: min_rating, session_gap). Node-classification epochs are capped lower (a graph of 10k nodes
     costs ~1 min per epoch on one core). Side-information methods (BGE / GES / EGES) use the
     skip-gram and walk space; their side-information fields are a ``fixed`` choice of the caller.
     """
@@ -130,6 +131,7 @@ def default_space(method: str, task: str = "recommendation") -> dict[str, dict[s
         if task == "recommendation":
             if method in ("deepwalk", "node2vec"):
                 space.update(_GRAPH_FROM_LOG)
+                space["graph_window"] = {"choices": [1, 2, 5, 20]}
             else:
                 space["min_rating"] = _GRAPH_FROM_LOG["min_rating"]
         return space
@@ -285,6 +287,21 @@ def _storage(storage: Any) -> Any:
     return storage
 
 
+@contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna's own logger at WARNING inside our calls (its per-study and per-trial INFO lines
+    go to stderr through its own handler); the level the user had is restored on exit, and no
+    other logger is touched."""
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def _run_study(
     objective: Callable[[dict[str, Any]], tuple[float, dict[str, Any]]],
     method: str,
@@ -315,13 +332,14 @@ def _run_study(
     if clash:
         raise ValueError(f"parameters both searched and fixed: {sorted(clash)}")
     sampler = optuna.samplers.TPESampler(seed=int(random_state))
-    study = optuna.create_study(
-        study_name=study_name,
-        storage=_storage(storage),
-        sampler=sampler,
-        direction="maximize",
-        load_if_exists=True,
-    )
+    with _quiet_optuna():  # its "A new study created" INFO line, not the user's logging
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=_storage(storage),
+            sampler=sampler,
+            direction="maximize",
+            load_if_exists=True,
+        )
     if initial and not study.trials:  # a new study evaluates these settings first
         for params in initial:
             study.enqueue_trial(_to_space(params, space))
@@ -338,12 +356,8 @@ def _run_study(
         return value
 
     if remaining is None or remaining > 0:
-        verbosity = optuna.logging.get_verbosity()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        try:
+        with _quiet_optuna():
             study.optimize(_objective, n_trials=remaining, timeout=timeout, n_jobs=1)
-        finally:
-            optuna.logging.set_verbosity(verbosity)
     history = _history(study)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
@@ -428,6 +442,7 @@ def tune(
     modes: tuple[str, ...] = ("i2i", "u2i"),
     side_info: Any = None,
     initial: Any = None,
+    min_rating: float | None = None,
 ) -> TuneResult:
     """Search ``method``'s hyperparameters on (train, valid) of a behaviour log.
 
@@ -443,6 +458,9 @@ def tune(
         side_info: passed to ``fit`` (EGES / GES).
         initial: settings evaluated first by a new study (e.g. ``[defaults_in_space(method,
             space)]``, so the search never ends below the library defaults).
+        min_rating: the split's positive threshold: U2I user vectors average only the
+            training items rated >= it (``evaluate_u2i(min_rating=...)``), as the untuned
+            validation and the final evaluation do; None = every training item.
 
     Embedding methods are searched by cosine; ``itemknn`` uses its own metric; ``implicit-*``
     score U2I by inner product with their own user factors.
@@ -450,6 +468,10 @@ def tune(
     from embeddings.evaluation import evaluate_i2i, evaluate_u2i
 
     k = int(metric.split("@")[1]) if "@" in metric else 10
+    if min_rating is not None and not (
+        isinstance(min_rating, int | float | np.number) and math.isfinite(min_rating)
+    ):
+        raise ValueError(f"min_rating must be a finite number or None, got {min_rating!r}")
     for m in modes:
         if m not in ("i2i", "u2i"):
             raise ValueError(f"unknown mode {m!r} (i2i or u2i)")
@@ -470,7 +492,8 @@ def tune(
                 scores["i2i"] = float(evaluate_i2i(emb, train, valid, k, metric=i2i_metric)[metric])
             if "u2i" in modes:
                 u2i_metric = emb.meta.get("u2i_metric", "cosine")
-                scores["u2i"] = float(evaluate_u2i(emb, train, valid, k, metric=u2i_metric)[metric])
+                r = evaluate_u2i(emb, train, valid, k, metric=u2i_metric, min_rating=min_rating)
+                scores["u2i"] = float(r[metric])
         mode = max(scores, key=lambda m: scores[m])
         attrs = {"mode": mode, **{f"{metric}_{m}": v for m, v in scores.items()}}
         return scores[mode], attrs

@@ -33,7 +33,7 @@ from embeddings.walks.kernels import (
     _walk_precomputed,
 )
 
-__all__ = ["generate_walks", "PRECOMPUTED_MAX_BYTES", "Mode"]
+__all__ = ["generate_walks", "start_nodes_for", "WALK_STARTS", "PRECOMPUTED_MAX_BYTES", "Mode"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,38 @@ PRECOMPUTED_MAX_BYTES = 256 * 2**20
 """``mode="auto"`` never builds per-edge alias tables larger than this (bytes)."""
 
 Mode = Literal["auto", "otf", "precomputed"]
+
+#: where walks start: every node alike, or in proportion to its out-strength
+WALK_STARTS = ("uniform", "popularity")
+
+
+def start_nodes_for(graph: ItemGraph, starts: str = "uniform") -> NDArray[np.int32] | None:
+    """Start positions of one round of walks (``generate_walks(start_nodes=...)``).
+
+    ``"uniform"``: ``None`` (every node starts one walk per round, DeepWalk's rule).
+    ``"popularity"``: the same number of walks per round (one per node), shared out in
+    proportion to each node's out-strength (total out-weight: on a graph of session
+    transitions, how often the item is followed by another), by largest remainders, so the
+    corpus visits items about as often as the behaviour log does instead of giving a rarely
+    seen item as many walks as a popular one. Nodes without out-edges start none. Returns
+    int32 positions, sorted, with repeats.
+    """
+    if starts not in WALK_STARTS:
+        raise ValueError(f"starts must be one of {WALK_STARTS}, got {starts!r}")
+    if starts == "uniform":
+        return None
+    rows = np.repeat(np.arange(graph.n_nodes), graph.out_degree())
+    strength = np.bincount(rows, weights=graph.weights, minlength=graph.n_nodes)
+    total = strength.sum()
+    if not total > 0:
+        raise ValueError("the graph has no edges: no walk can start by popularity")
+    share = strength * (graph.n_nodes / total)
+    counts = np.floor(share).astype(np.int64)
+    missing = graph.n_nodes - int(counts.sum())
+    if missing > 0:  # largest remainders, ties by position (deterministic)
+        order = np.lexsort((np.arange(graph.n_nodes), -(share - counts)))
+        counts[order[:missing]] += 1
+    return np.repeat(np.arange(graph.n_nodes, dtype=np.int32), counts)
 
 
 # ---------------------------------------------------------------------------------------------

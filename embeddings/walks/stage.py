@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from embeddings.graph import ItemGraph
 from embeddings.walks.corpus import WalkCorpus
-from embeddings.walks.generate import generate_walks
+from embeddings.walks.generate import generate_walks, start_nodes_for
 
 __all__ = ["Walks", "WalkSequences"]
 
@@ -70,14 +70,20 @@ class Walks:
         progress: bool = True,
         stream: bool | str = False,
         expected_ids: ArrayLike | None = None,
+        starts: str = "uniform",
     ) -> Walks:
         """Walk ``graph`` (``embeddings.walks.generate_walks``, same arguments).
+
+        ``starts``: ``"uniform"`` (every node starts ``num_walks`` walks) or ``"popularity"``
+        (the same number of walks, started in proportion to each node's out-strength:
+        ``embeddings.walks.generate.start_nodes_for``).
 
         ``stream``: False = one matrix; True / ``"regenerate"`` = a ``WalkCorpus`` that walks
         again at every pass; ``"spill"`` = one that keeps its walks in a temporary file (needed
         for random access, e.g. by EGES). Same seed, same rows, whichever form.
         """
         ids = None if expected_ids is None else np.asarray(expected_ids, dtype=np.int64)
+        start_nodes = start_nodes_for(graph, starts)
         if stream is not False:
             cache = "regenerate" if stream is True else stream
             if cache not in _STREAM_MODES:
@@ -94,6 +100,7 @@ class Walks:
                 workers=workers,
                 random_state=random_state,
                 cache=cache,
+                start_nodes=start_nodes,
             )
             return cls(graph, corpus, 0.0, ids)
         t0 = time.perf_counter()
@@ -107,6 +114,7 @@ class Walks:
             workers=workers,
             random_state=random_state,
             progress=progress,
+            start_nodes=start_nodes,
         )
         return cls(graph, rows, time.perf_counter() - t0, ids)
 
