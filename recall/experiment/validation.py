@@ -183,6 +183,7 @@ def choose_setting(
         valid,
         study_name=study_name or f"{spec['name']}-s{seed}",
         side_info=side_info if uses_side else None,
+        min_rating=min_rating,
         **kw,
     )
     valid_scores = {
