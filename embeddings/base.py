@@ -92,6 +92,8 @@ def _generated_init(cls: type, hyperparams: HyperParams) -> Any:
             setattr(self, name, value)
 
     __init__.__signature__ = sig  # type: ignore[attr-defined]
+    # typing.get_type_hints (configs' type checks) reads __annotations__, not the signature
+    __init__.__annotations__ = {n: a for n, (_, a) in hyperparams.items()} | {"return": None}
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     __init__.__doc__ = f"Store the hyperparameters of {cls.__name__} (see the class docstring)."
     return __init__

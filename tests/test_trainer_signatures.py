@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import typing
 
 import pytest
 
@@ -25,6 +26,8 @@ def test_signature_is_explicit_and_matches_the_declaration(cls: type[TrainerBase
     assert list(sig.parameters) == list(cls.hyperparams) == cls.param_names()
     for name, p in sig.parameters.items():
         assert p.default == cls.hyperparams[name][0] or p.default is cls.hyperparams[name][0]
+    hints = typing.get_type_hints(cls.__init__)
+    assert {n: hints[n] for n in cls.hyperparams} == {n: a for n, (_, a) in cls.hyperparams.items()}
     t = cls()
     assert t.get_params() == {k: v[0] for k, v in cls.hyperparams.items()}
 
