@@ -29,7 +29,15 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from embeddings.types import Embeddings
 
-__all__ = ["InputKind", "Trainer", "TrainerBase", "clone", "is_trainer", "public_module"]
+__all__ = [
+    "HyperParams",
+    "InputKind",
+    "Trainer",
+    "TrainerBase",
+    "clone",
+    "is_trainer",
+    "public_module",
+]
 
 InputKind = Literal["sessions", "graph", "interactions"]
 
@@ -50,16 +58,67 @@ class Trainer(Protocol):
     def fit(self, data: Any, side_info: Any = None) -> Embeddings: ...
 
 
+#: a declared hyperparameter: ``name -> (default, annotation)``
+HyperParams = dict[str, tuple[Any, Any]]
+
+
+def _generated_init(cls: type, hyperparams: HyperParams) -> Any:
+    """An ``__init__`` for ``cls`` that stores every declared hyperparameter under its own name.
+
+    Its ``__signature__`` lists them explicitly, in order, with their defaults and annotations
+    (what ``inspect.signature``, ``help()``, notebooks' completion, ``get_params`` and
+    ``sklearn.base.clone`` read); arguments may be given by keyword or position, and an unknown
+    one raises ``TypeError`` as a written ``__init__`` would.
+    """
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for name, (default, annotation) in hyperparams.items():
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=default,
+                annotation=annotation,
+            )
+        )
+    sig = inspect.Signature(params, return_annotation=None)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            bound = sig.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{type(self).__name__}(): {exc}") from None
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = sig  # type: ignore[attr-defined]
+    # typing.get_type_hints (configs' type checks) reads __annotations__, not the signature
+    __init__.__annotations__ = {n: a for n, (_, a) in hyperparams.items()} | {"return": None}
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__doc__ = f"Store the hyperparameters of {cls.__name__} (see the class docstring)."
+    return __init__
+
+
 class TrainerBase:
     """Parameter plumbing shared by all trainers (see the module docstring).
 
-    Subclasses set the three class attributes and write an ``__init__`` with explicit keyword
+    Subclasses set the three class attributes and declare their hyperparameters in
+    ``hyperparams`` (``name -> (default, annotation)``, in signature order; the skip-gram ones
+    come from :func:`embeddings.params.skipgram_hyperparams`, so their types and validation live
+    in ``SkipGramParams`` only): an explicit ``__init__`` storing each under its own name is
+    generated from it. A subclass may instead write its own ``__init__`` with explicit keyword
     arguments that it stores unchanged (``self.x = x``).
     """
 
     uses_side_info: ClassVar[bool] = False
     input_kind: ClassVar[InputKind] = "sessions"
     has_field_weights: ClassVar[bool] = False
+    hyperparams: ClassVar[HyperParams]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "hyperparams" in cls.__dict__ and "__init__" not in cls.__dict__:
+            cls.__init__ = _generated_init(cls, cls.hyperparams)  # type: ignore[method-assign]
 
     @classmethod
     def param_names(cls) -> list[str]:

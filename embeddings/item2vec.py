@@ -33,7 +33,7 @@ from embeddings.inputs import (
     _sessions_from,
     _with_item_labels,
 )
-from embeddings.params import SkipGramParams
+from embeddings.params import SkipGramParams, skipgram_hyperparams
 from embeddings.sessions import Sessions
 from embeddings.types import Embeddings
 from embeddings.validate import spawn_seeds
@@ -136,47 +136,32 @@ class Item2Vec(TrainerBase):
     uses_side_info = False
     input_kind = "sessions"
 
-    def __init__(
-        self,
-        mode: str = "sequence",
-        dim: int = 64,
-        window: int = 5,
-        epochs: int = 10,
-        sg: int = 1,
-        negative: int = 5,
-        ns_exponent: float = 0.75,
-        sample: float = 1e-3,
-        min_count: int = 1,
-        alpha: float = 0.025,
-        min_alpha: float = 1e-4,
-        shrink_windows: bool = True,
-        min_rating: float | None = None,
-        session_gap: int | None = None,
-        min_length: int = 2,
-        max_set_size: int | None = None,
-        workers: int = 1,
-        random_state: Any = None,
-        progress: bool = True,
-    ) -> None:
-        self.mode = mode
-        self.dim = dim
-        self.window = window
-        self.epochs = epochs
-        self.sg = sg
-        self.negative = negative
-        self.ns_exponent = ns_exponent
-        self.sample = sample
-        self.min_count = min_count
-        self.alpha = alpha
-        self.min_alpha = min_alpha
-        self.shrink_windows = shrink_windows
-        self.min_rating = min_rating
-        self.session_gap = session_gap
-        self.min_length = min_length
-        self.max_set_size = max_set_size
-        self.workers = workers
-        self.random_state = random_state
-        self.progress = progress
+    hyperparams = {
+        "mode": ("sequence", str),
+        **skipgram_hyperparams(
+            (
+                "dim",
+                "window",
+                "epochs",
+                "sg",
+                "negative",
+                "ns_exponent",
+                "sample",
+                "min_count",
+                "alpha",
+                "min_alpha",
+                "shrink_windows",
+            ),
+            epochs=10,
+        ),
+        "min_rating": (None, float | None),
+        "session_gap": (None, int | None),
+        "min_length": (2, int),
+        "max_set_size": (None, int | None),
+        **skipgram_hyperparams(("workers",)),
+        "random_state": (None, Any),
+        "progress": (True, bool),
+    }
 
     def fit(self, data: Any, side_info: Any = None) -> Embeddings:
         """Train on ``Interactions``, ``Sessions`` or a list of id arrays; returns item vectors."""

@@ -23,7 +23,7 @@ from embeddings.inputs import (
     graph_from_data,
     networkx_to_graph,
 )
-from embeddings.params import SkipGramParams
+from embeddings.params import SkipGramParams, skipgram_hyperparams
 from embeddings.types import Embeddings
 from embeddings.validate import spawn_seeds
 from embeddings.walks.stage import Walks
@@ -74,57 +74,29 @@ class Node2Vec(TrainerBase):
     input_kind = "graph"
     _method = "node2vec"
 
-    def __init__(
-        self,
-        p: float = 1.0,
-        q: float = 1.0,
-        num_walks: int = 10,
-        walk_length: int = 80,
-        dim: int = 128,
-        window: int = 10,
-        epochs: int = 2,
-        sg: int = 1,
-        negative: int = 5,
-        ns_exponent: float = 0.75,
-        sample: float = 1e-3,
-        min_count: int = 1,
-        alpha: float = 0.025,
-        min_alpha: float = 1e-4,
-        walk_mode: str = "auto",
-        corpus_file: bool = False,
-        min_rating: float | None = None,
-        session_gap: int | None = None,
-        directed: bool = True,
-        graph_window: int = 1,
-        workers: int = 1,
-        random_state: Any = None,
-        progress: bool = True,
-        stream: bool | str = False,
-    ) -> None:
-        self.p = p
-        self.q = q
-        self.num_walks = num_walks
-        self.walk_length = walk_length
-        self.dim = dim
-        self.window = window
-        self.epochs = epochs
-        self.sg = sg
-        self.negative = negative
-        self.ns_exponent = ns_exponent
-        self.sample = sample
-        self.min_count = min_count
-        self.alpha = alpha
-        self.min_alpha = min_alpha
-        self.walk_mode = walk_mode
-        self.corpus_file = corpus_file
-        self.min_rating = min_rating
-        self.session_gap = session_gap
-        self.directed = directed
-        self.graph_window = graph_window
-        self.workers = workers
-        self.random_state = random_state
-        self.progress = progress
-        self.stream = stream
+    hyperparams = {
+        "p": (1.0, float),
+        "q": (1.0, float),
+        "num_walks": (10, int),
+        "walk_length": (80, int),
+        **skipgram_hyperparams(
+            ("dim", "window", "epochs", "sg", "negative", "ns_exponent", "sample", "min_count"),
+            dim=128,
+            window=10,
+            epochs=2,
+        ),
+        **skipgram_hyperparams(("alpha", "min_alpha")),
+        "walk_mode": ("auto", str),
+        "corpus_file": (False, bool),
+        "min_rating": (None, float | None),
+        "session_gap": (None, int | None),
+        "directed": (True, bool),
+        "graph_window": (1, int),
+        **skipgram_hyperparams(("workers",)),
+        "random_state": (None, Any),
+        "progress": (True, bool),
+        "stream": (False, bool | str),
+    }
 
     def fit(self, data: Any, side_info: Any = None) -> Embeddings:
         """Walk the graph of ``data`` (ItemGraph, networkx graph, Sessions or Interactions);
@@ -275,54 +247,7 @@ class DeepWalk(Node2Vec):
 
     _method = "deepwalk"
 
-    def __init__(
-        self,
-        num_walks: int = 10,
-        walk_length: int = 80,
-        dim: int = 128,
-        window: int = 10,
-        epochs: int = 2,
-        sg: int = 1,
-        negative: int = 5,
-        ns_exponent: float = 0.75,
-        sample: float = 1e-3,
-        min_count: int = 1,
-        alpha: float = 0.025,
-        min_alpha: float = 1e-4,
-        walk_mode: str = "auto",
-        corpus_file: bool = False,
-        min_rating: float | None = None,
-        session_gap: int | None = None,
-        directed: bool = True,
-        graph_window: int = 1,
-        workers: int = 1,
-        random_state: Any = None,
-        progress: bool = True,
-        stream: bool | str = False,
-    ) -> None:
-        super().__init__(
-            p=1.0,
-            q=1.0,
-            num_walks=num_walks,
-            walk_length=walk_length,
-            dim=dim,
-            window=window,
-            epochs=epochs,
-            sg=sg,
-            negative=negative,
-            ns_exponent=ns_exponent,
-            sample=sample,
-            min_count=min_count,
-            alpha=alpha,
-            min_alpha=min_alpha,
-            walk_mode=walk_mode,
-            corpus_file=corpus_file,
-            min_rating=min_rating,
-            session_gap=session_gap,
-            directed=directed,
-            graph_window=graph_window,
-            workers=workers,
-            random_state=random_state,
-            progress=progress,
-            stream=stream,
-        )
+    #: first-order walks: Node2vec's return and in-out parameters fixed at 1 (not arguments)
+    p = 1.0
+    q = 1.0
+    hyperparams = {k: v for k, v in Node2Vec.hyperparams.items() if k not in ("p", "q")}

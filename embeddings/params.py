@@ -3,8 +3,10 @@
 Item2vec, DeepWalk and Node2vec hand them to gensim (``embeddings.word2vec.SkipGram``); BGE /
 GES / EGES to their own compiled loop (``embeddings.eges``). The trainers keep flat keyword
 arguments (``Item2Vec(dim=32, epochs=5)``: what configs, notebooks and tuning spaces use) and
-build this object from them at ``fit`` time with :meth:`SkipGramParams.of`; their own defaults
-differ (e.g. Node2vec's ``dim=128, window=10, epochs=2``) and are documented on each trainer.
+build this object from them at ``fit`` time with :meth:`SkipGramParams.of`; their signatures
+are declared from the fields here by :func:`skipgram_hyperparams` (name, type and default in
+one place; a trainer only states the defaults that differ, e.g. Node2vec's ``dim=128,
+window=10, epochs=2``, documented on each trainer).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SkipGramParams", "SKIPGRAM_FIELDS"]
+__all__ = ["SkipGramParams", "SKIPGRAM_FIELDS", "skipgram_hyperparams"]
 
 
 def _is_int(v: Any) -> bool:
@@ -106,3 +108,26 @@ class SkipGramParams:
 
 #: the names of the fields of ``SkipGramParams``
 SKIPGRAM_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SkipGramParams))
+
+
+_FIELD_TYPES: dict[str, Any] = {
+    f.name: f.type for f in dataclasses.fields(SkipGramParams)
+}  # strings under ``from __future__ import annotations``: resolved below
+_FIELD_TYPES = {
+    k: {"int": int, "float": float, "bool": bool}.get(v, v) for k, v in _FIELD_TYPES.items()
+}
+
+
+def skipgram_hyperparams(names: tuple[str, ...], **defaults: Any) -> dict[str, tuple[Any, Any]]:
+    """The declared hyperparameters (``name -> (default, annotation)``) of the skip-gram fields
+    ``names``, in that order, for a trainer's ``hyperparams`` (:class:`embeddings.base.
+    TrainerBase`): annotation from the field of ``SkipGramParams``, default from ``defaults``
+    when given there, else the field's. Unknown names raise ``ValueError``."""
+    fields = {f.name: f for f in dataclasses.fields(SkipGramParams)}
+    unknown = sorted((set(names) | set(defaults)) - set(fields))
+    if unknown:
+        raise ValueError(f"not skip-gram parameters: {unknown} (valid: {', '.join(fields)})")
+    stray = sorted(set(defaults) - set(names))
+    if stray:
+        raise ValueError(f"defaults given for parameters not declared: {stray}")
+    return {n: (defaults.get(n, fields[n].default), _FIELD_TYPES[n]) for n in names}

@@ -14,7 +14,8 @@ One API for every trainer:
 Both return a ``TuneResult`` (best parameters, best value, history DataFrame) and accept:
 ``space`` (default ``default_space(method, task)``), ``n_trials`` and/or ``timeout`` (seconds;
 the budget), ``random_state`` (seeds Optuna's ``TPESampler`` and every trial's trainer, which
-runs with ``workers=1``: same seed, same trials, same best parameters), ``storage`` (an Optuna
+runs with ``workers=1``: same seed, same trials, same best parameters; the first third of
+``n_trials``, 3 to 10, are TPE's random start-up draws), ``storage`` (an Optuna
 storage URL such as ``sqlite:///search.db``, or a path ending in ``.log`` / ``.jsonl`` for a
 journal file) and ``study_name``: a study found in the storage is resumed, and ``n_trials`` is
 then the total budget (finished trials count). A resumed study continues the same search but is
@@ -331,7 +332,10 @@ def _run_study(
     clash = set(space) & set(fixed)
     if clash:
         raise ValueError(f"parameters both searched and fixed: {sorted(clash)}")
-    sampler = optuna.samplers.TPESampler(seed=int(random_state))
+    # TPE starts with random draws (Optuna's default: 10) before it models anything: with a
+    # budget of 10-15 trials that is all random search. A third of the budget (3..10) is random.
+    startup = 10 if n_trials is None else max(3, min(10, int(n_trials) // 3))
+    sampler = optuna.samplers.TPESampler(seed=int(random_state), n_startup_trials=startup)
     with _quiet_optuna():  # its "A new study created" INFO line, not the user's logging
         study = optuna.create_study(
             study_name=study_name,

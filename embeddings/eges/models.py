@@ -20,7 +20,7 @@ from embeddings.eges.kernels import _hidden_all, _train_block
 from embeddings.eges.side_info import NO_SIDE_INFO, prepare_side_info
 from embeddings.graph import ItemGraph
 from embeddings.inputs import graph_from_data
-from embeddings.params import SkipGramParams
+from embeddings.params import SkipGramParams, skipgram_hyperparams
 from embeddings.sessions import Sessions
 from embeddings.types import Embeddings
 from embeddings.validate import check_random_state, spawn_seeds
@@ -75,45 +75,21 @@ class _SideInfoSkipGram(TrainerBase):
     has_field_weights = True
     _method: str = ""
 
-    def __init__(
-        self,
-        dim: int = 64,
-        window: int = 5,
-        epochs: int = 5,
-        negative: int = 5,
-        ns_exponent: float = 0.75,
-        alpha: float = 0.025,
-        min_alpha: float = 0.0001,
-        num_walks: int = 10,
-        walk_length: int = 40,
-        p: float = 1.0,
-        q: float = 1.0,
-        min_rating: float | None = None,
-        session_gap: int | None = None,
-        directed: bool = True,
-        shrink_windows: bool = True,
-        workers: int = 1,
-        random_state: int | None = None,
-        progress: bool = True,
-    ) -> None:
-        self.dim = dim
-        self.window = window
-        self.epochs = epochs
-        self.negative = negative
-        self.ns_exponent = ns_exponent
-        self.alpha = alpha
-        self.min_alpha = min_alpha
-        self.num_walks = num_walks
-        self.walk_length = walk_length
-        self.p = p
-        self.q = q
-        self.min_rating = min_rating
-        self.session_gap = session_gap
-        self.directed = directed
-        self.shrink_windows = shrink_windows
-        self.workers = workers
-        self.random_state = random_state
-        self.progress = progress
+    hyperparams = {
+        **skipgram_hyperparams(
+            ("dim", "window", "epochs", "negative", "ns_exponent", "alpha", "min_alpha")
+        ),
+        "num_walks": (10, int),
+        "walk_length": (40, int),
+        "p": (1.0, float),
+        "q": (1.0, float),
+        "min_rating": (None, float | None),
+        "session_gap": (None, int | None),
+        "directed": (True, bool),
+        **skipgram_hyperparams(("shrink_windows", "workers")),
+        "random_state": (None, int | None),
+        "progress": (True, bool),
+    }
 
     # ------------------------------------------------------------------ parameters
     def _skipgram_params(self) -> SkipGramParams:
@@ -421,51 +397,11 @@ _SIDE_INFO_DOC = """
 
 
 class _WithSideInfo(_SideInfoSkipGram):
-    def __init__(
-        self,
-        dim: int = 64,
-        window: int = 5,
-        epochs: int = 5,
-        negative: int = 5,
-        ns_exponent: float = 0.75,
-        alpha: float = 0.025,
-        min_alpha: float = 0.0001,
-        num_walks: int = 10,
-        walk_length: int = 40,
-        p: float = 1.0,
-        q: float = 1.0,
-        min_rating: float | None = None,
-        session_gap: int | None = None,
-        directed: bool = True,
-        shrink_windows: bool = True,
-        workers: int = 1,
-        random_state: int | None = None,
-        progress: bool = True,
-        fields: Sequence[str] | None = None,
-        missing: Literal["raise", "item_only"] = "raise",
-    ) -> None:
-        super().__init__(
-            dim=dim,
-            window=window,
-            epochs=epochs,
-            negative=negative,
-            ns_exponent=ns_exponent,
-            alpha=alpha,
-            min_alpha=min_alpha,
-            num_walks=num_walks,
-            walk_length=walk_length,
-            p=p,
-            q=q,
-            min_rating=min_rating,
-            session_gap=session_gap,
-            directed=directed,
-            shrink_windows=shrink_windows,
-            workers=workers,
-            random_state=random_state,
-            progress=progress,
-        )
-        self.fields = fields
-        self.missing = missing
+    hyperparams = {
+        **_SideInfoSkipGram.hyperparams,
+        "fields": (None, Sequence[str] | None),
+        "missing": ("raise", Literal["raise", "item_only"]),
+    }
 
 
 @public_module("embeddings.eges")
@@ -478,53 +414,7 @@ class EGES(_WithSideInfo):
 
     _method = "eges"
 
-    def __init__(
-        self,
-        dim: int = 64,
-        window: int = 5,
-        epochs: int = 5,
-        negative: int = 5,
-        ns_exponent: float = 0.75,
-        alpha: float = 0.025,
-        min_alpha: float = 0.0001,
-        num_walks: int = 10,
-        walk_length: int = 40,
-        p: float = 1.0,
-        q: float = 1.0,
-        min_rating: float | None = None,
-        session_gap: int | None = None,
-        directed: bool = True,
-        shrink_windows: bool = True,
-        workers: int = 1,
-        random_state: int | None = None,
-        progress: bool = True,
-        fields: Sequence[str] | None = None,
-        missing: Literal["raise", "item_only"] = "raise",
-        learn_weights: bool = True,
-    ) -> None:
-        super().__init__(
-            dim=dim,
-            window=window,
-            epochs=epochs,
-            negative=negative,
-            ns_exponent=ns_exponent,
-            alpha=alpha,
-            min_alpha=min_alpha,
-            num_walks=num_walks,
-            walk_length=walk_length,
-            p=p,
-            q=q,
-            min_rating=min_rating,
-            session_gap=session_gap,
-            directed=directed,
-            shrink_windows=shrink_windows,
-            workers=workers,
-            random_state=random_state,
-            progress=progress,
-            fields=fields,
-            missing=missing,
-        )
-        self.learn_weights = learn_weights
+    hyperparams = {**_WithSideInfo.hyperparams, "learn_weights": (True, bool)}
 
 
 @public_module("embeddings.eges")

@@ -52,9 +52,14 @@ def node_final(
             if best is not None:
                 where = "tuned" if ds == src else f"tuned on {src}"
                 settings.append((where, best["best_params"]))
+            fitted: dict[str, pd.DataFrame] = {}
             for setting, params in settings:
-                vals = []
-                for s in cfg["seeds"]:
+                same = _same_as_defaults(method, params, seed) and "defaults" in fitted
+                vals = [] if not same else fitted["defaults"].to_dict("records")
+                if same:
+                    setting = f"{setting} (= defaults)"
+                    logger.info("%s %s: the tuned setting is the defaults, not refit", ds, method)
+                for s in cfg["seeds"] if not same else ():
                     t0 = time.perf_counter()
                     emb = make_trainer(method, params, s).fit(lg.graph)
                     secs = time.perf_counter() - t0
@@ -62,6 +67,7 @@ def node_final(
                     vals.append({**r, "seconds": secs})
                     logger.info("%s %s %s seed %d: %s", ds, method, setting, s, r)
                 v = pd.DataFrame(vals)
+                fitted.setdefault("defaults", v)
                 for metric in ("macro_f1", "micro_f1"):
                     m, lo, hi = mean_ci(v[metric].to_numpy())
                     rows.append(
@@ -84,6 +90,15 @@ def node_final(
                         }
                     )
     return rows
+
+
+def _same_as_defaults(method: str, params: dict[str, Any], seed: int) -> bool:
+    """True when ``params`` leave every hyperparameter of ``method`` at its library default (a
+    search whose best trial is its first, the defaults): the fit would repeat the defaults'."""
+    return (
+        make_trainer(method, params, seed).get_params()
+        == make_trainer(method, {}, seed).get_params()
+    )
 
 
 def _check_settings(

@@ -265,7 +265,10 @@ class _LSHIndex(Index):
         self._int_ids = ids[order]
         keys = np.ascontiguousarray(keys[order])
         self._norms = np.einsum("ij,ij->i", self._x, self._x).astype(np.float32)
-        dense = self.hasher.m if self.hasher.kind == "simhash" and self.hasher.m <= 20 else 0
+        # direct addressing (2**m offsets per table) only when it is not much larger than the
+        # items: a Redis query's few hundred gathered rows use the hash map (cheaper to build)
+        m = self.hasher.m
+        dense = m if self.hasher.kind == "simhash" and m <= 20 and (1 << m) <= 4 * len(x) else 0
         self._tables = build_tables(keys, dense_bits=dense)
         n, d = self._x.shape
         if self.rerank == "int8":

@@ -1,0 +1,23 @@
+"""The issue-12 goal verdicts of the quality report read the interval, not only the mean."""
+
+from __future__ import annotations
+
+import math
+
+from recall.bench.quality_report import _goal_verdict
+
+
+def test_met_only_when_the_whole_interval_clears_the_goal() -> None:
+    assert _goal_verdict({"value": 0.27, "ci_low": 0.265, "ci_high": 0.28}, 0.26) == "met"
+    mean_only = _goal_verdict({"value": 0.2602, "ci_low": 0.2488, "ci_high": 0.2715}, 0.26)
+    assert mean_only.startswith("met on the mean") and "below" in mean_only
+
+
+def test_below_the_goal_says_whether_the_interval_reaches_it() -> None:
+    reach = _goal_verdict({"value": 0.1755, "ci_low": 0.1619, "ci_high": 0.1891}, 0.1791)
+    assert reach.startswith("not met on the mean")
+    assert _goal_verdict({"value": 0.06, "ci_low": 0.05, "ci_high": 0.07}, 0.155) == "not met"
+
+
+def test_one_seed_has_no_interval_and_says_so() -> None:
+    assert "no interval" in _goal_verdict({"value": 0.3, "ci_low": math.nan}, 0.26)
