@@ -1,0 +1,150 @@
+"""The two searches: ``tune`` (recommendation, HR@K on a validation split) and
+``tune_node_classification`` (Macro-F1 on a validation fold)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from embeddings.datasets.tables import Interactions
+from embeddings.tuning.spaces import default_space, make_trainer
+from embeddings.tuning.study import TuneResult, _run_study
+
+
+def tune(
+    method: str,
+    train: Interactions,
+    valid: Interactions,
+    space: Mapping[str, Any] | None = None,
+    n_trials: int | None = 20,
+    timeout: float | None = None,
+    random_state: int = 0,
+    storage: Any = None,
+    study_name: str | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    metric: str = "hit_rate@10",
+    modes: tuple[str, ...] = ("i2i", "u2i"),
+    side_info: Any = None,
+    initial: Any = None,
+    min_rating: float | None = None,
+) -> TuneResult:
+    """Search ``method``'s hyperparameters on (train, valid) of a behaviour log.
+
+    Args:
+        method: a key of ``METHODS`` (e.g. ``"item2vec-sequence"``, ``"deepwalk"``).
+        train, valid: from ``sessions.train_valid_test_split`` (never the test split).
+        space: search space (default ``default_space(method)``); ``fixed``: constant params.
+        n_trials, timeout: the budget (trials and/or seconds); at least one.
+        random_state: seeds the TPE sampler and every trial's trainer (same seed, same search).
+        storage, study_name: Optuna storage (URL, or a ``.log`` journal path) to resume from.
+        metric: figure maximised (``hit_rate@K``, ``recall@K`` or ``ndcg@K``).
+        modes: query modes tried per trial (``i2i``, ``u2i``); the better one counts.
+        side_info: passed to ``fit`` (EGES / GES).
+        initial: settings evaluated first by a new study (e.g. ``[defaults_in_space(method,
+            space)]``, so the search never ends below the library defaults).
+        min_rating: the split's positive threshold: U2I user vectors average only the
+            training items rated >= it (``evaluate_u2i(min_rating=...)``), as the untuned
+            validation and the final evaluation do; None = every training item.
+
+    Embedding methods are searched by cosine; ``itemknn`` uses its own metric; ``implicit-*``
+    score U2I by inner product with their own user factors.
+    """
+    from embeddings.evaluation import evaluate_i2i, evaluate_u2i
+
+    k = int(metric.split("@")[1]) if "@" in metric else 10
+    if min_rating is not None and not (
+        isinstance(min_rating, int | float | np.number) and math.isfinite(min_rating)
+    ):
+        raise ValueError(f"min_rating must be a finite number or None, got {min_rating!r}")
+    for m in modes:
+        if m not in ("i2i", "u2i"):
+            raise ValueError(f"unknown mode {m!r} (i2i or u2i)")
+    space = default_space(method) if space is None else space
+
+    def objective(params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        trainer = make_trainer(method, params, random_state)
+        emb = trainer.fit(train, side_info) if side_info is not None else trainer.fit(train)
+        scores: dict[str, float] = {}
+        if method.startswith("implicit"):
+            r = evaluate_u2i(
+                emb, train, valid, k, metric="ip", user_embeddings=trainer.user_embeddings
+            )
+            scores["u2i"] = float(r[metric])
+        else:
+            i2i_metric = emb.meta.get("metric", "cosine")
+            if "i2i" in modes:
+                scores["i2i"] = float(evaluate_i2i(emb, train, valid, k, metric=i2i_metric)[metric])
+            if "u2i" in modes:
+                u2i_metric = emb.meta.get("u2i_metric", "cosine")
+                r = evaluate_u2i(emb, train, valid, k, metric=u2i_metric, min_rating=min_rating)
+                scores["u2i"] = float(r[metric])
+        mode = max(scores, key=lambda m: scores[m])
+        attrs = {"mode": mode, **{f"{metric}_{m}": v for m, v in scores.items()}}
+        return scores[mode], attrs
+
+    return _run_study(
+        objective,
+        method,
+        space,
+        dict(fixed or {}),
+        n_trials,
+        timeout,
+        random_state,
+        storage,
+        study_name or f"{method}-{train.name}",
+        f"validation {metric}",
+        initial,
+    )
+
+
+def tune_node_classification(
+    method: str,
+    graph: Any,
+    labels: Any,
+    node_ids: Any,
+    fit_nodes: Any,
+    valid_nodes: Any,
+    space: Mapping[str, Any] | None = None,
+    n_trials: int | None = 20,
+    timeout: float | None = None,
+    random_state: int = 0,
+    storage: Any = None,
+    study_name: str | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    metric: str = "macro_f1",
+    initial: Any = None,
+) -> TuneResult:
+    """Search ``method`` (deepwalk / node2vec) on a labelled graph's validation fold.
+
+    ``fit_nodes`` / ``valid_nodes`` from ``evaluation.split_labelled_nodes`` (the test nodes stay
+    out); each trial embeds the whole graph (unsupervised) and scores ``metric`` (``macro_f1`` or
+    ``micro_f1``) of the classifier fit on ``fit_nodes`` on ``valid_nodes``.
+    """
+    from embeddings.evaluation import node_classification_holdout
+
+    if metric not in ("macro_f1", "micro_f1"):
+        raise ValueError(f"metric must be macro_f1 or micro_f1, got {metric!r}")
+    space = default_space(method, "nodes") if space is None else space
+
+    def objective(params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        emb = make_trainer(method, params, random_state).fit(graph)
+        r = node_classification_holdout(emb, labels, node_ids, fit_nodes, valid_nodes)
+        other = "micro_f1" if metric == "macro_f1" else "macro_f1"
+        return float(r[metric]), {other: float(r[other])}
+
+    return _run_study(
+        objective,
+        method,
+        space,
+        dict(fixed or {}),
+        n_trials,
+        timeout,
+        random_state,
+        storage,
+        study_name or f"{method}-nodes",
+        f"validation {metric}",
+        initial,
+    )
