@@ -20,7 +20,10 @@ module                      what
 ``redis_query``             the one-round-trip gather of a query's buckets
 ``redis_verify``            ``verify`` (re-hash stored vectors), bucket sizes
 ``redis_lua``               its Lua scripts: guarded, atomic writes and reads
-``tuning``                  ``tune_lsh``, ``tune_balanced_lsh``: reach a target knn-recall
+``tuning``                  ``tune`` and the tuners' public names: reach a target knn-recall
+``tuning_common``           ``TuningResult``, query sample, truth, timed batch search
+``tuning_hashing``          ``tune_lsh`` (E2LSH / SimHash grid, probes by doubling + bisection)
+``tuning_balanced``         ``tune_balanced_lsh`` (balanced grid or SimHash, memory cap)
 ``features``                ``LSHBucketFeatures``: bucket ids as sparse features (scikit-learn)
 ==========================  ==================================================================
 

@@ -1,0 +1,332 @@
+"""``tune_balanced_lsh``: the balanced index's grid (or SimHash where cheaper) under a memory cap,
+with a validation slice and a message naming the knob that ran out (see :mod:`recall.lsh.tuning`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from embeddings.validate import as_vectors, check_random_state
+from recall.base import Index, Metric
+from recall.exact import knn_recall
+from recall.lsh.balanced import BalancedLSHIndex
+from recall.lsh.index import SimHashIndex
+from recall.lsh.tuning_common import (
+    WALL_CLOCK,
+    TuningResult,
+    _load_average,
+    _time_search,
+    _truth,
+    _tuning_queries,
+)
+
+log = logging.getLogger("recall.lsh.tuning")
+
+
+BALANCED_GRID: tuple[tuple[int, int, int], ...] = ((8, 8, 32), (16, 4, 64), (24, 4, 64))
+
+
+def tune_balanced_lsh(
+    vectors: ArrayLike,
+    queries: ArrayLike | None = None,
+    k: int = 10,
+    target_recall: float = 0.9,
+    metric: Metric = "cosine",
+    grid: tuple[tuple[int, int, int], ...] = BALANCED_GRID,
+    validation: float = 0.25,
+    n_queries: int = 200,
+    max_refine: int = 16,
+    max_memory_ratio: float = 2.0,
+    margin_se: float = 2.0,
+    include_simhash: bool = False,
+    max_seconds: float | None = 60.0,
+    random_state: int | None = 0,
+) -> TuningResult:
+    """Tune :class:`recall.lsh.balanced.BalancedLSHIndex` until it reaches ``target_recall``.
+
+    ``vectors`` (n, d) float32; ``queries`` (nq, d) a sample like the real queries (default: hold
+    out ``n_queries`` rows of ``vectors``). A random ``validation`` fraction of the queries is held
+    out; the rest (the *tuning* slice) chooses the parameters. For each ``(n_tables, n_dirs,
+    leaf_size)`` of ``grid`` in order, one index is built and ``query_probes`` (leaves scanned per
+    query) found by doubling from 4 until the tuning recall reaches the target plus ``margin_se``
+    standard errors of its mean over the tuning queries (so that it still holds on new queries),
+    then by bisection; when every leaf is probed and the recall is still short, ``refine_factor`` is
+    doubled up to ``max_refine`` (int8 scoring can hide true neighbours). Later grid points (more
+    tables, bigger leaves) are tried only while the target is not reached or while they are
+    cheaper; a grid point whose index takes more than ``max_memory_ratio`` times the float32
+    vectors is skipped (and named in ``message``); when none fits (short vectors, where ids and
+    tables outweigh them), the first grid point is tuned anyway and ``message`` says so. With ``include_simhash`` (cosine only), one
+    :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 3`` bits, 12 or 8 when short
+    vectors leave no room for one int8 copy beside 16 permutations; as many contiguous
+    int8 copies in bucket order as the memory cap allows and 32-bit sketches on the other tables
+    when they fit) is swept too (``n_probes`` doubling from 16) and chosen when it is cheaper: on isotropic
+    Gaussian mixtures random hyperplanes need no balancing and their flat buckets cost less per
+    candidate than the split tree. The cost is wall-clock seconds per query
+    (``time.perf_counter``, best of two batch searches; ``cost_unit``, ``load_average``). ``frontier`` names the index kind (``index``) and its probe knob
+    (``probe_knob``: ``query_probes`` or ``n_probes``) with its value in ``probes``. Once a point
+    reached the target, no further index is built when the tuning would then likely run past
+    ``max_seconds`` (estimated from the builds so far); the target is never given up for time.
+
+    Returns a :class:`TuningResult`: ``recall`` on the tuning slice, ``validation_recall`` on the
+    held-out slice, ``reached`` (tuning recall >= target), ``message`` naming the knob that ran out
+    when the target was missed, and ``frontier`` (one row per evaluated setting).
+    """
+
+    t_start = time.perf_counter()
+    x = as_vectors(vectors, "vectors")
+    if not 0 < target_recall <= 1:
+        raise ValueError(f"target_recall must be in (0, 1], got {target_recall}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if not 0 <= validation < 1:
+        raise ValueError(f"validation must be in [0, 1), got {validation}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0 or None, got {max_seconds}")
+    if not max_memory_ratio > 0 or not margin_se >= 0:
+        raise ValueError(
+            f"max_memory_ratio must be > 0 and margin_se >= 0, got {max_memory_ratio}, {margin_se}"
+        )
+    if not grid or any(len(g) != 3 or min(int(v) for v in g) < 1 for g in grid):
+        raise ValueError(f"grid must be (n_tables, n_dirs, leaf_size) triples of ints >= 1: {grid}")
+    rng = check_random_state(random_state)
+    x, q = _tuning_queries(x, queries, n_queries, k, rng)
+    n = x.shape[0]
+    n_val = int(round(validation * q.shape[0]))
+    if validation > 0 and (n_val < 1 or q.shape[0] - n_val < 1):
+        raise ValueError(f"{q.shape[0]} queries are too few to hold out a validation slice")
+    perm = rng.permutation(q.shape[0])
+    q_val, q_tune = q[perm[:n_val]], q[perm[n_val:]]
+    truth = _truth(x, q, k, metric)
+    t_val, t_tune = truth[perm[:n_val]], truth[perm[n_val:]]
+    seed = None if random_state is None else int(rng.integers(0, 2**31 - 1))
+
+    def per_query(ids: NDArray, tr: NDArray) -> NDArray[np.float64]:
+        hits = (ids[:, :, None] == tr[:, None, :]).any(axis=1).sum(axis=1)
+        return hits / tr.shape[1]
+
+    rows: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    exhausted: list[str] = []
+
+    def ok(r: dict[str, Any]) -> bool:
+        return r["recall"] - margin_se * r["recall_se"] >= target_recall or r["recall"] >= 1.0
+
+    def sweep(
+        kind: str,
+        cls: type[Index],
+        params: dict[str, Any],
+        knob: str,
+        start: int,
+        cap_of: Any,
+        ignore_memory: bool = False,
+    ) -> dict[str, Any] | None:
+        """Build one index, find its cheapest probe count reaching the target; None if never."""
+        t0 = time.perf_counter()
+        idx = cls(**params).build(x)
+        build_s = time.perf_counter() - t0
+        idx.search(q_tune[:2], k)  # compile / warm
+        st = idx.stats()
+        mem = st["memory_bytes"] / max(1, x.nbytes)
+        label = ", ".join(
+            f"{kk}={v}" for kk, v in params.items() if kk not in ("metric", "random_state")
+        )
+        if mem > max_memory_ratio and not ignore_memory:
+            exhausted.append(
+                f"{kind}({label}): memory {mem:.2f}x the float32 vectors > max_memory_ratio"
+            )
+            return None
+        cap = int(cap_of(st))
+        mine: list[dict[str, Any]] = []
+
+        def evaluate(p: int, refine: int) -> dict[str, Any]:
+            idx.set_search_params(**{knob: p, "refine_factor": refine})
+            spq, ids = _time_search(idx, q_tune, k)
+            pq = per_query(ids, t_tune)
+            se = float(pq.std(ddof=1) / math.sqrt(pq.size)) if pq.size > 1 else 0.0
+            row = {
+                "index": kind,
+                **{kk: v for kk, v in params.items() if kk != "random_state"},
+                "probe_knob": knob,
+                "probes": p,
+                "refine_factor": refine,
+                "recall": float(pq.mean()),
+                "recall_se": se,
+                "mean_candidates": idx.stats()["mean_candidates"],
+                "seconds_per_query": spq,
+                "qps": 1.0 / spq if spq > 0 else math.inf,
+                "build_s": build_s,
+                "memory_vs_float32": mem,
+                "_params": params,
+            }
+            rows.append(row)
+            mine.append(row)
+            return row
+
+        refine = 4
+        p = start
+        last_below = None
+        while True:
+            r = evaluate(p, refine)
+            if ok(r):
+                break
+            if p >= cap:
+                if refine * 2 <= max_refine:
+                    refine *= 2
+                    continue
+                exhausted.append(
+                    f"{kind}({label}): {knob} at its limit ({p}) and refine_factor={refine}: "
+                    f"recall {r['recall']:.3f}"
+                )
+                return None
+            last_below = p
+            p = min(cap, 2 * p)
+        if last_below is not None:
+            lo, hi = last_below, p
+            while hi - lo > max(1, hi // 8):
+                mid = (lo + hi) // 2
+                if ok(evaluate(mid, refine)):
+                    hi = mid
+                else:
+                    lo = mid
+        # the cheapest measured setting that meets the target (under load a larger probe count
+        # can time faster than the bisection's end point; both meet the target)
+        r = min((row for row in mine if ok(row)), key=lambda row: row["seconds_per_query"])
+        r["_index"] = idx
+        return r
+
+    def over_budget(scale: float) -> bool:
+        """True when a point already reached and one more build would likely pass max_seconds."""
+        if best is None or max_seconds is None or not rows:
+            return False
+        elapsed = time.perf_counter() - t_start
+        last_build = float(rows[-1]["build_s"]) / max(1, int(rows[-1]["n_tables"]))
+        return elapsed + 2.0 * last_build * scale > max_seconds
+
+    for L, dirs, leaf in grid:
+        if over_budget(float(L)):
+            exhausted.append(f"stopped before n_tables={L}: max_seconds={max_seconds}")
+            break
+        params: dict[str, Any] = {
+            "metric": metric,
+            "n_tables": int(L),
+            "n_dirs": int(dirs),
+            "leaf_size": int(leaf),
+            "random_state": seed,
+        }
+        r = sweep(
+            "balanced", BalancedLSHIndex, params, "query_probes", 4, lambda st: st["n_leaves"]
+        )
+        if r is not None:
+            if best is None or r["seconds_per_query"] < best["seconds_per_query"]:
+                best = r
+            # a bigger grid point only pays when it is cheaper; stop after the first miss
+            if best is not r:
+                break
+    if include_simhash and metric == "cosine" and not over_budget(4.0):
+        bits = int(np.clip(round(math.log2(max(2, n))) - 3, 4, 20))
+        d = x.shape[1]
+        # contiguous int8 copies (one per table, in bucket order) as far as the memory cap allows:
+        # float32 vectors, two id arrays, ranks, norms, the scratch row list, 16 permutations and
+        # the bucket offsets, then n*d bytes per copy; the tables left without a copy get 32-bit
+        # sketches (4 bytes per item each) when they fit, so that they filter their candidates
+        # before the random int8 reads (issue 11: at 1M x 64 the copies are the memory)
+        # (short vectors: fewer tables, 12 or 8, when 16 permutations leave no room for a copy)
+        for n_tab in (16, 12, 8):
+            fixed = x.nbytes + n * (8 + 8 + 8 + 4 + 4 + 4 * n_tab) + n_tab * 4 * (2**bits + 1)
+            spare = max_memory_ratio * x.nbytes - fixed
+            if spare >= n * d:
+                break
+        copies = int(np.clip(spare // max(1, n * d), 1, n_tab))
+        sketch_bits = 0
+        if copies < n_tab:
+            copies = int(np.clip((spare - n_tab * 4 * n) // max(1, n * d - 4 * n), 1, n_tab))
+            sketch_bits = 32 if spare - copies * n * d - (n_tab - copies) * 4 * n >= 0 else 0
+        sp: dict[str, Any] = {
+            "metric": metric,
+            "n_tables": n_tab,
+            "n_bits": bits,
+            "contiguous_bytes": copies * n * d,
+            "sketch_bits": sketch_bits,
+            "random_state": seed,
+        }
+        r = sweep("simhash", SimHashIndex, sp, "n_probes", n_tab, lambda st: n_tab * 64)
+        if r is not None and (best is None or r["seconds_per_query"] < best["seconds_per_query"]):
+            best = r
+    memory_note = ""
+    if not rows:
+        # nothing fits (small dimensions: ids and tables outweigh short vectors): tune the first
+        # grid point anyway and say so
+        memory_note = "no grid point fits in max_memory_ratio (" + "; ".join(exhausted) + ")"
+        L, dirs, leaf = grid[0]
+        r = sweep(
+            "balanced",
+            BalancedLSHIndex,
+            {
+                "metric": metric,
+                "n_tables": int(L),
+                "n_dirs": int(dirs),
+                "leaf_size": int(leaf),
+                "random_state": seed,
+            },
+            "query_probes",
+            4,
+            lambda st: st["n_leaves"],
+            ignore_memory=True,
+        )
+        if r is not None:
+            best = r
+    drop = ("_index", "_params")
+    frontier = pd.DataFrame([{kk: v for kk, v in r.items() if kk not in drop} for r in rows])
+    frontier["reached"] = frontier["recall"] >= target_recall
+    if best is None:
+        best_pos = int(frontier["recall"].idxmax())
+        best = rows[best_pos]
+        message = (
+            f"target {target_recall} not reached; best tuning recall "
+            f"{best['recall']:.3f}; knobs that ran out: " + "; ".join(exhausted)
+        )
+        log.warning(message)
+        cls_b = BalancedLSHIndex if best["index"] == "balanced" else SimHashIndex
+        idx = cls_b(**best["_params"]).build(x)
+    else:
+        best_pos = next(i for i, r in enumerate(rows) if r is best)
+        message = ""
+        idx = best["_index"]
+    if memory_note:
+        message = f"{message}; {memory_note}" if message else memory_note
+    frontier["chosen"] = False
+    frontier.loc[best_pos, "chosen"] = True
+    chosen: dict[str, Any] = {
+        **best["_params"],
+        best["probe_knob"]: int(best["probes"]),
+        "refine_factor": int(best["refine_factor"]),
+    }
+    index_class: type[Index] = BalancedLSHIndex if best["index"] == "balanced" else SimHashIndex
+    val = None
+    if n_val:
+        idx.set_search_params(
+            **{
+                best["probe_knob"]: chosen[best["probe_knob"]],
+                "refine_factor": chosen["refine_factor"],
+            }
+        )
+        val = knn_recall(idx.search(q_val, k).ids, t_val, k)
+    return TuningResult(
+        index_class=index_class,
+        params=chosen,
+        recall=float(best["recall"]),
+        cost=float(best["seconds_per_query"]),
+        reached=bool(best["recall"] >= target_recall),
+        frontier=frontier,
+        validation_recall=None if val is None else float(val),
+        message=message,
+        seconds=time.perf_counter() - t_start,
+        cost_unit=WALL_CLOCK,
+        load_average=_load_average(),
+    )
