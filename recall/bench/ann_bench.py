@@ -37,6 +37,11 @@ K = 10
 SATURATED = 0.999
 
 
+#: the target role of our fastest point >= 0.9 whose index is within CAPPED_MEMORY x the vectors
+CAPPED = "ours <= 2x memory"
+CAPPED_MEMORY = 2.0
+
+
 class Bench:
     """The sweep of one data set: ground truth, timed points, the kept indexes of the targets."""
 
@@ -250,6 +255,11 @@ class Bench:
             cur = self.keep.get(role)
             return cur is None or rec["qps"] > cur[2]["qps"]
 
+        # the issue's goals hold at one point: also the fastest of ours within 2x memory
+        vec_mb = self.data.x.nbytes / 2**20
+        mem = rec.get("memory_mb", float("nan"))
+        if family.startswith("ours") and mem <= CAPPED_MEMORY * vec_mb and better(CAPPED, 0.9):
+            self.keep[CAPPED] = (idx, s, rec)
         if family == "exact (ours)":
             self.keep["exact"] = (idx, s, rec)
         elif family == "faiss IndexFlat":

@@ -50,9 +50,25 @@ TARGETS = [
 
 
 def targets(final: dict[str, dict[str, Any]], points: pd.DataFrame) -> pd.DataFrame:
-    """The issue's target ratios, in wall time, from the interleaved target phase."""
-    rows: list[dict[str, Any]] = []
+    """The issue's target ratios, in wall time, from the interleaved target phase: for our
+    fastest point >= 0.9 (``point`` = "fastest"), and again for our fastest point >= 0.9 whose
+    index is within 2x the vectors (``point`` = "fastest within 2x memory") when that is another
+    point: the goals are met together only if one point meets them all."""
+    out = [_targets_of(final.get("ours"), final, points).assign(point="fastest")]
+    capped = final.get("ours <= 2x memory")
     ours = final.get("ours")
+    if capped is not None and (
+        ours is None or (capped["family"], capped["params"]) != (ours["family"], ours["params"])
+    ):
+        out.append(_targets_of(capped, final, points).assign(point="fastest within 2x memory"))
+    return pd.concat(out, ignore_index=True)
+
+
+def _targets_of(
+    ours: dict[str, Any] | None, final: dict[str, dict[str, Any]], points: pd.DataFrame
+) -> pd.DataFrame:
+    """The target rows of one of our points against the peers' re-timed best points."""
+    rows: list[dict[str, Any]] = []
     fal = points[(points["family"] == "FALCONN cross-polytope") & (points["knn_recall"] >= 0.9)]
     falc = None if fal.empty else fal.loc[fal["qps"].idxmax()]
     for text, role, kind, need in TARGETS:
@@ -217,16 +233,24 @@ def write_report(
                 "",
             ]
             lines += [
-                "| target | ours | reference | ratio | needed | met |",
-                "|---|---|---|---:|---:|---|",
+                "| our point | target | ours | reference | ratio | needed | met |",
+                "|---|---|---|---|---:|---:|---|",
             ]
             for _, r in t.iterrows():
                 met = {True: "**met**", False: "**NOT met**"}.get(r.get("met"), "n/a")
                 ratio = r.get("ratio", np.nan)
                 lines.append(
-                    f"| {r['target']} | {r.get('ours', '')} | {r.get('reference', '')} | "
-                    f"{'' if pd.isna(ratio) else f'{ratio:.2f}'} | {r['needed']:g} | {met} |"
+                    f"| {r.get('point', 'fastest')} | {r['target']} | {r.get('ours', '')} | "
+                    f"{r.get('reference', '')} | {'' if pd.isna(ratio) else f'{ratio:.2f}'} | "
+                    f"{r['needed']:g} | {met} |"
                 )
+            lines += [
+                "",
+                "*fastest*: our fastest point at knn-recall@10 >= 0.9; *fastest within 2x "
+                "memory*: our fastest point >= 0.9 whose index is at most twice the float32 "
+                "vectors (shown when it is another point): every goal is met at once only where "
+                "one point meets them all.",
+            ]
             lines += [
                 "",
                 "Every peer is timed through its own single-query call (see *How each method "
