@@ -99,6 +99,10 @@ def graph_from_data(
     """
     if isinstance(data, ItemGraph):
         return data
+    if not isinstance(graph_window, int | np.integer) or isinstance(graph_window, bool):
+        raise ValueError(f"graph_window must be an int >= 1, got {graph_window!r}")
+    if graph_window < 1:
+        raise ValueError(f"graph_window must be an int >= 1, got {graph_window!r}")
     sessions = _sessions_from(data, min_rating, session_gap, min_length=2)
     graph = ItemGraph.from_sessions(
         sessions, window=graph_window, distance_weighting=distance_weighting

@@ -198,3 +198,14 @@ def test_graph_window_is_in_the_walk_search_space(synthetic_small):
         n_trials=2, random_state=0, modes=("i2i",), initial=[{"graph_window": 3}],
     )  # fmt: skip
     assert res.history["params_graph_window"].iloc[0] == 3  # the enqueued setting ran first
+
+
+def test_a_bad_graph_window_is_named_as_the_trainer_argument() -> None:
+    from embeddings.datasets import make_synthetic
+    from embeddings.node2vec import DeepWalk
+
+    data = make_synthetic(random_state=0)
+    inter = data[0] if isinstance(data, tuple) else getattr(data, "interactions", data)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="graph_window must be an int >= 1"):
+            DeepWalk(graph_window=bad, dim=4, num_walks=1, walk_length=3, progress=False).fit(inter)
