@@ -12,6 +12,7 @@ window=10, epochs=2``, documented on each trainer).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,12 +111,8 @@ class SkipGramParams:
 SKIPGRAM_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SkipGramParams))
 
 
-_FIELD_TYPES: dict[str, Any] = {
-    f.name: f.type for f in dataclasses.fields(SkipGramParams)
-}  # strings under ``from __future__ import annotations``: resolved below
-_FIELD_TYPES = {
-    k: {"int": int, "float": float, "bool": bool}.get(v, v) for k, v in _FIELD_TYPES.items()
-}
+#: the fields' annotations as types (the dataclass holds strings under postponed annotations)
+_FIELD_TYPES: dict[str, Any] = typing.get_type_hints(SkipGramParams)
 
 
 def skipgram_hyperparams(names: tuple[str, ...], **defaults: Any) -> dict[str, tuple[Any, Any]]:
