@@ -12,7 +12,7 @@
 Both draw their random arrays table by table from one ``numpy.random.default_rng(random_state)``
 stream, so the first ``L'`` tables of a hasher with ``L`` tables equal a hasher with ``L'`` tables.
 Projections are computed in float32 as ``(v @ A + b) / w`` (E2LSH) or ``v @ A`` (SimHash).
-``keys(vectors) -> uint64 (n, L)``; ``to_arrays()`` / ``from_arrays()`` persist them exactly and
+``keys(vectors) -> uint64 (n, L)`` (projected in blocks of rows, never all at once); ``to_arrays()`` / ``from_arrays()`` persist them exactly and
 ``fingerprint()`` is the sha256 of the kind, the scalar parameters and the bytes of every array.
 The hashers are shared by the in-memory index, the Redis bucket store and the Spark batch recall.
 The cross-polytope hash of the balanced index is in :mod:`recall.lsh.crosspolytope`.
@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from embeddings.validate import as_vectors, check_random_state
 from recall.lsh import kernels as K
 from recall.lsh._checks import check_int as _check_int
+from recall.lsh.build_kernels import blocked_keys
 
 __all__ = ["E2LSHHasher", "SimHashHasher", "hasher_from_arrays"]
 
@@ -153,7 +154,9 @@ class E2LSHHasher(_Hasher):
 
     def project(self, vectors: ArrayLike) -> NDArray[np.float32]:
         """``(v @ A + b) / w`` (n, L*m) float32; ``floor`` of it are the hash values."""
-        x = self._as_input(vectors)
+        return self._project_rows(self._as_input(vectors))
+
+    def _project_rows(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         f = x @ self.projections
         f += self.offsets
         f /= np.float32(self.bucket_width)
@@ -165,7 +168,12 @@ class E2LSHHasher(_Hasher):
         return np.floor(f).astype(np.int64).reshape(f.shape[0], self.n_tables, self.m)
 
     def keys(self, vectors: ArrayLike) -> NDArray[np.uint64]:
-        return K.combine_e2lsh(self.project(vectors), self.multipliers, self.n_tables, self.m)
+        return blocked_keys(
+            self._as_input(vectors),
+            self.n_tables,
+            self._project_rows,
+            lambda f: K.combine_e2lsh(f, self.multipliers, self.n_tables, self.m),
+        )
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, NDArray]) -> E2LSHHasher:
@@ -241,7 +249,12 @@ class SimHashHasher(_Hasher):
         return (f > 0).reshape(f.shape[0], self.n_tables, self.m)
 
     def keys(self, vectors: ArrayLike) -> NDArray[np.uint64]:
-        return K.combine_bits(self.project(vectors), self.n_tables, self.m)
+        return blocked_keys(
+            self._as_input(vectors),
+            self.n_tables,
+            lambda b: b @ self.projections,
+            lambda f: K.combine_bits(f, self.n_tables, self.m),
+        )
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, NDArray]) -> SimHashHasher:

@@ -23,6 +23,7 @@ from embeddings.neighbours import exact_search
 from recall.base import Index, Metric, SearchResult
 from recall.lsh import kernels as K
 from recall.lsh._checks import check_int as _check_int
+from recall.lsh.build_kernels import quantize_rows
 from recall.lsh.hashers import E2LSHHasher, SimHashHasher, hasher_from_arrays
 from recall.lsh.scales import knn_distance_scale, params_for_bucket_size
 from recall.lsh.tables import bucket_sizes, build_tables
@@ -276,7 +277,7 @@ class _LSHIndex(Index):
             scales = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
             n_copies = int(min(self.n_tables, max(1, self.contiguous_bytes // max(1, n * d))))
             codes = _aligned_int8((n_copies, n, d))
-            codes[0] = np.clip(np.rint(self._x / scales), -127, 127)
+            quantize_rows(self._x, scales, codes[0])
             perm = self._tables["perm"]
             for t in range(1, n_copies):
                 np.take(codes[0], perm[t], axis=0, out=codes[t])

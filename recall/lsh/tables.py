@@ -21,6 +21,8 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from recall.lsh.build_kernels import counting_sort
+
 __all__ = ["build_tables", "bucket_sizes"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -56,13 +58,14 @@ def build_tables(keys: NDArray[np.uint64], dense_bits: int = 0) -> dict[str, NDA
     parts: list[tuple[NDArray[np.uint64], NDArray[np.uint64]]] = []
     dense = np.zeros((n_tables if dense_bits else 0, (1 << dense_bits) + 1), dtype=np.int32)
     for t in range(n_tables):
-        col = keys[:, t]
+        col = np.ascontiguousarray(keys[:, t])
+        if dense_bits:
+            # keys below 2**dense_bits: a counting sort gives the stable order and the offsets
+            counting_sort(col, dense_bits, perm[t], dense[t])
+            continue
         order = np.argsort(col, kind="stable")
         perm[t] = order
         sk = col[order]
-        if dense_bits:
-            dense[t] = np.searchsorted(sk, np.arange((1 << dense_bits) + 1, dtype=np.uint64))
-            continue
         new = np.empty(n, dtype=bool)
         if n:
             new[0] = True
