@@ -30,6 +30,9 @@ log = logging.getLogger("recall.lsh.tuning")
 
 
 BALANCED_GRID: tuple[tuple[int, int, int], ...] = ((8, 8, 32), (16, 4, 64), (24, 4, 64))
+#: a balanced grid point stops probing once a setting short of the target costs this many times
+#: the best point's seconds per query (slack for timing noise)
+LOSE_SLACK = 1.25
 
 
 def tune_balanced_lsh(
@@ -65,9 +68,13 @@ def tune_balanced_lsh(
     :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 3`` bits, 12 or 8 when short
     vectors leave no room for one int8 copy beside 16 permutations; as many contiguous
     int8 copies in bucket order as the memory cap allows and 32-bit sketches on the other tables
-    when they fit) is swept too (``n_probes`` doubling from 16) and chosen when it is cheaper: on isotropic
-    Gaussian mixtures random hyperplanes need no balancing and their flat buckets cost less per
-    candidate than the split tree. The cost is wall-clock seconds per query
+    when they fit) is swept *first* (``n_probes`` doubling from 16; its build takes a few seconds)
+    and chosen when it is cheaper: on isotropic Gaussian mixtures random hyperplanes need no
+    balancing and their flat buckets cost less per candidate than the split tree. Once a point has
+    met the target, a balanced grid point stops doubling its probes as soon as a setting still
+    short of the target costs more than ``LOSE_SLACK`` times the best point (it cannot win), and
+    the grid stops at the first point that did not win (issue 11: at 1M x 64 on the Gaussian
+    mixture this saved one full balanced build and most of a sweep). The cost is wall-clock seconds per query
     (``time.perf_counter``, best of two batch searches; ``cost_unit``, ``load_average``). ``frontier`` names the index kind (``index``) and its probe knob
     (``probe_knob``: ``query_probes`` or ``n_probes``) with its value in ``probes``. Once a point
     reached the target, no further index is built when the tuning would then likely run past
@@ -113,6 +120,7 @@ def tune_balanced_lsh(
     rows: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     exhausted: list[str] = []
+    lost: list[str] = []  # indexes given up because they could no longer beat the best point
 
     def ok(r: dict[str, Any]) -> bool:
         return r["recall"] - margin_se * r["recall_se"] >= target_recall or r["recall"] >= 1.0
@@ -125,8 +133,13 @@ def tune_balanced_lsh(
         start: int,
         cap_of: Any,
         ignore_memory: bool = False,
+        beat: float | None = None,
     ) -> dict[str, Any] | None:
-        """Build one index, find its cheapest probe count reaching the target; None if never."""
+        """Build one index, find its cheapest probe count reaching the target; None if never.
+
+        ``beat``: seconds per query of the best point so far; the probe doubling stops (None) once
+        a setting still short of the target already costs more than ``beat`` times
+        ``LOSE_SLACK`` (more probes only cost more, so this index cannot win)."""
         t0 = time.perf_counter()
         idx = cls(**params).build(x)
         build_s = time.perf_counter() - t0
@@ -175,6 +188,12 @@ def tune_balanced_lsh(
             r = evaluate(p, refine)
             if ok(r):
                 break
+            if beat is not None and r["seconds_per_query"] > LOSE_SLACK * beat:
+                lost.append(
+                    f"{kind}({label}): {knob}={p} short of the target (recall {r['recall']:.3f}) "
+                    f"already costs more than the best point"
+                )
+                return None
             if p >= cap:
                 if refine * 2 <= max_refine:
                     refine *= 2
@@ -208,27 +227,10 @@ def tune_balanced_lsh(
         last_build = float(rows[-1]["build_s"]) / max(1, int(rows[-1]["n_tables"]))
         return elapsed + 2.0 * last_build * scale > max_seconds
 
-    for L, dirs, leaf in grid:
-        if over_budget(float(L)):
-            exhausted.append(f"stopped before n_tables={L}: max_seconds={max_seconds}")
-            break
-        params: dict[str, Any] = {
-            "metric": metric,
-            "n_tables": int(L),
-            "n_dirs": int(dirs),
-            "leaf_size": int(leaf),
-            "random_state": seed,
-        }
-        r = sweep(
-            "balanced", BalancedLSHIndex, params, "query_probes", 4, lambda st: st["n_leaves"]
-        )
-        if r is not None:
-            if best is None or r["seconds_per_query"] < best["seconds_per_query"]:
-                best = r
-            # a bigger grid point only pays when it is cheaper; stop after the first miss
-            if best is not r:
-                break
-    if include_simhash and metric == "cosine" and not over_budget(4.0):
+    # SimHash first (issue 11): its build is a few seconds, and the balanced grid points built
+    # after it stop probing as soon as they cannot beat it (on Gaussian mixtures: one balanced
+    # build, cut short, instead of two swept in full)
+    if include_simhash and metric == "cosine":
         bits = int(np.clip(round(math.log2(max(2, n))) - 3, 4, 20))
         d = x.shape[1]
         # contiguous int8 copies (one per table, in bucket order) as far as the memory cap allows:
@@ -255,9 +257,34 @@ def tune_balanced_lsh(
             "sketch_bits": sketch_bits,
             "random_state": seed,
         }
-        r = sweep("simhash", SimHashIndex, sp, "n_probes", n_tab, lambda st: n_tab * 64)
+        best = sweep("simhash", SimHashIndex, sp, "n_probes", n_tab, lambda st: n_tab * 64)
+    for L, dirs, leaf in grid:
+        if over_budget(float(L)):
+            exhausted.append(f"stopped before n_tables={L}: max_seconds={max_seconds}")
+            break
+        params: dict[str, Any] = {
+            "metric": metric,
+            "n_tables": int(L),
+            "n_dirs": int(dirs),
+            "leaf_size": int(leaf),
+            "random_state": seed,
+        }
+        n_lost = len(lost)
+        r = sweep(
+            "balanced",
+            BalancedLSHIndex,
+            params,
+            "query_probes",
+            4,
+            lambda st: st["n_leaves"],
+            beat=None if best is None else float(best["seconds_per_query"]),
+        )
         if r is not None and (best is None or r["seconds_per_query"] < best["seconds_per_query"]):
             best = r
+        elif r is not None or len(lost) > n_lost:
+            # a bigger grid point only pays when it is cheaper; stop after the first miss (a
+            # point skipped for memory or out of probes lets the next one try)
+            break
     memory_note = ""
     if not rows:
         # nothing fits (small dimensions: ids and tables outweigh short vectors): tune the first
