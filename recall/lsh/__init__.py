@@ -9,6 +9,7 @@ module                      what
 ``crosspolytope``           cross-polytope hash functions (the balanced index's)
 ``scales``                  data-driven parameters: k-NN distance scale, hashes per bucket size
 ``tables``                  in-memory bucket tables (CSR + open-addressing key map)
+``build_kernels``           compiled build steps: counting sort of buckets, int8 quantisation
 ``kernels``                 compiled key combining, multi-probe and search (E2LSH / SimHash)
 ``index``                   ``E2LSHIndex``, ``SimHashIndex``: OR / AND / vote, multi-probe
 ``balanced_kernels``        compiled search of the balanced index
