@@ -26,15 +26,15 @@ KEY_BLOCK = 16384
 @nb.njit(cache=True)
 def _counting_sort(col, n_keys, perm, offsets):
     n = col.shape[0]
-    counts = np.zeros(n_keys + 1, dtype=np.int64)
+    counts = np.zeros(n_keys + 2, dtype=np.int64)  # keys >= n_keys share one bucket at the end
     for i in range(n):
-        counts[np.int64(col[i]) + 1] += 1
-    for b in range(n_keys):
+        counts[min(np.int64(col[i]), n_keys) + 1] += 1
+    for b in range(n_keys + 1):
         counts[b + 1] += counts[b]
     for b in range(n_keys + 1):
         offsets[b] = counts[b]
     for i in range(n):
-        k = np.int64(col[i])
+        k = min(np.int64(col[i]), n_keys)
         perm[counts[k]] = i
         counts[k] += 1
 
@@ -42,12 +42,18 @@ def _counting_sort(col, n_keys, perm, offsets):
 def counting_sort(
     col: NDArray[np.uint64], n_bits: int, perm: NDArray[np.int32], offsets: NDArray[np.int32]
 ) -> None:
-    """Stable sort of keys ``col`` (n,) uint64, all below ``2**n_bits``: writes the row order into
-    ``perm`` (n,) int32 (equal to ``np.argsort(col, kind="stable")``) and the bucket starts into
-    ``offsets`` (2**n_bits + 1,) int32 (equal to ``searchsorted(sorted keys, arange)``)."""
-    if col.size and int(col.max()) >= (1 << n_bits):
-        raise ValueError(f"a key is >= 2**{n_bits}: cannot address it directly")
-    _counting_sort(col, 1 << n_bits, perm, offsets)
+    """Stable sort of keys ``col`` (n,) uint64: writes the row order into ``perm`` (n,) int32
+    (equal to ``np.argsort(col, kind="stable")``) and the bucket starts of the keys below
+    ``2**n_bits`` into ``offsets`` (2**n_bits + 1,) int32 (equal to
+    ``searchsorted(sorted keys, arange(2**n_bits + 1))``). Keys at or above ``2**n_bits`` (the
+    Redis store's padding) come last, in key order, outside every bucket."""
+    n_keys = 1 << n_bits
+    if col.size and int(col.max()) >= n_keys:  # rare: a stable argsort keeps the exact order
+        order = np.argsort(col, kind="stable")
+        perm[:] = order
+        offsets[:] = np.searchsorted(col[order], np.arange(n_keys + 1, dtype=np.uint64))
+        return
+    _counting_sort(col, n_keys, perm, offsets)
 
 
 @nb.njit(cache=True)

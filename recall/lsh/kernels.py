@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.neighbours import heap_push, heap_sort
+from recall.lsh.prefetch import prefetch
 from recall.lsh.tables import _lookup
 
 __all__ = [
@@ -32,8 +33,8 @@ STRATEGY_OR = 0
 STRATEGY_VOTE = 1  # AND is vote with min_votes == L
 METRIC_DOT = 0  # ip and cosine (already normalised)
 METRIC_L2 = 1
-AHEAD = 4  # buckets touched ahead of the scan
-PREFETCH = 8  # deferred random rows touched ahead of their scoring
+AHEAD = 4  # buckets prefetched ahead of the scan
+PREFETCH = 8  # deferred random rows prefetched ahead of their scoring (recall.lsh.prefetch)
 
 
 _DEBRUIJN_MUL = np.uint64(0x03F79D71B4CB0A89)
@@ -236,7 +237,7 @@ def search_batch(
     gen_box,  # (1,) int64 persistent generation counter
 ):
     """Search every query; returns rows (nq, k) int64 (-1 padded), scores (nq, k), n_candidates
-    (nq,), a prefetch checksum and the candidates the sketch filter dropped unscored (nq,)."""
+    (nq,), 0 (was a prefetch checksum) and the candidates the sketch filter dropped unscored (nq,)."""
     nq = queries.shape[0]
     out_rows = np.full((nq, k), -1, dtype=np.int64)
     out_scores = np.full((nq, k), -np.inf, dtype=np.float32)
@@ -262,7 +263,6 @@ def search_batch(
     pk = np.empty(max(1, n_probes), dtype=np.uint64)
     plo = np.empty(max(1, n_probes), dtype=np.int64)
     phi = np.empty(max(1, n_probes), dtype=np.int64)
-    touched = np.zeros(1, dtype=np.int64)
     ncont = ccodes.shape[0]
     kr = max(k, refine) if quant else k
     rs = np.empty(kr, dtype=np.float32)
@@ -341,7 +341,6 @@ def search_batch(
         probes_done = 0
         pops = 0
         t = 0
-        touch = np.int64(0)
         while probes_done < n_probes:
             key = np.uint64(0)
             if probes_done < n_tables:
@@ -395,16 +394,16 @@ def search_batch(
             a0, a1 = _lookup(pk[i], pt[i], dense, slots, hoff, hbits)
             plo[i] = a0
             phi[i] = a1
-        # ---- scan the buckets; touch the heads of the buckets AHEAD probes later (prefetch)
+        # ---- scan the buckets; prefetch the heads of the buckets AHEAD probes later
         for i in range(probes_done):
             j2 = i + AHEAD
             if j2 < probes_done and phi[j2] > plo[j2]:
                 t2 = pt[j2]
-                touch += perm[t2, plo[j2]]
+                prefetch(perm[t2], plo[j2])
                 if quant and first_contig <= t2 < ncont:
-                    touch += ccodes[t2, plo[j2], 0]
+                    prefetch(ccodes[t2, plo[j2]], 0)
                 elif use_sk:
-                    touch += np.int64(sk[t2 - ncont, plo[j2]])
+                    prefetch(sk[t2 - ncont], plo[j2])
             t = pt[i]
             lo = plo[i]
             hi = phi[i]
@@ -465,13 +464,12 @@ def search_batch(
                             ts, ti, size, k, _score(data, norms, row, q, qn, metric), row
                         )
         # ---- deferred int8 scoring of the rows met in tables without a contiguous copy: random
-        # rows, so the rows PREFETCH ahead are touched first (both cache lines of a row) and their
-        # misses overlap instead of stalling one by one
+        # rows, prefetched PREFETCH ahead (both ends of a row) so that their misses overlap
         last = ccodes.shape[2] - 1 if quant else 0
         for a in range(nbuf):
             if a + PREFETCH < nbuf:
-                r2 = cbuf[a + PREFETCH]
-                touch += ccodes[0, r2, 0] + ccodes[0, r2, last]
+                prefetch(ccodes[0, cbuf[a + PREFETCH]], 0)
+                prefetch(ccodes[0, cbuf[a + PREFETCH]], last)
             row = cbuf[a]
             size = heap_push(
                 rs, ri, size, kr, _score8c(ccodes, 0, row, norms, row, qs, qn, metric), row
@@ -508,10 +506,12 @@ def search_batch(
         else:
             bitmap[:] = 0
         n_cand[qi] = nc
-        touched[0] += touch
         if quant:
             nr = size
             size = 0
+            for a in range(nr):  # the float32 rows of the exact re-rank: prefetch them all first
+                for c in range(0, data.shape[1], 16):
+                    prefetch(data[ri[a]], c)
             for a in range(nr):
                 row = ri[a]
                 size = heap_push(ts, ti, size, k, _score(data, norms, row, q, qn, metric), row)
@@ -519,4 +519,4 @@ def search_batch(
         for a in range(size):
             out_scores[qi, a] = ts[a]
             out_rows[qi, a] = ti[a]
-    return out_rows, out_scores, n_cand, touched[0], n_dropped
+    return out_rows, out_scores, n_cand, 0, n_dropped
