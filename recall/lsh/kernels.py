@@ -33,8 +33,8 @@ STRATEGY_OR = 0
 STRATEGY_VOTE = 1  # AND is vote with min_votes == L
 METRIC_DOT = 0  # ip and cosine (already normalised)
 METRIC_L2 = 1
-AHEAD = 4  # buckets prefetched ahead of the scan
-PREFETCH = 8  # deferred random rows prefetched ahead of their scoring (recall.lsh.prefetch)
+AHEAD = 8  # buckets prefetched ahead of the scan
+PREFETCH = 16  # deferred random rows prefetched ahead of their scoring (recall.lsh.prefetch)
 
 
 _DEBRUIJN_MUL = np.uint64(0x03F79D71B4CB0A89)
