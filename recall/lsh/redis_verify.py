@@ -77,6 +77,8 @@ class _Verify(_StoreBase):
         bucket_names: list[bytes] = []
         foreign: list[str] = []
         bucket_re = re.compile(r"^b:(\d+):([0-9a-f]{16})$")
+        record_re = re.compile(r"^r:(\d+):([0-9a-f]{16})$")
+        record_names: list[bytes] = []
         names = list(self.client.scan_iter(match=self.prefix + "*", count=10_000))
         types: list[bytes] = []
         for s in range(0, len(names), 10_000):
@@ -90,6 +92,13 @@ class _Verify(_StoreBase):
             if want is not None:
                 if typ != want:
                     foreign.append(f"{text!r} is a {typ.decode()}, expected a {want.decode()}")
+                continue
+            r = record_re.match(text[len(self.prefix) :])
+            if r is not None and self.vectors == "buckets" and int(r.group(1)) < self.n_tables:
+                if typ != b"string":
+                    foreign.append(f"{text!r} is a {typ.decode()}, not a bucket record string")
+                else:
+                    record_names.append(nm)
                 continue
             m = bucket_re.match(text[len(self.prefix) :])
             if m is None or int(m.group(1)) >= self.n_tables:
@@ -146,10 +155,12 @@ class _Verify(_StoreBase):
             problems.append(
                 f"{len(missing)} item buckets lacking the item, e.g. {sorted(missing)[:3]}"
             )
+        if self.vectors == "buckets":
+            problems += self._check_records(record_names, found)
         rehashed = 0
         misfiled: list[int] = []
         ids_sorted = sorted(items)
-        if self.vectors == "redis":
+        if self._vectors_in_redis:
             vec_ids = {int(k) for k in self.client.hkeys(self._k_vec)}
             if vec_ids != set(items):
                 problems.append(
@@ -189,6 +200,39 @@ class _Verify(_StoreBase):
             "memberships": len(found),
             "rehashed": rehashed,
         }
+
+    def _check_records(self, names: list[bytes], found: set[tuple[int, str, int]]) -> list[str]:
+        """Problems of the bucket records (``vectors="buckets"``): every record string must hold
+        exactly its bucket set's members, each once, with the vector stored in ``P:vec``."""
+        problems: list[str] = []
+        size = self._record.itemsize
+        in_records: set[tuple[int, str, int]] = set()
+        for s in range(0, len(names), 1000):
+            part = names[s : s + 1000]
+            raw = self.client.mget(part)
+            good: list[tuple[bytes, NDArray]] = []
+            for nm, blob in zip(part, raw, strict=True):
+                if blob is None or len(blob) % size or not blob:
+                    problems.append(f"bucket records {nm.decode()!r} of a wrong size")
+                    continue
+                good.append((nm, np.frombuffer(blob, dtype=self._record)))
+            with self.client.pipeline(transaction=False) as pipe:
+                for _, rec in good:
+                    pipe.hmget(self._k_vec, rec["id"].tolist())
+                vectors = pipe.execute()
+            for (nm, rec), stored in zip(good, vectors, strict=True):
+                _, t, key = nm.decode()[len(self.prefix) :].split(":")
+                if np.unique(rec["id"]).shape[0] != rec.shape[0]:
+                    problems.append(f"bucket records {nm.decode()!r} repeat an item")
+                if any(v != r["x"].tobytes() for v, r in zip(stored, rec, strict=True)):
+                    problems.append(f"bucket records {nm.decode()!r} hold stale vectors")
+                in_records.update((int(t), key, int(j)) for j in rec["id"])
+        if in_records != found:
+            problems.append(
+                f"bucket records disagree with the bucket sets: {len(in_records - found)} extra, "
+                f"{len(found - in_records)} missing"
+            )
+        return problems
 
     @staticmethod
     def _misfiled(

@@ -122,6 +122,11 @@ class _Writes(_StoreBase):
 
         hexes = _hex_keys(keys)
         id_list = ids.tolist()
+        recs = None
+        if self.vectors == "buckets":
+            recs = np.empty(ids.shape[0], dtype=self._record)
+            recs["id"] = ids
+            recs["x"] = x
         with self.client.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(self._k_meta)  # a rebuild / drop by another client aborts the EXEC
@@ -141,8 +146,11 @@ class _Writes(_StoreBase):
                     for grp in np.split(order, cuts):
                         bucket = f"{self.prefix}b:{t}:{int(col[grp[0]]):016x}"
                         pipe.sadd(bucket, *ids[grp].tolist())
+                        if recs is not None:
+                            pipe.append(f"{self.prefix}r:{t}:{int(col[grp[0]]):016x}",
+                                        recs[grp].tobytes())  # fmt: skip
                 pipe.hset(self._k_keys, mapping=dict(zip(id_list, hexes, strict=True)))
-                if self.vectors == "redis":
+                if self._vectors_in_redis:
                     pipe.hset(
                         self._k_vec,
                         mapping={j: row.tobytes() for j, row in zip(id_list, x, strict=True)},
@@ -173,14 +181,26 @@ class _Writes(_StoreBase):
             mode,
             self.prefix,
             self.n_tables,
-            "1" if self.vectors == "redis" else "0",
+            self._storage_arg(),
             self.hasher.fingerprint(),
             token,
         ]
+        recs = self.vectors == "buckets"
         if x is None:
-            args.extend(ids.tolist())
+            if recs:  # (id, id as 8 bytes): the record to remove starts with them
+                for j in ids.tolist():
+                    args.extend((j, np.int64(j).astype("<i8").tobytes()))
+            else:
+                args.extend(ids.tolist())
             return args
-        store_vec = self.vectors == "redis"
+        store_vec = self._vectors_in_redis
+        if recs:
+            rec = np.empty(ids.shape[0], dtype=self._record)
+            rec["id"] = ids
+            rec["x"] = x
+            for j, h, row, r in zip(ids.tolist(), _hex_keys(keys), x, rec, strict=True):
+                args.extend((j, h, row.tobytes(), r.tobytes()))
+            return args
         for j, h, row in zip(ids.tolist(), _hex_keys(keys), x, strict=True):
             args.extend((j, h, row.tobytes() if store_vec else b""))
         return args
