@@ -205,3 +205,17 @@ def test_mode_must_match_the_store(client):
         RedisLSHStore(client, namespace="m", vectors="redis")
     with pytest.raises(ValueError, match="'redis', 'local' or 'buckets'"):
         RedisLSHStore(client, idx.hasher, namespace="m2", vectors="bucket")
+
+
+def test_build_leaves_records_at_their_exact_size(client):
+    """Appends grow a string by doubling; the build re-writes every record string at its length,
+    so the mode's memory is L copies of the vectors, not up to twice that."""
+    x, ids, _ = _data(n=3000)
+    idx = _index("cosine", "or").build(x, ids)
+    store = RedisLSHStore(client, idx.hasher, namespace="mem", vectors="buckets", chunk_size=100)
+    store.build(x, ids)
+    names = list(client.scan_iter(match=store.prefix + "r:*"))
+    raw = sum(int(client.strlen(nm)) for nm in names)
+    used = sum(int(client.memory_usage(nm)) for nm in names)
+    assert raw == len(ids) * store.n_tables * (8 + 4 * x.shape[1])
+    assert used < 1.1 * raw, (used, raw)

@@ -20,6 +20,7 @@ from embeddings.validate import describe_values
 from recall.base import Metric
 from recall.lsh.redis_codec import STORE_FORMAT_TAG, _check_name, _from_npy, _npy_bytes
 from recall.lsh.redis_lua import (
+    COMPACT_LUA,
     CREATE_LUA,
     FINISH_LUA,
     GATHER_LUA,
@@ -72,6 +73,7 @@ class _StoreBase:
         self._write = client.register_script(WRITE_LUA)
         self._gather = client.register_script(GATHER_LUA)
         self._gather_records = client.register_script(GATHER_RECORDS_LUA)
+        self._compact = client.register_script(COMPACT_LUA)
         self._create = client.register_script(CREATE_LUA)
         self._finish = client.register_script(FINISH_LUA)
         self._local_ids = np.empty(0, dtype=np.int64)

@@ -76,6 +76,8 @@ class _Writes(_StoreBase):
             for s in range(0, i_w.shape[0], self.chunk_size):
                 sl = slice(s, s + self.chunk_size)
                 self._bulk_chunk(x_w[sl], i_w[sl], k_w[sl], token)
+        if self.vectors == "buckets":
+            self._compact_records(keys, token)
         res = self._finish(
             keys=[self._k_meta, self._k_keys], args=[self.hasher.fingerprint(), token]
         )
@@ -87,6 +89,28 @@ class _Writes(_StoreBase):
             self._set_local(i, x)
         log.info("bulk-loaded %d items into %s", i.shape[0], self.prefix)
         return self
+
+    def _compact_records(self, keys: NDArray[np.uint64], token: str) -> None:
+        """Re-write the record strings of every bucket of ``keys`` (n, L) at their exact length
+        (a build's appends leave them ~1.5x their size on average), atomically per batch of
+        1,000 buckets, 8 batches per round trip; refused if this build was superseded."""
+        names = [
+            f"{self.prefix}r:{t}:{int(k):016x}"
+            for t in range(self.n_tables)
+            for k in np.unique(keys[:, t])
+        ]
+        fp = self.hasher.fingerprint()
+        batches = [names[s : s + 1000] for s in range(0, len(names), 1000)]
+        for g in range(0, len(batches), 8):
+            with self.client.pipeline(transaction=False) as pipe:
+                for part in batches[g : g + 8]:
+                    self._compact(keys=[self._k_meta, *part], args=[fp, token], client=pipe)
+                results = pipe.execute(raise_on_error=False)
+            for res in results:
+                if isinstance(res, Exception):
+                    raise ValueError(f"store {self.prefix!r}: compaction failed ({res})") from res
+                if int(res[0]) != 1:
+                    raise ValueError(self._guard_message(res[1].decode()))
 
     def _take_over(self, token: str, n: int, ids_sha: str) -> NDArray[np.bool_]:
         """For ``build(resume=True)``: make this build the owner of an incomplete store of the
