@@ -219,3 +219,34 @@ def test_build_leaves_records_at_their_exact_size(client):
     used = sum(int(client.memory_usage(nm)) for nm in names)
     assert raw == len(ids) * store.n_tables * (8 + 4 * x.shape[1])
     assert used < 1.1 * raw, (used, raw)
+
+
+@pytest.mark.parametrize("die_in", ["_write", "_set_records"])
+def test_interrupted_build_resumes_with_complete_records(client, monkeypatch, die_in):
+    """A build killed while loading items, or while writing the records, is refused to readers
+    and, resumed, leaves every bucket's records complete (verify) and the same answers."""
+    x, ids, q = _data(n=2000)
+    idx = _index("cosine", "or").build(x, ids)
+    store = RedisLSHStore(client, idx.hasher, namespace="half", vectors="buckets", chunk_size=100)
+    real = getattr(store.buckets, die_in)
+    calls = {"n": 0}
+    lives = 3 if die_in == "_write" else 0  # the records of 128 buckets go in one call
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > lives:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store.buckets, die_in, dying)
+    with pytest.raises(KeyboardInterrupt):
+        store.build(x, ids)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="incomplete"):
+        RedisLSHStore(client, namespace="half", vectors="buckets")
+    again = RedisLSHStore(client, idx.hasher, namespace="half", vectors="buckets",
+                          chunk_size=100, incomplete="allow")  # fmt: skip
+    again.build(x, ids, resume=True)
+    reader = RedisLSHStore(client, namespace="half", vectors="buckets")
+    assert reader.verify()["items"] == 2000
+    _same(reader.search(q, 10), idx.search(q, 10))

@@ -20,11 +20,11 @@ from embeddings.validate import describe_values
 from recall.base import Metric
 from recall.lsh.redis_codec import STORE_FORMAT_TAG, _check_name, _from_npy, _npy_bytes
 from recall.lsh.redis_lua import (
-    COMPACT_LUA,
     CREATE_LUA,
     FINISH_LUA,
     GATHER_LUA,
     GATHER_RECORDS_LUA,
+    SET_RECORDS_LUA,
     WRITE_LUA,
 )
 
@@ -73,7 +73,7 @@ class _StoreBase:
         self._write = client.register_script(WRITE_LUA)
         self._gather = client.register_script(GATHER_LUA)
         self._gather_records = client.register_script(GATHER_RECORDS_LUA)
-        self._compact = client.register_script(COMPACT_LUA)
+        self._set_records = client.register_script(SET_RECORDS_LUA)
         self._create = client.register_script(CREATE_LUA)
         self._finish = client.register_script(FINISH_LUA)
         self._local_ids = np.empty(0, dtype=np.int64)
@@ -92,11 +92,12 @@ class _StoreBase:
         """Whether the vectors hash ``P:vec`` is kept (``"redis"`` and ``"buckets"``)."""
         return self.vectors != "local"
 
-    def _storage_arg(self) -> str:
-        """The write script's vector-storage argument: "0", "1" or "2:<record bytes>"."""
-        if self.vectors == "buckets":
+    def _storage_arg(self, records: bool = True) -> str:
+        """The write script's vector-storage argument: "0", "1" or "2:<record bytes>" (records
+        kept by the script; ``records=False``: a build writes them itself afterwards)."""
+        if self.vectors == "buckets" and records:
             return f"2:{self._record.itemsize}"
-        return "1" if self.vectors == "redis" else "0"
+        return "1" if self._vectors_in_redis else "0"
 
     # ------------------------------------------------------------------ connect / metadata
     def _read_meta(self) -> dict[str, str]:

@@ -13,7 +13,7 @@ __all__ = [
     "WRITE_LUA",
     "GATHER_LUA",
     "GATHER_RECORDS_LUA",
-    "COMPACT_LUA",
+    "SET_RECORDS_LUA",
     "CREATE_LUA",
     "FINISH_LUA",
 ]
@@ -210,23 +210,18 @@ return out
 """
 )
 
-# Re-write bucket record strings at their exact length (``APPEND`` leaves up to as much free room
-# again as a string holds: Redis grows strings by doubling). Run by a build before it completes.
-# KEYS: meta, then record keys. ARGV: fingerprint, build token. Returns {1, n} or {-1, reason}.
-COMPACT_LUA = (
+# Write whole bucket record strings (a build writes them once per bucket, after its items: exact
+# length, no per-item appends). KEYS: meta, then record keys. ARGV: fingerprint, build token, then
+# one record string per key. Returns {1, n} or {-1, reason}.
+SET_RECORDS_LUA = (
     GUARD_LUA
     + """
 local why = guard(KEYS[1], ARGV[1], ARGV[2])
 if why then return {-1, why} end
-local n = 0
 for i = 2, #KEYS do
-  local v = redis.call('GET', KEYS[i])
-  if v then
-    redis.call('SET', KEYS[i], v)
-    n = n + 1
-  end
+  redis.call('SET', KEYS[i], ARGV[i + 1])
 end
-return {1, n}
+return {1, #KEYS - 1}
 """
 )
 
