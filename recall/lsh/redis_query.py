@@ -2,7 +2,9 @@
 
 :meth:`_Query.gather` runs the guarded gather script of :mod:`recall.lsh.redis_lua` once per query
 (sent directly or pipelined, ``chunk_size`` queries per round trip) and turns the replies into the
-small table the LSH index searches: ids, their bucket keys in the probed tables, vectors.
+small table the LSH index searches: ids, their bucket keys in the probed tables, vectors. With
+``vectors="buckets"`` the script reads each probed bucket's record string instead (members and
+their vectors in one ``GET`` per table), so the server does no work per candidate.
 """
 
 from __future__ import annotations
