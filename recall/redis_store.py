@@ -12,7 +12,9 @@ same search kernel a local index runs: one search and voting code path, local or
 buckets only (no multi-probe: the store's results equal the in-memory index with
 ``n_probes = n_tables``). Where a query's time goes: ``python -m recall.bench.redis_store``
 (``reports/redis``); with ``vectors="redis"`` the server's script spends most of it fetching the
-candidates' vectors (about a microsecond each), ``vectors="local"`` avoids that.
+candidates' vectors one by one (about two microseconds each); ``vectors="buckets"`` stores each
+bucket's vectors beside it (one read per table, L copies of the vectors) and ``vectors="local"``
+keeps them in the client.
 
 The store is shared: several clients (processes) read and write it, ``add`` / ``update`` /
 ``delete`` change it in place, and it is never saved to a file (Redis persistence and replication
@@ -130,7 +132,10 @@ class RedisLSHStore(_LSHIndex):
         strategy, min_votes: ``or`` (any table), ``and`` (all tables), ``vote`` (at least
             ``min_votes``, default a majority), the rule of ``recall.lsh``. Per client, not stored.
         vectors: ``"redis"`` keeps the re-rank vectors in Redis; ``"local"`` keeps them in this
-            process only (a new client must call :meth:`attach_vectors`). Must match the store.
+            process only (a new client must call :meth:`attach_vectors`); ``"buckets"`` keeps
+            them in Redis *and* a copy beside every bucket (records of id and vector), so a
+            query's one request reads each bucket with its vectors in one ``GET``: the fastest
+            query, at L extra copies of the vectors in Redis' memory. Must match the store.
         chunk_size: items per pipeline / script call on writes; queries per pipeline on search.
         incomplete: what connecting to a store whose build did not finish does: ``"raise"``
             (default, ``ValueError`` saying how far it got) or ``"allow"`` (only to finish it
@@ -157,7 +162,7 @@ class RedisLSHStore(_LSHIndex):
         metric: Metric = "cosine",
         strategy: Literal["or", "and", "vote"] = "or",
         min_votes: int | None = None,
-        vectors: Literal["redis", "local"] = "redis",
+        vectors: Literal["redis", "local", "buckets"] = "redis",
         chunk_size: int = 2000,
         incomplete: Literal["raise", "allow"] = "raise",
         rerank: Literal["int8", "exact"] = "exact",

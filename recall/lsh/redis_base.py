@@ -19,7 +19,14 @@ from numpy.typing import NDArray
 from embeddings.validate import describe_values
 from recall.base import Metric
 from recall.lsh.redis_codec import STORE_FORMAT_TAG, _check_name, _from_npy, _npy_bytes
-from recall.lsh.redis_lua import CREATE_LUA, FINISH_LUA, GATHER_LUA, WRITE_LUA
+from recall.lsh.redis_lua import (
+    CREATE_LUA,
+    FINISH_LUA,
+    GATHER_LUA,
+    GATHER_RECORDS_LUA,
+    SET_RECORDS_LUA,
+    WRITE_LUA,
+)
 
 
 class _StoreBase:
@@ -33,7 +40,7 @@ class _StoreBase:
         namespace: str = "embrecall",
         version: int | str = 1,
         metric: Metric = "cosine",
-        vectors: Literal["redis", "local"] = "redis",
+        vectors: Literal["redis", "local", "buckets"] = "redis",
         chunk_size: int = 2000,
         incomplete: Literal["raise", "allow"] = "raise",
     ) -> None:
@@ -53,8 +60,8 @@ class _StoreBase:
         self.namespace = _check_name("namespace", namespace)
         self.version = _check_name("version", version)
         self.prefix = f"{{{self.namespace}:v{self.version}}}:"
-        if vectors not in ("redis", "local"):
-            raise ValueError(f"vectors must be 'redis' or 'local', got {vectors!r}")
+        if vectors not in ("redis", "local", "buckets"):
+            raise ValueError(f"vectors must be 'redis', 'local' or 'buckets', got {vectors!r}")
         self.vectors = vectors
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
@@ -65,6 +72,8 @@ class _StoreBase:
         self._k_vec = self.prefix + "vec"
         self._write = client.register_script(WRITE_LUA)
         self._gather = client.register_script(GATHER_LUA)
+        self._gather_records = client.register_script(GATHER_RECORDS_LUA)
+        self._set_records = client.register_script(SET_RECORDS_LUA)
         self._create = client.register_script(CREATE_LUA)
         self._finish = client.register_script(FINISH_LUA)
         self._local_ids = np.empty(0, dtype=np.int64)
@@ -75,6 +84,20 @@ class _StoreBase:
         self.dim = int(self.hasher.dim)
         self.n_tables = int(self.hasher.n_tables)
         self._local_x = np.empty((0, self.dim), dtype=np.float32)
+        #: a bucket record (``vectors="buckets"``): id int64 little-endian, then the vector
+        self._record = np.dtype([("id", "<i8"), ("x", "<f4", (self.dim,))])
+
+    @property
+    def _vectors_in_redis(self) -> bool:
+        """Whether the vectors hash ``P:vec`` is kept (``"redis"`` and ``"buckets"``)."""
+        return self.vectors != "local"
+
+    def _storage_arg(self, records: bool = True) -> str:
+        """The write script's vector-storage argument: "0", "1" or "2:<record bytes>" (records
+        kept by the script; ``records=False``: a build writes them itself afterwards)."""
+        if self.vectors == "buckets" and records:
+            return f"2:{self._record.itemsize}"
+        return "1" if self._vectors_in_redis else "0"
 
     # ------------------------------------------------------------------ connect / metadata
     def _read_meta(self) -> dict[str, str]:

@@ -31,7 +31,10 @@ key                             type       content
 ``P:keys``                      HASH       item id -> its L bucket keys (16 hex digits each,
                                            table order), so items can be moved or deleted
 ``P:vec``                       HASH       item id -> prepared vector, float32 little-endian
-                                           bytes (only with ``vectors="redis"``)
+                                           bytes (``vectors="redis"`` and ``"buckets"``)
+``P:r:<t>:<key>``               STRING     ``vectors="buckets"`` only: the records of bucket
+                                           ``key`` of table t, one per member: id (int64)
+                                           then its vector (float32), little-endian
 ==============================  =========  ================================================
 
 Ids are stored as decimal strings (Redis keeps small integer sets in its compact ``intset``).
@@ -39,7 +42,10 @@ Ids are stored as decimal strings (Redis keeps small integer sets in its compact
 pipelined over a batch): it checks the guard and returns, in one atomic snapshot, the members of
 each of the query's L buckets, the vectors of their union and the store's size (five values per
 query); the client turns the batch's replies into a small table (members, their bucket keys in
-the probed tables, vectors). The scripts are in
+the probed tables, vectors). Fetching the candidates' vectors one by one is most of that script's
+time (about 2 us each, ~930 per query in ``reports/redis``); with ``vectors="buckets"`` the query
+script instead reads the L record strings (one ``GET`` each: the members and their vectors) and
+the store's size, at the price of L more copies of the vectors in Redis. The scripts are in
 :mod:`recall.lsh.redis_lua`.
 
 Writes keep both directions consistent: ``add`` / ``update`` / ``delete`` run a Lua script per
@@ -89,7 +95,8 @@ class RedisBuckets(_Writes, _Query, _Verify):
         namespace, version: the key prefix ``{namespace:v<version>}:``.
         metric: recorded with the store; a client of another metric is refused.
         vectors: ``"redis"`` keeps the re-rank vectors in Redis; ``"local"`` in this process only
-            (a new client must call :meth:`attach_vectors`). Must match the store.
+            (a new client must call :meth:`attach_vectors`); ``"buckets"`` in Redis and, as
+            records, beside every bucket (one read per table on query; L copies). Must match the store.
         chunk_size: items per script call on writes; queries per pipeline on :meth:`gather`.
         incomplete: ``"raise"`` (connecting to an unfinished build is a ``ValueError``) or
             ``"allow"`` (only to finish it with ``build(..., resume=True)``, rebuild or drop it).

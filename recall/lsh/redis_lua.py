@@ -8,7 +8,15 @@ separated by another client's write.
 
 from __future__ import annotations
 
-__all__ = ["GUARD_LUA", "WRITE_LUA", "GATHER_LUA", "CREATE_LUA", "FINISH_LUA"]
+__all__ = [
+    "GUARD_LUA",
+    "WRITE_LUA",
+    "GATHER_LUA",
+    "GATHER_RECORDS_LUA",
+    "SET_RECORDS_LUA",
+    "CREATE_LUA",
+    "FINISH_LUA",
+]
 
 # Guard shared by the write and query scripts: the store's metadata (KEYS[3] / KEYS[2]) must hold
 # the caller's hasher fingerprint and be complete — or, for a build's own writes, carry its token.
@@ -27,23 +35,58 @@ local function guard(metakey, fp, token)
 end
 """
 
+# Remove the record of an item (its id's 8 bytes ``idb`` at a multiple of the record size R) from
+# a bucket's record string; the key vanishes with its last record.
+REC_REMOVE_LUA = """
+local function rec_remove(key, idb, R)
+  local s = redis.call('GET', key)
+  if not s then return end
+  local p = 1
+  while true do
+    local f = string.find(s, idb, p, true)
+    if not f then return end
+    if (f - 1) % R == 0 then
+      if #s == R then
+        redis.call('DEL', key)
+      else
+        redis.call('SET', key, string.sub(s, 1, f - 1) .. string.sub(s, f + R))
+      end
+      return
+    end
+    p = f + 1
+  end
+end
+"""
+
 # Writes of one chunk: check the guard and every id first, then move/insert/remove. KEYS: item
-# bucket lists, vectors, meta. ARGV: mode, prefix, L, store_vec ("1"/"0"), hasher fingerprint,
-# build token ("" outside a build), then per item (id, keys hex, vector bytes) for add/update,
-# (id) for delete. Returns {1, n} applied, {0, ids} refused ids, {-1, reason} refused guard.
+# bucket lists, vectors, meta. ARGV: mode, prefix, L, vector storage ("0" local, "1" redis,
+# "2:<R>" redis plus records of R bytes per bucket), hasher fingerprint, build token ("" outside a
+# build), then per item (id, keys hex, vector bytes) for add/update, (id) for delete; with
+# records (id, keys hex, vector bytes, record) and (id, id as 8 bytes). Records (id int64 LE +
+# vector) are appended to ``P:r:<t>:<key>`` beside the bucket set, removed with the member, and
+# rewritten on update even when the bucket stays. Returns {1, n} applied, {0, ids} refused ids,
+# {-1, reason} refused guard.
 WRITE_LUA = (
     GUARD_LUA
+    + REC_REMOVE_LUA
     + """
 local mode = ARGV[1]
 local prefix = ARGV[2]
 local L = tonumber(ARGV[3])
-local storevec = ARGV[4] == '1'
+local storevec = ARGV[4] ~= '0'
+local recs = string.sub(ARGV[4], 1, 1) == '2'
+local R = 0
+if recs then R = tonumber(string.sub(ARGV[4], 3)) end
 local keysh = KEYS[1]
 local vech = KEYS[2]
 local why = guard(KEYS[3], ARGV[5], ARGV[6])
 if why then return {-1, why} end
 local step = 3
 if mode == 'delete' then step = 1 end
+if recs then
+  step = 4
+  if mode == 'delete' then step = 2 end
+end
 local bad = {}
 for i = 7, #ARGV, step do
   local e = redis.call('HEXISTS', keysh, ARGV[i])
@@ -69,6 +112,14 @@ for i = 7, #ARGV, step do
     if o ~= w then
       if o then redis.call('SREM', prefix .. 'b:' .. t .. ':' .. o, id) end
       if w then redis.call('SADD', prefix .. 'b:' .. t .. ':' .. w, id) end
+    end
+    if recs then
+      if o then
+        local idb = ARGV[i + 3]
+        if mode == 'delete' then idb = ARGV[i + 1] end
+        rec_remove(prefix .. 'r:' .. t .. ':' .. o, string.sub(idb, 1, 8), R)
+      end
+      if w then redis.call('APPEND', prefix .. 'r:' .. t .. ':' .. w, ARGV[i + 3]) end
     end
   end
   if mode == 'delete' then
@@ -138,6 +189,39 @@ for s = 1, #ids, 4096 do
   end
 end
 return {members, counts, table.concat(kept, ','), table.concat(vecs), n}
+"""
+)
+
+# The records of one query's buckets, in one atomic snapshot (``vectors="buckets"``): one read per
+# table brings the bucket's ids and their vectors. KEYS: item bucket lists (its length is the
+# store's size), meta, then the query's L record keys (table order). ARGV: hasher fingerprint.
+# Returns {n items, record string of table 0, ..., of table L-1} ('' for an empty bucket) or
+# {"!", reason} when the guard refuses. No conversion per member: each reply is one string.
+GATHER_RECORDS_LUA = (
+    GUARD_LUA
+    + """
+local why = guard(KEYS[2], ARGV[1], '')
+if why then return {'!', why} end
+local out = {redis.call('HLEN', KEYS[1])}
+for i = 3, #KEYS do
+  out[#out + 1] = redis.call('GET', KEYS[i]) or ''
+end
+return out
+"""
+)
+
+# Write whole bucket record strings (a build writes them once per bucket, after its items: exact
+# length, no per-item appends). KEYS: meta, then record keys. ARGV: fingerprint, build token, then
+# one record string per key. Returns {1, n} or {-1, reason}.
+SET_RECORDS_LUA = (
+    GUARD_LUA
+    + """
+local why = guard(KEYS[1], ARGV[1], ARGV[2])
+if why then return {-1, why} end
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 1])
+end
+return {1, #KEYS - 1}
 """
 )
 

@@ -2,7 +2,9 @@
 
 :meth:`_Query.gather` runs the guarded gather script of :mod:`recall.lsh.redis_lua` once per query
 (sent directly or pipelined, ``chunk_size`` queries per round trip) and turns the replies into the
-small table the LSH index searches: ids, their bucket keys in the probed tables, vectors.
+small table the LSH index searches: ids, their bucket keys in the probed tables, vectors. With
+``vectors="buckets"`` the script reads each probed bucket's record string instead (members and
+their vectors in one ``GET`` per table), so the server does no work per candidate.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class _Query(_StoreBase):
         atomic snapshot), ``chunk_size`` queries per round trip: a single query costs one round
         trip (``EVALSHA`` sent directly, the script loaded once per connection's server).
         """
+        if self.vectors == "buckets":
+            return self._gather_records_of(keys)
         nq, n_tables = keys.shape
         hexes = _hex_keys(keys)
         storevec = "1" if self.vectors == "redis" else "0"
@@ -99,6 +103,59 @@ class _Query(_StoreBase):
         item_keys[:] = _unprobed_keys(keys)
         item_keys[pos[ok], member_table[ok]] = member_key[ok]
         return ids, item_keys, np.ascontiguousarray(x), n_items
+
+    def _gather_records_of(
+        self, keys: NDArray[np.uint64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.uint64], NDArray[np.float32], int]:
+        """:meth:`gather` for ``vectors="buckets"``: per query one guarded script that reads the
+        L bucket record strings (ids and vectors together, one ``GET`` each) and the store's
+        size; no per-member work on the server, one string per bucket in the reply."""
+        nq, n_tables = keys.shape
+        hexes = _hex_keys(keys)
+        fp = self._fingerprint()
+        fixed = [self._k_keys, self._k_meta]
+        blobs: list[bytes] = []
+        n_items = 0
+        for s in range(0, nq, self.chunk_size):
+            calls = [
+                [
+                    *fixed,
+                    *(f"{self.prefix}r:{t}:{h[16 * t : 16 * t + 16]}" for t in range(n_tables)),
+                ]
+                for h in hexes[s : s + self.chunk_size]
+            ]
+            for res in self._eval(self._gather_records, calls, [fp]):
+                if isinstance(res, Exception):
+                    raise ValueError(
+                        f"store {self.prefix!r}: query failed ({res}); a foreign key under the "
+                        "prefix? verify() lists them"
+                    ) from res
+                if res[0] == b"!":
+                    if res[1] == b"missing":  # never built, or dropped: an empty store
+                        return self._gathered_nothing(0)
+                    raise ValueError(self._guard_message(res[1].decode()))
+                if len(res) != n_tables + 1:
+                    raise ValueError(f"store {self.prefix!r}: malformed bucket reply")
+                n_items = int(res[0])
+                blobs.extend(res[1:])
+        size = self._record.itemsize
+        n_of = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
+        if np.any(n_of % size):
+            raise ValueError(f"store {self.prefix!r}: bucket records of the wrong size stored")
+        n_of //= size
+        if not n_of.any():
+            return self._gathered_nothing(n_items)
+        rec = np.frombuffer(b"".join(blobs), dtype=self._record)
+        members = rec["id"]
+        ids, first = np.unique(members, return_index=True)
+        x = np.ascontiguousarray(rec["x"][first])
+        member_key = np.repeat(np.ascontiguousarray(keys).reshape(-1), n_of)
+        member_table = np.repeat(np.tile(np.arange(n_tables), nq), n_of)
+        pos = np.searchsorted(ids, members)
+        item_keys = np.empty((ids.shape[0], n_tables), dtype=np.uint64)
+        item_keys[:] = _unprobed_keys(keys)
+        item_keys[pos, member_table] = member_key
+        return ids, item_keys, x, n_items
 
     def _gathered_nothing(
         self, n_items: int

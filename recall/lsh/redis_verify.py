@@ -77,6 +77,8 @@ class _Verify(_StoreBase):
         bucket_names: list[bytes] = []
         foreign: list[str] = []
         bucket_re = re.compile(r"^b:(\d+):([0-9a-f]{16})$")
+        record_re = re.compile(r"^r:(\d+):([0-9a-f]{16})$")
+        record_names: list[bytes] = []
         names = list(self.client.scan_iter(match=self.prefix + "*", count=10_000))
         types: list[bytes] = []
         for s in range(0, len(names), 10_000):
@@ -90,6 +92,13 @@ class _Verify(_StoreBase):
             if want is not None:
                 if typ != want:
                     foreign.append(f"{text!r} is a {typ.decode()}, expected a {want.decode()}")
+                continue
+            r = record_re.match(text[len(self.prefix) :])
+            if r is not None and self.vectors == "buckets" and int(r.group(1)) < self.n_tables:
+                if typ != b"string":
+                    foreign.append(f"{text!r} is a {typ.decode()}, not a bucket record string")
+                else:
+                    record_names.append(nm)
                 continue
             m = bucket_re.match(text[len(self.prefix) :])
             if m is None or int(m.group(1)) >= self.n_tables:
@@ -146,10 +155,12 @@ class _Verify(_StoreBase):
             problems.append(
                 f"{len(missing)} item buckets lacking the item, e.g. {sorted(missing)[:3]}"
             )
+        if self.vectors == "buckets":
+            problems += self._check_records(record_names, found)
         rehashed = 0
         misfiled: list[int] = []
         ids_sorted = sorted(items)
-        if self.vectors == "redis":
+        if self._vectors_in_redis:
             vec_ids = {int(k) for k in self.client.hkeys(self._k_vec)}
             if vec_ids != set(items):
                 problems.append(
@@ -189,6 +200,45 @@ class _Verify(_StoreBase):
             "memberships": len(found),
             "rehashed": rehashed,
         }
+
+    def _check_records(self, names: list[bytes], found: set[tuple[int, str, int]]) -> list[str]:
+        """Problems of the bucket records (``vectors="buckets"``): every record string must hold
+        exactly its bucket set's members, each once, with the vector stored in ``P:vec`` (read
+        once, then compared with the records 1,000 buckets at a time)."""
+        problems: list[str] = []
+        size = self._record.itemsize
+        vec_ids = np.sort(np.array([int(k) for k in self.client.hkeys(self._k_vec)], np.int64))
+        vecs = np.empty((vec_ids.shape[0], self.dim), dtype=np.float32)
+        for s in range(0, vec_ids.shape[0], 10_000):
+            raw = self.client.hmget(self._k_vec, vec_ids[s : s + 10_000].tolist())
+            if any(r is None or len(r) != 4 * self.dim for r in raw):
+                return problems  # reported by the vector checks of verify
+            vecs[s : s + len(raw)] = np.frombuffer(b"".join(raw), np.float32).reshape(-1, self.dim)
+        bits = vecs.view(np.uint32)
+        in_records: set[tuple[int, str, int]] = set()
+        for s in range(0, len(names), 1000):
+            part = names[s : s + 1000]
+            for nm, blob in zip(part, self.client.mget(part), strict=True):
+                if blob is None or len(blob) % size or not blob:
+                    problems.append(f"bucket records {nm.decode()!r} of a wrong size")
+                    continue
+                rec = np.frombuffer(blob, dtype=self._record)
+                _, t, key = nm.decode()[len(self.prefix) :].split(":")
+                if np.unique(rec["id"]).shape[0] != rec.shape[0]:
+                    problems.append(f"bucket records {nm.decode()!r} repeat an item")
+                pos = np.minimum(np.searchsorted(vec_ids, rec["id"]), max(0, vec_ids.size - 1))
+                known = vec_ids.size > 0 and np.all(vec_ids[pos] == rec["id"])
+                if not known or not np.array_equal(
+                    bits[pos], np.ascontiguousarray(rec["x"]).view(np.uint32)
+                ):
+                    problems.append(f"bucket records {nm.decode()!r} hold stale vectors")
+                in_records.update((int(t), key, int(j)) for j in rec["id"])
+        if in_records != found:
+            problems.append(
+                f"bucket records disagree with the bucket sets: {len(in_records - found)} extra, "
+                f"{len(found - in_records)} missing"
+            )
+        return problems
 
     @staticmethod
     def _misfiled(

@@ -40,7 +40,8 @@ class _Writes(_StoreBase):
         ``chunk_size`` (every chunk checks the token and the hash functions' fingerprint inside
         Redis) and finally ``complete`` set to 1: other clients cannot connect to, or query, the
         store in between. ``resume=True`` finishes an incomplete build of the same ids with the
-        same hash functions, writing only the items not yet stored.
+        same hash functions, writing only the items not yet stored. With ``vectors="buckets"``
+        the bucket record strings are written last, one per bucket, from all items.
 
         - ``bulk="script"`` (default): the write script per chunk (atomic), 8 chunks per
           pipelined round trip — the server does the per-item bucket ``SADD`` s;
@@ -71,11 +72,14 @@ class _Writes(_StoreBase):
                 )
             x_w, i_w, k_w = x, i, keys
         if bulk == "script":
-            self._run_write("add", i_w, x_w, chunks_per_round_trip=8, keys=k_w, token=token)
+            self._run_write("add", i_w, x_w, chunks_per_round_trip=8, keys=k_w, token=token,
+                            records=False)  # fmt: skip
         else:
             for s in range(0, i_w.shape[0], self.chunk_size):
                 sl = slice(s, s + self.chunk_size)
                 self._bulk_chunk(x_w[sl], i_w[sl], k_w[sl], token)
+        if self.vectors == "buckets":  # all of them, also those of a resumed build's items
+            self._write_records(x, i, keys, token)
         res = self._finish(
             keys=[self._k_meta, self._k_keys], args=[self.hasher.fingerprint(), token]
         )
@@ -87,6 +91,50 @@ class _Writes(_StoreBase):
             self._set_local(i, x)
         log.info("bulk-loaded %d items into %s", i.shape[0], self.prefix)
         return self
+
+    def _write_records(
+        self, x: NDArray[np.float32], i: NDArray[np.int64], keys: NDArray[np.uint64], token: str
+    ) -> None:
+        """Write the record string of every bucket of the items (``vectors="buckets"``): items
+        grouped per bucket on the client, one ``SET`` per bucket (exact length, where per-item
+        ``APPEND`` s would cost a call each and grow strings by doubling), about 4 MB or 1,000
+        buckets per guarded script call, 8 calls per round trip."""
+        recs = np.empty(i.shape[0], dtype=self._record)
+        recs["id"] = i
+        recs["x"] = x
+        size = self._record.itemsize
+        calls: list[tuple[list[str], list[bytes]]] = []
+        names: list[str] = []
+        blobs: list[bytes] = []
+        held = 0
+        for t in range(self.n_tables):
+            col = keys[:, t]
+            order = np.argsort(col, kind="stable")
+            sk = col[order]
+            cuts = np.flatnonzero(sk[1:] != sk[:-1]) + 1
+            starts = np.concatenate([[0], cuts])
+            ends = np.concatenate([cuts, [sk.shape[0]]])
+            packed = recs[order].tobytes()
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+                names.append(f"{self.prefix}r:{t}:{int(sk[a]):016x}")
+                blobs.append(packed[a * size : b * size])
+                held += (b - a) * size
+                if len(names) >= 1000 or held >= 4 << 20:
+                    calls.append((names, blobs))
+                    names, blobs, held = [], [], 0
+        if names:
+            calls.append((names, blobs))
+        fp = self.hasher.fingerprint()
+        for g in range(0, len(calls), 8):
+            with self.client.pipeline(transaction=False) as pipe:
+                for nm, bl in calls[g : g + 8]:
+                    self._set_records(keys=[self._k_meta, *nm], args=[fp, token, *bl], client=pipe)
+                results = pipe.execute(raise_on_error=False)
+            for res in results:
+                if isinstance(res, Exception):
+                    raise ValueError(f"store {self.prefix!r}: record write failed ({res})") from res
+                if int(res[0]) != 1:
+                    raise ValueError(self._guard_message(res[1].decode()))
 
     def _take_over(self, token: str, n: int, ids_sha: str) -> NDArray[np.bool_]:
         """For ``build(resume=True)``: make this build the owner of an incomplete store of the
@@ -142,7 +190,7 @@ class _Writes(_StoreBase):
                         bucket = f"{self.prefix}b:{t}:{int(col[grp[0]]):016x}"
                         pipe.sadd(bucket, *ids[grp].tolist())
                 pipe.hset(self._k_keys, mapping=dict(zip(id_list, hexes, strict=True)))
-                if self.vectors == "redis":
+                if self._vectors_in_redis:
                     pipe.hset(
                         self._k_vec,
                         mapping={j: row.tobytes() for j, row in zip(id_list, x, strict=True)},
@@ -168,19 +216,32 @@ class _Writes(_StoreBase):
         x: NDArray[np.float32] | None,
         keys: Any,
         token: str = "",
+        records: bool = True,
     ) -> list[Any]:
         args: list[Any] = [
             mode,
             self.prefix,
             self.n_tables,
-            "1" if self.vectors == "redis" else "0",
+            self._storage_arg(records),
             self.hasher.fingerprint(),
             token,
         ]
+        recs = self.vectors == "buckets" and records
         if x is None:
-            args.extend(ids.tolist())
+            if recs:  # (id, id as 8 bytes): the record to remove starts with them
+                for j in ids.tolist():
+                    args.extend((j, np.int64(j).astype("<i8").tobytes()))
+            else:
+                args.extend(ids.tolist())
             return args
-        store_vec = self.vectors == "redis"
+        store_vec = self._vectors_in_redis
+        if recs:
+            rec = np.empty(ids.shape[0], dtype=self._record)
+            rec["id"] = ids
+            rec["x"] = x
+            for j, h, row, r in zip(ids.tolist(), _hex_keys(keys), x, rec, strict=True):
+                args.extend((j, h, row.tobytes(), r.tobytes()))
+            return args
         for j, h, row in zip(ids.tolist(), _hex_keys(keys), x, strict=True):
             args.extend((j, h, row.tobytes() if store_vec else b""))
         return args
@@ -193,12 +254,14 @@ class _Writes(_StoreBase):
         chunks_per_round_trip: int = 1,
         keys: NDArray[np.uint64] | None = None,
         token: str = "",
+        records: bool = True,
     ) -> int:
         """Apply ``mode`` through the write script, ``chunk_size`` items per (atomic) call and
         ``chunks_per_round_trip`` calls per pipelined round trip. Every call first checks, inside
         Redis, that the store holds this client's hash functions and is complete (or is this
         build's, ``token``). Raises on the first refused chunk; the error says how many items of
-        earlier chunks were applied, and ``self._applied`` holds their count."""
+        earlier chunks were applied, and ``self._applied`` holds their count. ``records=False``
+        leaves the bucket records (``vectors="buckets"``) to the caller (a build)."""
         if keys is None and x is not None:
             keys = self.hasher.keys(x)
         starts = list(range(0, ids.shape[0], self.chunk_size))
@@ -214,6 +277,7 @@ class _Writes(_StoreBase):
                         None if x is None else x[sl],
                         None if keys is None else keys[sl],
                         token,
+                        records,
                     )
                     self._write(
                         keys=[self._k_keys, self._k_vec, self._k_meta], args=args, client=pipe
