@@ -52,3 +52,33 @@ def test_macro_classes_is_validated():
         node_classification_holdout(emb, labels, ids, train, evaluated, macro_classes="some")
     with pytest.raises(ValueError, match="macro_classes"):
         node_classification(emb, labels, ids, macro_classes="", progress=False)
+
+
+def test_select_classifier_fixes_short_vectors_on_validation_only():
+    """Vectors that carry the label but are short: C=1 on raw features predicts only the big
+    class; the choice made on the validation fold scales them and finds the rare classes."""
+    from embeddings.evaluation import select_classifier, split_labelled_nodes
+
+    rng = np.random.default_rng(1)
+    cls = np.repeat(np.arange(4), [150, 40, 14, 12])
+    labels = np.zeros((cls.size, 4), np.int8)
+    labels[np.arange(cls.size), cls] = 1
+    vec = np.eye(4, dtype=np.float32)[cls] * 0.02 + 0.002 * rng.standard_normal((cls.size, 4))
+    ids = np.arange(cls.size, dtype=np.int64)
+    emb = Embeddings(ids, vec.astype(np.float32))
+    fit, valid, test = split_labelled_nodes(labels, ids, 0.3, 0.3, random_state=0)
+    chosen, table = select_classifier(emb, labels, ids, fit, valid, Cs=(1.0, 100.0))
+    assert len(table) == 4 and set(table["standardise"]) == {False, True}
+    assert chosen["macro_f1"] == pytest.approx(table["macro_f1"].max())
+    paper = table[(~table["standardise"]) & (table["C"] == 1.0)]["macro_f1"].iloc[0]
+    assert paper < 0.5 < chosen["macro_f1"]
+    train = np.concatenate([fit, valid])
+    plain = node_classification_holdout(emb, labels, ids, train, test)
+    tuned = node_classification_holdout(
+        emb, labels, ids, train, test, C=chosen["C"], standardise=chosen["standardise"]
+    )
+    assert tuned["macro_f1"] > plain["macro_f1"] + 0.3
+    with pytest.raises(ValueError, match="Cs"):
+        select_classifier(emb, labels, ids, fit, valid, Cs=(0.0,))
+    with pytest.raises(ValueError, match="metric"):
+        select_classifier(emb, labels, ids, fit, valid, metric="auc")
