@@ -82,3 +82,18 @@ def test_select_classifier_fixes_short_vectors_on_validation_only():
         select_classifier(emb, labels, ids, fit, valid, Cs=(0.0,))
     with pytest.raises(ValueError, match="metric"):
         select_classifier(emb, labels, ids, fit, valid, metric="auc")
+
+
+def test_repeated_splits_standardise_short_vectors():
+    rng = np.random.default_rng(2)
+    cls = np.repeat(np.arange(3), [120, 30, 20])
+    labels = np.zeros((cls.size, 3), np.int8)
+    labels[np.arange(cls.size), cls] = 1
+    vec = np.eye(3, dtype=np.float32)[cls] * 0.02 + 0.002 * rng.standard_normal((cls.size, 3))
+    ids = np.arange(cls.size, dtype=np.int64)
+    emb = Embeddings(ids, vec.astype(np.float32))
+    kw = dict(train_ratios=(0.5,), n_repeats=2, random_state=0, progress=False)
+    raw = node_classification(emb, labels, ids, **kw)
+    std = node_classification(emb, labels, ids, standardise=True, **kw)
+    assert (std["macro_f1"] > raw["macro_f1"] + 0.3).all()
+    assert std["macro_f1"].min() > 0.95

@@ -65,6 +65,7 @@ def node_classification(
     missing: str = "error",
     progress: bool = True,
     macro_classes: str = "present",
+    standardise: bool = False,
 ) -> pd.DataFrame:
     """Multi-label node classification with the DeepWalk / node2vec protocol.
 
@@ -81,6 +82,9 @@ def node_classification(
             (they stay in the evaluation; their number is in the ``n_zero_vector`` column).
         macro_classes: ``"present"`` averages Macro-F1 over the classes in the test nodes'
             labels or predictions (the papers' scorer); ``"all"`` over every label column.
+        standardise: scale each feature by the training nodes' mean and standard deviation
+            before the classifier (a fixed C under-fits short vectors; see
+            :func:`select_classifier`).
 
     Returns:
         DataFrame with one row per (train_ratio, repeat): micro_f1, macro_f1, n_train, n_test,
@@ -111,7 +115,7 @@ def node_classification(
                 perm = rng.permutation(n)
                 tr, te = perm[:n_train], perm[n_train:]
                 micro, macro = _fit_predict_f1(
-                    x, y, n_labels, tr, te, C, max_iter, workers, macro_classes
+                    x, y, n_labels, tr, te, C, max_iter, workers, macro_classes, standardise
                 )
                 rows.append(
                     {
