@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embeddings.datasets import graphs
+from embeddings.datasets import graph_text as graphs  # the text readers moved there
 from embeddings.datasets.graphs import read_edgelist
 
 TEXTS = {

@@ -425,7 +425,8 @@ def test_quality_bench_node_stages_tiny(tmp_path, monkeypatch):
     assert list(check["setting"]) == ["epochs=1 (old default)", "epochs=2 (library default)"]
     assert "Evidence for the walk defaults" in (out / "results.md").read_text(encoding="utf-8")
     nc = df[df["section"] == "node_classification"]
-    assert set(nc["setting"]) == {"defaults", "tuned"}
+    chosen = " + classifier chosen on valid"  # rows whose C / scaling came from validation
+    assert set(nc["setting"]) == {"defaults", "tuned", "defaults" + chosen, "tuned" + chosen}
     assert (nc["n_seeds"] == 2).all() and nc["value"].between(0, 1).all()
     assert (out / "search" / "cliques__deepwalk.json").is_file()
 

@@ -17,6 +17,7 @@ from embeddings.evaluation.metrics import recommendation_metrics, recommendation
 from embeddings.evaluation.nodes import (
     node_classification,
     node_classification_holdout,
+    select_classifier,
     split_labelled_nodes,
     summarize_node_classification,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "evaluate_recommenders",
     "node_classification",
     "node_classification_holdout",
+    "select_classifier",
     "split_labelled_nodes",
     "recommendation_metrics_per_user",
     "summarize_node_classification",
