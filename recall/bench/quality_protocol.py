@@ -23,7 +23,7 @@ PUBLISHED_MACRO_F1 = {
     ("blogcatalog", "node2vec"): 0.2581,
     ("ppi", "deepwalk"): 0.1768,
     ("ppi", "node2vec"): 0.1791,
-    ("pos", "deepwalk"): 0.1303,
+    ("pos", "deepwalk"): 0.1274,
     ("pos", "node2vec"): 0.1552,
 }
 REC_METHODS = ("item2vec-sequence", "item2vec-set", "deepwalk", "node2vec")
