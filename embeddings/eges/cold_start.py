@@ -1,9 +1,11 @@
 """Cold start for BGE / GES / EGES: vectors of items known only by their side information.
 
 An item with side information but no interactions gets ``sum_f w_f mean(S[values of f])`` over
-the fields where it has at least one value seen in training, with ``w_f`` = the learned weight
-of field f averaged over the warm items that have field f, renormalised over the item's fields
-(GES: equal weights). Values never seen in training are ignored; an item with no known value
+the fields where it has at least one value seen in training, with ``w_f`` = the weight of field
+f for an item without its own vector (softmax of the learned scores over the side-info fields
+only, ``cold_field_weights``), averaged over the warm items that have field f and renormalised
+over the cold item's fields (GES: equal weights). This is the hidden vector the model trains for
+an item whose id is dropped (``item_dropout``). Values never seen in training are ignored; an item with no known value
 raises ``ValueError`` (or is skipped and reported in the result's meta with ``errors="skip"``).
 The functions take a fitted model (``EGES`` / ``GES``); its methods of the same names call them.
 """
@@ -71,7 +73,7 @@ def cold_start_vectors(
     )
     F = len(fields)
     counts = np.diff(ptr).reshape(ids.shape[0], F)
-    fw = model.mean_field_weights().to_numpy()[field_pos]
+    fw = model.cold_field_weights().to_numpy()[field_pos]
     wmat = np.where(counts > 0, fw[None, :], 0.0)
     known = wmat.sum(1) > 0
     skipped = ids[~known]
