@@ -98,6 +98,18 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         help="threads for the quality runs (1 = bit-reproducible); throughput uses 1 and 2",
     )
     ap.add_argument("--parts", default="lp,rec,tp", help="comma list of lp, rec, tp")
+    ap.add_argument(
+        "--split",
+        choices=["test", "valid"],
+        default="test",
+        help="cold-start items evaluated: the test items, or validation items carved from the "
+        "training items (the test items stay hidden); choose settings on 'valid'",
+    )
+    ap.add_argument(
+        "--item-dropout",
+        default="",
+        help="comma list of item_dropout values > 0: adds 'GES drop=x' and 'EGES drop=x' rows",
+    )
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
     run = start_run("eges", args, argv)
@@ -121,6 +133,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "tp_workers": [1, 2],
         "tp_repeat": 3,
         "seeds": 1,
+        "split": args.split,
+        "item_dropout": [float(x) for x in args.item_dropout.split(",") if x.strip()],
         "progress": args.progress,
     }
     if args.quick:
