@@ -395,10 +395,11 @@ class _SideInfoSkipGram(TrainerBase):
         side_info: ItemSideInfo,
         item_ids: ArrayLike | None = None,
         errors: Literal["raise", "skip"] = "raise",
+        normalize_fields: bool = False,
     ) -> Embeddings:
         """Vectors for items known only by their side information
         (``embeddings.eges.cold_start.cold_start_vectors``)."""
-        return cold_start.cold_start_vectors(self, side_info, item_ids, errors)
+        return cold_start.cold_start_vectors(self, side_info, item_ids, errors, normalize_fields)
 
     def embeddings_with_cold_start(
         self, side_info: ItemSideInfo, item_ids: ArrayLike | None = None

@@ -110,6 +110,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         default="",
         help="comma list of item_dropout values > 0: adds 'GES drop=x' and 'EGES drop=x' rows",
     )
+    ap.add_argument(
+        "--models",
+        default="",
+        help="comma list: train only these models in the recommendation part (default: all; "
+        "names as in the tables, e.g. 'GES,EGES,EGES drop=0.5')",
+    )
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
     run = start_run("eges", args, argv)
@@ -135,6 +141,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "seeds": 1,
         "split": args.split,
         "item_dropout": [float(x) for x in args.item_dropout.split(",") if x.strip()],
+        "models": [x.strip() for x in args.models.split(",") if x.strip()],
         "progress": args.progress,
     }
     if args.quick:

@@ -154,7 +154,12 @@ def recommendation(
     oracle = cold_log["item_id"].value_counts().reindex(cold).fillna(0).to_numpy(float)
     cold_only("popularity (oracle counts)", ranked(np.tile(oracle, (cold_users.shape[0], 1)), cold))
 
-    for name in [*model_names(cfg), REFERENCE]:
+    names = [*model_names(cfg), REFERENCE]
+    chosen = cfg.get("models") or names
+    unknown = sorted(set(chosen) - set(names))
+    if unknown:
+        raise ValueError(f"unknown models {unknown}: choose among {names}")
+    for name in [n for n in names if n in chosen]:
         t0 = time.perf_counter()
         if name == REFERENCE:
             emb, _ = gensim_deepwalk(walks, graph, cfg, seed)
@@ -196,6 +201,21 @@ def recommendation(
         s_all[:, emb.ids.shape[0] :][:, ~have] = -np.inf
         rec = ranked(s_all, cand, [user_items[int(u)] for u in cold_users])
         add("cold_start_all_items", name, recommendation_metrics(rec, relevant, k), extra)
+        # diagnostics (no training): unit-length field vectors; one field alone
+        variants = [(f"{name} norm", side, True)] if cfg.get("cold_variants", True) else []
+        if cfg.get("cold_variants", True):
+            for f in model.fields_:
+                one = ItemSideInfo(side.frame[[f]].reset_index(), side.titles)
+                variants.append((f"{name} [{f}]", one, False))
+        for label, info, norm in variants:
+            ce = model.cold_start_vectors(info, cold, errors="skip", normalize_fields=norm)
+            cv = np.zeros((cold.shape[0], emb.dim), np.float32)
+            have = np.isin(cold, ce.ids)
+            cv[have] = unit_rows(ce.lookup(cold[have]))
+            s_cold = queries @ cv.T
+            s_cold[:, ~have] = -np.inf
+            extra = {"skipped_cold_items": len(ce.meta["skipped_ids"])}
+            cold_only(label, ranked(s_cold, cold), extra)
         fw = model.mean_field_weights()
         for f, wv in fw.items():
             rows.append(

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,16 @@ PER_USER = "cold_start_cold_only_per_user"
 SIDE_POP = "popularity (side info)"
 
 
+_MAIN = re.compile(r"^(GES|EGES)( drop=[0-9.eE+-]+)?$")
+
+
 def _pairs(models: list[str]) -> list[tuple[str, str]]:
     """The comparisons of the cold-start goal: each EGES variant vs the GES of the same
-    item_dropout (and vs plain GES), every GES / EGES variant vs side-info popularity."""
+    item_dropout (and vs plain GES), every GES / EGES variant vs side-info popularity (the
+    diagnostic rows "... norm" / "... [field]" get intervals but no pairs)."""
+    main = [m for m in models if _MAIN.match(m)]
     out: list[tuple[str, str]] = []
-    for m in models:
+    for m in main:
         base, _, drop = m.partition(" drop=")
         if base == "EGES":
             ges = f"GES drop={drop}" if drop else "GES"
@@ -36,9 +42,8 @@ def _pairs(models: list[str]) -> list[tuple[str, str]]:
                 out.append((m, "GES"))
         if base == "GES" and drop and "GES" in models:
             out.append((m, "GES"))
-    for m in models:
-        if m.partition(" drop=")[0] in ("GES", "EGES") and SIDE_POP in models:
-            out.append((m, SIDE_POP))
+    if SIDE_POP in models:
+        out += [(m, SIDE_POP) for m in main]
     return out
 
 
