@@ -32,6 +32,9 @@ __all__ = ["BGE", "GES", "EGES"]
 
 logger = logging.getLogger(__name__)
 
+#: prange chunks per worker thread in each training block (workers > 1 only)
+_CHUNKS_PER_WORKER = 8
+
 #: the largest learning rate accepted: beyond it the SGD overflows on ordinary data
 _MAX_ALPHA = 1.0
 
@@ -210,8 +213,11 @@ class _SideInfoSkipGram(TrainerBase):
         n_threads = min(workers, numba.config.NUMBA_NUM_THREADS)
         if n_threads < workers:
             logger.warning("workers=%d but numba has only %d threads", workers, n_threads)
-        seeds = np.array(spawn_seeds(rng, workers), dtype=np.uint64)
-        block = max(workers * 64, -(-n_walks // 20))
+        # workers > 1: many small chunks per block, handed out one at a time (chunk size 1), so
+        # a thread slowed by other work does not hold the block's barrier (static halves did)
+        n_chunks = 1 if workers == 1 else workers * _CHUNKS_PER_WORKER
+        seeds = np.array(spawn_seeds(rng, n_chunks), dtype=np.uint64)
+        block = max(n_chunks * 16, workers * 64, -(-n_walks // 20))
         total = params.epochs * n_walks
         losses: list[float] = []
         pair_total = 0
@@ -220,6 +226,7 @@ class _SideInfoSkipGram(TrainerBase):
         bar = _progress(total, self.progress, self._method)
         prev_threads = numba.get_num_threads()
         numba.set_num_threads(n_threads)
+        prev_chunk = numba.set_parallel_chunksize(1 if n_chunks > 1 else 0)
         try:
             for epoch in range(params.epochs):
                 order = rng.permutation(n_walks).astype(np.int64)
@@ -243,7 +250,7 @@ class _SideInfoSkipGram(TrainerBase):
                             blk_order,
                             b0,
                             b1,
-                            workers,
+                            n_chunks,
                             seeds,
                             W,
                             S,
@@ -289,6 +296,7 @@ class _SideInfoSkipGram(TrainerBase):
                 logger.info("%s epoch %d: loss per pair %.4f", self._method, epoch + 1, losses[-1])
         finally:
             numba.set_num_threads(prev_threads)
+            numba.set_parallel_chunksize(prev_chunk)
             if bar is not None:
                 bar.close()
 
