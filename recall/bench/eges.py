@@ -29,6 +29,16 @@ lower-cased) and the release year in 5-year buckets (``year5``: "1995-1999").
      upper reference for any non-personalised ranking). A second ranking, "all items", puts the
      cold vectors among all warm vectors (user's training items excluded). BGE has no side
      information and cannot embed a new item.
+   - ``--split valid``: the test's cold items stay hidden and are never evaluated; another
+     ``n_cold`` items are carved from the training items (seeded, independent stream), hidden
+     too, and evaluated instead: settings (``--item-dropout``) are chosen there, and the test
+     split is read once with the chosen settings.
+   - statistics (``--seeds`` >= 3): per model the mean HR@10 over seeds with its 95% Student-t
+     interval; paired bootstrap over (seed, user) units (``embeddings.stats``) of EGES vs GES
+     and each vs side-info popularity (difference and ratio, 95%); "significant" only when the
+     interval excludes zero. Per-user rows in ``cold_per_user.csv``, intervals in
+     ``cold_stats.csv``. Diagnostic rows (no training): "X norm" (field vectors scaled to unit
+     length before the weighted sum), "X [field]" (one field alone).
    - reference row "DeepWalk (gensim sg)": gensim skip-gram on the same walks with the same
      settings, i.e. what BGE computes, trained by gensim instead of our loop.
 3. **Throughput**: the same walks fed to EGES/BGE (``fit_walks``, one epoch) and to gensim
