@@ -237,3 +237,28 @@ def test_cold_start_statistics_find_a_known_difference():
         ("EGES drop=0.5", "GES"),
         ("GES drop=0.5", "GES"),
     ]
+
+
+def test_bench_quick_validation_run_writes_intervals(tmp_path):
+    from embeddings.paths import data_root
+
+    root = data_root(required=False)
+    if root is None or not (root / "movielens-latest-small").exists():
+        pytest.skip("needs the shared MovieLens data (EMBRECALL_DATA or ../shared/data)")
+    from recall.bench.eges import main
+
+    out = tmp_path / "eges"
+    argv = ["--quick", "--parts", "rec", "--split", "valid", "--item-dropout", "0.5"]
+    argv += ["--models", "GES,EGES drop=0.5", "--seeds", "2", "--out", str(out)]
+    main(argv)
+    md = (out / "results.md").read_text()
+    assert "split=valid" in md and "Paired bootstrap over (seed, user) units" in md
+    stats = pd.read_csv(out / "cold_stats.csv")
+    pairs = stats[stats.kind == "paired_bootstrap"]
+    assert {("EGES drop=0.5", "GES"), ("GES", "popularity (side info)")} <= set(
+        zip(pairs.a, pairs.b, strict=True)
+    )
+    per_user = pd.read_csv(out / "cold_per_user.csv")
+    assert set(per_user.seed) == {0, 1} and per_user.value.isin([0.0, 1.0]).all()
+    with pytest.raises(ValueError, match="unknown models"):
+        main(["--quick", "--parts", "rec", "--models", "EGES drop=0.7", "--out", str(out)])
