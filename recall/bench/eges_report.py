@@ -23,25 +23,28 @@ PER_USER = "cold_start_cold_only_per_user"
 SIDE_POP = "popularity (side info)"
 
 
-_MAIN = re.compile(r"^(GES|EGES)( drop=[0-9.eE+-]+)?$")
+_MAIN = re.compile(r"^(GES|EGES)( drop=[0-9.eE+-]+)?( norm)?$")
 
 
 def _pairs(models: list[str]) -> list[tuple[str, str]]:
     """The comparisons of the cold-start goal: each EGES variant vs the GES of the same
-    item_dropout (and vs plain GES), every GES / EGES variant vs side-info popularity (the
-    diagnostic rows "... norm" / "... [field]" get intervals but no pairs)."""
+    item_dropout (and vs plain GES), every GES / EGES variant vs side-info popularity; the
+    same among the "... norm" rows (unit field vectors); the one-field rows "... [field]" get
+    intervals but no pairs."""
     main = [m for m in models if _MAIN.match(m)]
     out: list[tuple[str, str]] = []
     for m in main:
-        base, _, drop = m.partition(" drop=")
+        name, norm = (m[: -len(" norm")], " norm") if m.endswith(" norm") else (m, "")
+        base, _, drop = name.partition(" drop=")
+        plain_ges = "GES" + norm
         if base == "EGES":
-            ges = f"GES drop={drop}" if drop else "GES"
+            ges = (f"GES drop={drop}" if drop else "GES") + norm
             if ges in models:
                 out.append((m, ges))
-            if drop and "GES" in models:
-                out.append((m, "GES"))
-        if base == "GES" and drop and "GES" in models:
-            out.append((m, "GES"))
+            if drop and plain_ges in models:
+                out.append((m, plain_ges))
+        if base == "GES" and drop and plain_ges in models:
+            out.append((m, plain_ges))
     if SIDE_POP in models:
         out += [(m, SIDE_POP) for m in main]
     return out
