@@ -223,10 +223,11 @@ def write_report(
                 md += [f"### {title}", "", _table(sub, "model", "metric"), ""]
                 n = int(sub["n"].max())
                 md.append(f"Users evaluated: {n}.")
-                if "skipped_cold_items" in sub and sub["skipped_cold_items"].notna().any():
+                main = sub[~sub["model"].str.contains("[", regex=False)]  # not one-field rows
+                if "skipped_cold_items" in main and main["skipped_cold_items"].notna().any():
                     md.append(
                         "Hidden items without any side-information value seen in training "
-                        f"(cannot be embedded): {int(sub['skipped_cold_items'].max())}."
+                        f"(cannot be embedded): {int(main['skipped_cold_items'].max())}."
                     )
                 md.append("")
                 if exp == "cold_start_cold_only" and len(ci):
