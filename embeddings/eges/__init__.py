@@ -36,8 +36,9 @@ the window this is exactly the gradient of the pair loss (checked in the tests b
 differences); computing ``H`` once per centre instead of once per pair keeps the side
 information nearly free.
 
-Parallelism: ``workers`` threads (numba ``prange``) each take a slice of the walks and update
-the shared parameters without locks (Hogwild). With ``workers > 1`` results are therefore not
+Parallelism: ``workers`` threads (numba ``prange``) take slices of the walks (8 per thread and
+block, handed out dynamically so that a thread slowed by other work does not stall the block)
+and update the shared parameters without locks (Hogwild). With ``workers > 1`` results are therefore not
 bit-reproducible; ``workers=1`` with a fixed ``random_state`` is.
 
 Cold start: ``cold_start_vectors`` (see ``embeddings.eges.cold_start``).

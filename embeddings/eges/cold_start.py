@@ -1,9 +1,11 @@
 """Cold start for BGE / GES / EGES: vectors of items known only by their side information.
 
 An item with side information but no interactions gets ``sum_f w_f mean(S[values of f])`` over
-the fields where it has at least one value seen in training, with ``w_f`` = the learned weight
-of field f averaged over the warm items that have field f, renormalised over the item's fields
-(GES: equal weights). Values never seen in training are ignored; an item with no known value
+the fields where it has at least one value seen in training, with ``w_f`` = the weight of field
+f for an item without its own vector (softmax of the learned scores over the side-info fields
+only, ``cold_field_weights``), averaged over the warm items that have field f and renormalised
+over the cold item's fields (GES: equal weights). This is the hidden vector the model trains for
+an item whose id is dropped (``item_dropout``). Values never seen in training are ignored; an item with no known value
 raises ``ValueError`` (or is skipped and reported in the result's meta with ``errors="skip"``).
 The functions take a fitted model (``EGES`` / ``GES``); its methods of the same names call them.
 """
@@ -31,6 +33,7 @@ def cold_start_vectors(
     side_info: ItemSideInfo,
     item_ids: ArrayLike | None = None,
     errors: Literal["raise", "skip"] = "raise",
+    normalize_fields: bool = False,
 ) -> Embeddings:
     """Vectors for items known only by their side information (see the module docstring).
 
@@ -40,11 +43,15 @@ def cold_start_vectors(
             not in the training graph. Ids not in ``side_info`` raise ``KeyError``.
         errors: an item with no value seen in training raises ``ValueError`` ("raise") or is
             left out and listed in ``meta["skipped_ids"]`` ("skip").
+        normalize_fields: scale each field's mean vector to unit length before the weighted
+            sum (a field with long vectors does not dominate the direction).
     Returns ``Embeddings`` (float32, same space as ``embeddings_``; compare with cosine).
     """
     model._check_fitted()
     if not model.fields_:
         raise ValueError(f"{model._method} has no side information: no cold-start vectors")
+    if not isinstance(normalize_fields, bool):
+        raise ValueError(f"normalize_fields must be a bool, got {normalize_fields!r}")
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     if not isinstance(side_info, ItemSideInfo):
@@ -71,7 +78,7 @@ def cold_start_vectors(
     )
     F = len(fields)
     counts = np.diff(ptr).reshape(ids.shape[0], F)
-    fw = model.mean_field_weights().to_numpy()[field_pos]
+    fw = model.cold_field_weights().to_numpy()[field_pos]
     wmat = np.where(counts > 0, fw[None, :], 0.0)
     known = wmat.sum(1) > 0
     skipped = ids[~known]
@@ -87,16 +94,21 @@ def cold_start_vectors(
         vals - sub_offsets[entry_field]
     )
     entry_row = np.repeat(np.repeat(np.arange(ids.shape[0]), F), counts.ravel())
-    # each entry contributes w_rf / m_rf * S[v]
-    scale = (wmat / np.maximum(counts, 1))[entry_row, entry_field]
-    out = np.zeros((ids.shape[0], model.side_vectors_.shape[1]), np.float64)
-    np.add.at(out, entry_row, scale[:, None] * model.side_vectors_[trained])
+    # per (item, field): the mean of its values' vectors
+    d = model.side_vectors_.shape[1]
+    field_vec = np.zeros((ids.shape[0], F, d), np.float64)
+    np.add.at(field_vec, (entry_row, entry_field), model.side_vectors_[trained])
+    field_vec /= np.maximum(counts, 1)[:, :, None]
+    if normalize_fields:
+        field_vec /= np.maximum(np.linalg.norm(field_vec, axis=2, keepdims=True), 1e-12)
+    out = np.einsum("rf,rfd->rd", wmat, field_vec)
     out = out[known]
     meta = {
         "method": f"{model._method}-cold-start",
         "fields": fields,
         "field_weights": dict(zip(fields, fw.tolist(), strict=True)),
         "skipped_ids": skipped.tolist(),
+        "normalize_fields": normalize_fields,
     }
     if skipped.size:
         logger.warning("cold start: %d items without a known value skipped", skipped.size)

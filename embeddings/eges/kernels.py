@@ -38,15 +38,19 @@ def _softplus(x: float) -> float:
 
 
 @njit(cache=True, fastmath=True)
-def _hidden(i, W, S, A, ptr, vals, n_fields, w, V, H):  # pragma: no cover - compiled
-    """Fill w (F+1,) softmax weights over present fields, V (F+1, d) field vectors, H (d,)."""
+def _hidden(i, W, S, A, ptr, vals, n_fields, w, V, H, use_item=True):  # pragma: no cover
+    """Fill w (F+1,) softmax weights over present fields, V (F+1, d) field vectors, H (d,).
+
+    ``use_item=False`` leaves the item's own vector out (w[0] = 0, softmax over the side-info
+    fields present): the vector of the item as if it had no id (cold start); the caller makes
+    sure the item has at least one field."""
     d = W.shape[1]
     F = n_fields
-    amax = A[i, 0]
+    amax = A[i, 0] if use_item else -math.inf
     for f in range(F):
         if ptr[i * F + f + 1] > ptr[i * F + f] and A[i, f + 1] > amax:
             amax = A[i, f + 1]
-    tot = math.exp(A[i, 0] - amax)
+    tot = math.exp(A[i, 0] - amax) if use_item else 0.0
     w[0] = tot
     for f in range(F):
         if ptr[i * F + f + 1] > ptr[i * F + f]:
@@ -79,14 +83,32 @@ def _hidden(i, W, S, A, ptr, vals, n_fields, w, V, H):  # pragma: no cover - com
 
 @njit(cache=True, fastmath=True)
 def _center_update(
-    i, targets, labels, n_targets, W, S, A, C, ptr, vals, n_fields, lr, learn_weights, w, V, H, g_h
+    i,
+    targets,
+    labels,
+    n_targets,
+    W,
+    S,
+    A,
+    C,
+    ptr,
+    vals,
+    n_fields,
+    lr,
+    learn_weights,
+    w,
+    V,
+    H,
+    g_h,
+    use_item=True,
 ):  # pragma: no cover - compiled
     """One SGD step for centre item i against ``targets[:n_targets]`` (label 1 = context,
     0 = negative). Updates C row by row, then W[i], S[values of i] and (if learning) A[i].
-    Returns the summed loss sum_t -log sigmoid(+-H.C_t) before the update."""
+    ``use_item=False``: the step of the side-information-only hidden vector (W[i] and A[i, 0]
+    do not move). Returns the summed loss sum_t -log sigmoid(+-H.C_t) before the update."""
     d = W.shape[1]
     F = n_fields
-    _hidden(i, W, S, A, ptr, vals, F, w, V, H)
+    _hidden(i, W, S, A, ptr, vals, F, w, V, H, use_item)
     for k in range(d):
         g_h[k] = 0.0
     loss = 0.0
@@ -152,11 +174,14 @@ def _train_block(
     lr_start,
     lr_end,
     learn_weights,
+    item_dropout=0.0,
 ):  # pragma: no cover - compiled
     """Train on walks ``order[start:stop]`` split into ``n_chunks`` slices run in parallel.
 
-    ``seeds`` (n_chunks,) uint64 RNG states, advanced in place. Returns (loss sum per chunk,
-    positive pairs per chunk, targets per chunk)."""
+    ``seeds`` (n_chunks,) uint64 RNG states, advanced in place. ``item_dropout``: probability
+    that a centre with side information trains without its own vector (one extra draw per
+    centre only when > 0, so 0 keeps the stream of earlier versions). Returns (loss sum per
+    chunk, positive pairs per chunk, targets per chunk)."""
     d = W.shape[1]
     F = n_fields
     n = stop - start
@@ -217,6 +242,12 @@ def _train_block(
                         labels[nt] = 0
                         nt += 1
                 if nt > 0:
+                    use_item = True
+                    if item_dropout > 0.0 and F > 0:
+                        if ptr[center * F + F] > ptr[center * F]:  # has a side-info value
+                            state, bits = _rng_next(state)
+                            ud = np.float64(bits >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+                            use_item = ud >= item_dropout
                     ntargets += nt
                     loss += _center_update(
                         center,
@@ -236,6 +267,7 @@ def _train_block(
                         V,
                         H,
                         g_h,
+                        use_item,
                     )
         seeds[ch] = state
         losses[ch] = loss
@@ -246,7 +278,7 @@ def _train_block(
 
 @njit(cache=True)
 def _hidden_all(W, S, A, ptr, vals, n_fields):  # pragma: no cover - compiled
-    """Hidden vectors (n, d) and weights (n, F+1) of every item."""
+    """Hidden vectors (n, d) and weights (n, F+1) of every item (with its own vector)."""
     n, d = W.shape
     out = np.empty((n, d), np.float32)
     weights = np.empty((n, n_fields + 1), np.float32)

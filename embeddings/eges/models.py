@@ -32,6 +32,9 @@ __all__ = ["BGE", "GES", "EGES"]
 
 logger = logging.getLogger(__name__)
 
+#: prange chunks per worker thread in each training block (workers > 1 only)
+_CHUNKS_PER_WORKER = 8
+
 #: the largest learning rate accepted: beyond it the SGD overflows on ordinary data
 _MAX_ALPHA = 1.0
 
@@ -105,6 +108,13 @@ class _SideInfoSkipGram(TrainerBase):
             )
         if getattr(self, "missing", "raise") not in ("raise", "item_only"):
             raise ValueError(f"missing must be 'raise' or 'item_only', got {self.missing!r}")
+        drop = getattr(self, "item_dropout", 0.0)
+        if (
+            isinstance(drop, bool)
+            or not isinstance(drop, int | float)
+            or not 0.0 <= float(drop) < 1.0
+        ):
+            raise ValueError(f"item_dropout must be a number in [0, 1), got {drop!r}")
         return params
 
     def _learns_weights(self) -> bool:
@@ -203,15 +213,20 @@ class _SideInfoSkipGram(TrainerBase):
         n_threads = min(workers, numba.config.NUMBA_NUM_THREADS)
         if n_threads < workers:
             logger.warning("workers=%d but numba has only %d threads", workers, n_threads)
-        seeds = np.array(spawn_seeds(rng, workers), dtype=np.uint64)
-        block = max(workers * 64, -(-n_walks // 20))
+        # workers > 1: many small chunks per block, handed out one at a time (chunk size 1), so
+        # a thread slowed by other work does not hold the block's barrier (static halves did)
+        n_chunks = 1 if workers == 1 else workers * _CHUNKS_PER_WORKER
+        seeds = np.array(spawn_seeds(rng, n_chunks), dtype=np.uint64)
+        block = max(n_chunks * 16, workers * 64, -(-n_walks // 20))
         total = params.epochs * n_walks
         losses: list[float] = []
         pair_total = 0
         learn = self._learns_weights() and F > 0
+        drop = float(getattr(self, "item_dropout", 0.0)) if F > 0 else 0.0
         bar = _progress(total, self.progress, self._method)
         prev_threads = numba.get_num_threads()
         numba.set_num_threads(n_threads)
+        prev_chunk = numba.set_parallel_chunksize(1 if n_chunks > 1 else 0)
         try:
             for epoch in range(params.epochs):
                 order = rng.permutation(n_walks).astype(np.int64)
@@ -235,7 +250,7 @@ class _SideInfoSkipGram(TrainerBase):
                             blk_order,
                             b0,
                             b1,
-                            workers,
+                            n_chunks,
                             seeds,
                             W,
                             S,
@@ -251,6 +266,7 @@ class _SideInfoSkipGram(TrainerBase):
                             float(lr0),
                             float(lr1),
                             learn,
+                            drop,
                         )
                     except (SystemError, OverflowError, ZeroDivisionError) as exc:
                         # math.exp overflow inside the compiled loop: the SGD diverged
@@ -280,6 +296,7 @@ class _SideInfoSkipGram(TrainerBase):
                 logger.info("%s epoch %d: loss per pair %.4f", self._method, epoch + 1, losses[-1])
         finally:
             numba.set_num_threads(prev_threads)
+            numba.set_parallel_chunksize(prev_chunk)
             if bar is not None:
                 bar.close()
 
@@ -352,6 +369,25 @@ class _SideInfoSkipGram(TrainerBase):
             self.side_vectors_[lo:hi], index=pd.Index(self.vocabularies_[f], name=field)
         )
 
+    def cold_field_weights(self) -> pd.Series:
+        """Per field: the weight an item gets without its own vector (softmax of its scores over
+        its side-info fields only, as trained with ``item_dropout``), averaged over the warm
+        items that have that field. What ``cold_start_vectors`` uses; GES: equal weights."""
+        self._check_fitted()
+        present = self.field_present_
+        F = present.shape[1]
+        if F == 0:
+            return pd.Series(np.zeros(0), index=pd.Index([], name="field"), name="weight")
+        a = self.weight_scores_[:, 1:].astype(np.float64)
+        a = np.where(present, a, -np.inf)
+        amax = a.max(1, keepdims=True)
+        has = present.any(1)
+        e = np.where(present, np.exp(a - np.where(has[:, None], amax, 0.0)), 0.0)
+        w = e / np.maximum(e.sum(1, keepdims=True), 1e-300)
+        with np.errstate(invalid="ignore"):
+            mean = np.where(present.any(0), (w * present).sum(0) / present.sum(0), 0.0)
+        return pd.Series(mean, index=pd.Index(self.fields_, name="field"), name="weight")
+
     def mean_field_weights(self) -> pd.Series:
         """Per field: the weight averaged over the warm items that have that field."""
         self._check_fitted()
@@ -367,10 +403,11 @@ class _SideInfoSkipGram(TrainerBase):
         side_info: ItemSideInfo,
         item_ids: ArrayLike | None = None,
         errors: Literal["raise", "skip"] = "raise",
+        normalize_fields: bool = False,
     ) -> Embeddings:
         """Vectors for items known only by their side information
         (``embeddings.eges.cold_start.cold_start_vectors``)."""
-        return cold_start.cold_start_vectors(self, side_info, item_ids, errors)
+        return cold_start.cold_start_vectors(self, side_info, item_ids, errors, normalize_fields)
 
     def embeddings_with_cold_start(
         self, side_info: ItemSideInfo, item_ids: ArrayLike | None = None
@@ -393,6 +430,10 @@ _SIDE_INFO_DOC = """
         fields: side-info fields to use (default: all fields of the ``ItemSideInfo``).
         missing: items of the graph without a row in the side information raise
             ``ValueError`` ("raise") or train on their own embedding alone ("item_only").
+        item_dropout: probability in [0, 1) that a centre item with side information is
+            trained without its own vector (softmax over its side-info fields only), so that
+            the side-information-only vector of a cold item is a trained vector and not half
+            of one. 0 (the default) is the paper's model.
 """
 
 
@@ -401,6 +442,7 @@ class _WithSideInfo(_SideInfoSkipGram):
         **_SideInfoSkipGram.hyperparams,
         "fields": (None, Sequence[str] | None),
         "missing": ("raise", Literal["raise", "item_only"]),
+        "item_dropout": (0.0, float),
     }
 
 

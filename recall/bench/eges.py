@@ -29,6 +29,16 @@ lower-cased) and the release year in 5-year buckets (``year5``: "1995-1999").
      upper reference for any non-personalised ranking). A second ranking, "all items", puts the
      cold vectors among all warm vectors (user's training items excluded). BGE has no side
      information and cannot embed a new item.
+   - ``--split valid``: the test's cold items stay hidden and are never evaluated; another
+     ``n_cold`` items are carved from the training items (seeded, independent stream), hidden
+     too, and evaluated instead: settings (``--item-dropout``) are chosen there, and the test
+     split is read once with the chosen settings.
+   - statistics (``--seeds`` >= 3): per model the mean HR@10 over seeds with its 95% Student-t
+     interval; paired bootstrap over (seed, user) units (``embeddings.stats``) of EGES vs GES
+     and each vs side-info popularity (difference and ratio, 95%); "significant" only when the
+     interval excludes zero. Per-user rows in ``cold_per_user.csv``, intervals in
+     ``cold_stats.csv``. Diagnostic rows (no training): "X norm" (field vectors scaled to unit
+     length before the weighted sum), "X [field]" (one field alone).
    - reference row "DeepWalk (gensim sg)": gensim skip-gram on the same walks with the same
      settings, i.e. what BGE computes, trained by gensim instead of our loop.
 3. **Throughput**: the same walks fed to EGES/BGE (``fit_walks``, one epoch) and to gensim
@@ -98,6 +108,24 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         help="threads for the quality runs (1 = bit-reproducible); throughput uses 1 and 2",
     )
     ap.add_argument("--parts", default="lp,rec,tp", help="comma list of lp, rec, tp")
+    ap.add_argument(
+        "--split",
+        choices=["test", "valid"],
+        default="test",
+        help="cold-start items evaluated: the test items, or validation items carved from the "
+        "training items (the test items stay hidden); choose settings on 'valid'",
+    )
+    ap.add_argument(
+        "--item-dropout",
+        default="",
+        help="comma list of item_dropout values > 0: adds 'GES drop=x' and 'EGES drop=x' rows",
+    )
+    ap.add_argument(
+        "--models",
+        default="",
+        help="comma list: train only these models in the recommendation part (default: all; "
+        "names as in the tables, e.g. 'GES,EGES,EGES drop=0.5')",
+    )
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
     run = start_run("eges", args, argv)
@@ -121,6 +149,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "tp_workers": [1, 2],
         "tp_repeat": 3,
         "seeds": 1,
+        "split": args.split,
+        "item_dropout": [float(x) for x in args.item_dropout.split(",") if x.strip()],
+        "models": [x.strip() for x in args.models.split(",") if x.strip()],
         "progress": args.progress,
     }
     if args.quick:

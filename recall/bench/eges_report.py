@@ -5,16 +5,113 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from embeddings.stats import mean_ci, paired_bootstrap
 from recall.bench.eges_setup import (
     PAPER_AUC,
 )
 
 logger = logging.getLogger(__name__)
+
+PER_USER = "cold_start_cold_only_per_user"
+SIDE_POP = "popularity (side info)"
+
+
+_MAIN = re.compile(r"^(GES|EGES)( drop=[0-9.eE+-]+)?( norm)?$")
+
+
+def _pairs(models: list[str]) -> list[tuple[str, str]]:
+    """The comparisons of the cold-start goal: each EGES variant vs the GES of the same
+    item_dropout (and vs plain GES), every GES / EGES variant vs side-info popularity; the
+    same among the "... norm" rows (unit field vectors); the one-field rows "... [field]" get
+    intervals but no pairs."""
+    main = [m for m in models if _MAIN.match(m)]
+    out: list[tuple[str, str]] = []
+    for m in main:
+        name, norm = (m[: -len(" norm")], " norm") if m.endswith(" norm") else (m, "")
+        base, _, drop = name.partition(" drop=")
+        plain_ges = "GES" + norm
+        if base == "EGES":
+            ges = (f"GES drop={drop}" if drop else "GES") + norm
+            if ges in models:
+                out.append((m, ges))
+            if drop and plain_ges in models:
+                out.append((m, plain_ges))
+        if base == "GES" and drop and plain_ges in models:
+            out.append((m, plain_ges))
+    if SIDE_POP in models:
+        out += [(m, SIDE_POP) for m in main]
+    return out
+
+
+def cold_start_statistics(
+    df: pd.DataFrame, n_boot: int = 10_000, random_state: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Intervals of the cold-only HR@10 from the per-user rows of ``df``.
+
+    Returns (per model: mean over seeds with its 95% Student-t interval over the seeds' means;
+    per pair (a, b): paired bootstrap over the (seed, user) units of mean(a) - mean(b) and
+    mean(a) / mean(b), 95% percentile intervals, verdict "win" / "loss" only when the
+    difference's interval excludes zero). Empty frames without per-user rows."""
+    pu = df[df.experiment == PER_USER]
+    if pu.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    by_seed = pu.groupby(["model", "seed"], sort=False)["value"].mean()
+    models = list(dict.fromkeys(pu["model"]))
+    ci_rows = []
+    for m in models:
+        v = by_seed.loc[m].to_numpy(float)
+        mean, lo, hi = mean_ci(v)
+        ci_rows.append({"model": m, "seeds": v.size, "mean": mean, "ci_low": lo, "ci_high": hi})
+    wide = pu.pivot_table(index=["seed", "user_id"], columns="model", values="value")
+    pair_rows = []
+    for a, b in _pairs(models):
+        both = wide[[a, b]].dropna()
+        r = paired_bootstrap(
+            both[a].to_numpy(), both[b].to_numpy(), n_boot=n_boot, random_state=random_state
+        )
+        pair_rows.append({"a": a, "b": b, **r.as_dict()})
+    return pd.DataFrame(ci_rows), pd.DataFrame(pair_rows)
+
+
+def _stats_md(ci: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
+    md = [
+        "### Cold start (hidden items only), HR@10 with intervals",
+        "",
+        "Mean over seeds with the 95% Student-t interval of the seeds' means:",
+        "",
+        "| model | seeds | HR@10 | 95% interval |",
+        "|---|---|---|---|",
+    ]
+    for r in ci.itertuples():
+        iv = "-" if np.isnan(r.ci_low) else f"[{r.ci_low:.4f}, {r.ci_high:.4f}]"
+        md.append(f"| {r.model} | {r.seeds} | {r.mean:.4f} | {iv} |")
+    md += [
+        "",
+        "Paired bootstrap over (seed, user) units (10,000 resamples; the same users and hidden "
+        "items for both models of a pair). A difference is significant only when its 95% "
+        "interval excludes zero; the goal '>= 2x side-info popularity' is met significantly "
+        "only when the ratio's lower bound is >= 2.",
+        "",
+        "| a | b | HR@10 a | HR@10 b | a - b [95%] | a / b [95%] | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in pairs.itertuples():
+        verdict = {"win": "a better (significant)", "loss": "a worse (significant)"}.get(
+            r.verdict, r.verdict
+        )
+        md.append(
+            f"| {r.a} | {r.b} | {r.mean_a:.4f} | {r.mean_b:.4f} | "
+            f"{r.diff:+.4f} [{r.diff_low:+.4f}, {r.diff_high:+.4f}] | "
+            f"{r.ratio:.2f} [{r.ratio_low:.2f}, {r.ratio_high:.2f}] | {verdict} |"
+        )
+    return md
 
 
 def _table(df: pd.DataFrame, index: str | list[str], columns: str, fmt: str = "{:.4f}") -> str:
@@ -45,8 +142,18 @@ def write_report(
     from embeddings.io import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
+    per_user = df[df.experiment == PER_USER]
+    ci, pairs = cold_start_statistics(df)
+    df = df[df.experiment != PER_USER].dropna(axis=1, how="all")
     with atomic_write(out / "results.csv", "w") as fh:
         df.to_csv(fh, index=False)
+    if len(per_user):
+        with atomic_write(out / "cold_per_user.csv", "w") as fh:
+            per_user.dropna(axis=1, how="all").to_csv(fh, index=False)
+        with atomic_write(out / "cold_stats.csv", "w") as fh:
+            pd.concat(
+                [ci.assign(kind="seed_interval"), pairs.assign(kind="paired_bootstrap")]
+            ).to_csv(fh, index=False)
     if run is not None:  # the harness's header: command, load before/after, clock policy
         md = run.header("EGES on MovieLens ml-latest-small")
     else:
@@ -72,7 +179,10 @@ def write_report(
                 "holdout",
                 "n_cold",
                 "min_cold_users",
+                "split",
+                "item_dropout",
             )
+            if k in cfg
         )
         + "; side info: genres, tags, year5 (5-year buckets)."
     )
@@ -113,12 +223,15 @@ def write_report(
                 md += [f"### {title}", "", _table(sub, "model", "metric"), ""]
                 n = int(sub["n"].max())
                 md.append(f"Users evaluated: {n}.")
-                if "skipped_cold_items" in sub and sub["skipped_cold_items"].notna().any():
+                main = sub[~sub["model"].str.contains("[", regex=False)]  # not one-field rows
+                if "skipped_cold_items" in main and main["skipped_cold_items"].notna().any():
                     md.append(
                         "Hidden items without any side-information value seen in training "
-                        f"(cannot be embedded): {int(sub['skipped_cold_items'].max())}."
+                        f"(cannot be embedded): {int(main['skipped_cold_items'].max())}."
                     )
                 md.append("")
+                if exp == "cold_start_cold_only" and len(ci):
+                    md += _stats_md(ci, pairs) + [""]
     fw = df[df.experiment == "field_weights"]
     if len(fw):
         md += ["## Mean field weights (softmax, over items having the field)", ""]

@@ -72,9 +72,23 @@ def train_walks(graph: ItemGraph, cfg: dict[str, Any], seed: int) -> np.ndarray:
     )
 
 
+def model_names(cfg: dict[str, Any]) -> list[str]:
+    """The models of the quality runs: BGE, GES, EGES, then "GES drop=x" / "EGES drop=x" for
+    each ``item_dropout`` x > 0 of the config."""
+    names = list(MODELS)
+    for x in cfg.get("item_dropout", []):
+        if float(x) > 0:
+            names += [f"GES drop={float(x):g}", f"EGES drop={float(x):g}"]
+    return names
+
+
 def make_model(name: str, cfg: dict[str, Any], seed: int, epochs: int | None = None, workers=None):
-    """An unfitted ``BGE`` / ``GES`` / ``EGES`` with the experiment's settings."""
-    return MODELS[name](
+    """An unfitted ``BGE`` / ``GES`` / ``EGES`` with the experiment's settings; a name
+    "GES drop=x" / "EGES drop=x" (``model_names``) sets ``item_dropout=x``."""
+    base, _, drop = name.partition(" drop=")
+    extra: dict[str, Any] = {"item_dropout": float(drop)} if drop else {}
+    return MODELS[base](
+        **extra,
         dim=cfg["dim"],
         window=cfg["window"],
         negative=cfg["negative"],
