@@ -1,6 +1,7 @@
 """Scale benchmark: how time and peak memory grow with the size of the problem.
 
-    python -m recall.bench.scale [--quick] [--tasks deepwalk,memory,walkspeed,item2vec,search,spark,sparkwalks]
+    python -m recall.bench.scale [--quick] [--tasks deepwalk,stages,quality,memory,walkspeed,
+                                  item2vec,search,spark,sparkwalks] [--setting scale|defaults]
                                  [--out reports/scale] [--threads N]
     embrecall bench scale --quick        # the same, through the command line (<= 1 min)
 
@@ -9,8 +10,16 @@ the child's own ``ru_maxrss`` (for Spark, whose work happens in a JVM, the peak 
 process tree, sampled every 0.1 s with psutil). Tasks, each at 3+ sizes:
 
 * ``deepwalk``: end to end, read an edge-list file -> walks -> vectors
-  (``read_edgelist`` + ``DeepWalk(stream=True)``: 10 walks x 80 per node, d = 128, window 10,
-  one epoch), on a seeded Chung-Lu graph with communities (:func:`chung_lu_edges`).
+  (``read_edgelist`` + ``DeepWalk(stream=True)``, d = 128) at ``--setting``: ``scale``
+  (:data:`AT_SCALE`: 5 walks x 40 per node, window 5, one epoch; the default) or the library
+  ``defaults`` (10 x 80, window 10, 2 epochs), on a seeded Chung-Lu graph with communities
+  (:func:`chung_lu_edges`, 10 edges per node).
+* ``stages``: DeepWalk stage by stage at the defaults' walks: read (pandas C parser), graph
+  build, walks (matrix held), corpus file, and one skip-gram epoch on one walk per node for
+  gensim ``corpus_file`` / iterable at window 5 / 10 (wall and CPU seconds, resident memory
+  after each stage); the report projects each setting to 1M nodes / 10M edges.
+* ``quality``: what :data:`AT_SCALE` costs: DeepWalk's validation-fold Macro/Micro-F1 on
+  BlogCatalog at the defaults, the scale setting and the steps between (3 seeds).
 * ``memory``: walks + skip-gram at one size, the walk matrix held (``stream=False``) against
   streamed walks (``stream="regenerate"`` and ``"spill"``).
 * ``walkspeed``: the walk engine alone, this checkout against another one (``--baseline DIR``,
@@ -66,6 +75,23 @@ CACHE = Path(os.environ.get("EMBRECALL_CACHE", Path.home() / ".cache" / "embreca
 #: the checkout whose code the child processes import (not an output location)
 REPO = Path(__file__).resolve().parents[2]
 
+#: DeepWalk's library defaults (walks, skip-gram window and epochs; d = 128 throughout)
+LIBRARY_DEFAULTS: dict[str, int] = {"num_walks": 10, "walk_length": 80, "window": 10, "epochs": 2}
+#: the "at scale" setting the 1M-node / 10M-edge run uses (``--setting scale``): walks of 40 as in
+#: the DeepWalk paper, half the windows, one epoch: 200 tokens per node instead of 800 x 2
+#: epochs, and each token trains half the context pairs -> about 1/16 of the defaults' skip-gram
+#: work. What it costs in quality is measured by the ``quality`` task (BlogCatalog, validation
+#: fold) and written in the report beside the cost-growth table.
+AT_SCALE: dict[str, int] = {"num_walks": 5, "walk_length": 40, "window": 5, "epochs": 1}
+#: settings compared on quality: the defaults, the scale setting, and the steps between them
+QUALITY_SETTINGS: dict[str, dict[str, int]] = {
+    "defaults (10x80, w10, 2 ep)": LIBRARY_DEFAULTS,
+    "10x80, w5, 1 ep": {"num_walks": 10, "walk_length": 80, "window": 5, "epochs": 1},
+    "10x40, w5, 1 ep": {"num_walks": 10, "walk_length": 40, "window": 5, "epochs": 1},
+    "at scale (5x40, w5, 1 ep)": AT_SCALE,
+}
+SETTINGS = {"defaults": LIBRARY_DEFAULTS, "scale": AT_SCALE}
+
 QUICK: dict[str, Any] = {
     "deepwalk": [1_000, 2_000, 4_000],  # nodes; 10 edges per node
     "memory": 4_000,
@@ -78,6 +104,13 @@ QUICK: dict[str, Any] = {
     "walks": (4, 20),  # num_walks, walk_length
     "dim_window": (32, 5),
     "epochs_item2vec": 2,
+    "stages": [2_000, 4_000],
+    "quality_dataset": "blogcatalog",
+    "quality_seeds": [0],
+    "quality_settings": {
+        "defaults (10x80, w10, 2 ep)": LIBRARY_DEFAULTS,
+        "at scale (5x40, w5, 1 ep)": AT_SCALE,
+    },
 }
 FULL: dict[str, Any] = {
     "deepwalk": [100_000, 300_000, 1_000_000],
@@ -93,6 +126,10 @@ FULL: dict[str, Any] = {
     "walks": (10, 80),
     "dim_window": (128, 10),
     "epochs_item2vec": 5,
+    "stages": [100_000, 300_000],
+    "quality_dataset": "blogcatalog",
+    "quality_seeds": [0, 1, 2],
+    "quality_settings": QUALITY_SETTINGS,
 }
 
 
@@ -134,18 +171,58 @@ def _run_child(task: str, params: dict, root: Path = REPO, timeout: float = 7200
 
 
 def task_deepwalk(cfg: dict, threads: int) -> list[dict]:
+    """DeepWalk end to end at each size, at ``cfg["setting"]`` (walks streamed, never held)."""
     rows = []
-    nw, wl = cfg["walks"]
+    st = cfg["setting"]
     for n in cfg["deepwalk"]:
         path = edge_file(n, 10 * n)
         r = _run_child(
             "deepwalk",
-            dict(edges=str(path), stream="regenerate", num_walks=nw, walk_length=wl,
-                 threads=threads, dim=cfg["dim_window"][0], window=cfg["dim_window"][1],
+            dict(edges=str(path), stream="regenerate", num_walks=st["num_walks"],
+                 walk_length=st["walk_length"], epochs=st["epochs"], threads=threads,
+                 dim=cfg["dim_window"][0], window=st["window"],
                  corpus_file=cfg.get("corpus_file", False)),
         )  # fmt: skip
-        r.update(size=n, edges=10 * n, corpus_file=bool(cfg.get("corpus_file", False)))
+        r.update(size=n, edges=10 * n, corpus_file=bool(cfg.get("corpus_file", False)),
+                 setting=cfg["setting_name"])  # fmt: skip
         rows.append(r)
+    return rows
+
+
+def task_stages(cfg: dict, threads: int) -> list[dict]:
+    """Each DeepWalk stage apart (read, build, walks, corpus file, one skip-gram epoch's words/s
+    for gensim ``corpus_file`` / iterable at window 5 / 10) at the library defaults' walks."""
+    rows = []
+    nw, wl = cfg["walks"]
+    dim = cfg["dim_window"][0]
+    variants = [["corpus_file", 5], ["corpus_file", 10], ["iterable", 5], ["iterable", 10]]
+    for n in cfg["stages"]:
+        path = edge_file(n, 10 * n)
+        params = dict(edges=str(path), num_walks=nw, walk_length=wl, threads=threads, dim=dim,
+                      variants=variants)  # fmt: skip
+        r = _run_child("stages", params)
+        r.update(size=n, edges=10 * n, dim=dim, num_walks=nw, walk_length=wl)
+        rows.append(r)
+    return rows
+
+
+def task_quality(cfg: dict, threads: int) -> list[dict]:
+    """Validation-fold Macro-F1 on BlogCatalog of each of ``QUALITY_SETTINGS`` over the seeds
+    (skipped, with a warning row, when the shared data is absent)."""
+    from embeddings.paths import data_root
+
+    if data_root() is None:
+        return [dict(task="quality", setting="(skipped: no shared data folder)")]
+    settings = cfg["quality_settings"]
+    params = dict(dataset=cfg["quality_dataset"], seeds=cfg["quality_seeds"], threads=threads,
+                  settings=settings, split_seed=0)  # fmt: skip
+    r = _run_child("quality", params)
+    rows = []
+    for row in r["rows"]:
+        row.update(task="quality", dataset=cfg["quality_dataset"], nodes=r["nodes"],
+                   arcs=r["arcs"], load_before=r["load_before"],
+                   params=json.dumps(settings[row["setting"]]))  # fmt: skip
+        rows.append(row)
     return rows
 
 
@@ -268,25 +345,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sizes",
         default=None,
-        help="comma-separated sizes for deepwalk/item2vec/search/sparkwalks",
+        help="comma-separated sizes for deepwalk/item2vec/search/sparkwalks/stages",
     )
     ap.add_argument(
         "--corpus-file", action="store_true", help="deepwalk: gensim corpus_file mode (C reader)"
+    )
+    ap.add_argument(
+        "--setting",
+        choices=sorted(SETTINGS),
+        default="scale",
+        help="deepwalk: walks / window / epochs: 'scale' (AT_SCALE, 5 x 40, window 5, 1 epoch) "
+        "or the library 'defaults' (10 x 80, window 10, 2 epochs)",
     )
     args = ap.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
     cfg["quick"] = args.quick
     cfg["corpus_file"] = args.corpus_file
+    cfg["setting"] = SETTINGS[args.setting]
+    cfg["setting_name"] = args.setting
     if args.sizes:
         sizes = [int(x) for x in args.sizes.split(",")]
-        for key in ("deepwalk", "item2vec", "search", "sparkwalks"):
+        for key in ("deepwalk", "item2vec", "search", "sparkwalks", "stages"):
             cfg[key] = sizes
     default = (
         "deepwalk,memory,item2vec,search" if args.quick else "deepwalk,memory,item2vec,search,spark"
     )
     tasks = (args.tasks or default).split(",")
     unknown = set(tasks) - {"deepwalk", "memory", "walkspeed", "item2vec", "search", "spark",
-                            "sparkwalks"}  # fmt: skip
+                            "sparkwalks", "stages", "quality"}  # fmt: skip
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}")
     run = start_run("scale", args, argv)  # refuses a busy machine unless --allow-load / --quick
@@ -299,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         "search": lambda: task_search(cfg, args.threads),
         "spark": lambda: task_spark(cfg, args.threads),
         "sparkwalks": lambda: task_sparkwalks(cfg, args.threads),
+        "stages": lambda: task_stages(cfg, args.threads),
+        "quality": lambda: task_quality(cfg, args.threads),
     }
     for t in tasks:
         rows += runners[t]()
@@ -311,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": library_versions(),
         "quick": args.quick,
         "full_help": FULL_HELP,
+        "settings": QUALITY_SETTINGS,
     }
     run.finish()
     write_report(rows, default_out("scale", args.quick, args.out), meta, run)
