@@ -55,13 +55,28 @@ def test_projection_is_linear_on_linear_costs_and_scales_with_the_setting():
     # 800M tokens x 2 epochs at 0.5M words/s (window 10, corpus_file)
     assert full["skipgram_s"] == pytest.approx(3200.0)
     at = d.loc[("scale", "corpus_file")]
-    # 5 x 40 = 1/4 of the steps: walks and file 1/4; one epoch at window 5 (1M words/s)
-    assert at["walk_s"] == pytest.approx(7.5) and at["corpus_write_s"] == pytest.approx(10.0)
-    assert at["skipgram_s"] == pytest.approx(2e8 / 1e6)
-    assert at["total_min"] == pytest.approx((10 + 20 + 7.5 + 10 + 200) / 60)
+    # 2 x 40 = 1/10 of the steps: walks and file 1/10; one epoch at window 5 (1M words/s)
+    assert at["walk_s"] == pytest.approx(3.0) and at["corpus_write_s"] == pytest.approx(4.0)
+    assert at["skipgram_s"] == pytest.approx(8e7 / 1e6)
+    assert at["total_min"] == pytest.approx((10 + 20 + 3 + 4 + 80) / 60)
     assert d.loc[("scale", "iterable")]["corpus_write_s"] == 0.0
-    assert d.loc[("scale", "iterable")]["skipgram_s"] == pytest.approx(400.0)
+    assert d.loc[("scale", "iterable")]["skipgram_s"] == pytest.approx(160.0)
     assert full["walk_matrix_gb_if_held"] == pytest.approx(1e6 * 800 * 4 / 2**30)
+    assert np.isnan(full["total_min_from_cpu"])  # no CPU columns, no CPU estimate
+
+
+def test_projection_from_cpu_equals_wall_when_two_threads_were_fully_busy():
+    rows = _stage_rows()
+    rows["threads"] = 2
+    for c in ("read", "build", "corpus_write"):
+        rows[f"{c}_cpu_s"] = rows[f"{c}_s"]  # single-threaded stages
+    rows["walk_cpu_s"] = 2 * rows["walk_s"]
+    for mode in ("corpus_file", "iterable"):
+        for w in (5, 10):
+            rows[f"epoch_cpu_s_{mode}_w{w}"] = 2 * rows[f"epoch_s_{mode}_w{w}"]
+    proj = stages_projection(rows, scale.SETTINGS, target=1_000_000)
+    assert np.allclose(proj["total_min_from_cpu"], proj["total_min"])
+    assert np.allclose(proj["skipgram_s_from_cpu"], proj["skipgram_s"])
 
 
 def test_projection_never_extrapolates_below_linear():
@@ -112,10 +127,10 @@ def test_cli_runs_the_scale_setting_and_writes_the_projection(tmp_path, monkeypa
     dw = df[df["task"] == "deepwalk"]
     assert list(dw["setting"]) == ["scale", "scale"]
     assert (dw["epochs"] == scale.AT_SCALE["epochs"]).all()
-    # 5 walks x <= 40 nodes per node (walks end early only at dead ends)
-    assert (dw["corpus_tokens"] <= dw["nodes"] * 5 * 40).all()
-    assert (dw["corpus_tokens"] > dw["nodes"] * 5 * 20).all()
+    # 2 walks x <= 40 nodes per node (walks end early only at dead ends)
+    assert (dw["corpus_tokens"] <= dw["nodes"] * 2 * 40).all()
+    assert (dw["corpus_tokens"] > dw["nodes"] * 2 * 20).all()
     text = (out / "report.md").read_text()
-    assert "Projected to 1M nodes / 10M edges" in text and "at scale (5x40, w5, 1 ep)" in text
+    assert "Projected to 1M nodes / 10M edges" in text and "at scale (2x40, w5, 1 ep)" in text
     with pytest.raises(SystemExit):
         scale.main(["--quick", "--setting", "tiny"])

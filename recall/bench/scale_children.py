@@ -172,8 +172,8 @@ def _child_stages(p: dict) -> dict:
 
     read (pandas' C parser, as ``read_edgelist``) -> build (``ItemGraph.from_edges``) -> walks
     (the whole matrix, ``num_walks x walk_length``) -> corpus file (written to ``tmp``) -> one
-    skip-gram epoch on a *sample* of the walks (``sample_rounds`` walks per node, so the
-    vocabulary is the full graph's) for each ``(mode, window)`` in ``variants``: words/s, from
+    skip-gram epoch on a *sample* of the walks (``sample_rounds`` walks per node, each cut to
+    its first ``sample_length`` nodes if given, so the vocabulary is the full graph's) for each ``(mode, window)`` in ``variants``: words/s, from
     which the full run's skip-gram time is ``tokens x epochs / words_per_s``.
     """
     import numpy as np
@@ -222,7 +222,7 @@ def _child_stages(p: dict) -> dict:
         out["corpus_file_mb"] = path.stat().st_size / 2**20
         # the sample: the first ``sample_rounds`` rounds (one walk from every node per round)
         n_sample = graph.n_nodes * int(p.get("sample_rounds", 1))
-        sample = np.ascontiguousarray(walks[:n_sample])
+        sample = np.ascontiguousarray(walks[:n_sample, : p.get("sample_length")])
         del walks
         _trim_heap()
         out["sample_tokens"] = s_tok = int((sample >= 0).sum())

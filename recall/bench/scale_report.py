@@ -95,8 +95,11 @@ def stages_projection(
     to each setting's steps per node; the skip-gram time is ``tokens x epochs x seconds per
     token`` of the measured ``(mode, window)`` epoch, the seconds per token extrapolated in size
     like the stages. One row per setting and skip-gram mode (``corpus_file`` or iterable).
+    ``*_from_cpu``: the same from CPU seconds (walks and skip-gram divided by the ``threads``),
+    the estimate that a loaded machine distorts least.
     """
     rows = []
+    threads = int(df["threads"].iloc[0]) if "threads" in df else 1
     steps = float(df["num_walks"].iloc[0] * df["walk_length"].iloc[0])
     per = {c: _extrapolate(df["size"], df[c], target) for c in STAGE_COSTS if c in df}
     tok_per_node = _extrapolate(df["size"], df["tokens_per_epoch"], target) / target / steps
@@ -111,6 +114,23 @@ def stages_projection(
             sg = tokens * st["epochs"] * sec_per_tok
             walks = per.get("walk_s", np.nan) * f
             write = per.get("corpus_write_s", np.nan) * f if mode == "corpus_file" else 0.0
+            # the same from CPU seconds (the load-robust estimate of a quiet run's wall time:
+            # single-threaded stages at their CPU time, walks and skip-gram over the threads)
+            cpu = {c: _extrapolate(df["size"], df[c.replace("_s", "_cpu_s")], target)
+                   for c in STAGE_COSTS if c.replace("_s", "_cpu_s") in df}  # fmt: skip
+            ccol = f"epoch_cpu_s_{mode}_w{st['window']}"
+            if ccol in df and cpu:
+                sg_cpu = (
+                    tokens
+                    * st["epochs"]
+                    * _extrapolate(df["size"], df[ccol] / df["sample_tokens"], target, 0.0)
+                    / threads
+                )
+                cpu_total = (cpu["read_s"] + cpu["build_s"] + cpu["walk_s"] * f / threads
+                             + (cpu["corpus_write_s"] * f if mode == "corpus_file" else 0.0)
+                             + sg_cpu)  # fmt: skip
+            else:
+                sg_cpu = cpu_total = np.nan
             rows.append({
                 "setting": name, "skipgram": mode, "nodes": target,
                 "tokens_per_epoch": tokens, "epochs": st["epochs"], "window": st["window"],
@@ -118,6 +138,7 @@ def stages_projection(
                 "corpus_write_s": write, "skipgram_s": sg,
                 "total_min": (per.get("read_s", 0) + per.get("build_s", 0) + walks + write + sg)
                 / 60,
+                "skipgram_s_from_cpu": sg_cpu, "total_min_from_cpu": cpu_total / 60,
                 "corpus_file_gb": (_extrapolate(df["size"], df["corpus_file_mb"], target) * f
                                    / 1024 if mode == "corpus_file" else 0.0),
                 "walk_matrix_gb_if_held": _extrapolate(df["size"], df["walk_matrix_mb"], target)
