@@ -134,6 +134,9 @@ def test_cli_runs_the_scale_setting_and_writes_the_projection(tmp_path, monkeypa
     assert (dw["corpus_tokens"] <= dw["nodes"] * 2 * 40).all()
     assert (dw["corpus_tokens"] > dw["nodes"] * 2 * 20).all()
     text = (out / "report.md").read_text()
-    assert "Projected to 1M nodes / 10M edges" in text and "at scale (2x40, w5, 1 ep)" in text
+    assert (
+        "Projected to 1M nodes / 10M edges" in text
+        and "at scale (2x40, w5, 1 ep, alpha 0.1)" in text
+    )
     with pytest.raises(SystemExit):
         scale.main(["--quick", "--setting", "tiny"])

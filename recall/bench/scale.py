@@ -11,8 +11,8 @@ process tree, sampled every 0.1 s with psutil). Tasks, each at 3+ sizes:
 
 * ``deepwalk``: end to end, read an edge-list file -> walks -> vectors
   (``read_edgelist`` + ``DeepWalk(stream=True)``, d = 128) at ``--setting``: ``scale``
-  (:data:`AT_SCALE`: 2 walks x 40 per node, window 5, one epoch; the default) or the library
-  ``defaults`` (10 x 80, window 10, 2 epochs), on a seeded Chung-Lu graph with communities
+  (:data:`AT_SCALE`: 2 walks x 40 per node, window 5, one epoch, alpha 0.1; the default),
+  ``scale-5x40`` or the library ``defaults`` (10 x 80, window 10, 2 epochs), on a seeded Chung-Lu graph with communities
   (:func:`chung_lu_edges`, 10 edges per node).
 * ``stages``: DeepWalk stage by stage at the defaults' walks: read (pandas C parser), graph
   build, walks (matrix held), corpus file, and one skip-gram epoch on one walk per node for
@@ -76,24 +76,33 @@ CACHE = Path(os.environ.get("EMBRECALL_CACHE", Path.home() / ".cache" / "embreca
 REPO = Path(__file__).resolve().parents[2]
 
 #: DeepWalk's library defaults (walks, skip-gram window and epochs; d = 128 throughout)
-LIBRARY_DEFAULTS: dict[str, int] = {"num_walks": 10, "walk_length": 80, "window": 10, "epochs": 2}
+LIBRARY_DEFAULTS: dict[str, float] = {"num_walks": 10, "walk_length": 80, "window": 10, "epochs": 2}
 #: the "at scale" setting the 1M-node / 10M-edge run uses (``--setting scale``): 2 walks of 40
-#: per node (walks of 40 as in the DeepWalk paper), window 5, one epoch: 80 tokens per node
-#: instead of 800 x 2 epochs, each training about half the context pairs (gensim shrinks windows:
-#: 3 pairs a side on average at window 5, 5.5 at 10), so ~1/36 of the defaults' skip-gram work.
-#: Chosen from the ``stages`` task: gensim trained ~90k tokens per CPU second at window 5 (d 128,
-#: 5 negatives; 100k nodes), so 1M nodes leave room for ~100M tokens in 10 min on 2 threads.
-#: What it costs in quality is the ``quality`` task (BlogCatalog, validation fold), written in
+#: per node (walks of 40 as in the DeepWalk paper), window 5, one epoch, and a 4x larger initial
+#: learning rate (alpha 0.1): 80 tokens per node instead of 800 x 2 epochs, each training about
+#: half the context pairs (gensim shrinks windows: 3 pairs a side on average at window 5, 5.5 at
+#: 10), so ~1/36 of the defaults' skip-gram work. Chosen from the ``stages`` task: gensim trained
+#: ~90k tokens per CPU second at window 5 (d 128, 5 negatives; 100k nodes), so 1M nodes leave
+#: room for ~100M tokens in 10 min on 2 threads. With so few tokens per node the default alpha
+#: (0.025, decayed over one short epoch) leaves the vectors untrained: on BlogCatalog's
+#: validation fold 2 x 40 scored Macro-F1 0.03 at alpha 0.025 and 0.11 at 0.1 (defaults 0.25).
+#: What the setting costs in quality is the ``quality`` task, written in
 #: ``reports/scale/at_scale.md`` beside the projection.
-AT_SCALE: dict[str, int] = {"num_walks": 2, "walk_length": 40, "window": 5, "epochs": 1}
-#: settings compared on quality: the defaults, the scale setting, and the steps between them
-QUALITY_SETTINGS: dict[str, dict[str, int]] = {
+AT_SCALE: dict[str, float] = {
+    "num_walks": 2, "walk_length": 40, "window": 5, "epochs": 1, "alpha": 0.1,
+}  # fmt: skip
+#: the next step up (2.5x the skip-gram work; Macro-F1 0.19 there): for a machine where the
+#: ``stages`` task measures >= 2.5x the rate above
+AT_SCALE_5X40: dict[str, float] = {**AT_SCALE, "num_walks": 5}
+#: settings compared on quality: the defaults, the scale settings, and the steps between them
+QUALITY_SETTINGS: dict[str, dict[str, float]] = {
     "defaults (10x80, w10, 2 ep)": LIBRARY_DEFAULTS,
     "10x40, w5, 1 ep": {"num_walks": 10, "walk_length": 40, "window": 5, "epochs": 1},
-    "5x40, w5, 1 ep": {"num_walks": 5, "walk_length": 40, "window": 5, "epochs": 1},
-    "at scale (2x40, w5, 1 ep)": AT_SCALE,
+    "5x40, w5, 1 ep, alpha 0.1": AT_SCALE_5X40,
+    "2x40, w5, 1 ep (alpha 0.025)": {"num_walks": 2, "walk_length": 40, "window": 5, "epochs": 1},
+    "at scale (2x40, w5, 1 ep, alpha 0.1)": AT_SCALE,
 }
-SETTINGS = {"defaults": LIBRARY_DEFAULTS, "scale": AT_SCALE}
+SETTINGS = {"defaults": LIBRARY_DEFAULTS, "scale": AT_SCALE, "scale-5x40": AT_SCALE_5X40}
 
 QUICK: dict[str, Any] = {
     "deepwalk": [1_000, 2_000, 4_000],  # nodes; 10 edges per node
@@ -112,7 +121,7 @@ QUICK: dict[str, Any] = {
     "quality_seeds": [0],
     "quality_settings": {
         "defaults (10x80, w10, 2 ep)": LIBRARY_DEFAULTS,
-        "at scale (2x40, w5, 1 ep)": AT_SCALE,
+        "at scale (2x40, w5, 1 ep, alpha 0.1)": AT_SCALE,
     },
 }
 FULL: dict[str, Any] = {
@@ -182,7 +191,8 @@ def task_deepwalk(cfg: dict, threads: int) -> list[dict]:
         r = _run_child(
             "deepwalk",
             dict(edges=str(path), stream="regenerate", num_walks=st["num_walks"],
-                 walk_length=st["walk_length"], epochs=st["epochs"], threads=threads,
+                 walk_length=st["walk_length"], epochs=st["epochs"], alpha=st.get("alpha"),
+                 threads=threads,
                  dim=cfg["dim_window"][0], window=st["window"],
                  corpus_file=cfg.get("corpus_file", False)),
         )  # fmt: skip
@@ -325,15 +335,15 @@ Estimated run times on a quiet 2-core machine (extrapolated from the loaded runs
 # ~25 min, peaks < 1 GB: memory of walks + skip-gram at 100k / 1M (4 variants), walk speed vs a baseline
 python -m recall.bench.scale --tasks memory,walkspeed --baseline /tmp/embrecall-base --threads 1
 # the issue-16 goal, DeepWalk end to end at the scale setting (AT_SCALE: 2 x 40 walks, window 5,
-# 1 epoch, d 128; gensim corpus_file, 2 threads) at 100k / 300k / 1M nodes (10 edges each):
-# ~10-15 min in all, the 1M run ~5-8 min and < 3 GB (projected, reports/scale/at_scale.md)
+# 1 epoch, alpha 0.1, d 128; gensim corpus_file, 2 threads) at 100k / 300k / 1M nodes (10 edges
+# each): ~12-15 min in all, the 1M run ~8 min and < 3 GB (projected, reports/scale/at_scale.md)
 python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting scale --out reports/scale/deepwalk
-# each stage apart at 100k / 300k, with the 1M projection of every setting: ~6-10 min
+# each stage apart at 100k / 300k, with the 1M projection of every setting: ~20 min
 python -m recall.bench.scale --tasks stages --threads 2 --out reports/scale/stages
-# what the scale setting costs in quality: BlogCatalog validation Macro-F1, 4 settings x 3 seeds:
-# ~6-10 min
+# what the scale setting costs in quality: BlogCatalog validation Macro-F1, 5 settings x 3 seeds:
+# ~15 min (the defaults are most of it)
 python -m recall.bench.scale --tasks quality --threads 2 --out reports/scale/quality
-# the library defaults (10 x 80, window 10, 2 epochs) at 1M do not fit 10 min: ~40-60 min
+# the library defaults (10 x 80, window 10, 2 epochs) at 1M do not fit 10 min: projected ~4 h
 python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting defaults --sizes 1000000 --out reports/scale/1m-defaults
 # ~20-30 min, peaks ~3-4 GB: Item2vec up to 25M interactions, exact and LSH search up to 10M x 32
 python -m recall.bench.scale --tasks item2vec,search --threads 2
@@ -363,8 +373,9 @@ def main(argv: list[str] | None = None) -> int:
         "--setting",
         choices=sorted(SETTINGS),
         default="scale",
-        help="deepwalk: walks / window / epochs: 'scale' (AT_SCALE, 2 x 40, window 5, 1 epoch) "
-        "or the library 'defaults' (10 x 80, window 10, 2 epochs)",
+        help="deepwalk: walks / window / epochs: 'scale' (AT_SCALE: 2 x 40, window 5, 1 epoch, "
+        "alpha 0.1), 'scale-5x40' (5 walks) or the library 'defaults' (10 x 80, window 10, "
+        "2 epochs)",
     )
     args = ap.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)

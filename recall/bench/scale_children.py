@@ -93,6 +93,7 @@ def _child_deepwalk(p: dict) -> dict:
         negative=p.get("negative", 5),
         corpus_file=bool(p.get("corpus_file", False)),
         epochs=int(p.get("epochs", 1)),
+        **({"alpha": float(p["alpha"])} if p.get("alpha") is not None else {}),
         workers=p["threads"],
         stream=stream,
         random_state=0,
