@@ -93,6 +93,10 @@ def test_quality_summary_pairs_seeds_against_the_defaults():
         "train_s": [10.0, 1.0, 12.0, 1.0], "corpus_tokens": [100, 10, 100, 10],
     })  # fmt: skip
     s = quality_summary(df).set_index("setting")
+    # the base is the setting named "defaults ...", wherever it comes
+    renamed = df.replace({"setting": {"d": "defaults (x)"}}).iloc[[1, 0, 3, 2]]
+    t = quality_summary(renamed).set_index("setting")
+    assert t.loc["s", "d_macro_vs_defaults"] == pytest.approx(-0.03)
     assert s.loc["d", "d_macro_vs_defaults"] == 0.0
     assert s.loc["s", "d_macro_vs_defaults"] == pytest.approx(-0.03)
     assert s.loc["s", "d_macro_min"] == pytest.approx(-0.05)

@@ -148,9 +148,10 @@ def stages_projection(
 
 
 def quality_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard deviation and per-seed change against the first setting (the defaults)
-    of the validation Macro/Micro-F1, one row per setting."""
-    first = df["setting"].iloc[0]
+    """Mean, standard deviation and per-seed change against the defaults (the setting named
+    ``defaults...``, else the first) of the validation Macro/Micro-F1, one row per setting."""
+    names = list(dict.fromkeys(df["setting"]))
+    first = next((n for n in names if str(n).startswith("defaults")), names[0])
     base = df[df["setting"] == first].set_index("seed")
     out = []
     for name, g in df.groupby("setting", sort=False):
