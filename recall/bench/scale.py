@@ -1,6 +1,7 @@
 """Scale benchmark: how time and peak memory grow with the size of the problem.
 
-    python -m recall.bench.scale [--quick] [--tasks deepwalk,memory,walkspeed,item2vec,search,spark,sparkwalks]
+    python -m recall.bench.scale [--quick] [--tasks deepwalk,stages,quality,memory,walkspeed,
+                                  item2vec,search,spark,sparkwalks] [--setting scale|defaults]
                                  [--out reports/scale] [--threads N]
     embrecall bench scale --quick        # the same, through the command line (<= 1 min)
 
@@ -9,8 +10,16 @@ the child's own ``ru_maxrss`` (for Spark, whose work happens in a JVM, the peak 
 process tree, sampled every 0.1 s with psutil). Tasks, each at 3+ sizes:
 
 * ``deepwalk``: end to end, read an edge-list file -> walks -> vectors
-  (``read_edgelist`` + ``DeepWalk(stream=True)``: 10 walks x 80 per node, d = 128, window 10,
-  one epoch), on a seeded Chung-Lu graph with communities (:func:`chung_lu_edges`).
+  (``read_edgelist`` + ``DeepWalk(stream=True)``, d = 128) at ``--setting``: ``scale``
+  (:data:`AT_SCALE`: 2 walks x 40 per node, window 5, one epoch, alpha 0.1; the default),
+  ``scale-5x40`` or the library ``defaults`` (10 x 80, window 10, 2 epochs), on a seeded Chung-Lu graph with communities
+  (:func:`chung_lu_edges`, 10 edges per node).
+* ``stages``: DeepWalk stage by stage at the defaults' walks: read (pandas C parser), graph
+  build, walks (matrix held), corpus file, and one skip-gram epoch on one walk per node for
+  gensim ``corpus_file`` / iterable at window 5 / 10 (wall and CPU seconds, resident memory
+  after each stage); the report projects each setting to 1M nodes / 10M edges.
+* ``quality``: what :data:`AT_SCALE` costs: DeepWalk's validation-fold Macro/Micro-F1 on
+  BlogCatalog at the defaults, the scale setting and the steps between (3 seeds).
 * ``memory``: walks + skip-gram at one size, the walk matrix held (``stream=False``) against
   streamed walks (``stream="regenerate"`` and ``"spill"``).
 * ``walkspeed``: the walk engine alone, this checkout against another one (``--baseline DIR``,
@@ -66,6 +75,35 @@ CACHE = Path(os.environ.get("EMBRECALL_CACHE", Path.home() / ".cache" / "embreca
 #: the checkout whose code the child processes import (not an output location)
 REPO = Path(__file__).resolve().parents[2]
 
+#: DeepWalk's library defaults (walks, skip-gram window and epochs; d = 128 throughout)
+LIBRARY_DEFAULTS: dict[str, float] = {"num_walks": 10, "walk_length": 80, "window": 10, "epochs": 2}
+#: the "at scale" setting the 1M-node / 10M-edge run uses (``--setting scale``): 2 walks of 40
+#: per node (walks of 40 as in the DeepWalk paper), window 5, one epoch, and a 4x larger initial
+#: learning rate (alpha 0.1): 80 tokens per node instead of 800 x 2 epochs, each training about
+#: half the context pairs (gensim shrinks windows: 3 pairs a side on average at window 5, 5.5 at
+#: 10), so ~1/36 of the defaults' skip-gram work. Chosen from the ``stages`` task: gensim trained
+#: ~90k tokens per CPU second at window 5 (d 128, 5 negatives; 100k nodes), so 1M nodes leave
+#: room for ~100M tokens in 10 min on 2 threads. With so few tokens per node the default alpha
+#: (0.025, decayed over one short epoch) leaves the vectors untrained: on BlogCatalog's
+#: validation fold 2 x 40 scored Macro-F1 0.03 at alpha 0.025 and 0.11 at 0.1 (defaults 0.25).
+#: What the setting costs in quality is the ``quality`` task, written in
+#: ``reports/scale/at_scale.md`` beside the projection.
+AT_SCALE: dict[str, float] = {
+    "num_walks": 2, "walk_length": 40, "window": 5, "epochs": 1, "alpha": 0.1,
+}  # fmt: skip
+#: the next step up (2.5x the skip-gram work; Macro-F1 0.19 there): for a machine where the
+#: ``stages`` task measures >= 2.5x the rate above
+AT_SCALE_5X40: dict[str, float] = {**AT_SCALE, "num_walks": 5}
+#: settings compared on quality: the defaults, the scale settings, and the steps between them
+QUALITY_SETTINGS: dict[str, dict[str, float]] = {
+    "defaults (10x80, w10, 2 ep)": LIBRARY_DEFAULTS,
+    "10x40, w5, 1 ep": {"num_walks": 10, "walk_length": 40, "window": 5, "epochs": 1},
+    "5x40, w5, 1 ep, alpha 0.1": AT_SCALE_5X40,
+    "2x40, w5, 1 ep (alpha 0.025)": {"num_walks": 2, "walk_length": 40, "window": 5, "epochs": 1},
+    "at scale (2x40, w5, 1 ep, alpha 0.1)": AT_SCALE,
+}
+SETTINGS = {"defaults": LIBRARY_DEFAULTS, "scale": AT_SCALE, "scale-5x40": AT_SCALE_5X40}
+
 QUICK: dict[str, Any] = {
     "deepwalk": [1_000, 2_000, 4_000],  # nodes; 10 edges per node
     "memory": 4_000,
@@ -78,6 +116,13 @@ QUICK: dict[str, Any] = {
     "walks": (4, 20),  # num_walks, walk_length
     "dim_window": (32, 5),
     "epochs_item2vec": 2,
+    "stages": [2_000, 4_000],
+    "quality_dataset": "blogcatalog",
+    "quality_seeds": [0],
+    "quality_settings": {
+        "defaults (10x80, w10, 2 ep)": LIBRARY_DEFAULTS,
+        "at scale (2x40, w5, 1 ep, alpha 0.1)": AT_SCALE,
+    },
 }
 FULL: dict[str, Any] = {
     "deepwalk": [100_000, 300_000, 1_000_000],
@@ -93,6 +138,10 @@ FULL: dict[str, Any] = {
     "walks": (10, 80),
     "dim_window": (128, 10),
     "epochs_item2vec": 5,
+    "stages": [100_000, 300_000],
+    "quality_dataset": "blogcatalog",
+    "quality_seeds": [0, 1, 2],
+    "quality_settings": QUALITY_SETTINGS,
 }
 
 
@@ -134,18 +183,59 @@ def _run_child(task: str, params: dict, root: Path = REPO, timeout: float = 7200
 
 
 def task_deepwalk(cfg: dict, threads: int) -> list[dict]:
+    """DeepWalk end to end at each size, at ``cfg["setting"]`` (walks streamed, never held)."""
     rows = []
-    nw, wl = cfg["walks"]
+    st = cfg["setting"]
     for n in cfg["deepwalk"]:
         path = edge_file(n, 10 * n)
         r = _run_child(
             "deepwalk",
-            dict(edges=str(path), stream="regenerate", num_walks=nw, walk_length=wl,
-                 threads=threads, dim=cfg["dim_window"][0], window=cfg["dim_window"][1],
+            dict(edges=str(path), stream="regenerate", num_walks=st["num_walks"],
+                 walk_length=st["walk_length"], epochs=st["epochs"], alpha=st.get("alpha"),
+                 threads=threads,
+                 dim=cfg["dim_window"][0], window=st["window"],
                  corpus_file=cfg.get("corpus_file", False)),
         )  # fmt: skip
-        r.update(size=n, edges=10 * n, corpus_file=bool(cfg.get("corpus_file", False)))
+        r.update(size=n, edges=10 * n, corpus_file=bool(cfg.get("corpus_file", False)),
+                 setting=cfg["setting_name"])  # fmt: skip
         rows.append(r)
+    return rows
+
+
+def task_stages(cfg: dict, threads: int) -> list[dict]:
+    """Each DeepWalk stage apart (read, build, walks, corpus file, one skip-gram epoch's words/s
+    for gensim ``corpus_file`` / iterable at window 5 / 10) at the library defaults' walks."""
+    rows = []
+    nw, wl = cfg["walks"]
+    dim = cfg["dim_window"][0]
+    variants = [["corpus_file", 5], ["corpus_file", 10], ["iterable", 5], ["iterable", 10]]
+    for n in cfg["stages"]:
+        path = edge_file(n, 10 * n)
+        params = dict(edges=str(path), num_walks=nw, walk_length=wl, threads=threads, dim=dim,
+                      variants=variants)  # fmt: skip
+        r = _run_child("stages", params)
+        r.update(size=n, edges=10 * n, dim=dim, num_walks=nw, walk_length=wl, threads=threads)
+        rows.append(r)
+    return rows
+
+
+def task_quality(cfg: dict, threads: int) -> list[dict]:
+    """Validation-fold Macro-F1 on BlogCatalog of each of ``QUALITY_SETTINGS`` over the seeds
+    (skipped, with a warning row, when the shared data is absent)."""
+    from embeddings.paths import data_root
+
+    if data_root() is None:
+        return [dict(task="quality", setting="(skipped: no shared data folder)")]
+    settings = cfg["quality_settings"]
+    params = dict(dataset=cfg["quality_dataset"], seeds=cfg["quality_seeds"], threads=threads,
+                  settings=settings, split_seed=0)  # fmt: skip
+    r = _run_child("quality", params)
+    rows = []
+    for row in r["rows"]:
+        row.update(task="quality", dataset=cfg["quality_dataset"], nodes=r["nodes"],
+                   arcs=r["arcs"], load_before=r["load_before"],
+                   params=json.dumps(settings[row["setting"]]))  # fmt: skip
+        rows.append(row)
     return rows
 
 
@@ -244,11 +334,17 @@ Estimated run times on a quiet 2-core machine (extrapolated from the loaded runs
 ```
 # ~25 min, peaks < 1 GB: memory of walks + skip-gram at 100k / 1M (4 variants), walk speed vs a baseline
 python -m recall.bench.scale --tasks memory,walkspeed --baseline /tmp/embrecall-base --threads 1
-# DeepWalk end to end at 100k / 300k / 1M nodes (10 edges each; 10 x 80 walks, d 128, window 10):
-# ~45-90 min in all, the 1M run 30-45 min and ~2.5 GB peak (gensim's skip-gram is the cost)
-python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file
-# only the 1M-node / 10M-edge run
-python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --sizes 1000000 --out reports/scale/1m
+# the issue-16 goal, DeepWalk end to end at the scale setting (AT_SCALE: 2 x 40 walks, window 5,
+# 1 epoch, alpha 0.1, d 128; gensim corpus_file, 2 threads) at 100k / 300k / 1M nodes (10 edges
+# each): ~12-15 min in all, the 1M run ~8 min and < 3 GB (projected, reports/scale/at_scale.md)
+python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting scale --out reports/scale/deepwalk
+# each stage apart at 100k / 300k, with the 1M projection of every setting: ~20 min
+python -m recall.bench.scale --tasks stages --threads 2 --out reports/scale/stages
+# what the scale setting costs in quality: BlogCatalog validation Macro-F1, 5 settings x 3 seeds:
+# ~15 min (the defaults are most of it)
+python -m recall.bench.scale --tasks quality --threads 2 --out reports/scale/quality
+# the library defaults (10 x 80, window 10, 2 epochs) at 1M do not fit 10 min: projected ~4 h
+python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting defaults --sizes 1000000 --out reports/scale/1m-defaults
 # ~20-30 min, peaks ~3-4 GB: Item2vec up to 25M interactions, exact and LSH search up to 10M x 32
 python -m recall.bench.scale --tasks item2vec,search --threads 2
 # ~30-60 min: Spark batch recall up to 100k items x 5k users, Spark walks up to 100k nodes
@@ -268,25 +364,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sizes",
         default=None,
-        help="comma-separated sizes for deepwalk/item2vec/search/sparkwalks",
+        help="comma-separated sizes for deepwalk/item2vec/search/sparkwalks/stages",
     )
     ap.add_argument(
         "--corpus-file", action="store_true", help="deepwalk: gensim corpus_file mode (C reader)"
+    )
+    ap.add_argument(
+        "--setting",
+        choices=sorted(SETTINGS),
+        default="scale",
+        help="deepwalk: walks / window / epochs: 'scale' (AT_SCALE: 2 x 40, window 5, 1 epoch, "
+        "alpha 0.1), 'scale-5x40' (5 walks) or the library 'defaults' (10 x 80, window 10, "
+        "2 epochs)",
     )
     args = ap.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
     cfg["quick"] = args.quick
     cfg["corpus_file"] = args.corpus_file
+    cfg["setting"] = SETTINGS[args.setting]
+    cfg["setting_name"] = args.setting
     if args.sizes:
         sizes = [int(x) for x in args.sizes.split(",")]
-        for key in ("deepwalk", "item2vec", "search", "sparkwalks"):
+        for key in ("deepwalk", "item2vec", "search", "sparkwalks", "stages"):
             cfg[key] = sizes
     default = (
         "deepwalk,memory,item2vec,search" if args.quick else "deepwalk,memory,item2vec,search,spark"
     )
     tasks = (args.tasks or default).split(",")
     unknown = set(tasks) - {"deepwalk", "memory", "walkspeed", "item2vec", "search", "spark",
-                            "sparkwalks"}  # fmt: skip
+                            "sparkwalks", "stages", "quality"}  # fmt: skip
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}")
     run = start_run("scale", args, argv)  # refuses a busy machine unless --allow-load / --quick
@@ -299,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         "search": lambda: task_search(cfg, args.threads),
         "spark": lambda: task_spark(cfg, args.threads),
         "sparkwalks": lambda: task_sparkwalks(cfg, args.threads),
+        "stages": lambda: task_stages(cfg, args.threads),
+        "quality": lambda: task_quality(cfg, args.threads),
     }
     for t in tasks:
         rows += runners[t]()
@@ -311,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": library_versions(),
         "quick": args.quick,
         "full_help": FULL_HELP,
+        "settings": QUALITY_SETTINGS,
     }
     run.finish()
     write_report(rows, default_out("scale", args.quick, args.out), meta, run)

@@ -92,7 +92,8 @@ def _child_deepwalk(p: dict) -> dict:
         window=p["window"],
         negative=p.get("negative", 5),
         corpus_file=bool(p.get("corpus_file", False)),
-        epochs=1,
+        epochs=int(p.get("epochs", 1)),
+        **({"alpha": float(p["alpha"])} if p.get("alpha") is not None else {}),
         workers=p["threads"],
         stream=stream,
         random_state=0,
@@ -101,10 +102,15 @@ def _child_deepwalk(p: dict) -> dict:
     t0 = time.perf_counter()
     emb = model.fit(graph)
     fit_s = time.perf_counter() - t0
+    skipgram_s = emb.meta.get("seconds")
     return {
         "nodes": graph.n_nodes,
         "arcs": graph.n_edges,
+        "epochs": int(p.get("epochs", 1)),
+        "corpus_tokens": emb.meta.get("corpus_tokens"),
         "read_s": read_s,
+        # streamed walks: walking (and writing the corpus file) happen between read and skip-gram
+        "walks_file_s": None if skipgram_s is None else fit_s - skipgram_s,
         "walks_vectors_s": fit_s,
         "walk_s": emb.meta.get("walk_seconds"),
         "skipgram_s": emb.meta.get("seconds"),
@@ -113,6 +119,156 @@ def _child_deepwalk(p: dict) -> dict:
         "peak_after_read_mb": rss_graph,
         "vectors": int(emb.vectors.shape[0]),
     }
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _rss_now_mb() -> float:
+    """Current resident set of this process (``VmRSS``), MB; the peak is ``_peak_rss_mb``."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _word_rate(
+    corpus: Any, corpus_file: str | None, tokens: int, dim: int, window: int, workers: int
+) -> dict[str, float]:
+    """One skip-gram epoch of gensim (our defaults besides ``dim``/``window``), timed apart from
+    its vocabulary pass: words per second of the training epoch."""
+    from gensim.models import Word2Vec
+
+    from embeddings.params import SkipGramParams
+
+    sg = SkipGramParams()
+    model = Word2Vec(
+        vector_size=dim, window=window, min_count=sg.min_count, sg=1, hs=0,
+        negative=sg.negative, ns_exponent=sg.ns_exponent, sample=sg.sample, alpha=sg.alpha,
+        min_alpha=sg.min_alpha, workers=workers, seed=1,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    if corpus_file is not None:
+        model.build_vocab(corpus_file=corpus_file)
+    else:
+        model.build_vocab(corpus_iterable=corpus)
+    vocab_s = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), _cpu_s()
+    if corpus_file is not None:
+        model.train(corpus_file=corpus_file, total_words=model.corpus_total_words,
+                    total_examples=model.corpus_count, epochs=1)  # fmt: skip
+    else:
+        model.train(corpus_iterable=corpus, total_examples=model.corpus_count, epochs=1)
+    train_s, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    return {"vocab_s": vocab_s, "epoch_s": train_s, "epoch_cpu_s": cpu,
+            "words_per_s": tokens / train_s, "words_per_cpu_s": tokens / cpu}  # fmt: skip
+
+
+def _child_stages(p: dict) -> dict:
+    """Each stage of DeepWalk at scale timed apart, with the resident memory after it.
+
+    read (pandas' C parser, as ``read_edgelist``) -> build (``ItemGraph.from_edges``) -> walks
+    (the whole matrix, ``num_walks x walk_length``) -> corpus file (written to ``tmp``) -> one
+    skip-gram epoch on a *sample* of the walks (``sample_rounds`` walks per node, each cut to
+    its first ``sample_length`` nodes if given, so the vocabulary is the full graph's) for each ``(mode, window)`` in ``variants``: words/s, from
+    which the full run's skip-gram time is ``tokens x epochs / words_per_s``.
+    """
+    import numpy as np
+
+    from embeddings.graph import ItemGraph
+    from embeddings.walks import generate_walks, walks_to_corpus_file
+    from embeddings.walks.stage import WalkSequences
+    from embeddings.word2vec import MAX_SEQUENCE_TOKENS, TokenCorpus
+
+    out: dict[str, Any] = {"rss_start_mb": _rss_now_mb()}
+    t0, c0 = time.perf_counter(), _cpu_s()
+    df = pd.read_csv(p["edges"], sep="\t", header=None, names=["u", "v", "w"],
+                     dtype={"u": np.int64, "v": np.int64, "w": np.float64}, engine="c")  # fmt: skip
+    out["read_s"] = time.perf_counter() - t0
+    out["read_cpu_s"] = _cpu_s() - c0
+    out["rss_after_read_mb"] = _rss_now_mb()
+    t0, c0 = time.perf_counter(), _cpu_s()
+    graph = ItemGraph.from_edges(df["u"].to_numpy(), df["v"].to_numpy(), df["w"].to_numpy(),
+                                 directed=False)  # fmt: skip
+    del df
+    out["build_s"] = time.perf_counter() - t0
+    out["build_cpu_s"] = _cpu_s() - c0
+    _trim_heap()
+    out["rss_after_build_mb"] = _rss_now_mb()
+    out["graph_mb"] = (
+        sum(a.nbytes for a in vars(graph).values() if isinstance(a, np.ndarray)) / 2**20
+    )
+    out.update(nodes=graph.n_nodes, arcs=graph.n_edges)
+    generate_walks(graph, 1, 3, start_nodes=[0], progress=False)  # numba compile, not timed
+    nw, wl, workers = p["num_walks"], p["walk_length"], p["threads"]
+    t0, c0 = time.perf_counter(), _cpu_s()
+    walks = generate_walks(graph, nw, wl, workers=workers, random_state=0, progress=False)
+    out["walk_s"] = time.perf_counter() - t0
+    out["walk_cpu_s"] = _cpu_s() - c0
+    out["walk_matrix_mb"] = walks.nbytes / 2**20
+    out["rss_after_walks_mb"] = _rss_now_mb()
+    tokens = int((walks >= 0).sum())
+    out["tokens_per_epoch"] = tokens
+    with tempfile.TemporaryDirectory(dir=p.get("tmp")) as tmp:
+        walks_to_corpus_file(walks[:1], graph, Path(tmp) / "warm.txt")  # compile, not timed
+        path = Path(tmp) / "walks.txt"
+        t0, c0 = time.perf_counter(), _cpu_s()
+        walks_to_corpus_file(walks, graph, path)
+        out["corpus_write_s"] = time.perf_counter() - t0
+        out["corpus_write_cpu_s"] = _cpu_s() - c0
+        out["corpus_file_mb"] = path.stat().st_size / 2**20
+        # the sample: the first ``sample_rounds`` rounds (one walk from every node per round)
+        n_sample = graph.n_nodes * int(p.get("sample_rounds", 1))
+        sample = np.ascontiguousarray(walks[:n_sample, : p.get("sample_length")])
+        del walks
+        _trim_heap()
+        out["sample_tokens"] = s_tok = int((sample >= 0).sum())
+        s_path = Path(tmp) / "sample.txt"
+        walks_to_corpus_file(sample, graph, s_path)
+        seqs = TokenCorpus(WalkSequences(sample, graph.node_ids), MAX_SEQUENCE_TOKENS)
+        for mode, window in p["variants"]:
+            r = _word_rate(seqs if mode == "iterable" else None,
+                           str(s_path) if mode == "corpus_file" else None,
+                           s_tok, p["dim"], window, workers)  # fmt: skip
+            for k, v in r.items():
+                out[f"{k}_{mode}_w{window}"] = v
+            _trim_heap()
+    out["peak_mb"] = _peak_rss_mb()
+    return out
+
+
+def _child_quality(p: dict) -> dict:
+    """DeepWalk on a labelled graph at named settings and seeds: validation-fold Macro/Micro-F1.
+
+    The node split is ``split_labelled_nodes`` with seed ``split_seed`` (the quality
+    benchmark's protocol): the classifier is fit on the fit nodes and scored on the validation
+    fold; the test nodes are never read. ``settings`` maps a name to DeepWalk parameters.
+    """
+    from embeddings.datasets.graphs import load_labelled_graph
+    from embeddings.evaluation import node_classification_holdout, split_labelled_nodes
+    from embeddings.trainers import DeepWalk
+
+    lg = load_labelled_graph(p["dataset"])  # data_root(required=True): FileNotFoundError
+    fit, valid, _test = split_labelled_nodes(
+        lg.labels, lg.node_ids, random_state=p.get("split_seed", 0)
+    )
+    rows = []
+    for seed in p["seeds"]:
+        for name, params in p["settings"].items():
+            t0 = time.perf_counter()
+            emb = DeepWalk(**params, workers=p["threads"], random_state=seed,
+                           progress=False).fit(lg.graph)  # fmt: skip
+            secs = time.perf_counter() - t0
+            r = node_classification_holdout(emb, lg.labels, lg.node_ids, fit, valid)
+            rows.append({"setting": name, "seed": seed, "train_s": secs,
+                         "corpus_tokens": emb.meta.get("corpus_tokens"),
+                         "macro_f1": r["macro_f1"], "micro_f1": r["micro_f1"],
+                         "n_eval": r["n_eval"]})  # fmt: skip
+    return {"rows": rows, "nodes": int(lg.graph.n_nodes), "arcs": int(lg.graph.n_edges)}
 
 
 def _child_walkspeed(p: dict) -> dict:
@@ -229,6 +385,8 @@ def _child_sparkwalks(p: dict) -> dict:
 CHILDREN = {
     "sparkwalks": _child_sparkwalks,
     "deepwalk": _child_deepwalk,
+    "stages": _child_stages,
+    "quality": _child_quality,
     "walkspeed": _child_walkspeed,
     "item2vec": _child_item2vec,
     "search": _child_search,

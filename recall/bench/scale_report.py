@@ -71,10 +71,115 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+STAGE_COSTS = ["read_s", "build_s", "walk_s", "corpus_write_s"]
+
+
+def _extrapolate(x: Any, y: Any, target: float, floor: float = 1.0) -> float:
+    """``y`` at ``target`` by a power law from the largest measured point, with the fitted
+    log-log exponent floored at ``floor``: 1 for a stage's time (no stage grows slower than
+    linearly in the graph size: a smaller fitted slope at these sizes is fixed overhead), 0 for
+    a cost per token (a smaller vocabulary does not make a token cheaper)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    k = int(np.argmax(x))
+    slope = _slope(x, y)
+    slope = floor if not np.isfinite(slope) else max(slope, floor)
+    return float(y[k] * (target / x[k]) ** slope)
+
+
+def stages_projection(
+    df: pd.DataFrame, settings: dict[str, dict[str, int]], target: int = 1_000_000
+) -> pd.DataFrame:
+    """Projected DeepWalk time at ``target`` nodes (10 edges each) from the ``stages`` rows.
+
+    The per-stage times of the default walks (``num_walks x walk_length`` per node) are scaled
+    to each setting's steps per node; the skip-gram time is ``tokens x epochs x seconds per
+    token`` of the measured ``(mode, window)`` epoch, the seconds per token extrapolated in size
+    like the stages. One row per setting and skip-gram mode (``corpus_file`` or iterable).
+    ``*_from_cpu``: the same from CPU seconds (walks and skip-gram divided by the ``threads``),
+    the estimate that a loaded machine distorts least.
+    """
+    rows = []
+    threads = int(df["threads"].iloc[0]) if "threads" in df else 1
+    steps = float(df["num_walks"].iloc[0] * df["walk_length"].iloc[0])
+    per = {c: _extrapolate(df["size"], df[c], target) for c in STAGE_COSTS if c in df}
+    tok_per_node = _extrapolate(df["size"], df["tokens_per_epoch"], target) / target / steps
+    for name, st in settings.items():
+        f = st["num_walks"] * st["walk_length"] / steps  # share of the default walks' steps
+        tokens = target * st["num_walks"] * st["walk_length"] * tok_per_node
+        for mode in ("corpus_file", "iterable"):
+            col = f"epoch_s_{mode}_w{st['window']}"
+            if col not in df:
+                continue
+            sec_per_tok = _extrapolate(df["size"], df[col] / df["sample_tokens"], target, 0.0)
+            sg = tokens * st["epochs"] * sec_per_tok
+            walks = per.get("walk_s", np.nan) * f
+            write = per.get("corpus_write_s", np.nan) * f if mode == "corpus_file" else 0.0
+            # the same from CPU seconds (the load-robust estimate of a quiet run's wall time:
+            # single-threaded stages at their CPU time, walks and skip-gram over the threads)
+            cpu = {c: _extrapolate(df["size"], df[c.replace("_s", "_cpu_s")], target)
+                   for c in STAGE_COSTS if c.replace("_s", "_cpu_s") in df}  # fmt: skip
+            ccol = f"epoch_cpu_s_{mode}_w{st['window']}"
+            if ccol in df and cpu:
+                sg_cpu = (
+                    tokens
+                    * st["epochs"]
+                    * _extrapolate(df["size"], df[ccol] / df["sample_tokens"], target, 0.0)
+                    / threads
+                )
+                cpu_total = (cpu["read_s"] + cpu["build_s"] + cpu["walk_s"] * f / threads
+                             + (cpu["corpus_write_s"] * f if mode == "corpus_file" else 0.0)
+                             + sg_cpu)  # fmt: skip
+            else:
+                sg_cpu = cpu_total = np.nan
+            rows.append({
+                "setting": name, "skipgram": mode, "nodes": target,
+                "tokens_per_epoch": tokens, "epochs": st["epochs"], "window": st["window"],
+                "read_s": per.get("read_s"), "build_s": per.get("build_s"), "walk_s": walks,
+                "corpus_write_s": write, "skipgram_s": sg,
+                "total_min": (per.get("read_s", 0) + per.get("build_s", 0) + walks + write + sg)
+                / 60,
+                "skipgram_s_from_cpu": sg_cpu, "total_min_from_cpu": cpu_total / 60,
+                "corpus_file_gb": (_extrapolate(df["size"], df["corpus_file_mb"], target) * f
+                                   / 1024 if mode == "corpus_file" else 0.0),
+                "walk_matrix_gb_if_held": _extrapolate(df["size"], df["walk_matrix_mb"], target)
+                * f / 1024,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def quality_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation and per-seed change against the defaults (the setting named
+    ``defaults...``, else the first) of the validation Macro/Micro-F1, one row per setting."""
+    names = list(dict.fromkeys(df["setting"]))
+    first = next((n for n in names if str(n).startswith("defaults")), names[0])
+    base = df[df["setting"] == first].set_index("seed")
+    out = []
+    for name, g in df.groupby("setting", sort=False):
+        g = g.set_index("seed")
+        d = (g["macro_f1"] - base["macro_f1"].reindex(g.index)).dropna()
+        out.append({
+            "setting": name, "n_seeds": len(g), "macro_f1": g["macro_f1"].mean(),
+            "macro_sd": g["macro_f1"].std(ddof=1) if len(g) > 1 else np.nan,
+            "micro_f1": g["micro_f1"].mean(), "d_macro_vs_defaults": d.mean(),
+            "d_macro_min": d.min(), "d_macro_max": d.max(), "train_s": g["train_s"].mean(),
+            "corpus_tokens": g["corpus_tokens"].mean(),
+        })  # fmt: skip
+    return pd.DataFrame(out)
+
+
 SECTIONS = {
     "deepwalk": ("DeepWalk end to end (read -> walks -> vectors), streamed walks",
-                 ["size", "edges", "arcs", "corpus_file", "read_s", "walks_vectors_s", "total_s", "peak_mb",
-                  "peak_after_read_mb", "load_before"], ["total_s", "peak_mb"], None),
+                 ["size", "edges", "arcs", "setting", "epochs", "corpus_file", "corpus_tokens",
+                  "read_s", "walks_file_s", "skipgram_s", "total_s", "peak_mb",
+                  "peak_after_read_mb", "load_before"], ["total_s", "skipgram_s", "peak_mb"], None),
+    "stages": ("DeepWalk stage by stage at the defaults' walks (walk matrix held; skip-gram: "
+               "one epoch on one walk per node, words/s of gensim with the threads shown)",
+               ["size", "arcs", "read_s", "build_s", "walk_s", "corpus_write_s", "graph_mb",
+                "walk_matrix_mb", "corpus_file_mb", "rss_after_build_mb", "rss_after_walks_mb",
+                "words_per_s_corpus_file_w5", "words_per_s_corpus_file_w10",
+                "words_per_s_iterable_w5", "words_per_s_iterable_w10", "vocab_s_corpus_file_w5",
+                "vocab_s_iterable_w5", "peak_mb", "load_before"],
+               ["read_s", "build_s", "walk_s", "corpus_write_s", "rss_after_walks_mb"], None),
     "memory": ("Walks + skip-gram: walk matrix held vs streamed (dim as shown, window 1, 1 "
                "negative: the model's memory does not depend on window or negatives)",
                ["variant", "size", "edges", "dim", "read_s", "walks_vectors_s", "peak_mb",
@@ -92,6 +197,10 @@ SECTIONS = {
                    "Chung-Lu graph, 10 edges per node)",
                    ["variant", "size", "edges", "walks", "nodes_walked", "seconds", "peak_tree_mb",
                     "load_before"], ["seconds"], "variant"),
+    "quality": ("What the scale setting costs: DeepWalk on BlogCatalog, validation fold (the "
+                "classifier fit on the fit nodes; test nodes unread)",
+                ["setting", "seed", "corpus_tokens", "train_s", "macro_f1", "micro_f1",
+                 "n_eval", "load_before"], [], None),
     "spark": ("Spark batch recall on local[2] (all users, k = 10)",
               ["variant", "size", "users", "seconds", "knn_recall", "peak_tree_mb",
                "load_before"], ["seconds"], "variant"),
@@ -130,6 +239,21 @@ def write_report(rows: list[dict], out: Path, meta: dict, run: Any = None) -> No
             lines += ["Growth (log-log slope):", "", _growth(sub, cost_cols, by), ""]
             _plot(sub, out, task, cost_cols, by)
             lines += [f"![{task}](plots/{task}.png)", ""]
+        if task == "stages" and meta.get("settings"):
+            proj = stages_projection(sub, meta["settings"])
+            lines += [
+                "Projected to 1M nodes / 10M edges (each stage's time by a power law from the "
+                "largest size, exponent floored at 1; skip-gram = tokens x epochs x measured "
+                "seconds per token). A projection from loaded runs, not a measurement:",
+                "",
+                _table(proj, list(proj.columns)),
+            ]
+        if task == "quality" and "macro_f1" in sub and sub["macro_f1"].notna().any():
+            lines += [
+                "Summary over seeds (change in Macro-F1 against the defaults, same seed):",
+                "",
+                _table(quality_summary(sub), list(quality_summary(sub).columns)),
+            ]
         if task == "walkspeed":
             med = sub.groupby("variant")[["walk_s_p1.0_q1.0", "walk_s_p0.5_q2.0"]].median()
             if {"baseline", "this"} <= set(med.index):
