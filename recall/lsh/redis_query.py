@@ -9,6 +9,8 @@ their vectors in one ``GET`` per table), so the server does no work per candidat
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -54,15 +56,8 @@ class _Query(_StoreBase):
                 for h in hexes[s : s + self.chunk_size]
             ]
             for res in self._eval(self._gather, calls, [storevec, fp]):
-                if isinstance(res, Exception):
-                    raise ValueError(
-                        f"store {self.prefix!r}: query failed ({res}); a foreign key under the "
-                        "prefix? verify() lists them"
-                    ) from res
-                if res[0] == b"!":
-                    if res[1] == b"missing":  # never built, or dropped: an empty store
-                        return self._gathered_nothing(0)
-                    raise ValueError(self._guard_message(res[1].decode()))
+                if self._store_missing(res):
+                    return self._gathered_nothing(0)
                 if res[0]:
                     member_parts.append(res[0])
                 count_parts.append(res[1])
@@ -125,15 +120,8 @@ class _Query(_StoreBase):
                 for h in hexes[s : s + self.chunk_size]
             ]
             for res in self._eval(self._gather_records, calls, [fp]):
-                if isinstance(res, Exception):
-                    raise ValueError(
-                        f"store {self.prefix!r}: query failed ({res}); a foreign key under the "
-                        "prefix? verify() lists them"
-                    ) from res
-                if res[0] == b"!":
-                    if res[1] == b"missing":  # never built, or dropped: an empty store
-                        return self._gathered_nothing(0)
-                    raise ValueError(self._guard_message(res[1].decode()))
+                if self._store_missing(res):
+                    return self._gathered_nothing(0)
                 if len(res) != n_tables + 1:
                     raise ValueError(f"store {self.prefix!r}: malformed bucket reply")
                 n_items = int(res[0])
@@ -166,3 +154,17 @@ class _Query(_StoreBase):
             np.zeros((0, self.dim), dtype=np.float32),
             n_items,
         )
+
+    def _store_missing(self, res: Any) -> bool:
+        """Check one gather reply: True when the store does not exist (never built, or dropped:
+        an empty store); raises ``ValueError`` on a failed script or a refused read."""
+        if isinstance(res, Exception):
+            raise ValueError(
+                f"store {self.prefix!r}: query failed ({res}); a foreign key under the "
+                "prefix? verify() lists them"
+            ) from res
+        if res[0] == b"!":
+            if res[1] == b"missing":
+                return True
+            raise ValueError(self._guard_message(res[1].decode()))
+        return False
