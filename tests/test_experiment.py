@@ -301,6 +301,48 @@ def test_config_setting_is_the_first_trial_and_unsearched_params_stay_fixed():
     assert kw["initial"] == [{"p": 1.0}]  # the trainer's default instead
 
 
+def test_warm_start_is_the_second_trial_with_the_sources_values_in_this_space():
+    from recall.experiment.validation import tune_arguments
+
+    spec = {"name": "n2v", "class": "embeddings.trainers:Node2Vec", "params": {"dim": 32}}
+    space = {
+        "p": {"float": [0.25, 4.0]},
+        "q": {"float": [0.25, 4.0]},
+        "window": {"int": [1, 10]},
+        "directed": {"choices": [True, False]},
+    }
+    tuning = {"n_trials": 3, "space": {"node2vec": space}}
+    deepwalk_choice = {"dim": 32, "window": 9, "directed": False, "epochs": 40, "sample": 0.1}
+    kw = tune_arguments(spec, tuning, "node2vec", seed=0, warm_params=deepwalk_choice)
+    first, second = kw["initial"]
+    # DeepWalk's searched values that lie in node2vec's space; p = q = 1 (DeepWalk) kept
+    assert second == {**first, "window": 9, "directed": False}
+    assert second["p"] == 1.0 and second["q"] == 1.0
+    # values outside this space (epochs, sample are not searched here) are not carried over
+    assert "epochs" not in second and "sample" not in second
+    # a warm setting equal to the first trial is not evaluated twice
+    kw = tune_arguments(spec, tuning, "node2vec", seed=0, warm_params=first)
+    assert kw["initial"] == [first]
+
+
+def test_warm_start_config_errors():
+    base = {
+        "name": "x",
+        "data": {"source": "synthetic"},
+        "methods": [
+            {"name": "dw", "class": "embeddings.trainers:DeepWalk"},
+            {"name": "n2v", "class": "embeddings.trainers:Node2Vec"},
+        ],
+    }
+    parse_config({**base, "tuning": {"n_trials": 2, "warm_start": {"n2v": "dw"}}})
+    with pytest.raises(ValueError, match="'n2v' listed before 'dw'"):
+        parse_config({**base, "tuning": {"warm_start": {"dw": "n2v"}}})
+    with pytest.raises(ValueError, match="needs both methods"):
+        parse_config({**base, "tuning": {"warm_start": {"n2v": "deepwalk"}}})
+    with pytest.raises(ValueError, match="warm_start must be a table"):
+        parse_config({**base, "tuning": {"warm_start": ["dw"]}})
+
+
 # ------------------------------------------------------------------ issue 10.1: wall clock
 def test_timings_are_wall_clock_medians_with_cpu_beside():
     import time

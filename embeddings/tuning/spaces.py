@@ -262,7 +262,7 @@ def space_from_config(tuning: Mapping[str, Any], method: str) -> dict[str, Any]:
     random_state, storage, metric); a relative ``storage`` path becomes a sqlite URL.
     """
     allowed = {"n_trials", "timeout", "random_state", "storage", "metric", "methods", "space"}
-    allowed |= {"fixed", "modes"}
+    allowed |= {"fixed", "modes", "warm_start"}  # warm_start: read by the runner
     unknown = set(tuning) - allowed
     if unknown:
         raise ValueError(f"[tuning]: unknown keys {sorted(unknown)} (allowed {sorted(allowed)})")

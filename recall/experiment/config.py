@@ -86,6 +86,14 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> ExperimentCon
         check_name(raw["name"], "name", problems)
     if "tuning" in raw:
         check_tuning(raw["tuning"], problems)
+        warm = raw["tuning"].get("warm_start", {}) if isinstance(raw["tuning"], dict) else {}
+        names = [m.get("name") for m in raw.get("methods", []) if isinstance(m, dict)]
+        for dst, src in warm.items() if isinstance(warm, dict) else []:
+            if dst not in names or src not in names or names.index(src) > names.index(dst):
+                problems.append(
+                    f"[tuning] warm_start: {dst} = {src!r} needs both methods in [[methods]], "
+                    f"{src!r} listed before {dst!r} (methods: {names})"
+                )
     if "description" in raw and not isinstance(raw["description"], str):
         problems.append(f"description must be a string, got {raw['description']!r}")
     ks = list(dict.fromkeys(int_list(raw, "k", [10], 1, problems, unique=False)))

@@ -191,11 +191,19 @@ def _run_into(
         pop = popularity_row(fit_on, test, ks, min_rating)
         quality.append({"seed": seed, "method": "popularity", **pop})
         bar = tqdm(config.methods, desc=f"methods (seed {seed})", disable=not progress)
+        chosen: dict[str, dict[str, Any]] = {}  # this seed's validated settings, by method name
+        warm_start = dict((raw.get("tuning") or {}).get("warm_start", {}))
         for spec in bar:
             bar.set_postfix_str(spec["name"])
             final_spec, setting, mode = spec, "config", e2e_mode
             chosen_mode = None
             if valid is not None:
+                warm = warm_start.get(spec["name"])
+                if warm is not None and warm not in chosen:
+                    raise ValueError(
+                        f"[tuning] warm_start: {spec['name']!r} starts from {warm!r}, which "
+                        "is not a method listed (and searched) before it"
+                    )
                 choice = choose_setting(
                     spec,
                     train,
@@ -206,13 +214,16 @@ def _run_into(
                     eval_metric=eval_metric,
                     min_rating=min_rating,
                     tuning=raw.get("tuning"),
-                    study_name=f"{config.name}-{spec['name']}-s{seed}-{valid_key['content']}",
+                    study_name=f"{config.name}-{spec['name']}-s{seed}-{valid_key['content']}"
+                    + (f"-from-{warm}" if warm is not None else ""),
+                    warm_params=None if warm is None else chosen[warm],
                     cache_dir=cache_dir,
                     cache_key=valid_key,
                     progress=progress,
                     reuse=use_cache,
                 )
                 tuning_rows.append(choice.row(seed))
+                chosen[str(spec["name"])] = dict(choice.params)
                 final_spec = {**spec, "params": choice.params}
                 setting, chosen_mode = choice.setting, choice.mode
                 if e2e_mode == "best":

@@ -330,6 +330,14 @@ def check_tuning(tun: Any, problems: list[str]) -> None:
                     f"[tuning] methods: {m!r} has no search{suggest(m, TUNABLE)} "
                     f"(searchable: {', '.join(TUNABLE)})"
                 )
+    warm = tun.get("warm_start", {})
+    if not isinstance(warm, Mapping) or not all(
+        isinstance(a, str) and isinstance(b, str) and a != b for a, b in warm.items()
+    ):
+        problems.append(
+            "[tuning] warm_start must be a table of method name = method name it starts from "
+            f'(e.g. {{ node2vec = "deepwalk" }}), got {warm!r}'
+        )
     for meth in [m for m in methods or TUNABLE if m in TUNABLE]:
         try:
             space_from_config(tun, str(meth))

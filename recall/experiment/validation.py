@@ -91,12 +91,21 @@ def _fits(value: Any, dim: Mapping[str, Any]) -> bool:
 
 
 def tune_arguments(
-    spec: Mapping[str, Any], tuning: Mapping[str, Any], key: str, seed: int
+    spec: Mapping[str, Any],
+    tuning: Mapping[str, Any],
+    key: str,
+    seed: int,
+    warm_params: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments of ``embeddings.tuning.tune`` for one config method: the ``[tuning]``
     table's budget, metric and space (default ``default_space(key)``); the config's parameters
     that are not searched stay fixed; the config's own setting is the first trial (so the search
-    never ends below it); ``random_state`` is the run's seed unless the table sets one."""
+    never ends below it); ``random_state`` is the run's seed unless the table sets one.
+
+    ``warm_params`` (``[tuning] warm_start``: the setting another method's search chose on the
+    same validation split, e.g. DeepWalk's for node2vec, whose space contains DeepWalk's at
+    p = q = 1) is the second trial: its values that lie in this space, the rest as in the
+    first. So node2vec's search never ends below the DeepWalk setting it generalises."""
     from embeddings.tuning import default_space, defaults_in_space, space_from_config
 
     kw = space_from_config(tuning, key)
@@ -106,7 +115,13 @@ def tune_arguments(
     fixed.update(kw["fixed"])
     start = defaults_in_space(key, space)
     start.update({k: v for k, v in params.items() if k in space and _fits(v, space[k])})
-    kw.update(space=space, fixed=fixed, initial=[start])
+    initial = [start]
+    if warm_params is not None:
+        warm = dict(start)
+        warm.update({k: v for k, v in warm_params.items() if k in space and _fits(v, space[k])})
+        if warm != start:
+            initial.append(warm)
+    kw.update(space=space, fixed=fixed, initial=initial)
     if "random_state" not in tuning:
         kw["random_state"] = int(seed)
     return kw
@@ -145,6 +160,7 @@ def choose_setting(
     cache_key: Mapping[str, Any] | None = None,
     progress: bool = False,
     reuse: bool = True,
+    warm_params: Mapping[str, Any] | None = None,
 ) -> MethodChoice:
     """Choose ``spec``'s setting and query mode on (train, valid); test is never read.
 
@@ -174,7 +190,7 @@ def choose_setting(
     from embeddings.tuning import tune
 
     assert tuning is not None
-    kw = tune_arguments(spec, tuning, key, seed)
+    kw = tune_arguments(spec, tuning, key, seed, warm_params)
     kw["metric"] = metric  # the runner's default K is its first k, not the tuner's 10
     uses_side = trainer_traits(import_object(str(spec["class"]))).uses_side_info
     res = tune(
