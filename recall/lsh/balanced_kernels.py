@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 
 from embeddings.neighbours import heap_push, heap_sort
-from recall._prefetch import prefetch
+from recall.lsh.prefetch import prefetch
 
 __all__ = ["METRIC_DOT", "METRIC_L2"]
 

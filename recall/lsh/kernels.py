@@ -1,21 +1,33 @@
-"""Compiled (numba) kernels of the LSH indexes: key combining, multi-probe sequences, search.
+"""Compiled (numba) search kernel of the LSH indexes: multi-probe sequences, candidate scan, re-rank.
 
-The bucket tables they read are built by :mod:`recall.lsh.tables`.
+The bucket tables it reads are built by :mod:`recall.lsh.tables`; its parts sit beside it:
+:mod:`recall.lsh.hash_kernels` (key combining, small projections; re-exported here),
+:mod:`recall.lsh.score_kernels` (candidate scores, sign sketches; re-exported here) and
+:mod:`recall.lsh.prefetch` (the CPU prefetch hint).
 
 The search kernel probes, per query, the home bucket of every table and then further buckets in the
-global order of the Lv et al. (2007) perturbation score, gathers candidates once each (a
-generation-stamped visited array, no clearing per query), counts per-table hits for the AND / vote
-strategies and re-ranks the survivors by exact score with a size-k min-heap.
+global order of the Lv et al. (2007) perturbation score (a small heap of perturbation sets,
+:func:`_hpush` / :func:`_hpop`), gathers candidates once each (a generation-stamped visited array,
+no clearing per query), counts per-table hits for the AND / vote strategies and re-ranks the
+survivors by exact score with a size-k min-heap.
 """
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from numpy.typing import NDArray
 
 from embeddings.neighbours import heap_push, heap_sort
+from recall.lsh.hash_kernels import combine_bits, combine_e2lsh, normalize_small, project_small
 from recall.lsh.prefetch import prefetch
+from recall.lsh.score_kernels import (
+    METRIC_DOT,
+    METRIC_L2,
+    _popcount32,
+    _score,
+    _score8c,
+    sketch_codes,
+)
 from recall.lsh.tables import _lookup
 
 __all__ = [
@@ -25,14 +37,14 @@ __all__ = [
     "project_small",
     "sketch_codes",
     "normalize_small",
+    "METRIC_DOT",
+    "METRIC_L2",
 ]
 
 KIND_E2LSH = 0
 KIND_SIMHASH = 1
 STRATEGY_OR = 0
 STRATEGY_VOTE = 1  # AND is vote with min_votes == L
-METRIC_DOT = 0  # ip and cosine (already normalised)
-METRIC_L2 = 1
 AHEAD = 8  # buckets prefetched ahead of the scan
 PREFETCH = 16  # deferred random rows prefetched ahead of their scoring (recall.lsh.prefetch)
 
@@ -41,70 +53,6 @@ _DEBRUIJN_MUL = np.uint64(0x03F79D71B4CB0A89)
 _DEBRUIJN = np.zeros(64, dtype=np.int64)
 for _i in range(64):
     _DEBRUIJN[int(((1 << _i) * 0x03F79D71B4CB0A89 & 0xFFFFFFFFFFFFFFFF) >> 58)] = _i
-
-
-# ----------------------------------------------------------------------------- key combining
-@nb.njit(cache=True)
-def combine_e2lsh(f: NDArray[np.float32], mults: NDArray[np.uint64], n_tables: int, m: int):
-    """keys (n, L) uint64 = sum_j mults[t*m+j] * uint64(floor(f[:, t*m+j])) mod 2**64."""
-    n = f.shape[0]
-    out = np.empty((n, n_tables), dtype=np.uint64)
-    for i in range(n):
-        for t in range(n_tables):
-            acc = np.uint64(0)
-            for j in range(m):
-                h = np.int64(np.floor(f[i, t * m + j]))
-                acc += mults[t * m + j] * np.uint64(h)
-            out[i, t] = acc
-    return out
-
-
-@nb.njit(cache=True)
-def combine_bits(p: NDArray[np.float32], n_tables: int, m: int):
-    """keys (n, L) uint64 = sum_j [p[:, t*m+j] > 0] << j."""
-    n = p.shape[0]
-    out = np.empty((n, n_tables), dtype=np.uint64)
-    one = np.uint64(1)
-    for i in range(n):
-        for t in range(n_tables):
-            acc = np.uint64(0)
-            for j in range(m):
-                if p[i, t * m + j] > 0:
-                    acc |= one << np.uint64(j)
-            out[i, t] = acc
-    return out
-
-
-@nb.njit(cache=True)
-def normalize_small(x):
-    """Unit-length copy of a few float32 rows (zero rows stay zero), as ``normalize_rows``."""
-    n, d = x.shape
-    out = np.empty((n, d), dtype=np.float32)
-    for i in range(n):
-        acc = 0.0
-        for c in range(d):
-            acc += np.float64(x[i, c]) * np.float64(x[i, c])
-        nrm = np.float32(max(np.sqrt(acc), 1e-12))
-        for c in range(d):
-            out[i, c] = x[i, c] / nrm
-    return out
-
-
-@nb.njit(cache=True, fastmath=False)
-def project_small(x, A, b, w, affine):
-    """``(x @ A + b) / w`` (or ``x @ A``) for a few rows, without a BLAS thread pool round trip."""
-    n, d = x.shape
-    cols = A.shape[1]
-    out = np.zeros((n, cols), dtype=np.float32)
-    for i in range(n):
-        for c in range(d):
-            v = x[i, c]
-            for j in range(cols):
-                out[i, j] += v * A[c, j]
-        if affine:
-            for j in range(cols):
-                out[i, j] = (out[i, j] + b[j]) / w
-    return out
 
 
 # ----------------------------------------------------------------------------- heaps
@@ -151,56 +99,6 @@ def _hpop(hs, ht, hm, size):
 
 
 # ----------------------------------------------------------------------------- search
-@nb.njit(cache=True, fastmath=True)
-def _score(data, norms, row, q, qn, metric):
-    acc = np.float32(0.0)
-    for c in range(q.shape[0]):
-        acc += data[row, c] * q[c]
-    if metric == METRIC_L2:
-        return np.float32(2.0) * acc - norms[row] - qn
-    return acc
-
-
-@nb.njit(cache=True, fastmath=True)
-def _score8c(ccodes, t, p, norms, row, qs, qn, metric):
-    acc = np.float32(0.0)
-    for c in range(qs.shape[0]):
-        acc += np.float32(ccodes[t, p, c]) * qs[c]
-    if metric == METRIC_L2:
-        return np.float32(2.0) * acc - norms[row] - qn
-    return acc
-
-
-@nb.njit(cache=True, inline="always")
-def _popcount32(v):
-    """Set bits of a uint32 (SWAR; numba has no portable popcount intrinsic)."""
-    v = v - ((v >> np.uint32(1)) & np.uint32(0x55555555))
-    v = (v & np.uint32(0x33333333)) + ((v >> np.uint32(2)) & np.uint32(0x33333333))
-    v = (v + (v >> np.uint32(4))) & np.uint32(0x0F0F0F0F)
-    return np.int64(((v * np.uint32(0x01010101)) & np.uint32(0xFFFFFFFF)) >> np.uint32(24))
-
-
-@nb.njit(cache=True)
-def sketch_codes(x, planes):
-    """Sketches (n,) uint32: bit j = [x . planes[:, j] > 0] for the B <= 32 columns of planes."""
-    n, d = x.shape
-    nb_ = planes.shape[1]
-    out = np.zeros(n, dtype=np.uint32)
-    proj = np.empty(nb_, dtype=np.float32)
-    for i in range(n):
-        proj[:] = 0.0
-        for c in range(d):
-            v = x[i, c]
-            for j in range(nb_):
-                proj[j] += v * planes[c, j]
-        acc = np.uint32(0)
-        for j in range(nb_):
-            if proj[j] > 0:
-                acc |= np.uint32(1) << np.uint32(j)
-        out[i] = acc
-    return out
-
-
 @nb.njit(cache=True)
 def search_batch(
     f,  # (nq, L*m) float32: (x.v+b)/w for E2LSH, x.v for SimHash
