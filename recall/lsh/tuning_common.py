@@ -38,6 +38,13 @@ class TuningResult:
     cost_unit: str = ""
     #: ``os.getloadavg()`` when the tuning finished (None where the platform has none)
     load_average: tuple[float, float, float] | None = None
+    #: wall-clock seconds per phase of the tuning (``truth``, ``build``, ``search``,
+    #: ``validation``; what is left of ``seconds`` is bookkeeping)
+    timings: dict[str, float] = field(default_factory=dict)
+    #: the chosen index as the tuning built it over ``vectors`` (ids 0 .. n-1, search parameters
+    #: set), so that it need not be built again; None when the tuning queries were held out of
+    #: ``vectors`` (the index then lacks those rows) or the tuner does not keep one
+    index: Index | None = field(default=None, repr=False)
 
     def make_index(self) -> Index:
         """A new, unbuilt index with the chosen parameters."""
