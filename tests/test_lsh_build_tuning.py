@@ -193,3 +193,28 @@ def test_explore_tries_later_grid_points_only_while_they_win():
     assert res.frontier["n_tables"].iloc[0] == 4
     res = tune_balanced_lsh(x, q, target_recall=0.85, grid=grid, random_state=0)
     assert (res.frontier["n_tables"] == 4).all()
+
+
+def test_truth_of_unit_rows_by_inner_product_equals_cosine_truth():
+    from recall.lsh.tuning_common import _truth
+
+    x, q = skewed_clusters(5000, 16, n_queries=50, random_state=3)  # unit rows
+    np.testing.assert_array_equal(
+        _truth(x, q, K, "cosine"), exact_knn(x, q, K, metric="cosine").ids
+    )
+    y = x * 3.0  # not unit length: searched by cosine as before
+    np.testing.assert_array_equal(_truth(y, q, K, "cosine"), exact_knn(x, q, K, "cosine").ids)
+
+
+@pytest.mark.parametrize("skip", [0.0, float("inf")])
+def test_simhash_is_not_built_when_a_sample_says_it_cannot_win(monkeypatch, skip):
+    from recall.lsh import tuning_balanced as tb
+
+    monkeypatch.setattr(tb, "SIMHASH_SAMPLE", 4096)
+    monkeypatch.setattr(tb, "SIMHASH_SKIP", skip)
+    x, q = skewed_clusters(20_000, 32, n_queries=200, random_state=4)
+    res = tune(x, q, target_recall=0.9, random_state=0)
+    kinds = set(res.frontier["index"])
+    # skip 0: any predicted candidate count is too many, SimHash is never built
+    assert ("simhash" in kinds) == (skip > 0)
+    assert res.reached and res.index is not None
