@@ -82,18 +82,21 @@ def tune_balanced_lsh(
     so the tuner builds as few indexes as it can. The grid ends at the first balanced point that
     meets the target: the later points (more tables) are the *grown* grid, tried only when the
     earlier ones run out of probes and refinement (at 1M, 16 tables never beat 8 at recall 0.9
-    on any family, for twice the build); ``explore=True`` also tries them after a point met the
-    target, while each one wins. With ``include_simhash`` (cosine only), one
+    on the skewed and inner-product families and were within 10% on the Gaussian mixture, for
+    twice the build); ``explore=True`` also tries them after a point met the target, while each
+    one wins. With ``include_simhash`` (cosine only), one
     :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 4`` bits, 12 or 8 when short
     vectors leave no room for one int8 copy beside 16 permutations; as many contiguous int8
     copies in bucket order as the memory cap allows and 32-bit sketches on the other tables when
     they fit) is swept *after the first balanced point* (``n_probes`` doubling from 16) and
     chosen when it is cheaper: on isotropic Gaussian mixtures random hyperplanes need no
-    balancing and their flat buckets cost less per candidate than the split tree; on skewed data
-    its sweep stops at the first probe count that is still short of the target and already costs
-    more than ``LOSE_SLACK`` times the best point (it cannot win), where swept first it doubled
-    its probes to 1,024 at a few hundred queries per second. The same rule stops a balanced
-    point's sweep, and the sketch-radius refinement of SimHash is skipped when SimHash cannot win.
+    balancing and their flat buckets cost less per candidate than the split tree. Swept first (as
+    before), on the skewed family at 1M its build (3-6 s) and its sketch-radius evaluations were
+    spent before the balanced point won (SimHash met the target at 16 probes with ~25,000
+    candidates per query, ~1,600 QPS, vs ~10,000 QPS). After the first balanced point, its sweep
+    stops at the first probe count still short of the target that already costs more than
+    ``LOSE_SLACK`` times the best point (it cannot win; the same rule stops a balanced point's
+    sweep), and its sketch-radius refinement is skipped when it cannot win.
     Before SimHash is built at all, its candidates at the fewest probes are predicted on a sample
     of ``SIMHASH_SAMPLE`` rows; more than ``SIMHASH_SKIP`` times the best balanced point's
     candidates and it is not built (on the skewed family at 1M: 63x, a 3-6 s build saved; on
@@ -371,14 +374,14 @@ def tune_balanced_lsh(
             best = r
         beaten = len(lost) > n_lost
         if with_simhash and not simhash_done:
-            # SimHash after the first balanced point, so that its sweep stops as soon as it
-            # cannot beat it (issue 11: on the skewed family SimHash swept first spent its probe
-            # doubling up to 1,024 probes at a few hundred QPS before the balanced point won)
+            # SimHash after the first balanced point, so that it can be skipped or its sweep
+            # stopped as soon as it cannot beat it (issue 11: on the skewed family at 1M, swept
+            # first, its build and sketch-radius sweep were spent before the balanced point won)
             simhash_done = True
             simhash_point()
         # a point that met the target ends the grid: the later points (more tables) are the
-        # grown grid, for targets the first cannot reach (issue 11: at 1M on every family, 16
-        # tables never beat 8 at recall 0.9 and took twice the build); ``explore=True`` tries
+        # grown grid, for targets the first cannot reach (issue 11: at 1M, 16 tables never beat
+        # 8 at recall 0.9 on skewed / ip, within 10% on gmm, for twice the build); ``explore`` tries
         # them while they win. A point beaten by a cheaper one also ends it; a point skipped
         # for memory or out of probes lets the next one try.
         if beaten or (r is not None and (not explore or best is not r)):
