@@ -49,6 +49,7 @@ from recall.base import Index, Metric, SearchResult
 from recall.lsh._checks import check_int as _check_int
 from recall.lsh.balanced_build import Forest, build_forest, check_state
 from recall.lsh.balanced_kernels import METRIC_DOT, METRIC_L2, _search
+from recall.lsh.build_kernels import quantize_rows
 
 __all__ = ["BalancedLSHIndex"]
 
@@ -192,7 +193,8 @@ class BalancedLSHIndex(Index):
         self._norms = np.einsum("ij,ij->i", xs, xs).astype(np.float32)
         amax = np.abs(xs).max(axis=0)
         self._scales = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-        self._codes = np.clip(np.rint(xs / self._scales), -127, 127).astype(np.int8)
+        self._codes = np.empty(xs.shape, dtype=np.int8)
+        quantize_rows(xs, self._scales, self._codes)  # = clip(rint(xs / scales)), no temporaries
         self._stamp = np.zeros(xs.shape[0], dtype=np.int32)
         self._gen = np.zeros(1, dtype=np.int64)
         self._projT = np.ascontiguousarray(self._proj.transpose(0, 2, 1))

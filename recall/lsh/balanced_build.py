@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from recall.lsh.crosspolytope import cp_digits as _cp_digits
+from recall.lsh.build_kernels import group_rows, split_level
 from recall.lsh.crosspolytope import orthonormal_blocks
 
 __all__ = ["Forest", "build_forest", "check_state", "hash_dim"]
@@ -119,13 +119,10 @@ def build_table(
         remap[split_nodes] = np.arange(ns)
         local = remap[node_of[active]]
         f = table * max_depth + level
-        y = h[active] @ proj[f]  # (n_active, D')
-        cnt = np.bincount(local, minlength=ns).astype(np.float64)
-        pm = np.empty((ns, n_dirs), dtype=np.float32)
-        for j in range(n_dirs):
-            pm[:, j] = np.bincount(local, weights=y[:, j], minlength=ns) / cnt
-        y -= pm[local]
-        digits = _cp_digits(np.ascontiguousarray(y, dtype=np.float32))
+        # projections, node means and centred digits in one compiled pass over the rows in
+        # place (issue 11: the gathered copy ``h[active]`` and the BLAS product took most of
+        # the build at 1M)
+        pm, digits = split_level(h, active, local, ns, proj[f])
         first = child.size
         child[split_nodes] = node_base + first + np.arange(ns) * D2
         pq_index[split_nodes] = f
@@ -173,7 +170,8 @@ def build_forest(
     for r, rows in enumerate(parts):
         if metric == "ip":
             scale[r] = bound[r] = np.float32(np.sqrt(sq[rows].max()))
-        h = hash_items(x[rows], float(scale[r]), metric)
+        # cosine / l2: one range of every row in order, so the vectors themselves, not a copy
+        h = hash_items(x if metric != "ip" else x[rows], float(scale[r]), metric)
         for t in range(n_tables):
             child, pq_index, inner, pm, node_of = build_table(
                 h, proj, r * n_tables + t, node_base, n_dirs, leaf_size, max_depth
@@ -188,12 +186,7 @@ def build_forest(
             inner_base += pm.shape[0]
     # internal row order: table 0's leaf order (its leaves become contiguous rows)
     order = np.lexsort((rank, leaf_of[0]))
-    all_leaf = leaf_of[:, order].ravel()
-    all_rows = np.tile(np.arange(n, dtype=np.int64), n_tables)
-    # rows ascend within each table's block and leaves are distinct across tables, so a stable
-    # sort by leaf keeps rows ascending inside every leaf
-    srt = np.argsort(all_leaf, kind="stable")
-    counts = np.bincount(all_leaf, minlength=node_base)
+    counts = np.bincount(leaf_of.ravel(), minlength=node_base)
     ends = np.cumsum(counts)
     if ends[-1] >= 2**31 or node_base >= 2**31:
         raise ValueError(f"too many rows x tables for int32 posting offsets: {ends[-1]}")
@@ -214,7 +207,10 @@ def build_forest(
         ),
         inner_f=inner_f,
         node_pm=np.ascontiguousarray(np.concatenate(pms), dtype=np.float32),
-        postings=all_rows[srt].astype(np.int32),
+        # rows ascend within each table's block and leaves are distinct across tables, so
+        # grouping by leaf in position order keeps rows ascending inside every leaf (the same
+        # array as a stable argsort of the leaves, without the sort)
+        postings=group_rows(leaf_of, order, ends - counts),
     )
 
 

@@ -237,10 +237,13 @@ def _search(
                     continue
                 leaves += 1
                 leaves_r += 1
-                # issue the leaf's loads first so that their cache misses overlap
+                # issue the leaf's loads first so that their cache misses overlap (both ends
+                # of an int8 row: a row need not start on a cache line)
                 for pp in range(nodes[node, 2], nodes[node, 3]):
-                    prefetch(codes, postings[pp])
-                    prefetch(stamp, postings[pp])
+                    row = postings[pp]
+                    prefetch(codes[row], 0)
+                    prefetch(codes[row], d - 1)
+                    prefetch(stamp, row)
                 for pp in range(nodes[node, 2], nodes[node, 3]):
                     row = postings[pp]
                     if stamp[row] == g32:
@@ -257,6 +260,11 @@ def _search(
                     size_k = heap_push(tk, tki, size_k, k, acc, row)
         n_cand[qi] = nc
         n_leaves[qi] = leaves
+        # the float32 rows of the exact re-rank are random rows: prefetch them all first
+        for a in range(size_r):
+            for c in range(0, d, 16):
+                prefetch(data[ri[a]], c)
+            prefetch(data[ri[a]], d - 1)
         size = 0
         for a in range(size_r):
             row = ri[a]

@@ -17,7 +17,14 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["KEY_BLOCK", "blocked_keys", "counting_sort", "quantize_rows"]
+__all__ = [
+    "KEY_BLOCK",
+    "blocked_keys",
+    "counting_sort",
+    "group_rows",
+    "quantize_rows",
+    "split_level",
+]
 
 #: rows projected at a time when keys are computed for many rows
 KEY_BLOCK = 16384
@@ -85,3 +92,65 @@ def blocked_keys(
         e = min(n, s + KEY_BLOCK)
         out[s:e] = combine(project(x[s:e]))
     return out
+
+
+@nb.njit(cache=True)
+def group_rows(keys, order, starts):
+    """Posting lists: rows grouped by key, table by table. ``keys`` (L, n) int64 is the key
+    (leaf) of every original row in every table, ``order`` (n,) int64 the original row at each
+    new position, ``starts`` (n_keys,) int64 the first slot of every key; returns (L*n,) int32
+    new positions, equal to ``(arange(L*n) % n)[np.argsort(keys[:, order].ravel(),
+    kind="stable")]`` (one counting pass, no sort and no (L, n) gathered copy)."""
+    n_tab, n = keys.shape
+    pos = starts.copy()
+    out = np.empty(n_tab * n, dtype=np.int32)
+    for t in range(n_tab):
+        for i in range(n):
+            key = keys[t, order[i]]
+            out[pos[key]] = i
+            pos[key] += 1
+    return out
+
+
+@nb.njit(cache=True, fastmath=True)
+def split_level(h, rows, local, n_split, proj):
+    """One level of a balanced split tree: for the ``rows`` (m,) of ``h`` (n, d_h) float32 that
+    sit in splitting nodes ``local`` (m,) int64 (0 .. n_split - 1), the projections
+    ``y = h[row] @ proj`` (proj (d_h, D') float32), each node's mean projection ``pm`` (n_split,
+    D') float32 (float64 sums in row order, as ``np.bincount`` adds them) and each row's centred
+    cross-polytope digit ``2 argmax|y - pm| + [y_i - pm_i < 0]`` (m,) int64. Rows are read in
+    place (no (m, d_h) gathered copy)."""
+    m = rows.shape[0]
+    dh, D = proj.shape
+    pt = np.ascontiguousarray(proj.T)  # (D', d_h): each direction a contiguous dot product
+    y = np.empty((m, D), dtype=np.float32)
+    sums = np.zeros((n_split, D), dtype=np.float64)
+    cnt = np.zeros(n_split, dtype=np.int64)
+    for i in range(m):
+        r = rows[i]
+        g = local[i]
+        cnt[g] += 1
+        for j in range(D):
+            acc = np.float32(0.0)
+            for c in range(dh):
+                acc += h[r, c] * pt[j, c]
+            y[i, j] = acc
+            sums[g, j] += acc
+    pm = np.empty((n_split, D), dtype=np.float32)
+    for g in range(n_split):
+        for j in range(D):
+            pm[g, j] = sums[g, j] / cnt[g] if cnt[g] > 0 else 0.0
+    digits = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        g = local[i]
+        best = np.float32(-1.0)
+        bi = 0
+        neg = False
+        for j in range(D):
+            a = y[i, j] - pm[g, j]
+            if abs(a) > best:
+                best = abs(a)
+                bi = j
+                neg = a < 0
+        digits[i] = 2 * bi + (1 if neg else 0)
+    return pm, digits

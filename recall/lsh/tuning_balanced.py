@@ -29,10 +29,22 @@ from recall.lsh.tuning_common import (
 log = logging.getLogger("recall.lsh.tuning")
 
 
-BALANCED_GRID: tuple[tuple[int, int, int], ...] = ((8, 8, 32), (16, 4, 64), (24, 4, 64))
+#: (n_tables, n_dirs, leaf_size) tried in order by :func:`tune_balanced_lsh`; the later ones are
+#: the "grown" grid, tried only when the earlier ones cannot reach the target. Leaves of 64 first
+#: (issue 11: at 1M, 8 x 8 with leaves of 64 beat leaves of 32 at recall 0.9 on the skewed and
+#: inner-product families, e.g. skewed 0.922 at 14,940 QPS vs 0.912 at 12,861, and built faster;
+#: at 100k likewise on every family, reports/ann*/results.csv)
+BALANCED_GRID: tuple[tuple[int, int, int], ...] = ((8, 8, 64), (16, 4, 64), (24, 4, 64))
 #: a balanced grid point stops probing once a setting short of the target costs this many times
 #: the best point's seconds per query (slack for timing noise)
 LOSE_SLACK = 1.25
+#: SimHash is not built when, on a sample of :data:`SIMHASH_SAMPLE` rows, its fewest probes (one
+#: bucket per table) already predict this many times the candidates of the best balanced point
+#: (issue 11, 1M: a SimHash candidate, sketch-filtered, cost ~1/7 of a balanced one; SimHash at
+#: its fewest probes had 0.6x the balanced point's candidates on the Gaussian mixture, where it
+#: won, and 63x on the skewed family, where it lost after a 3-6 s build)
+SIMHASH_SKIP = 16.0
+SIMHASH_SAMPLE = 65_536
 
 
 def tune_balanced_lsh(
@@ -49,6 +61,7 @@ def tune_balanced_lsh(
     margin_se: float = 2.0,
     include_simhash: bool = False,
     max_seconds: float | None = 60.0,
+    explore: bool = False,
     random_state: int | None = 0,
 ) -> TuningResult:
     """Tune :class:`recall.lsh.balanced.BalancedLSHIndex` until it reaches ``target_recall``.
@@ -60,29 +73,47 @@ def tune_balanced_lsh(
     query) found by doubling from 4 until the tuning recall reaches the target plus ``margin_se``
     standard errors of its mean over the tuning queries (so that it still holds on new queries),
     then by bisection; when every leaf is probed and the recall is still short, ``refine_factor`` is
-    doubled up to ``max_refine`` (int8 scoring can hide true neighbours). Later grid points (more
-    tables, bigger leaves) are tried only while the target is not reached or while they are
-    cheaper; a grid point whose index takes more than ``max_memory_ratio`` times the float32
-    vectors is skipped (and named in ``message``); when none fits (short vectors, where ids and
-    tables outweigh them), the first grid point is tuned anyway and ``message`` says so. With ``include_simhash`` (cosine only), one
+    doubled up to ``max_refine`` (int8 scoring can hide true neighbours). A grid point whose index
+    takes more than ``max_memory_ratio`` times the float32 vectors is skipped (and named in
+    ``message``); when none fits (short vectors, where ids and tables outweigh them), the first
+    grid point is tuned anyway and ``message`` says so.
+
+    Where the time goes and what was chosen (issue 11): at 1M the builds are most of the tuning,
+    so the tuner builds as few indexes as it can. The grid ends at the first balanced point that
+    meets the target: the later points (more tables) are the *grown* grid, tried only when the
+    earlier ones run out of probes and refinement (at 1M, 16 tables never beat 8 at recall 0.9
+    on the skewed and inner-product families and were within 10% on the Gaussian mixture, for
+    twice the build); ``explore=True`` also tries them after a point met the target, while each
+    one wins. With ``include_simhash`` (cosine only), one
     :class:`recall.lsh.SimHashIndex` (16 tables of ``round(log2 n) - 4`` bits, 12 or 8 when short
-    vectors leave no room for one int8 copy beside 16 permutations; as many contiguous
-    int8 copies in bucket order as the memory cap allows and 32-bit sketches on the other tables
-    when they fit) is swept *first* (``n_probes`` doubling from 16; its build takes a few seconds)
-    and chosen when it is cheaper: on isotropic Gaussian mixtures random hyperplanes need no
-    balancing and their flat buckets cost less per candidate than the split tree. Once a point has
-    met the target, a balanced grid point stops doubling its probes as soon as a setting still
-    short of the target costs more than ``LOSE_SLACK`` times the best point (it cannot win), and
-    the grid stops at the first point that did not win (issue 11: at 1M x 64 on the Gaussian
-    mixture this saved one full balanced build and most of a sweep). The cost is wall-clock seconds per query
-    (``time.perf_counter``, best of two batch searches; ``cost_unit``, ``load_average``). ``frontier`` names the index kind (``index``) and its probe knob
+    vectors leave no room for one int8 copy beside 16 permutations; as many contiguous int8
+    copies in bucket order as the memory cap allows and 32-bit sketches on the other tables when
+    they fit) is swept *after the first balanced point* (``n_probes`` doubling from 16) and
+    chosen when it is cheaper: on isotropic Gaussian mixtures random hyperplanes need no
+    balancing and their flat buckets cost less per candidate than the split tree. Swept first (as
+    before), on the skewed family at 1M its build (3-6 s) and its sketch-radius evaluations were
+    spent before the balanced point won (SimHash met the target at 16 probes with ~25,000
+    candidates per query, ~1,600 QPS, vs ~10,000 QPS). After the first balanced point, its sweep
+    stops at the first probe count still short of the target that already costs more than
+    ``LOSE_SLACK`` times the best point (it cannot win; the same rule stops a balanced point's
+    sweep), and its sketch-radius refinement is skipped when it cannot win.
+    Before SimHash is built at all, its candidates at the fewest probes are predicted on a sample
+    of ``SIMHASH_SAMPLE`` rows; more than ``SIMHASH_SKIP`` times the best balanced point's
+    candidates and it is not built (on the skewed family at 1M: 63x, a 3-6 s build saved; on
+    the Gaussian mixture 0.6x, where SimHash wins). Ground truth for unit-length rows is searched
+    by inner product (no normalised copy).
+    The cost is wall-clock seconds per query (``time.perf_counter``, best of two batch searches;
+    ``cost_unit``, ``load_average``); ``timings`` splits ``seconds`` into ground truth, builds,
+    searches and validation. ``frontier`` names the index kind (``index``) and its probe knob
     (``probe_knob``: ``query_probes`` or ``n_probes``) with its value in ``probes``. Once a point
     reached the target, no further index is built when the tuning would then likely run past
     ``max_seconds`` (estimated from the builds so far); the target is never given up for time.
 
     Returns a :class:`TuningResult`: ``recall`` on the tuning slice, ``validation_recall`` on the
     held-out slice, ``reached`` (tuning recall >= target), ``message`` naming the knob that ran out
-    when the target was missed, and ``frontier`` (one row per evaluated setting).
+    when the target was missed, ``frontier`` (one row per evaluated setting) and ``index``, the
+    chosen index as built during the tuning (when ``queries`` were given; ids 0 .. n-1), so that
+    it need not be built a second time.
     """
 
     t_start = time.perf_counter()
@@ -109,7 +140,10 @@ def tune_balanced_lsh(
         raise ValueError(f"{q.shape[0]} queries are too few to hold out a validation slice")
     perm = rng.permutation(q.shape[0])
     q_val, q_tune = q[perm[:n_val]], q[perm[n_val:]]
+    timings = {"truth": 0.0, "build": 0.0, "search": 0.0, "validation": 0.0}
+    t0 = time.perf_counter()
     truth = _truth(x, q, k, metric)
+    timings["truth"] = time.perf_counter() - t0
     t_val, t_tune = truth[perm[:n_val]], truth[perm[n_val:]]
     seed = None if random_state is None else int(rng.integers(0, 2**31 - 1))
 
@@ -143,6 +177,7 @@ def tune_balanced_lsh(
         t0 = time.perf_counter()
         idx = cls(**params).build(x)
         build_s = time.perf_counter() - t0
+        timings["build"] += build_s
         idx.search(q_tune[:2], k)  # compile / warm
         st = idx.stats()
         mem = st["memory_bytes"] / max(1, x.nbytes)
@@ -160,7 +195,9 @@ def tune_balanced_lsh(
         def evaluate(p: int, refine: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
             extra = extra or {}
             idx.set_search_params(**{knob: p, "refine_factor": refine, **extra})
+            t_s = time.perf_counter()
             spq, ids = _time_search(idx, q_tune, k)
+            timings["search"] += time.perf_counter() - t_s
             pq = per_query(ids, t_tune)
             se = float(pq.std(ddof=1) / math.sqrt(pq.size)) if pq.size > 1 else 0.0
             row = {
@@ -216,7 +253,12 @@ def tune_balanced_lsh(
                     hi = mid
                 else:
                     lo = mid
-        if kind == "simhash" and params.get("sketch_bits"):
+        met_cost = min(row["seconds_per_query"] for row in mine if ok(row))
+        if (
+            kind == "simhash"
+            and params.get("sketch_bits")
+            and (beat is None or met_cost <= LOSE_SLACK * beat)
+        ):
             # a tighter sketch filter (fewer random int8 reads): the build's radius minus 1 and 2
             # at the probes found, or one bisection step more (issue 11: at 1M gmm radius 12 -> 10
             # kept recall within 0.005 and gave +4-7% CPU QPS, measured under load)
@@ -243,10 +285,9 @@ def tune_balanced_lsh(
         last_build = float(rows[-1]["build_s"]) / max(1, int(rows[-1]["n_tables"]))
         return elapsed + 2.0 * last_build * scale > max_seconds
 
-    # SimHash first (issue 11): its build is a few seconds, and the balanced grid points built
-    # after it stop probing as soon as they cannot beat it (on Gaussian mixtures: one balanced
-    # build, cut short, instead of two swept in full)
-    if include_simhash and metric == "cosine":
+    def simhash_point() -> None:
+        """Sweep the one SimHash point (``include_simhash``) and keep it when it is cheaper."""
+        nonlocal best
         # round(log2 n) - 4 bits (16 at 1M): at 1M gmm, 16 bits reached 0.919 at 60 probes where 17
         # bits needed 88 for 0.920, about as many candidates and +5% CPU QPS (interleaved, load 12)
         bits = int(np.clip(round(math.log2(max(2, n))) - 4, 4, 20))
@@ -275,7 +316,39 @@ def tune_balanced_lsh(
             "sketch_bits": sketch_bits,
             "random_state": seed,
         }
-        best = sweep("simhash", SimHashIndex, sp, "n_probes", n_tab, lambda st: n_tab * 64)
+        if best is not None and n > SIMHASH_SAMPLE:
+            # its candidates at the fewest probes, predicted from a sample (a build of a few
+            # hundredths of a second): skipped when it cannot win
+            pick = np.sort(np.random.default_rng(seed).choice(n, SIMHASH_SAMPLE, replace=False))
+            t0 = time.perf_counter()
+            probe = SimHashIndex(
+                **{**sp, "contiguous_bytes": 0, "sketch_bits": 0, "n_probes": n_tab}
+            ).build(x[pick])
+            timings["build"] += time.perf_counter() - t0
+            probe.search(q_tune, k)
+            predicted = probe.stats()["mean_candidates"] * n / SIMHASH_SAMPLE
+            if predicted > SIMHASH_SKIP * float(best["mean_candidates"]):
+                lost.append(
+                    f"simhash: ~{predicted:.0f} candidates per query at its fewest probes "
+                    f"(predicted on {SIMHASH_SAMPLE} rows) vs {best['mean_candidates']:.0f} "
+                    f"for the best point: not built"
+                )
+                log.info(lost[-1])
+                return
+        r = sweep(
+            "simhash",
+            SimHashIndex,
+            sp,
+            "n_probes",
+            n_tab,
+            lambda st: n_tab * 64,
+            beat=None if best is None else float(best["seconds_per_query"]),
+        )
+        if r is not None and (best is None or r["seconds_per_query"] < best["seconds_per_query"]):
+            best = r
+
+    with_simhash = include_simhash and metric == "cosine"
+    simhash_done = False
     for L, dirs, leaf in grid:
         if over_budget(float(L)):
             exhausted.append(f"stopped before n_tables={L}: max_seconds={max_seconds}")
@@ -299,10 +372,22 @@ def tune_balanced_lsh(
         )
         if r is not None and (best is None or r["seconds_per_query"] < best["seconds_per_query"]):
             best = r
-        elif r is not None or len(lost) > n_lost:
-            # a bigger grid point only pays when it is cheaper; stop after the first miss (a
-            # point skipped for memory or out of probes lets the next one try)
+        beaten = len(lost) > n_lost
+        if with_simhash and not simhash_done:
+            # SimHash after the first balanced point, so that it can be skipped or its sweep
+            # stopped as soon as it cannot beat it (issue 11: on the skewed family at 1M, swept
+            # first, its build and sketch-radius sweep were spent before the balanced point won)
+            simhash_done = True
+            simhash_point()
+        # a point that met the target ends the grid: the later points (more tables) are the
+        # grown grid, for targets the first cannot reach (issue 11: at 1M, 16 tables never beat
+        # 8 at recall 0.9 on skewed / ip, within 10% on gmm, for twice the build); ``explore`` tries
+        # them while they win. A point beaten by a cheaper one also ends it; a point skipped
+        # for memory or out of probes lets the next one try.
+        if beaten or (r is not None and (not explore or best is not r)):
             break
+    if with_simhash and not simhash_done:
+        simhash_point()
     memory_note = ""
     if not rows:
         # nothing fits (small dimensions: ids and tables outweigh short vectors): tune the first
@@ -338,7 +423,9 @@ def tune_balanced_lsh(
         )
         log.warning(message)
         cls_b = BalancedLSHIndex if best["index"] == "balanced" else SimHashIndex
+        t0 = time.perf_counter()
         idx = cls_b(**best["_params"]).build(x)
+        timings["build"] += time.perf_counter() - t0
     else:
         best_pos = next(i for i, r in enumerate(rows) if r is best)
         message = ""
@@ -355,15 +442,17 @@ def tune_balanced_lsh(
     }
     index_class: type[Index] = BalancedLSHIndex if best["index"] == "balanced" else SimHashIndex
     val = None
+    t0 = time.perf_counter()
+    idx.set_search_params(
+        **{
+            best["probe_knob"]: chosen[best["probe_knob"]],
+            "refine_factor": chosen["refine_factor"],
+            **best["_search"],
+        }
+    )
     if n_val:
-        idx.set_search_params(
-            **{
-                best["probe_knob"]: chosen[best["probe_knob"]],
-                "refine_factor": chosen["refine_factor"],
-                **best["_search"],
-            }
-        )
         val = knn_recall(idx.search(q_val, k).ids, t_val, k)
+    timings["validation"] = time.perf_counter() - t0
     return TuningResult(
         index_class=index_class,
         params=chosen,
@@ -376,4 +465,6 @@ def tune_balanced_lsh(
         seconds=time.perf_counter() - t_start,
         cost_unit=WALL_CLOCK,
         load_average=_load_average(),
+        timings=timings,
+        index=idx if queries is not None else None,
     )

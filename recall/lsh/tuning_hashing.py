@@ -210,7 +210,3 @@ def tune_lsh(
         cost_unit=WALL_CLOCK if cost == "time" else "mean candidates re-ranked per query",
         load_average=_load_average(),
     )
-
-
-#: (n_tables, n_dirs, leaf_size) tried in order by :func:`tune_balanced_lsh`; the last ones are the
-#: "grown" grid, tried only when the earlier ones cannot reach the target
