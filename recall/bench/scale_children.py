@@ -103,6 +103,9 @@ def _child_deepwalk(p: dict) -> dict:
     emb = model.fit(graph)
     fit_s = time.perf_counter() - t0
     skipgram_s = emb.meta.get("seconds")
+    vocab_s = emb.meta.get("vocab_seconds")  # gensim's vocabulary (compiled scan or its own)
+    train_s = None if skipgram_s is None or vocab_s is None else skipgram_s - vocab_s
+    huge = emb.meta.get("huge_page_bytes")
     return {
         "nodes": graph.n_nodes,
         "arcs": graph.n_edges,
@@ -114,6 +117,11 @@ def _child_deepwalk(p: dict) -> dict:
         "walks_vectors_s": fit_s,
         "walk_s": emb.meta.get("walk_seconds"),
         "skipgram_s": emb.meta.get("seconds"),
+        "vocab_s": vocab_s,
+        "vocab_scan": emb.meta.get("vocab_scan"),
+        "train_s": train_s,
+        "train_tokens_per_s": None if not train_s else emb.meta.get("corpus_tokens", 0) / train_s,
+        "huge_page_mb": None if huge is None else huge / 2**20,
         "total_s": read_s + fit_s,
         "peak_mb": _peak_rss_mb(),
         "peak_after_read_mb": rss_graph,
