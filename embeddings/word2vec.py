@@ -457,19 +457,21 @@ class SkipGram:
 
 
 def _move_weights_to_huge_pages(model: Word2Vec) -> int:
-    """Replace ``model.wv.vectors`` and ``model.syn1neg`` (the input and output matrices gensim's
-    compiled training reads through ``wv.vectors`` / ``syn1neg`` at each ``train`` call) by
-    copies on huge pages; returns the bytes moved (0 where huge pages are unavailable)."""
+    """Replace the arrays gensim's compiled training reads at random rows (through
+    ``wv.vectors``, ``syn1neg`` and ``cum_table`` at each ``train`` call: the input and output
+    matrices, and the table binary-searched for every negative sample) by copies on huge pages;
+    returns the bytes moved (0 where huge pages are unavailable)."""
     moved = 0
     vectors = huge_page_copy(model.wv.vectors)
     if vectors is not None:
         model.wv.vectors = vectors
         moved += vectors.nbytes
-    if getattr(model, "syn1neg", None) is not None:
-        syn1neg = huge_page_copy(model.syn1neg)
-        if syn1neg is not None:
-            model.syn1neg = syn1neg
-            moved += syn1neg.nbytes
+    for name in ("syn1neg", "cum_table"):
+        arr = getattr(model, name, None)
+        copy = None if arr is None else huge_page_copy(arr)
+        if copy is not None:
+            setattr(model, name, copy)
+            moved += copy.nbytes
     return moved
 
 

@@ -336,7 +336,8 @@ Estimated run times on a quiet 2-core machine (extrapolated from the loaded runs
 python -m recall.bench.scale --tasks memory,walkspeed --baseline /tmp/embrecall-base --threads 1
 # the issue-16 goal, DeepWalk end to end at the scale setting (AT_SCALE: 2 x 40 walks, window 5,
 # 1 epoch, alpha 0.1, d 128; gensim corpus_file, 2 threads) at 100k / 300k / 1M nodes (10 edges
-# each): ~12-15 min in all, the 1M run ~8 min and < 3 GB (projected, reports/scale/at_scale.md)
+# each): ~12-14 min in all; the 1M run measured 791 s before the compiled edge-list build, the
+# compiled vocabulary scan and the huge-page weights; ~10-11 min and < 3.5 GB expected with them
 python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting scale --out reports/scale/deepwalk
 # each stage apart at 100k / 300k, with the 1M projection of every setting: ~20 min
 python -m recall.bench.scale --tasks stages --threads 2 --out reports/scale/stages
