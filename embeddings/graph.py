@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 from embeddings.sessions import Sessions
@@ -152,19 +153,11 @@ class ItemGraph:
                 keep[dup] = False
                 s, d, w = s[keep], d[keep], w[keep]
         extra = np.empty(0, np.int64) if node_ids is None else as_ids(node_ids, name="node_ids")
-        nodes = np.unique(np.concatenate([s, d, extra]))
+        nodes, si, di = _positions(s, d, extra)
         if nodes.size == 0:
             raise ValueError("graph has no nodes")
-        si = np.searchsorted(nodes, s)
-        di = np.searchsorted(nodes, d)
-        n = nodes.shape[0]
-        key = si.astype(np.int64) * n + di
-        ukey, inv = np.unique(key, return_inverse=True)
-        uw = np.bincount(inv, weights=w, minlength=ukey.shape[0])
-        rows = ukey // n
-        cols = ukey % n
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
-        return cls(indptr, cols.astype(np.int32), uw.astype(np.float32), nodes, directed)
+        indptr, cols, uw = _csr_summed(si, di, w, nodes.shape[0])
+        return cls(indptr, cols, uw.astype(np.float32), nodes, directed)
 
     @classmethod
     def from_sessions(
@@ -265,3 +258,105 @@ class ItemGraph:
             node_ids=np.asarray(nodes, dtype=np.int64),
             keep_self_loops=True,
         )
+
+
+#: ids span at most this many times the number of id occurrences (and below 2**31) for the
+#: dense lookup table of :func:`_positions`; sparser ids are sorted and searched instead
+_DENSE_SPAN = 4
+
+
+def _positions(
+    s: NDArray[np.int64], d: NDArray[np.int64], extra: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """``(nodes, si, di)``: the sorted distinct ids of ``s``, ``d`` and ``extra``, and the
+    positions of ``s`` and ``d`` among them.
+
+    Ids in a compact non-negative range (the usual case: 0..n-1 with gaps) are placed through a
+    dense table (linear time); other ids by a sort and binary searches. Same result either way.
+    """
+    parts = [a for a in (s, d, extra) if a.size]
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty
+    lo = min(int(a.min()) for a in parts)
+    hi = max(int(a.max()) for a in parts)
+    occurrences = sum(a.size for a in parts)
+    if lo >= 0 and hi < 2**31 - 1 and hi < _DENSE_SPAN * occurrences + 1024:
+        present = np.zeros(hi + 1, np.bool_)
+        for a in parts:
+            present[a] = True
+        nodes = np.flatnonzero(present).astype(np.int64)
+        table = np.zeros(hi + 1, np.int64)
+        table[nodes] = np.arange(nodes.shape[0], dtype=np.int64)
+        return nodes, table[s], table[d]
+    nodes = np.unique(np.concatenate(parts))
+    return nodes, np.searchsorted(nodes, s), np.searchsorted(nodes, d)
+
+
+def _csr_summed(
+    si: NDArray[np.int64], di: NDArray[np.int64], w: NDArray[np.float64], n: int
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
+    """CSR of the arcs ``si[k] -> di[k]`` (positions in ``[0, n)``) with parallel arcs merged:
+    ``(indptr int64 (n+1,), indices int32 sorted within each row, summed weights float64)``.
+    Parallel weights are added in input order (as ``np.bincount`` would)."""
+    return _csr_summed_kernel(
+        np.ascontiguousarray(si, np.int64),
+        np.ascontiguousarray(di, np.int64),
+        np.ascontiguousarray(w, np.float64),
+        int(n),
+    )
+
+
+@njit(cache=True)
+def _csr_summed_kernel(si, di, w, n):
+    m = si.shape[0]
+    start = np.zeros(n + 1, np.int64)
+    for k in range(m):
+        start[si[k] + 1] += 1
+    for r in range(n):
+        start[r + 1] += start[r]
+    fill = start[:-1].copy()
+    cols = np.empty(m, np.int64)
+    ws = np.empty(m, np.float64)
+    for k in range(m):  # counting sort by row, stable: input order kept within a row
+        p = fill[si[k]]
+        cols[p] = di[k]
+        ws[p] = w[k]
+        fill[si[k]] = p + 1
+    indptr = np.zeros(n + 1, np.int64)
+    out_cols = np.empty(m, np.int32)
+    out_w = np.empty(m, np.float64)
+    order = np.empty(0, np.int64)
+    pos = 0
+    for r in range(n):
+        a = start[r]
+        b = start[r + 1]
+        deg = b - a
+        if deg > 0:
+            if deg <= 32:  # insertion sort of positions by column, stable
+                if order.shape[0] < 32:
+                    order = np.empty(32, np.int64)
+                for t in range(deg):
+                    j = a + t
+                    c = cols[j]
+                    u = t
+                    while u > 0 and cols[order[u - 1]] > c:
+                        order[u] = order[u - 1]
+                        u -= 1
+                    order[u] = j
+                idx = order[:deg]
+            else:
+                idx = a + np.argsort(cols[a:b], kind="mergesort")
+            last = -1
+            for t in range(deg):
+                j = idx[t]
+                c = cols[j]
+                if c == last:
+                    out_w[pos - 1] += ws[j]
+                else:
+                    out_cols[pos] = c
+                    out_w[pos] = ws[j]
+                    pos += 1
+                    last = c
+        indptr[r + 1] = pos
+    return indptr, out_cols[:pos].copy(), out_w[:pos].copy()

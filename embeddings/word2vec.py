@@ -19,6 +19,13 @@ Item2vec (sessions or sets), DeepWalk and Node2vec (random walks) all end here. 
   Here the loss is moved into a float64 accumulator after every job and reset, then summed per
   epoch. With ``workers=1`` this is exact; with several worker threads gensim's threads share one
   loss variable, so the figure is approximate (gensim's own race, not fixed here);
+- counts the vocabulary of a corpus file of integer ids in compiled code
+  (:mod:`embeddings.word2vec_vocab`: the raw vocabulary gensim's own Python scan would build, in
+  the same order, so the same vectors) and falls back to gensim's scan for any other file; the
+  same for streamed walk blocks (``BlockCorpus``);
+- trains on copies of gensim's two weight matrices placed on transparent huge pages
+  (:mod:`embeddings.hugepages`, ``huge_pages=True``): same values, fewer TLB misses on the
+  random rows a large vocabulary is trained on;
 - seeds gensim from ``random_state``. gensim 4 draws initial vectors with
   ``numpy.random.default_rng(seed)`` and negative samples / window shrinking from a per-job
   ``RandomState`` derived from the model seed; its ``hashfxn`` (Python ``hash``) is only used by
@@ -44,9 +51,11 @@ from gensim.models import Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 from numpy.typing import ArrayLike, NDArray
 
+from embeddings.hugepages import huge_page_copy
 from embeddings.params import SkipGramParams
 from embeddings.types import Embeddings
 from embeddings.validate import as_ids, describe_values, spawn_seeds
+from embeddings.word2vec_vocab import count_position_blocks, scan_corpus_file
 
 __all__ = ["SkipGram", "MAX_SEQUENCE_TOKENS", "chunk_sequence", "TokenCorpus", "BlockCorpus"]
 
@@ -195,6 +204,10 @@ class SkipGram:
             10,000-token sentence limit). Determinism needs ``workers=1``.
         random_state: int / SeedSequence / Generator / None; gensim's seed is derived from it.
         progress: tqdm bar over epochs.
+        huge_pages: train on copies of gensim's two weight matrices placed on transparent huge
+            pages (:mod:`embeddings.hugepages`; fewer TLB misses at large vocabularies). Where the
+            kernel does not offer them the matrices stay as they are. Same values either way,
+            so the same vectors: a memory placement, not a hyperparameter.
     """
 
     def __init__(
@@ -213,6 +226,7 @@ class SkipGram:
         workers: int = 1,
         random_state: Any = None,
         progress: bool = True,
+        huge_pages: bool = True,
     ) -> None:
         self.dim = dim
         self.window = window
@@ -228,6 +242,7 @@ class SkipGram:
         self.workers = workers
         self.random_state = random_state
         self.progress = progress
+        self.huge_pages = huge_pages
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as a dict (JSON-serialisable except ``random_state`` objects)."""
@@ -319,10 +334,23 @@ class SkipGram:
             seed=int(seed),
             compute_loss=True,
         )
+        # the raw vocabulary gensim's Python scan would build, counted in compiled code where
+        # the corpus allows it (None: gensim scans it, and names any problem)
         if corpus_file is not None:
+            counted = scan_corpus_file(corpus_file)
+        elif isinstance(corpus, BlockCorpus):
+            counted = count_position_blocks(corpus.blocks, corpus.node_ids, corpus.min_length)
+        else:
+            counted = None
+        if counted is not None:
+            model.build_vocab_from_freq(counted.raw_vocab(), corpus_count=counted.n_sentences)
+            model.corpus_total_words = counted.n_tokens
+        elif corpus_file is not None:
             model.build_vocab(corpus_file=corpus_file)
         else:
             model.build_vocab(corpus_iterable=corpus)
+        vocab_scan = "gensim" if counted is None else "compiled"
+        vocab_seconds = time.perf_counter() - t0
         if len(model.wv) == 0:
             raise ValueError(
                 "no id occurs at least min_count="
@@ -335,6 +363,8 @@ class SkipGram:
                 n_split,
                 MAX_SEQUENCE_TOKENS,
             )
+
+        huge_bytes = _move_weights_to_huge_pages(model) if self.huge_pages else 0
 
         bar = None
         if self.progress:
@@ -394,6 +424,9 @@ class SkipGram:
             "vocabulary": int(len(keys)),
             "sequences_split": int(n_split),
             "corpus_file": corpus_file is not None,
+            "vocab_seconds": vocab_seconds,
+            "vocab_scan": vocab_scan,
+            "huge_page_bytes": int(huge_bytes),
         }
         if all_ids is not None:
             wanted = np.unique(as_ids(all_ids, name="all_ids", unique=False))
@@ -421,6 +454,25 @@ class SkipGram:
             [round(x, 1) for x in info["loss_per_epoch"]],
         )
         return Embeddings(ids, vectors, info)
+
+
+def _move_weights_to_huge_pages(model: Word2Vec) -> int:
+    """Replace the arrays gensim's compiled training reads at random rows (through
+    ``wv.vectors``, ``syn1neg`` and ``cum_table`` at each ``train`` call: the input and output
+    matrices, and the table binary-searched for every negative sample) by copies on huge pages;
+    returns the bytes moved (0 where huge pages are unavailable)."""
+    moved = 0
+    vectors = huge_page_copy(model.wv.vectors)
+    if vectors is not None:
+        model.wv.vectors = vectors
+        moved += vectors.nbytes
+    for name in ("syn1neg", "cum_table"):
+        arr = getattr(model, name, None)
+        copy = None if arr is None else huge_page_copy(arr)
+        if copy is not None:
+            setattr(model, name, copy)
+            moved += copy.nbytes
+    return moved
 
 
 class _LossTrackingWord2Vec(Word2Vec):

@@ -49,3 +49,15 @@ def test_deepwalk_child_measures_peak_and_trains(tmp_path, monkeypatch):
     assert out["nodes"] == out["vectors"] > 250
     assert out["peak_mb"] >= out["peak_after_read_mb"] > 10
     assert out["total_s"] >= out["read_s"] > 0
+
+
+def test_hugepages_child_alternates_the_variants_on_a_slice(tmp_path, monkeypatch):
+    monkeypatch.setattr(scale, "CACHE", tmp_path)
+    path = scale.edge_file(300, 3_000)
+    params = dict(edges=str(path), num_walks=2, walk_length=10, window=3, alpha=0.05, dim=8,
+                  threads=1, fraction=0.5, repeats=2)  # fmt: skip
+    rows = scale._run_child("hugepages", params)["rows"]
+    assert [r["variant"] for r in rows] == ["plain", "huge", "huge", "plain"]
+    assert all(r["vocabulary"] > 250 and r["tokens_per_cpu_s"] > 0 for r in rows)
+    # the slice: about half of the 2 x 300 walks of <= 10 nodes
+    assert all(1_000 < r["train_tokens"] < 3_100 for r in rows)

@@ -93,12 +93,15 @@ def _build(
     extra = np.empty(0, np.int64) if node_ids is None else as_ids(node_ids, unique=False)
     if src.size == 0 and extra.size == 0:
         raise ValueError(f"{source}: no edges and no nodes")
+    # every endpoint is a node, a self-loop's too when loops are dropped: ``from_edges`` adds
+    # the endpoints of the edges it keeps, so only the loops' nodes and ``extra`` are passed
+    loops = src[src == dst]
     return ItemGraph.from_edges(
         src,
         dst,
         weights,
         directed=directed,
-        node_ids=np.unique(np.concatenate([src, dst, extra])),
+        node_ids=np.unique(np.concatenate([loops, extra])),
         keep_self_loops=keep_self_loops,
     )
 

@@ -117,6 +117,8 @@ QUICK: dict[str, Any] = {
     "dim_window": (32, 5),
     "epochs_item2vec": 2,
     "stages": [2_000, 4_000],
+    "hugepages_fraction": 0.5,
+    "hugepages_repeats": 2,
     "quality_dataset": "blogcatalog",
     "quality_seeds": [0],
     "quality_settings": {
@@ -139,6 +141,8 @@ FULL: dict[str, Any] = {
     "dim_window": (128, 10),
     "epochs_item2vec": 5,
     "stages": [100_000, 300_000],
+    "hugepages_fraction": 0.1,
+    "hugepages_repeats": 4,
     "quality_dataset": "blogcatalog",
     "quality_seeds": [0, 1, 2],
     "quality_settings": QUALITY_SETTINGS,
@@ -198,6 +202,25 @@ def task_deepwalk(cfg: dict, threads: int) -> list[dict]:
         )  # fmt: skip
         r.update(size=n, edges=10 * n, corpus_file=bool(cfg.get("corpus_file", False)),
                  setting=cfg["setting_name"])  # fmt: skip
+        rows.append(r)
+    return rows
+
+
+def task_hugepages(cfg: dict, threads: int) -> list[dict]:
+    """Skip-gram with and without huge-page weights, interleaved, at the largest deepwalk size
+    (vocabulary of the whole walk corpus, training on ``cfg["hugepages_fraction"]`` of it)."""
+    n = max(cfg["deepwalk"])
+    st = cfg["setting"]
+    out = _run_child(
+        "hugepages",
+        dict(edges=str(edge_file(n, 10 * n)), num_walks=st["num_walks"],
+             walk_length=st["walk_length"], window=st["window"], alpha=st.get("alpha") or 0.025,
+             dim=cfg["dim_window"][0], threads=threads, fraction=cfg["hugepages_fraction"],
+             repeats=cfg["hugepages_repeats"]),
+    )  # fmt: skip
+    rows = []
+    for r in out["rows"]:
+        r.update(task="hugepages", size=n, edges=10 * n)
         rows.append(r)
     return rows
 
@@ -336,8 +359,12 @@ Estimated run times on a quiet 2-core machine (extrapolated from the loaded runs
 python -m recall.bench.scale --tasks memory,walkspeed --baseline /tmp/embrecall-base --threads 1
 # the issue-16 goal, DeepWalk end to end at the scale setting (AT_SCALE: 2 x 40 walks, window 5,
 # 1 epoch, alpha 0.1, d 128; gensim corpus_file, 2 threads) at 100k / 300k / 1M nodes (10 edges
-# each): ~12-15 min in all, the 1M run ~8 min and < 3 GB (projected, reports/scale/at_scale.md)
+# each): ~12-14 min in all; the 1M run measured 791 s before the compiled edge-list build, the
+# compiled vocabulary scan and the huge-page weights; ~10-11 min and < 3.5 GB expected with them
 python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting scale --out reports/scale/deepwalk
+# gensim's skip-gram with / without huge-page weights at the 1M vocabulary, interleaved 4 x 2,
+# each training on 10% of the 1M corpus (8M tokens): ~16 min
+python -m recall.bench.scale --tasks hugepages --threads 2 --out reports/scale/hugepages
 # each stage apart at 100k / 300k, with the 1M projection of every setting: ~20 min
 python -m recall.bench.scale --tasks stages --threads 2 --out reports/scale/stages
 # what the scale setting costs in quality: BlogCatalog validation Macro-F1, 5 settings x 3 seeds:
@@ -392,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     tasks = (args.tasks or default).split(",")
     unknown = set(tasks) - {"deepwalk", "memory", "walkspeed", "item2vec", "search", "spark",
-                            "sparkwalks", "stages", "quality"}  # fmt: skip
+                            "sparkwalks", "stages", "quality", "hugepages"}  # fmt: skip
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}")
     run = start_run("scale", args, argv)  # refuses a busy machine unless --allow-load / --quick
@@ -407,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         "sparkwalks": lambda: task_sparkwalks(cfg, args.threads),
         "stages": lambda: task_stages(cfg, args.threads),
         "quality": lambda: task_quality(cfg, args.threads),
+        "hugepages": lambda: task_hugepages(cfg, args.threads),
     }
     for t in tasks:
         rows += runners[t]()

@@ -12,6 +12,7 @@ summed RSS of the process tree (:class:`_TreePeak`).
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -103,6 +104,9 @@ def _child_deepwalk(p: dict) -> dict:
     emb = model.fit(graph)
     fit_s = time.perf_counter() - t0
     skipgram_s = emb.meta.get("seconds")
+    vocab_s = emb.meta.get("vocab_seconds")  # gensim's vocabulary (compiled scan or its own)
+    train_s = None if skipgram_s is None or vocab_s is None else skipgram_s - vocab_s
+    huge = emb.meta.get("huge_page_bytes")
     return {
         "nodes": graph.n_nodes,
         "arcs": graph.n_edges,
@@ -114,11 +118,71 @@ def _child_deepwalk(p: dict) -> dict:
         "walks_vectors_s": fit_s,
         "walk_s": emb.meta.get("walk_seconds"),
         "skipgram_s": emb.meta.get("seconds"),
+        "vocab_s": vocab_s,
+        "vocab_scan": emb.meta.get("vocab_scan"),
+        "train_s": train_s,
+        "train_tokens_per_s": None if not train_s else emb.meta.get("corpus_tokens", 0) / train_s,
+        "huge_page_mb": None if huge is None else huge / 2**20,
         "total_s": read_s + fit_s,
         "peak_mb": _peak_rss_mb(),
         "peak_after_read_mb": rss_graph,
         "vectors": int(emb.vectors.shape[0]),
     }
+
+
+def _child_hugepages(p: dict) -> dict:
+    """gensim's skip-gram with and without huge-page weights at a full-size vocabulary.
+
+    Walks the graph at the scale setting and writes the corpus file; the vocabulary is the
+    whole file's, training runs on its first ``fraction`` of lines (the random rows touched are
+    those of the full run, the time a fraction of it). Variants ``plain`` / ``huge`` alternate
+    ``repeats`` times in this one process; each row has wall and CPU seconds of training.
+    """
+    from gensim.models import Word2Vec
+
+    from embeddings.datasets.graphs import read_edgelist
+    from embeddings.walks import WalkCorpus
+    from embeddings.word2vec import _move_weights_to_huge_pages
+    from embeddings.word2vec_vocab import scan_corpus_file
+
+    graph = read_edgelist(p["edges"], directed=False, weighted=True)
+    rows = []
+    with tempfile.TemporaryDirectory(dir=p.get("tmp")) as tmp:
+        full = Path(tmp) / "walks.txt"
+        WalkCorpus(graph, num_walks=p["num_walks"], walk_length=p["walk_length"],
+                   workers=p["threads"], random_state=0).to_corpus_file(full)  # fmt: skip
+        del graph
+        _trim_heap()
+        vocab = scan_corpus_file(full)
+        part = Path(tmp) / "part.txt"
+        with open(full, "rb") as src, open(part, "wb") as dst:
+            n_lines = vocab.n_sentences
+            for i, line in enumerate(src):
+                if i >= max(1, int(n_lines * p["fraction"])):
+                    break
+                dst.write(line)
+        full.unlink()
+        part_vocab = scan_corpus_file(part)
+        for rep in range(p["repeats"]):
+            for variant in ("plain", "huge") if rep % 2 == 0 else ("huge", "plain"):
+                model = Word2Vec(vector_size=p["dim"], window=p["window"], min_count=1, sg=1,
+                                 hs=0, negative=5, alpha=p["alpha"], min_alpha=1e-4,
+                                 workers=p["threads"], seed=1, compute_loss=True)  # fmt: skip
+                model.build_vocab_from_freq(vocab.raw_vocab(), corpus_count=vocab.n_sentences)
+                moved = _move_weights_to_huge_pages(model) if variant == "huge" else 0
+                load = os.getloadavg()[0]
+                t0, c0 = time.perf_counter(), _cpu_s()
+                model.train(corpus_file=str(part), total_words=part_vocab.n_tokens,
+                            total_examples=part_vocab.n_sentences, epochs=1)  # fmt: skip
+                wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+                rows.append({"variant": variant, "repeat": rep, "vocabulary": len(vocab.ids),
+                             "train_tokens": part_vocab.n_tokens, "train_s": wall,
+                             "train_cpu_s": cpu, "tokens_per_s": part_vocab.n_tokens / wall,
+                             "tokens_per_cpu_s": part_vocab.n_tokens / cpu,
+                             "huge_page_mb": moved / 2**20, "load_before": load})  # fmt: skip
+                del model
+                _trim_heap()
+    return {"rows": rows}
 
 
 def _cpu_s() -> float:
@@ -385,6 +449,7 @@ def _child_sparkwalks(p: dict) -> dict:
 CHILDREN = {
     "sparkwalks": _child_sparkwalks,
     "deepwalk": _child_deepwalk,
+    "hugepages": _child_hugepages,
     "stages": _child_stages,
     "quality": _child_quality,
     "walkspeed": _child_walkspeed,

@@ -170,8 +170,14 @@ def quality_summary(df: pd.DataFrame) -> pd.DataFrame:
 SECTIONS = {
     "deepwalk": ("DeepWalk end to end (read -> walks -> vectors), streamed walks",
                  ["size", "edges", "arcs", "setting", "epochs", "corpus_file", "corpus_tokens",
-                  "read_s", "walks_file_s", "skipgram_s", "total_s", "peak_mb",
+                  "read_s", "walks_file_s", "skipgram_s", "vocab_s", "train_s",
+                  "train_tokens_per_s", "huge_page_mb", "total_s", "peak_mb",
                   "peak_after_read_mb", "load_before"], ["total_s", "skipgram_s", "peak_mb"], None),
+    "hugepages": ("gensim skip-gram at the largest size's vocabulary, weights on 4 KiB pages "
+                  "(numpy) vs huge pages, interleaved; training on a slice of the walks",
+                  ["variant", "repeat", "size", "vocabulary", "train_tokens", "train_s",
+                   "train_cpu_s", "tokens_per_s", "tokens_per_cpu_s", "huge_page_mb",
+                   "load_before"], [], None),
     "stages": ("DeepWalk stage by stage at the defaults' walks (walk matrix held; skip-gram: "
                "one epoch on one walk per node, words/s of gensim with the threads shown)",
                ["size", "arcs", "read_s", "build_s", "walk_s", "corpus_write_s", "graph_mb",
