@@ -198,12 +198,7 @@ def _run_into(
             final_spec, setting, mode = spec, "config", e2e_mode
             chosen_mode = None
             if valid is not None:
-                warm = warm_start.get(spec["name"])
-                if warm is not None and warm not in chosen:
-                    raise ValueError(
-                        f"[tuning] warm_start: {spec['name']!r} starts from {warm!r}, which "
-                        "is not a method listed (and searched) before it"
-                    )
+                warm = warm_start.get(spec["name"])  # parse_config: its source comes first
                 choice = choose_setting(
                     spec,
                     train,
