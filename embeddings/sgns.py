@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 #: pairs ahead whose rows the kernel prefetches (0 = none); chosen by measurement (see README)
-DEFAULT_PREFETCH_DISTANCE = 2
+DEFAULT_PREFETCH_DISTANCE = 4
 #: tokens trained per block (the threads meet at the end of each block)
 BLOCK_TOKENS = 4_000_000
 #: bytes of a corpus file read at a time
