@@ -278,3 +278,17 @@ def test_two_workers_learn_too(sbm):
     graph, comm = sbm
     emb = _deepwalk("numba", workers=2).fit(graph)
     assert _purity(emb, comm) > 0.8
+
+
+def test_scale_bench_trainer_option():
+    from recall.bench import scale
+
+    assert scale.parse_trainers("numba") == ["numba"]
+    assert scale.parse_trainers("gensim,numba") == ["gensim", "numba"]
+    for bad in ("", "fast", "numba,numba"):
+        with pytest.raises(ValueError, match="--trainer"):
+            scale.parse_trainers(bad)
+    passes = "def _child_deepwalk(p):\n    DeepWalk(dim=1, trainer=p.get('trainer', 'gensim'))\n"
+    assert scale._child_passes_trainer(passes)
+    assert not scale._child_passes_trainer(passes.replace("trainer=", "other="))
+    assert not scale._child_passes_trainer(passes.replace("_child_deepwalk", "_child_other"))

@@ -203,12 +203,14 @@ def parse_trainers(text: str) -> list[str]:
     return names
 
 
-def _child_passes_trainer() -> bool:
-    """Whether ``scale_children``'s deepwalk child hands a ``trainer`` keyword to ``DeepWalk``
-    (read from its source with ``ast``): without it a numba row would be gensim's."""
+def _child_passes_trainer(source: str | None = None) -> bool:
+    """Whether ``scale_children``'s deepwalk child (or ``source``) hands a ``trainer`` keyword
+    to ``DeepWalk`` (read with ``ast``): without it a numba row would be gensim's."""
     import ast
 
-    tree = ast.parse(Path(__file__).with_name("scale_children.py").read_text(encoding="utf-8"))
+    if source is None:
+        source = Path(__file__).with_name("scale_children.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
     for fn in ast.walk(tree):
         if isinstance(fn, ast.FunctionDef) and fn.name == "_child_deepwalk":
             for node in ast.walk(fn):
