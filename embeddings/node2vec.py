@@ -65,6 +65,8 @@ class Node2Vec(TrainerBase):
             ``w`` > 1 also counts B up to ``w`` steps after A in a session.
         random_state: seeds the walks and gensim (independent streams).
         progress: progress bars.
+        trainer: the skip-gram trainer, ``"gensim"`` (default) or ``"numba"``
+            (:mod:`embeddings.sgns`: reads the walk positions or the corpus file directly).
 
     Two stages: ``walks(data) -> Walks`` and ``fit_walks(walks) -> Embeddings``; ``fit`` runs
     both with independent seeds drawn from ``random_state``.
@@ -96,6 +98,7 @@ class Node2Vec(TrainerBase):
         "random_state": (None, Any),
         "progress": (True, bool),
         "stream": (False, bool | str),
+        "trainer": ("gensim", str),
     }
 
     def fit(self, data: Any, side_info: Any = None) -> Embeddings:
@@ -171,7 +174,7 @@ class Node2Vec(TrainerBase):
             "random_state": self.random_state if isinstance(self.random_state, int) else None,
             "graph": graph.describe(),
         }
-        model = SkipGram.from_params(params, seed, self.progress)
+        model = SkipGram.from_params(params, seed, self.progress, trainer=self.trainer)
         all_ids = graph.node_ids if walks.expected_ids is None else walks.expected_ids
         if walks.streamed:
             extra["walks_streamed"] = walks.rows.cache

@@ -1,6 +1,10 @@
-"""``SkipGram``: the one wrapper over gensim ``Word2Vec`` used by every sequence-based method.
+"""``SkipGram``: the one skip-gram step used by every sequence-based method.
 
-Item2vec (sessions or sets), DeepWalk and Node2vec (random walks) all end here. The wrapper
+Item2vec (sessions or sets), DeepWalk and Node2vec (random walks) all end here. It trains with
+gensim ``Word2Vec`` (``trainer="gensim"``, the default) or with the numba trainer of
+:mod:`embeddings.sgns` (``trainer="numba"``: the same algorithm on int id arrays, walk blocks or
+an integer corpus file, no strings; skip-gram only). Both return the same ``Embeddings``. With
+gensim, the wrapper
 
 - maps int64 ids to gensim ``str`` tokens and back (``Embeddings.ids`` are the caller's ids);
 - streams the sequences to gensim through a restartable iterable that converts one sequence to
@@ -57,12 +61,21 @@ from embeddings.types import Embeddings
 from embeddings.validate import as_ids, describe_values, spawn_seeds
 from embeddings.word2vec_vocab import count_position_blocks, scan_corpus_file
 
-__all__ = ["SkipGram", "MAX_SEQUENCE_TOKENS", "chunk_sequence", "TokenCorpus", "BlockCorpus"]
+__all__ = [
+    "SkipGram",
+    "MAX_SEQUENCE_TOKENS",
+    "TRAINERS",
+    "chunk_sequence",
+    "TokenCorpus",
+    "BlockCorpus",
+]
 
 logger = logging.getLogger(__name__)
 
 #: gensim's per-sentence (and per-batch) token limit on the iterable path (word2vec_inner).
 MAX_SEQUENCE_TOKENS = 10_000
+#: the skip-gram trainers: gensim ``Word2Vec`` or :func:`embeddings.sgns.train_sgns`
+TRAINERS = ("gensim", "numba")
 
 
 def chunk_sequence(
@@ -184,6 +197,12 @@ class BlockCorpus:
         self.n_split = n_split
 
 
+def _numba_version() -> str:
+    import numba
+
+    return str(numba.__version__)
+
+
 def _library_versions() -> dict[str, str]:
     import gensim
 
@@ -208,6 +227,9 @@ class SkipGram:
             pages (:mod:`embeddings.hugepages`; fewer TLB misses at large vocabularies). Where the
             kernel does not offer them the matrices stay as they are. Same values either way,
             so the same vectors: a memory placement, not a hyperparameter.
+        trainer: ``"gensim"`` (default) or ``"numba"`` (:func:`embeddings.sgns.train_sgns`:
+            skip-gram only, ``sg=1``; ids must be integers, and a corpus file must hold ids in
+            ``[0, 2**24)``). Same algorithm and vocabulary rules, different random streams.
     """
 
     def __init__(
@@ -227,6 +249,7 @@ class SkipGram:
         random_state: Any = None,
         progress: bool = True,
         huge_pages: bool = True,
+        trainer: str = "gensim",
     ) -> None:
         self.dim = dim
         self.window = window
@@ -243,27 +266,38 @@ class SkipGram:
         self.random_state = random_state
         self.progress = progress
         self.huge_pages = huge_pages
+        self.trainer = trainer
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as a dict (JSON-serialisable except ``random_state`` objects)."""
         keys = (
             "dim window epochs sg negative ns_exponent sample min_count alpha min_alpha "
-            "shrink_windows workers"
+            "shrink_windows workers trainer"
         ).split()
         return {k: getattr(self, k) for k in keys}
 
     @classmethod
     def from_params(
-        cls, params: SkipGramParams, random_state: Any = None, progress: bool = True
+        cls,
+        params: SkipGramParams,
+        random_state: Any = None,
+        progress: bool = True,
+        trainer: str = "gensim",
     ) -> SkipGram:
         """The wrapper for a ``SkipGramParams`` (what the trainers use)."""
-        return cls(**params.as_dict(), random_state=random_state, progress=progress)
+        return cls(
+            **params.as_dict(), random_state=random_state, progress=progress, trainer=trainer
+        )
 
     def _check_params(self) -> SkipGramParams:
         try:
             params = SkipGramParams.of(self)
         except ValueError as exc:
             raise ValueError(f"SkipGram: {exc} (params {self.get_params()})") from None
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"SkipGram: trainer must be one of {TRAINERS}, got {self.trainer!r}")
+        if self.trainer == "numba" and params.sg != 1:
+            raise ValueError("SkipGram: trainer='numba' trains skip-gram only (sg=1), got sg=0")
         if params.window >= MAX_SEQUENCE_TOKENS:
             raise ValueError(
                 f"SkipGram: window {params.window} must be < {MAX_SEQUENCE_TOKENS} "
@@ -304,7 +338,9 @@ class SkipGram:
             if path.stat().st_size == 0:
                 raise ValueError(f"corpus file {path} is empty")
             corpus_file = str(path)
-        elif isinstance(sequences, BlockCorpus):
+        if self.trainer == "numba":
+            return self._fit_numba(sequences, params, int(seed), meta, all_ids)
+        if corpus_file is None and isinstance(sequences, BlockCorpus):
             corpus = BlockCorpus(
                 sequences.blocks,
                 sequences.node_ids,
@@ -312,7 +348,7 @@ class SkipGram:
                 overlap=int(params.window),
                 min_length=sequences.min_length,
             )
-        else:
+        elif corpus_file is None:
             if isinstance(sequences, Iterator):
                 sequences = list(sequences)
             corpus = TokenCorpus(sequences, MAX_SEQUENCE_TOKENS, overlap=int(params.window))
@@ -427,7 +463,86 @@ class SkipGram:
             "vocab_seconds": vocab_seconds,
             "vocab_scan": vocab_scan,
             "huge_page_bytes": int(huge_bytes),
+            "skipgram_trainer": "gensim",
         }
+        return self._finish(ids, vectors, info, params, meta, all_ids)
+
+    def _fit_numba(
+        self,
+        sequences: Any,
+        params: SkipGramParams,
+        seed: int,
+        meta: dict[str, Any] | None,
+        all_ids: ArrayLike | None,
+    ) -> Embeddings:
+        """``fit_sequences`` with :func:`embeddings.sgns.train_sgns`."""
+        from embeddings import sgns
+
+        t0 = time.perf_counter()
+        is_file = isinstance(sequences, str | os.PathLike)
+        if is_file:
+            corpus = sgns.corpus_from_file(sequences, int(params.min_count))
+        elif isinstance(sequences, BlockCorpus):
+            corpus = sgns.corpus_from_position_blocks(
+                sequences.blocks, sequences.node_ids, sequences.min_length, int(params.min_count)
+            )
+        else:
+            if isinstance(sequences, Iterator):
+                sequences = list(sequences)
+            corpus = sgns.corpus_from_sequences(sequences, int(params.min_count))
+        vocab_seconds = time.perf_counter() - t0
+        res = sgns.train_sgns(
+            corpus,
+            dim=params.dim,
+            window=params.window,
+            epochs=params.epochs,
+            negative=params.negative,
+            ns_exponent=params.ns_exponent,
+            sample=params.sample,
+            alpha=params.alpha,
+            min_alpha=params.min_alpha,
+            shrink_windows=params.shrink_windows,
+            workers=params.workers,
+            random_state=seed,
+            huge_pages=self.huge_pages,
+            progress=self.progress,
+        )
+        order = np.argsort(corpus.ids, kind="stable")
+        ids = corpus.ids[order]
+        vectors = np.ascontiguousarray(res.vectors[order], dtype=np.float32)
+        info: dict[str, Any] = {
+            "method": "skipgram",
+            "params": self.get_params(),
+            "seed": int(seed),
+            "random_state": self.random_state if isinstance(self.random_state, int) else None,
+            "seconds": vocab_seconds + res.seconds,
+            "versions": {**_library_versions(), "numba": _numba_version()},
+            "loss_per_epoch": [float(x) for x in res.loss_per_epoch],
+            "corpus_sequences": int(corpus.n_sequences),
+            "corpus_tokens": int(corpus.n_tokens),
+            "vocabulary": int(corpus.n_words),
+            "sequences_split": 0,
+            "corpus_file": is_file,
+            "vocab_seconds": vocab_seconds,
+            "vocab_scan": "compiled" if corpus.source in ("file", "blocks") else "numpy",
+            "huge_page_bytes": int(res.huge_page_bytes),
+            "skipgram_trainer": "numba",
+            "compile_seconds": res.compile_seconds,
+            "pairs_trained": int(res.pairs),
+        }
+        return self._finish(ids, vectors, info, params, meta, all_ids)
+
+    def _finish(
+        self,
+        ids: NDArray[np.int64],
+        vectors: NDArray[np.float32],
+        info: dict[str, Any],
+        params: SkipGramParams,
+        meta: dict[str, Any] | None,
+        all_ids: ArrayLike | None,
+    ) -> Embeddings:
+        """The ``Embeddings`` of either trainer, with the missing ids logged and ``meta``."""
+        seconds = info["seconds"]
         if all_ids is not None:
             wanted = np.unique(as_ids(all_ids, name="all_ids", unique=False))
             missing = wanted[~np.isin(wanted, ids)]

@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 import pytest
 
-from recall.lsh import prefetch as P
+from embeddings import prefetch as P
 
 
 def _kernel(pf):

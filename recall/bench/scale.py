@@ -2,6 +2,7 @@
 
     python -m recall.bench.scale [--quick] [--tasks deepwalk,stages,quality,memory,walkspeed,
                                   item2vec,search,spark,sparkwalks] [--setting scale|defaults]
+                                 [--trainer gensim|numba|gensim,numba]
                                  [--out reports/scale] [--threads N]
     embrecall bench scale --quick        # the same, through the command line (<= 1 min)
 
@@ -20,6 +21,10 @@ process tree, sampled every 0.1 s with psutil). Tasks, each at 3+ sizes:
   after each stage); the report projects each setting to 1M nodes / 10M edges.
 * ``quality``: what :data:`AT_SCALE` costs: DeepWalk's validation-fold Macro/Micro-F1 on
   BlogCatalog at the defaults, the scale setting and the steps between (3 seeds).
+
+``--trainer`` picks DeepWalk's skip-gram trainer in ``deepwalk`` and ``quality``: gensim (the
+default) or the numba trainer of :mod:`embeddings.sgns`; ``gensim,numba`` runs both, one after
+the other at each size (``deepwalk``) or setting and seed (``quality``). Each row says which.
 * ``memory``: walks + skip-gram at one size, the walk matrix held (``stream=False``) against
   streamed walks (``stream="regenerate"`` and ``"spill"``).
 * ``walkspeed``: the walk engine alone, this checkout against another one (``--baseline DIR``,
@@ -186,23 +191,63 @@ def _run_child(task: str, params: dict, root: Path = REPO, timeout: float = 7200
     return out
 
 
+TRAINERS = ("gensim", "numba")
+
+
+def parse_trainers(text: str) -> list[str]:
+    """``--trainer``: ``gensim``, ``numba`` or both, comma-separated (run in that order)."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in TRAINERS]
+    if not names or bad or len(set(names)) != len(names):
+        raise ValueError(f"--trainer takes {' or '.join(TRAINERS)} (comma-separated), got {text!r}")
+    return names
+
+
+def _child_passes_trainer(source: str | None = None) -> bool:
+    """Whether ``scale_children``'s deepwalk child (or ``source``) hands a ``trainer`` keyword
+    to ``DeepWalk`` (read with ``ast``): without it a numba row would be gensim's."""
+    import ast
+
+    if source is None:
+        source = Path(__file__).with_name("scale_children.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef) and fn.name == "_child_deepwalk":
+            for node in ast.walk(fn):
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "id", None) == "DeepWalk"
+                    and any(k.arg == "trainer" for k in node.keywords)
+                ):
+                    return True
+    return False
+
+
 def task_deepwalk(cfg: dict, threads: int) -> list[dict]:
-    """DeepWalk end to end at each size, at ``cfg["setting"]`` (walks streamed, never held)."""
+    """DeepWalk end to end at each size, at ``cfg["setting"]`` (walks streamed, never held),
+    with each of ``cfg["trainers"]``."""
     rows = []
     st = cfg["setting"]
+    trainers = cfg.get("trainers", ["gensim"])
+    if trainers != ["gensim"] and not _child_passes_trainer():
+        raise RuntimeError(
+            "recall/bench/scale_children.py's deepwalk child does not pass `trainer` to DeepWalk "
+            'yet: add `trainer=p.get("trainer", "gensim"),` to its DeepWalk(...) call'
+        )
     for n in cfg["deepwalk"]:
         path = edge_file(n, 10 * n)
-        r = _run_child(
-            "deepwalk",
-            dict(edges=str(path), stream="regenerate", num_walks=st["num_walks"],
-                 walk_length=st["walk_length"], epochs=st["epochs"], alpha=st.get("alpha"),
-                 threads=threads,
-                 dim=cfg["dim_window"][0], window=st["window"],
-                 corpus_file=cfg.get("corpus_file", False)),
-        )  # fmt: skip
-        r.update(size=n, edges=10 * n, corpus_file=bool(cfg.get("corpus_file", False)),
-                 setting=cfg["setting_name"])  # fmt: skip
-        rows.append(r)
+        for trainer in trainers:
+            params = dict(edges=str(path), stream="regenerate", num_walks=st["num_walks"],
+                          walk_length=st["walk_length"], epochs=st["epochs"],
+                          alpha=st.get("alpha"), threads=threads,
+                          dim=cfg["dim_window"][0], window=st["window"],
+                          corpus_file=cfg.get("corpus_file", False))  # fmt: skip
+            if trainer != "gensim":
+                params["trainer"] = trainer
+            r = _run_child("deepwalk", params)
+            r.update(size=n, edges=10 * n, corpus_file=bool(cfg.get("corpus_file", False)),
+                     setting=cfg["setting_name"], trainer=trainer)  # fmt: skip
+            rows.append(r)
     return rows
 
 
@@ -249,15 +294,22 @@ def task_quality(cfg: dict, threads: int) -> list[dict]:
 
     if data_root() is None:
         return [dict(task="quality", setting="(skipped: no shared data folder)")]
-    settings = cfg["quality_settings"]
+    trainers = cfg.get("trainers", ["gensim"])
+    # the child passes each setting's dict to DeepWalk as keywords: the trainer rides along
+    settings = {}
+    for name, st in cfg["quality_settings"].items():
+        for trainer in trainers:
+            key = name if trainers == ["gensim"] else f"{name} [{trainer}]"
+            settings[key] = st if trainer == "gensim" else {**st, "trainer": trainer}
     params = dict(dataset=cfg["quality_dataset"], seeds=cfg["quality_seeds"], threads=threads,
                   settings=settings, split_seed=0)  # fmt: skip
     r = _run_child("quality", params)
     rows = []
     for row in r["rows"]:
+        st = settings[row["setting"]]
         row.update(task="quality", dataset=cfg["quality_dataset"], nodes=r["nodes"],
                    arcs=r["arcs"], load_before=r["load_before"],
-                   params=json.dumps(settings[row["setting"]]))  # fmt: skip
+                   trainer=st.get("trainer", "gensim"), params=json.dumps(st))  # fmt: skip
         rows.append(row)
     return rows
 
@@ -370,6 +422,10 @@ python -m recall.bench.scale --tasks stages --threads 2 --out reports/scale/stag
 # what the scale setting costs in quality: BlogCatalog validation Macro-F1, 5 settings x 3 seeds:
 # ~15 min (the defaults are most of it)
 python -m recall.bench.scale --tasks quality --threads 2 --out reports/scale/quality
+# the same DeepWalk end to end with the numba skip-gram (embeddings.sgns) instead of gensim's
+python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting scale --trainer numba --out reports/scale/deepwalk-numba
+# quality of the two trainers side by side (BlogCatalog validation Macro-F1, 5 settings x 3 seeds each)
+python -m recall.bench.scale --tasks quality --threads 2 --trainer gensim,numba --out reports/scale/quality-trainers
 # the library defaults (10 x 80, window 10, 2 epochs) at 1M do not fit 10 min: projected ~4 h
 python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting defaults --sizes 1000000 --out reports/scale/1m-defaults
 # ~20-30 min, peaks ~3-4 GB: Item2vec up to 25M interactions, exact and LSH search up to 10M x 32
@@ -404,8 +460,15 @@ def main(argv: list[str] | None = None) -> int:
         "alpha 0.1), 'scale-5x40' (5 walks) or the library 'defaults' (10 x 80, window 10, "
         "2 epochs)",
     )
+    ap.add_argument(
+        "--trainer",
+        default="gensim",
+        help="deepwalk / quality: DeepWalk's skip-gram trainer, 'gensim' (default), 'numba' "
+        "(embeddings.sgns) or 'gensim,numba' (both, one after the other)",
+    )
     args = ap.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
+    cfg["trainers"] = parse_trainers(args.trainer)
     cfg["quick"] = args.quick
     cfg["corpus_file"] = args.corpus_file
     cfg["setting"] = SETTINGS[args.setting]
