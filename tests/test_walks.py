@@ -295,3 +295,35 @@ def test_corpus_file_with_padded_walks(tmp_path):
         walks_to_ids(np.array([[0, 3]], np.int32), g)
     with pytest.raises(ValueError, match="2-D integer"):
         walks_to_ids(np.array([0.5]), g)
+
+
+# ------------------------------------------------------------------------------------- memory
+def test_undirected_build_allocates_no_edge_concatenation():
+    """An undirected graph is built without the [s, d] -> [d, s] concatenation of the edge
+    arrays nor int64 positions and columns. tracemalloc sees numpy's and numba's allocations:
+    52 bytes per input edge now (int32 positions 8, the row-bucketed arcs 24, the output 16,
+    masks), 141 before (measured); the bound is 64. The graph equals the one built from the
+    explicit concatenation, directed."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    n, m = 50_000, 400_000
+    u = rng.integers(0, n, m)
+    v = (u + rng.integers(1, n, m)) % n  # no self-loop (dropping one copies the edge arrays)
+    w = rng.uniform(0.1, 1.0, m)
+    ItemGraph.from_edges(u[:100], v[:100], w[:100], directed=False)  # compile outside the trace
+    tracemalloc.start()
+    try:
+        g = ItemGraph.from_edges(u, v, w, directed=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * m, f"{peak / m:.1f} bytes per edge"
+    ref = ItemGraph.from_edges(
+        np.concatenate([u, v]),
+        np.concatenate([v, u]),
+        np.concatenate([w, w]),
+        directed=True,
+    )
+    for name in ("indptr", "indices", "weights", "node_ids"):
+        assert np.array_equal(getattr(g, name), getattr(ref, name)), name

@@ -274,3 +274,118 @@ def write_report(rows: list[dict], out: Path, meta: dict, run: Any = None) -> No
         lines += run.markdown()
         (out / "run.json").write_text(run.to_json(), encoding="utf-8")
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _mb(v: Any) -> str:
+    return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.0f}"
+
+
+def memory_report_lines(probe: dict, meta: dict) -> list[str]:
+    """The tables of ``reports/scale/memory.md`` from ``recall.bench.walks.memory_probe``."""
+    lines = [
+        f"Graph: the walks benchmark's (networkx powerlaw_cluster_graph({meta['nodes']}, "
+        f"{meta['m']}, 0.1), {meta['edges']:,} undirected weighted edges), "
+        f"{meta['num_walks']} walks x {meta['walk_length']} per node, {meta['threads']} threads; "
+        "skip-gram d 128, window 5, 1 epoch (DeepWalk). RSS = resident set (`/proc/self/status` "
+        "VmRSS; the process peak is `ru_maxrss`). Resident memory does not depend on the "
+        "machine's load (only times do), so these figures stand under load; seconds do not.",
+        "",
+        "## Imports, in sequence (one fresh interpreter)",
+        "",
+        "| import | RSS after MB | added MB | seconds | libraries it loaded |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for key, title in (("imports", None), ("imports_before", "Before (baseline checkout)")):
+        rows = probe.get(key) or []
+        if title and rows:
+            lines += ["", f"{title}:", "", "| import | RSS after MB | added MB | seconds | "
+                      "libraries it loaded |", "|---|---:|---:|---:|---|"]  # fmt: skip
+        prev = None
+        for r in rows:
+            added = "" if prev is None else f"{r['rss_mb'] - prev:+.0f}"
+            lines.append(
+                f"| `{r['module']}` | {r['rss_mb']:.0f} | {added} | {r['seconds']:.2f} | "
+                f"{', '.join(r['loaded'])} |"
+            )
+            prev = r["rss_mb"]
+    lines += [
+        "",
+        "## Each import alone (a fresh interpreter each: its cost with everything it pulls in)",
+        "",
+        "| import | RSS MB | over bare Python MB | libraries loaded |",
+        "|---|---:|---:|---|",
+    ]
+    for r in probe.get("isolated", []):
+        if r["rss_mb"] is None:
+            lines.append(f"| `{r['module']}` | | | {r['status']} |")
+            continue
+        lines.append(
+            f"| `{r['module']}` | {r['rss_mb']:.0f} | {r['rss_mb'] - r['python_mb']:+.0f} | "
+            f"{', '.join(r['loaded'])} |"
+        )
+    runs = probe.get("runs", [])
+    lines += [
+        "",
+        "## Walks + skip-gram in one process, by the path the walks take to gensim",
+        "",
+        "`stream`: `DeepWalk(stream=True)`, walks produced in blocks and walked again for each "
+        "pass gensim makes; `spill`: the first pass also written to a temporary `.npy` and read "
+        "back; `matrix`: the whole int32 walk matrix held (`stream=False`); `corpus_file`: the "
+        "matrix written as text for gensim's `corpus_file` mode; `stream+corpus_file`: blocks "
+        "written to the text file, never held whole. `:cold-cache` runs with an empty numba "
+        "cache (every kernel compiled by LLVM inside the process); the others load the kernels "
+        "from numba's cache (warmed by a short run first). `:pandas` reads the edge list with "
+        "pandas instead of `numpy.loadtxt`.",
+        "",
+        "| path | peak RSS MB | RSS after read + build MB | RSS before fit MB | fit s "
+        "(walks + skip-gram) | of it skip-gram s | vectors | libraries loaded | status |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in runs:
+        if r.get("status") != "ok":
+            lines.append(f"| {r['path']} | | | | | | | | {r.get('status')} |")
+            continue
+        ph = {p["phase"].split(" (")[0]: p for p in r.get("phases", [])}
+        read = next((p for k, p in ph.items() if k.startswith("read edge list")), None)
+        lines.append(
+            f"| {r['path']} | {r['peak_rss_mb']:.0f} | {_mb(read and read['end_rss_mb'])} | "
+            f"{r['rss_before_walk_mb']:.0f} | {r['walk_s']:.1f} | {r['skipgram_s']:.1f} | "
+            f"{r['vectors']:,} | {', '.join(r.get('modules', []))} | ok |"
+        )
+    for r in runs:
+        if r.get("status") != "ok":
+            continue
+        lines += [
+            "",
+            f"### Phases: {r['path']} (peak {r['peak_rss_mb']:.0f} MB)",
+            "",
+            "| phase | seconds | RSS at start MB | sampled peak MB | RSS at end MB | VmHWM at "
+            "end MB |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for p in r.get("phases", []):
+            lines.append(
+                f"| {p['phase']} | {p['seconds']:.1f} | {_mb(p['start_rss_mb'])} | "
+                f"{_mb(p['peak_rss_mb'])} | {_mb(p['end_rss_mb'])} | {_mb(p.get('hwm_mb'))} |"
+            )
+    return lines
+
+
+def write_memory_report(probe: dict, path: Path, meta: dict, run: Any = None) -> None:
+    """``reports/scale/memory.md``: where the memory of walks + skip-gram goes (written
+    atomically; ``run`` is the harness record, for the command, load and versions)."""
+    from embeddings.io import atomic_write
+
+    lines = ["# Where the memory of walks + skip-gram goes (issue 16)", ""]
+    if run is not None:
+        lines += [f"Command: `{run.command}`  ", f"Machine: {run.load_text()}.", ""]
+    lines += memory_report_lines(probe, meta)
+    if run is not None:
+        lines += ["", *run.markdown()]
+    path = Path(path)
+    with atomic_write(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    with atomic_write(path.with_suffix(".json"), "w") as fh:
+        import json
+
+        fh.write(json.dumps({"meta": meta, **probe}, indent=1, default=str))

@@ -31,6 +31,15 @@ found through ``--pecanpy-python`` / ``$EMBRECALL_PECANPY_PYTHON`` / ``/tmp/peca
 
 A peer whose interpreter is not found is listed as not run (nothing is installed on the fly).
 
+Memory (issue 16): at p = q = 1 a row "ours walks + skip-gram" runs DeepWalk end to end in one
+fresh process (edge list read by numpy, walks streamed in blocks into gensim's skip-gram, d 128,
+window 5, 1 epoch, same threads) and its peak RSS is set against the leanest peer's peak for the
+walks alone (goal <= 0.5x). Peak RSS does not depend on the load, so it runs ``--sg-rounds`` (1)
+times, after an unrecorded short run that fills numba's cache. ``--memory`` runs instead the
+probe of where that memory goes (RSS after each import, then one process per path the walks can
+take to gensim, RSS per phase; ``--baseline DIR`` adds another checkout's figures) and writes
+``reports/scale/memory.md``.
+
 Each run is ``walks_children.py`` in a fresh interpreter (a script inside the peers'
 environments, so its module-level imports are standard library only); this module builds the
 graph, finds the interpreters, interleaves the rounds and writes the report.
@@ -51,10 +60,15 @@ REPO = Path(__file__).resolve().parents[2]
 SETTINGS = [(1.0, 1.0), (0.5, 2.0)]
 FULL = dict(nodes=100_000, m=10, num_walks=10, walk_length=80)
 QUICK = dict(nodes=2_000, m=3, num_walks=2, walk_length=20)
+#: our children (PYTHONPATH = this checkout): the walks alone, walks + skip-gram, the import probe
+OURS = ("ours", "ours-sg", "imports")
+#: the skip-gram of the "walks + skip-gram" row (issue 16): d 128, window 5, 1 epoch
+SG = dict(dim=128, window=5)
 # (tool, mode) per setting; ours first so that every round starts from the reference
 VARIANTS = {
     "first": [
         ("ours", ""),
+        ("ours-sg", "stream"),
         ("pecanpy", "PreCompFirstOrder"),
         ("grape", "exact"),
         ("grape", "approx"),
@@ -106,23 +120,37 @@ def _find_python(tool: str, arg: str | None) -> tuple[Path | None, str]:
 
 
 def _run_child(
-    python: Path, tool: str, mode: str, edges: Path, p: float, q: float, cfg: dict, threads: int
+    python: Path,
+    tool: str,
+    mode: str,
+    edges: Path | None,
+    p: float,
+    q: float,
+    cfg: dict,
+    threads: int,
+    extra: list[str] | None = None,
+    env_extra: dict[str, str] | None = None,
+    root: Path = REPO,
 ) -> dict:
-    cmd = [str(python)]
+    """One fresh child (``walks_children.py`` run as a script); its ``RESULT`` dict, or a
+    ``status`` saying why it failed."""
     child = Path(__file__).resolve().with_name("walks_children.py")
-    cmd += ["-m", "recall.bench.walks_children"] if tool == "ours" else [str(child)]
-    cmd += ["--child", tool, "--mode", mode or "-", "--edges", str(edges)]
+    cmd = [str(python), str(child), "--child", tool, "--mode", mode or "-"]
+    if edges is not None:
+        cmd += ["--edges", str(edges)]
     cmd += ["--p", str(p), "--q", str(q), "--threads", str(threads)]
     cmd += ["--num-walks", str(cfg["num_walks"]), "--walk-length", str(cfg["walk_length"])]
+    cmd += extra or []
     env = dict(
         os.environ,
         NUMBA_NUM_THREADS=str(threads),
         RAYON_NUM_THREADS=str(threads),
         OMP_NUM_THREADS=str(threads),
         PYTHONHASHSEED="0",
+        **(env_extra or {}),
     )
-    if tool == "ours":
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(
+    if tool in OURS:
+        env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(
             os.pathsep
         )
     else:
@@ -138,9 +166,112 @@ def _run_child(
     return out
 
 
+def _sg_args(reader: str = "numpy") -> list[str]:
+    return ["--dim", str(SG["dim"]), "--window", str(SG["window"]), "--reader", reader]
+
+
+#: ``--memory`` runs: how the walks reach gensim (``walks_children.SG_PATHS``), plus variants
+#: ``:cold-cache`` (an empty numba cache: every kernel compiled by LLVM in the process) and
+#: ``:pandas`` (the edge list read by pandas instead of numpy)
+MEMORY_PATHS = (
+    "stream",
+    "matrix",
+    "spill",
+    "corpus_file",
+    "stream+corpus_file",
+    "stream:cold-cache",
+    "stream:pandas",
+)
+#: ``--memory``: each imported alone in a fresh interpreter (its own cost, shared parts included)
+ISOLATED_IMPORTS = (
+    "numpy",
+    "numba",
+    "scipy.sparse",
+    "gensim.models.word2vec",
+    "pandas",
+    "networkx",
+    "sklearn.linear_model",
+    "matplotlib.figure",
+    "embeddings",
+    "embeddings.graph",
+    "embeddings.walks",
+    "embeddings.trainers",
+)
+
+
+def memory_probe(
+    cfg: dict, edges: Path, threads: int, paths: list[str], baseline: Path | None = None
+) -> dict:
+    """Where the memory of walks + skip-gram goes: RSS after each import (in sequence, and each
+    alone), then one fresh process per path in ``paths`` (``MEMORY_PATHS``) with its RSS per
+    phase. Resident memory does not depend on the machine's load (only times do).
+
+    ``baseline``: another checkout (e.g. ``git archive`` of the commit before a change); its
+    import sequence and its ``stream`` and ``matrix`` runs are added, labelled ``before``."""
+    import logging
+    import tempfile
+
+    log = logging.getLogger("recall.bench.walks")
+    py = Path(sys.executable)
+    bad = [p for p in paths if p not in MEMORY_PATHS]
+    if bad:
+        raise ValueError(f"unknown --memory-paths {bad}; choose among {list(MEMORY_PATHS)}")
+    out: dict = {"imports": [], "isolated": [], "runs": []}
+    seq = _run_child(py, "imports", "-", None, 1.0, 1.0, cfg, threads)
+    out["imports"] = seq.get("rows", [])
+    if baseline is not None:
+        old = _run_child(py, "imports", "-", None, 1.0, 1.0, cfg, threads, root=baseline)
+        out["imports_before"] = old.get("rows", [])
+    for mod in ISOLATED_IMPORTS:
+        r = _run_child(py, "imports", mod, None, 1.0, 1.0, cfg, threads)
+        rows = r.get("rows", [])
+        out["isolated"].append(
+            {"module": mod, "status": r["status"], "rss_mb": rows[-1]["rss_mb"] if rows else None,
+             "python_mb": rows[0]["rss_mb"] if rows else None,
+             "seconds": rows[-1]["seconds"] if rows else None,
+             "loaded": rows[-1]["loaded"] if rows else []}
+        )  # fmt: skip
+    for path in paths:
+        mode, _, variant = path.partition(":")
+        log.info("memory: walks + skip-gram, %s ...", path)
+        with tempfile.TemporaryDirectory(prefix="embrecall-numba-") as cache:
+            env = {"NUMBA_CACHE_DIR": cache} if variant == "cold-cache" else None
+            if env is None:  # warm the numba cache first, so that the run below loads it
+                _run_child(py, "ours-sg", mode, edges, 1.0, 1.0, QUICK_SG, 1, _sg_args())
+            r = _run_child(
+                py, "ours-sg", mode, edges, 1.0, 1.0, cfg, threads,
+                _sg_args("pandas" if variant == "pandas" else "numpy"), env,
+            )  # fmt: skip
+        r["path"] = path
+        out["runs"].append(r)
+        if r["status"] == "ok":
+            log.info("  peak %.0f MB, %.1f s", r["peak_rss_mb"], r["walk_s"])
+        else:
+            log.info("  %s", r["status"])
+    for mode in ("stream", "matrix") if baseline is not None else ():
+        log.info("memory: walks + skip-gram, %s, before (%s) ...", mode, baseline)
+        # a short run first fills the baseline's numba cache
+        _run_child(py, "ours-sg", mode, edges, 1.0, 1.0, QUICK_SG, 1, _sg_args(), None,
+                   baseline)  # fmt: skip
+        r = _run_child(py, "ours-sg", mode, edges, 1.0, 1.0, cfg, threads, _sg_args(), None,
+                       baseline)  # fmt: skip
+        r["path"] = f"{mode} (before)"
+        out["runs"].append(r)
+    return out
+
+
+#: the warm-up run of ``memory_probe`` (fills numba's cache on the same graph, in seconds)
+QUICK_SG = dict(num_walks=1, walk_length=5)
+
+
 def _label(tool: str, mode: str) -> str:
     if tool == "ours":
         return "ours (embeddings.walks)"
+    if tool == "ours-sg":
+        return (
+            f"ours walks + skip-gram ({mode or 'stream'}; d {SG['dim']}, "
+            f"window {SG['window']}, 1 epoch)"
+        )
     if tool == "grape":
         return (
             "GRAPE exact (max_neighbours=None)"
@@ -193,10 +324,91 @@ def summarise(rows: list[dict]) -> list[dict]:
         ref = next(
             (o for o in out if o["p"] == s["p"] and o["q"] == s["q"] and o["tool"] == "ours"), None
         )
-        if ref and "walk_s" in ref and "walk_s" in s:
+        if ref and "walk_s" in ref and "walk_s" in s and s["tool"] != "ours-sg":
             s["speedup_of_ours"] = s["walk_s"] / ref["walk_s"]
             s["memory_ours_over_this"] = ref["peak_rss_mb"] / s["peak_rss_mb"]
     return out
+
+
+#: issue 16: peak of our walks + skip-gram <= this x the leanest peer's peak for its walks alone
+MEMORY_GOAL = 0.5
+
+
+def memory_goal(summary: list[dict]) -> list[dict]:
+    """Per (p, q) with a walks + skip-gram row: its peak RSS over the leanest peer's (the
+    smallest peak among the peers' rows that ran, walks alone), and whether the goal is met."""
+    out = []
+    for s in summary:
+        if s["tool"] != "ours-sg" or s["status"] != "ok":
+            continue
+        peers = [
+            o for o in summary
+            if o["p"] == s["p"] and o["q"] == s["q"] and o["tool"] not in OURS
+            and o["status"] == "ok"
+        ]  # fmt: skip
+        walks = next(
+            (o for o in summary if (o["p"], o["q"], o["tool"]) == (s["p"], s["q"], "ours")), None
+        )
+        row = {"p": s["p"], "q": s["q"], "label": s["label"], "peak_rss_mb": s["peak_rss_mb"],
+               "fit_s": s["walk_s"], "ours_walks_peak_mb": walks and walks.get("peak_rss_mb")}  # fmt: skip
+        if peers:
+            lean = min(peers, key=lambda o: o["peak_rss_mb"])
+            ratio = s["peak_rss_mb"] / lean["peak_rss_mb"]
+            row.update(leanest=lean["label"], leanest_peak_mb=lean["peak_rss_mb"], ratio=ratio,
+                       met=ratio <= MEMORY_GOAL)  # fmt: skip
+        out.append(row)
+    return out
+
+
+def _memory_goal_lines(summary: list[dict], rows: list[dict]) -> list[str]:
+    """The issue-16 table: our walks + skip-gram in one process vs the peers' walks alone."""
+    goal = memory_goal(summary)
+    sg_rows = [r for r in rows if r["tool"] == "ours-sg" and r["status"] == "ok"]
+    failed = [s for s in summary if s["tool"] == "ours-sg" and s["status"] != "ok"]
+    if not goal and not failed:
+        return []
+    lines = [
+        "",
+        "## Memory: our walks + skip-gram vs the leanest peer's walks alone (issue 16)",
+        "",
+        f"One fresh process reads the edge list, walks and trains the skip-gram (DeepWalk, "
+        f"`stream=True`: walks produced in blocks and fed to gensim, never held whole; "
+        f"d {SG['dim']}, window {SG['window']}, 1 epoch, same threads). Its peak RSS is "
+        f"compared with the smallest peak of a peer producing the walks alone; goal "
+        f"<= {MEMORY_GOAL}x. Resident memory does not depend on the load, so this row runs in "
+        f"{len(sg_rows)} round(s) (`--sg-rounds`); its seconds are walks + skip-gram, not a "
+        f"walk time.",
+        "",
+        "| p | q | ours (one process) | walks + skip-gram s | peak RSS MB | ours walks alone MB "
+        "| leanest peer (walks alone) | its peak MB | ratio | goal | met |",
+        "|---|---|---|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for g in goal:
+        walks_mb = g["ours_walks_peak_mb"]
+        lines.append(
+            f"| {g['p']:g} | {g['q']:g} | {g['label']} | {g['fit_s']:.1f} | "
+            f"{g['peak_rss_mb']:.0f} | {'' if walks_mb is None else f'{walks_mb:.0f}'} | "
+            f"{g.get('leanest', 'no peer ran')} | "
+            + (
+                f"{g['leanest_peak_mb']:.0f} | {g['ratio']:.2f} | <= {MEMORY_GOAL} | "
+                f"{'**met**' if g['met'] else '**not met**'} |"
+                if "ratio" in g
+                else " | | | |"
+            )
+        )
+    for s in failed:
+        lines.append(f"| {s['p']:g} | {s['q']:g} | {s['label']} | | | | | | | | {s['status']} |")
+    for r in sg_rows[:1]:
+        lines += ["", "Where its memory goes (first round; RSS sampled every 10 ms):", ""]
+        lines += ["| phase | seconds | RSS at start MB | peak MB | RSS at end MB |",
+                  "|---|---:|---:|---:|---:|"]  # fmt: skip
+        for ph in r.get("phases", []):
+            lines.append(
+                f"| {ph['phase']} | {ph['seconds']:.1f} | {ph['start_rss_mb']:.0f} | "
+                f"{ph['peak_rss_mb']:.0f} | {ph['end_rss_mb']:.0f} |"
+            )
+        lines.append(f"\nLibraries loaded: {', '.join(r.get('modules', []))}.")
+    return lines
 
 
 def _write_reports(rows: list[dict], summary: list[dict], meta: dict, run, out: Path) -> None:
@@ -206,8 +418,11 @@ def _write_reports(rows: list[dict], summary: list[dict], meta: dict, run, out: 
     from recall.bench.harness import fmt_range
 
     out.mkdir(parents=True, exist_ok=True)
+    flat = [
+        {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in r.items()} for r in rows
+    ]
     with atomic_write(out / "results.csv", "w") as fh:
-        pd.DataFrame(rows).to_csv(fh, index=False)
+        pd.DataFrame(flat).to_csv(fh, index=False)
     with atomic_write(out / "summary.csv", "w") as fh:
         pd.DataFrame(summary).to_csv(fh, index=False)
     lines = run.header("Walk engine vs PecanPy and GRAPE (each in its best mode)")
@@ -234,6 +449,8 @@ def _write_reports(rows: list[dict], summary: list[dict], meta: dict, run, out: 
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in summary:
+        if s["tool"] == "ours-sg":
+            continue  # its own table below: walks + skip-gram is not a walk time
         if s["status"] == "ok":
             lines.append(
                 f"| {s['p']:g} | {s['q']:g} | {s['label']} | "
@@ -246,6 +463,7 @@ def _write_reports(rows: list[dict], summary: list[dict], meta: dict, run, out: 
             lines.append(
                 f"| {s['p']:g} | {s['q']:g} | {s['label']} | | | | | | | | | | {s['status']} |"
             )
+    lines += _memory_goal_lines(summary, rows)
     lines += ["", *run.markdown()]
     lines += [f"- peers: {meta['peer_versions']}", ""]
     with atomic_write(out / "results.md", "w") as fh:
@@ -278,6 +496,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--peers", action="store_true", help="with --quick: run the peers too (their JIT is slow)"
     )
+    ap.add_argument(
+        "--sg-rounds",
+        type=int,
+        default=1,
+        help="rounds of the walks + skip-gram row (a memory figure: 1 is enough; 0 = none)",
+    )
+    ap.add_argument(
+        "--memory",
+        action="store_true",
+        help="instead: where the memory goes (imports, then walks + skip-gram by each path the "
+        "walks can take to gensim) -> --memory-out",
+    )
+    ap.add_argument("--memory-out", type=Path, default=REPO / "reports" / "scale" / "memory.md")
+    ap.add_argument(
+        "--baseline", type=Path, default=None, help="with --memory: a checkout to compare with"
+    )
+    ap.add_argument(
+        "--memory-paths",
+        default=",".join(MEMORY_PATHS),
+        help=f"with --memory: comma list of {', '.join(MEMORY_PATHS)}",
+    )
     args = ap.parse_args(argv)
 
     import logging
@@ -297,8 +536,19 @@ def main(argv: list[str] | None = None) -> int:
     n_edges = sum(1 for _ in open(edges))
     log.info("graph %s: %d edges", edges, n_edges)
     pythons: dict[str, tuple[Path | None, str]] = {
-        "ours": (Path(sys.executable), "this interpreter")
+        "ours": (Path(sys.executable), "this interpreter"),
+        "ours-sg": (Path(sys.executable), "this interpreter"),
     }
+    if args.memory:
+        from recall.bench.scale_report import write_memory_report
+
+        probe = memory_probe(cfg, edges, threads, args.memory_paths.split(","), args.baseline)
+        run.finish()
+        write_memory_report(
+            probe, args.memory_out, {**cfg, "edges": n_edges, "threads": threads}, run
+        )
+        log.info("wrote %s", args.memory_out)
+        return 0
     for tool, arg in (("pecanpy", args.pecanpy_python), ("grape", args.grape_python)):
         if args.no_peers or (args.quick and not args.peers):
             why = "skipped (--no-peers)" if args.no_peers else "skipped in --quick (add --peers)"
@@ -309,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     peer_versions: dict[str, str] = {}
+    if args.sg_rounds > 0:  # fills numba's cache (the vocabulary scan too): not in the row's peak
+        _run_child(Path(sys.executable), "ours-sg", "stream", edges, 1.0, 1.0, QUICK_SG, 1,
+                   _sg_args())  # fmt: skip
     for p, q in SETTINGS:
         skip = {v for v in args.skip.split(",") if v}
         variants = [
@@ -318,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for rnd in range(args.rounds):
             for tool, mode in variants:
+                if tool == "ours-sg" and rnd >= args.sg_rounds:
+                    continue
                 python, status = pythons[tool]
                 row = {
                     "round": rnd,
@@ -333,13 +588,15 @@ def main(argv: list[str] | None = None) -> int:
                     row["status"] = f"not run: {status}"
                 else:
                     log.info("round %d: %s p=%g q=%g ...", rnd, _label(tool, mode), p, q)
-                    row.update(_run_child(python, tool, mode, edges, p, q, cfg, threads))
+                    extra = _sg_args() if tool == "ours-sg" else None
+                    row.update(_run_child(python, tool, mode, edges, p, q, cfg, threads, extra))
                 if row["status"] == "ok":
                     for k, v in row.pop("versions", {}).items():
                         row[f"{k}_version"] = v
-                        if tool != "ours":
+                        if tool not in OURS:
                             peer_versions[f"{tool} env {k}"] = v
-                    log.info("  %.2f s walking, peak %.0f MB", row["walk_s"], row["peak_rss_mb"])
+                    what = "walks + skip-gram" if tool == "ours-sg" else "walking"
+                    log.info("  %.2f s %s, peak %.0f MB", row["walk_s"], what, row["peak_rss_mb"])
                 else:
                     log.info("  %s", row["status"])
                 rows.append(row)

@@ -2,11 +2,15 @@
 
     python recall/bench/walks_children.py --child ours|pecanpy|grape --mode MODE --edges FILE
         --p P --q Q --threads N --num-walks W --walk-length L     # prints "RESULT <json>"
+    python recall/bench/walks_children.py --child ours-sg --mode stream --edges FILE ...
+        [--dim 128 --window 5 --reader numpy]    # ours: walks + skip-gram, RSS per phase
+    python recall/bench/walks_children.py --child imports [--mode mod1,mod2,...]  # RSS per import
 
-The parent runs it as ``python -m recall.bench.walks_children`` for ours (``PYTHONPATH`` = this
-checkout) and as a script in the peers' own virtualenvs (PecanPy needs numpy < 2), so its
-module-level imports are the standard library only: each tool is imported inside its function.
-Peak resident memory is the child's ``ru_maxrss``.
+The parent runs it as a script, in the peers' own virtualenvs (PecanPy needs numpy < 2) and for
+ours with ``PYTHONPATH`` = this checkout (not as ``-m recall.bench...``, which would import the
+``recall`` package first and count it), so its module-level imports are the standard library
+only: each tool is imported inside its function. Peak resident memory is the child's
+``ru_maxrss``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import os
 import platform
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -222,6 +227,201 @@ def _child_grape(args: argparse.Namespace) -> dict:
     }
 
 
+# --------------------------------------------------------------------------------------------
+# walks + skip-gram in one process (issue 16), and where its memory goes
+
+
+def _status_kb(field: str) -> int:
+    """A ``/proc/self/status`` figure in KiB (``VmRSS`` now, ``VmHWM`` the peak so far)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class _RssSampler:
+    """Samples ``VmRSS`` every ``every`` seconds in a thread. ``mark(name)`` starts a phase;
+    :meth:`phases` gives each phase's RSS at its start and end and its sampled peak. The process
+    peak (``VmHWM``, read at each live mark) catches what falls between two samples."""
+
+    def __init__(self, every: float = 0.01) -> None:
+        import threading
+
+        self.every = every
+        self.samples: list[tuple[float, float]] = []
+        self.marks: list[tuple[str, float, float, float | None]] = []  # name, t, rss, hwm
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter(), _status_kb("VmRSS") / 1024))
+            self._stop.wait(self.every)
+
+    def mark(self, name: str, at: float | None = None) -> None:
+        """Start phase ``name`` now, or at ``at`` (a past ``perf_counter`` time: its RSS is then
+        the last sample before it, and its VmHWM unknown)."""
+        if at is None:
+            rss, hwm = _status_kb("VmRSS") / 1024, _status_kb("VmHWM") / 1024
+            self.marks.append((name, time.perf_counter(), rss, hwm))
+            return
+        before = [r for t, r in self.samples if t <= at]
+        self.marks.append((name, at, before[-1] if before else float("nan"), None))
+
+    def phases(self) -> list[dict]:
+        """One dict per phase: name, seconds, RSS at start / end, sampled peak, VmHWM at end."""
+        marks = sorted(self.marks, key=lambda m: m[1])
+        out = []
+        for (name, t0, rss0, _), (_, t1, rss1, hwm1) in zip(marks, marks[1:], strict=False):
+            if not name:
+                continue
+            inside = [r for t, r in self.samples if t0 <= t <= t1]
+            out.append({"phase": name, "seconds": t1 - t0, "start_rss_mb": rss0,
+                        "end_rss_mb": rss1, "peak_rss_mb": max([rss0, rss1, *inside]),
+                        "hwm_mb": hwm1})  # fmt: skip
+        return out
+
+    def __enter__(self) -> _RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.mark("")
+        self._stop.set()
+        self._thread.join()
+
+
+def _read_graph(edges: Path, reader: str):
+    """The benchmark's edge list (``u<TAB>v<TAB>w``, undirected) as an ``ItemGraph``:
+    ``reader="numpy"`` (``np.loadtxt``'s C parser, no pandas) or ``"pandas"`` (its C parser)."""
+    import numpy as np
+
+    from embeddings.graph import ItemGraph
+
+    if reader == "pandas":
+        import pandas as pd
+
+        df = pd.read_csv(edges, sep="\t", header=None, names=["u", "v", "w"],
+                         dtype={"u": np.int64, "v": np.int64, "w": np.float64}, engine="c")  # fmt: skip
+        u, v, w = df["u"].to_numpy(), df["v"].to_numpy(), df["w"].to_numpy()
+        del df
+    else:
+        cols = np.loadtxt(edges, delimiter="\t", dtype=np.float64, ndmin=2)
+        u, v, w = cols[:, 0].astype(np.int64), cols[:, 1].astype(np.int64), cols[:, 2].copy()
+        del cols
+    return ItemGraph.from_edges(u, v, w, directed=False)
+
+
+#: how the walks reach gensim: (stream argument of DeepWalk, corpus_file)
+SG_PATHS = {
+    "stream": ("regenerate", False),
+    "spill": ("spill", False),
+    "matrix": (False, False),
+    "corpus_file": (False, True),
+    "stream+corpus_file": ("regenerate", True),
+}
+
+
+def _child_ours_sg(args: argparse.Namespace) -> dict:
+    """DeepWalk end to end in this process: read, walks, skip-gram (``--dim``, ``--window``, 1
+    epoch), the walks reaching gensim as ``--mode`` says (``SG_PATHS``); RSS per phase."""
+    mode = args.mode if args.mode in SG_PATHS else "stream"
+    stream, corpus_file = SG_PATHS[mode]
+    with _RssSampler() as rss:
+        rss.mark("imports (numpy, numba, gensim, embeddings.trainers)")
+        import numba
+        import numpy as np
+
+        from embeddings.trainers import DeepWalk
+        from embeddings.walks import generate_walks
+
+        rss.mark(f"read edge list ({args.reader}) + CSR build")
+        t0 = time.perf_counter()
+        graph = _read_graph(args.edges, args.reader)
+        load_s = time.perf_counter() - t0
+        _trim_heap()
+        rss.mark("JIT warm-up (or numba cache load)")
+        t0 = time.perf_counter()
+        generate_walks(graph, 1, 3, p=args.p, q=args.q, start_nodes=[0], progress=False)
+        warmup_s = time.perf_counter() - t0
+        rss_before = _rss_mb()
+        rss.mark("fit")
+        model = DeepWalk(
+            num_walks=args.num_walks, walk_length=args.walk_length, dim=args.dim,
+            window=args.window, epochs=1, workers=args.threads, stream=stream,
+            corpus_file=corpus_file, random_state=0, progress=False,
+        )  # fmt: skip
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        emb = model.fit(graph)
+        t1 = time.perf_counter()
+        cpu_s = time.process_time() - c0
+        # the fit's own phases, at the boundaries the trainer reports
+        sg_s, vocab_s = float(emb.meta["seconds"]), float(emb.meta["vocab_seconds"])
+        walk_s = float(emb.meta.get("walk_seconds") or 0.0)
+        sg_start = t1 - sg_s
+        rss.marks = [m for m in rss.marks if m[0] != "fit"]
+        if walk_s > 0:
+            rss.mark("fit: walks (the whole matrix)", at=t0)
+        rest = "fit: corpus file written" if corpus_file else "fit: set-up"
+        rss.mark(rest, at=t0 + walk_s)
+        rss.mark("fit: skip-gram vocabulary (a pass over the walks)", at=sg_start)
+        rss.mark("fit: skip-gram training", at=sg_start + vocab_s)
+        rss.mark("after fit")
+        del model
+    return {
+        "load_s": load_s,
+        "warmup_s": warmup_s,
+        "prep_s": 0.0,
+        "walk_s": t1 - t0,  # walks + skip-gram: the whole fit
+        "walk_cpu_s": cpu_s,
+        "walks_only_s": walk_s,
+        "skipgram_s": sg_s,
+        "vocab_s": vocab_s,
+        "walks": int(emb.meta.get("n_walks", 0)),
+        "corpus_tokens": emb.meta.get("corpus_tokens"),
+        "vectors": int(emb.vectors.shape[0]),
+        "huge_page_mb": emb.meta.get("huge_page_bytes", 0) / 2**20,
+        "rss_before_walk_mb": rss_before,
+        "phases": rss.phases(),
+        "modules": sorted(m for m in _HEAVY if m in sys.modules),
+        "threads": numba.get_num_threads(),
+        "versions": {"numpy": np.__version__, "numba": numba.__version__},
+    }
+
+
+#: libraries whose presence in ``sys.modules`` the memory probe reports
+_HEAVY = ("numpy", "numba", "llvmlite", "scipy", "gensim", "pandas", "pyarrow", "networkx",
+          "sklearn", "matplotlib", "tqdm", "threadpoolctl", "smart_open")  # fmt: skip
+
+
+def _child_imports(args: argparse.Namespace) -> dict:
+    """RSS after each import, in order, in this fresh interpreter (``--mode`` = comma list of
+    modules; ``-`` = the default sequence)."""
+    import importlib
+
+    seq = (
+        args.mode.split(",")
+        if args.mode not in ("-", "")
+        else ["numpy", "numba", "embeddings", "embeddings.graph", "embeddings.walks",
+              "gensim.models.word2vec", "embeddings.word2vec", "embeddings.trainers", "pandas",
+              "scipy.sparse", "networkx", "sklearn.linear_model", "matplotlib.figure"]
+    )  # fmt: skip
+    rows = [{"module": "(python)", "rss_mb": _status_kb("VmRSS") / 1024,
+             "hwm_mb": _status_kb("VmHWM") / 1024, "seconds": 0.0, "loaded": []}]  # fmt: skip
+    for name in seq:
+        before = {m for m in _HEAVY if m in sys.modules}
+        t0 = time.perf_counter()
+        importlib.import_module(name)
+        rows.append({
+            "module": name, "rss_mb": _status_kb("VmRSS") / 1024,
+            "hwm_mb": _status_kb("VmHWM") / 1024, "seconds": time.perf_counter() - t0,
+            "loaded": sorted(m for m in _HEAVY if m in sys.modules and m not in before),
+        })  # fmt: skip
+    return {"rows": rows}
+
+
 def _dist_version(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -234,21 +434,39 @@ def _dist_version(name: str) -> str:
 def run_child(argv: list[str] | None = None) -> None:
     """Run one tool once on ``--edges`` and print ``RESULT <json>`` (what the parent reads)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--child", choices=["ours", "pecanpy", "grape"], required=True)
+    ap.add_argument("--child", choices=sorted(CHILDREN), required=True)
     ap.add_argument("--mode", default="-")
-    ap.add_argument("--edges", type=Path, required=True)
+    ap.add_argument("--edges", type=Path, default=None)
     ap.add_argument("--p", type=float, default=1.0)
     ap.add_argument("--q", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--num-walks", type=int, default=10)
     ap.add_argument("--walk-length", type=int, default=80)
+    ap.add_argument("--dim", type=int, default=128, help="ours-sg: vector size")
+    ap.add_argument("--window", type=int, default=5, help="ours-sg: skip-gram window")
+    ap.add_argument("--reader", choices=["numpy", "pandas"], default="numpy",
+                    help="ours-sg: edge-list parser")  # fmt: skip
     args = ap.parse_args(argv)
-    run = {"ours": _child_ours, "pecanpy": _child_pecanpy, "grape": _child_grape}[args.child]
-    result = run(args)
+    if args.edges is None and args.child != "imports":
+        ap.error(f"--child {args.child} needs --edges")
+    result = CHILDREN[args.child](args)
     result["peak_rss_mb"] = _peak_rss_mb()
     result["python"] = platform.python_version()
     print("RESULT " + json.dumps(result), flush=True)
 
 
+CHILDREN = {
+    "ours": _child_ours,
+    "ours-sg": _child_ours_sg,
+    "imports": _child_imports,
+    "pecanpy": _child_pecanpy,
+    "grape": _child_grape,
+}
+
+
 if __name__ == "__main__":
+    # run as a script, the first entry of sys.path is this folder (recall/bench): drop it, so
+    # that its module names (datasets.py, exact.py, ...) cannot shadow a library's
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        del sys.path[0]
     run_child()

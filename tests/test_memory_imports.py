@@ -1,0 +1,157 @@
+"""What a process pays in memory before it works: ``import embeddings`` loads numpy only, the walk
+engine adds numba only, and the lazily imported public names are still all there.
+
+Each import check runs in a fresh interpreter (``sys.modules`` of this test process already holds
+everything). The walks + skip-gram child of the walks benchmark (its issue-16 memory row) runs on
+a tiny graph and reports its phases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: libraries that the package itself must not load on import (each costs tens of MB of RSS)
+HEAVY = ("pandas", "pyarrow", "scipy", "numba", "gensim", "networkx", "sklearn", "matplotlib")
+
+
+def _modules_after(code: str) -> set[str]:
+    """Module names in ``sys.modules`` after running ``code`` in a fresh interpreter, with the
+    top-level package name of each."""
+    probe = code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    names = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return names | {m.split(".")[0] for m in names}
+
+
+def test_import_embeddings_loads_no_heavy_library():
+    loaded = _modules_after("import embeddings")
+    assert "numpy" in loaded  # the probe sees imports at all
+    assert not loaded & set(HEAVY), f"import embeddings loaded {sorted(loaded & set(HEAVY))}"
+
+
+def test_walk_engine_loads_numba_but_not_pandas_scipy_or_gensim():
+    loaded = _modules_after(
+        "import embeddings.graph, embeddings.walks, embeddings.types, embeddings.params"
+    )
+    assert "numba" in loaded
+    # numba itself imports the ``scipy`` package (its configuration, to probe for LAPACK), not
+    # its submodules; scipy.sparse is what the loaders and user vectors pull in
+    unwanted = (set(HEAVY) - {"numba", "scipy"}) | {"scipy.sparse", "scipy.linalg"}
+    assert not loaded & unwanted, f"the walk engine loaded {sorted(loaded & unwanted)}"
+
+
+def test_public_names_unchanged_by_lazy_imports():
+    import embeddings
+    from embeddings.graph import ItemGraph
+    from embeddings.sessions import Sessions, build_sessions, leave_last_out, temporal_split
+    from embeddings.users import user_vectors
+
+    expected = {
+        "Embeddings",
+        "ItemGraph",
+        "SkipGramParams",
+        "Trainer",
+        "TrainerBase",
+        "clone",
+        "is_trainer",
+        "Sessions",
+        "build_sessions",
+        "leave_last_out",
+        "temporal_split",
+        "user_vectors",
+        "__version__",
+    }
+    assert set(embeddings.__all__) == expected
+    for name in expected:
+        assert getattr(embeddings, name) is not None
+        assert name in dir(embeddings)
+    assert embeddings.ItemGraph is ItemGraph and embeddings.Sessions is Sessions
+    assert embeddings.build_sessions is build_sessions
+    assert embeddings.leave_last_out is leave_last_out
+    assert embeddings.temporal_split is temporal_split
+    assert embeddings.user_vectors is user_vectors
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        embeddings.NoSuchName  # noqa: B018
+    # ``from embeddings import *`` and submodule imports through the package keep working
+    ns: dict = {}
+    exec("from embeddings import *", ns)  # noqa: S102
+    assert expected - {"__version__"} <= set(ns)
+    from embeddings import neighbours, paths  # submodules, not lazy names
+
+    assert hasattr(neighbours, "top_k") and hasattr(paths, "data_root")
+
+
+def test_walks_and_skipgram_child_reports_phases(tmp_path):
+    """The child of the walks benchmark's memory row: one process, walks streamed into the
+    skip-gram, a vector per node, RSS per phase within the process peak."""
+    rng = np.random.default_rng(0)
+    n, m = 300, 2000
+    u, v = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = u != v
+    edges = tmp_path / "g.tsv"
+    np.savetxt(
+        edges,
+        np.column_stack([u[keep], v[keep], rng.uniform(0.1, 1, keep.sum())]),
+        fmt=["%d", "%d", "%.6f"],
+        delimiter="\t",
+    )
+    child = REPO / "recall" / "bench" / "walks_children.py"
+    env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_NUM_THREADS="1", PYTHONHASHSEED="0")
+    cmd = [sys.executable, str(child), "--child", "ours-sg", "--mode", "stream", "--edges"]
+    cmd += [str(edges), "--num-walks", "2", "--walk-length", "10", "--dim", "8", "--window", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    nodes = np.unique(np.concatenate([u[keep], v[keep]])).size
+    assert out["vectors"] == nodes
+    assert out["walks"] == 2 * nodes
+    names = [p["phase"] for p in out["phases"]]
+    assert any(p.startswith("read edge list") for p in names)
+    assert "fit: skip-gram training" in names and "fit: walks (the whole matrix)" not in names
+    for p in out["phases"]:
+        assert 0 < p["start_rss_mb"] <= p["peak_rss_mb"] <= out["peak_rss_mb"] + 1
+    assert {"numba", "gensim"} <= set(out["modules"])
+
+
+def test_memory_goal_uses_the_leanest_peer():
+    from recall.bench.walks import MEMORY_GOAL, memory_goal
+
+    base = {"p": 1.0, "q": 1.0, "status": "ok", "walk_s": 1.0}
+    summary = [
+        {**base, "tool": "ours", "mode": "", "label": "ours", "peak_rss_mb": 600.0},
+        {**base, "tool": "ours-sg", "mode": "stream", "label": "sg", "peak_rss_mb": 350.0},
+        {**base, "tool": "pecanpy", "mode": "A", "label": "PecanPy A", "peak_rss_mb": 711.0},
+        {**base, "tool": "grape", "mode": "x", "label": "GRAPE", "peak_rss_mb": 731.0},
+        {
+            **base,
+            "tool": "grape",
+            "mode": "y",
+            "label": "bad",
+            "peak_rss_mb": 1.0,
+            "status": "failed",
+        },
+    ]
+    (row,) = memory_goal(summary)
+    assert row["leanest"] == "PecanPy A" and row["leanest_peak_mb"] == 711.0
+    assert row["ratio"] == pytest.approx(350 / 711) and row["met"] == (350 / 711 <= MEMORY_GOAL)
+    summary[1]["peak_rss_mb"] = 400.0
+    assert not memory_goal(summary)[0]["met"]
