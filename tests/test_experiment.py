@@ -462,3 +462,25 @@ def test_paths_come_from_the_working_directory(tmp_path, monkeypatch):
     for metric in ("cosine", "l2"):
         index = SimHashIndex(metric=metric, n_tables=2, random_state=0).build(x, np.arange(20))
         np.testing.assert_array_equal(_as_hashed(x, metric), index._prepare(x))
+
+
+def test_selecting_methods_keeps_only_their_warm_starts():
+    from recall.experiment.config import select
+
+    base = {
+        "name": "x",
+        "data": {"source": "synthetic"},
+        "methods": [
+            {"name": "i2v", "class": "embeddings.trainers:Item2Vec"},
+            {"name": "dw", "class": "embeddings.trainers:DeepWalk"},
+            {"name": "n2v", "class": "embeddings.trainers:Node2Vec"},
+        ],
+        "tuning": {"n_trials": 2, "warm_start": {"n2v": "dw"}},
+    }
+    cfg = parse_config(base)
+    one = select(cfg, methods=["i2v"])  # a method without a warm start runs on its own
+    assert [m["name"] for m in one.methods] == ["i2v"] and one.raw["tuning"]["warm_start"] == {}
+    both = select(cfg, methods=["dw", "n2v"])
+    assert both.raw["tuning"]["warm_start"] == {"n2v": "dw"}
+    with pytest.raises(ValueError, match="select dw too"):
+        select(cfg, methods=["n2v"])
