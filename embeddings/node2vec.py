@@ -63,6 +63,9 @@ class Node2Vec(TrainerBase):
             Interactions / Sessions (see ``graph_from_data``); ignored when an ``ItemGraph`` is
             given. ``graph_window=1`` (default): A->B counts how often B directly follows A;
             ``w`` > 1 also counts B up to ``w`` steps after A in a session.
+        distance_weighting, popularity_exponent: each windowed pair adds 1 or 1/d
+            (``"uniform"`` / ``"inverse"``), and edge weights are divided by the endpoints'
+            strengths to this power (0 = as counted); see ``graph_from_data``.
         random_state: seeds the walks and gensim (independent streams).
         progress: progress bars.
         trainer: the skip-gram trainer, ``"gensim"`` (default) or ``"numba"``
@@ -94,6 +97,8 @@ class Node2Vec(TrainerBase):
         "session_gap": (None, int | None),
         "directed": (True, bool),
         "graph_window": (1, int),
+        "distance_weighting": ("uniform", str),
+        "popularity_exponent": (0.0, float),
         **skipgram_hyperparams(("workers",)),
         "random_state": (None, Any),
         "progress": (True, bool),
@@ -149,7 +154,13 @@ class Node2Vec(TrainerBase):
 
     def _walks(self, data: Any, seed: int) -> Walks:
         graph = graph_from_data(
-            data, self.min_rating, self.session_gap, self.directed, self.graph_window
+            data,
+            self.min_rating,
+            self.session_gap,
+            self.directed,
+            self.graph_window,
+            self.distance_weighting,
+            self.popularity_exponent,
         )
         return Walks.generate(
             graph,

@@ -22,6 +22,8 @@ __all__ = [
     "build_sessions",
     "leave_last_out",
     "train_valid_test_split",
+    "validation_split",
+    "ValidationEvents",
     "temporal_split",
     "order_with_ties",
     "concat_interactions",
@@ -189,29 +191,131 @@ def leave_last_out(
     )
 
 
+def _check_n_valid(n_valid: Any) -> int:
+    """``n_valid`` as an int >= 1, or a ``ValueError`` naming the bad value."""
+    if isinstance(n_valid, bool) or not isinstance(n_valid, int | np.integer) or n_valid < 1:
+        raise ValueError(f"n_valid must be an integer >= 1, got {n_valid!r}")
+    return int(n_valid)
+
+
+def _validation_cut(
+    rest: Interactions, min_rating: float | None, n_valid: int
+) -> tuple[pd.DataFrame, pd.Index, pd.Series]:
+    """Rows of ``rest`` (already in (user, time, tie) order) held out for validation.
+
+    Each user's last ``n_valid`` positives, but never the user's last training positive: a user
+    with ``n`` positives in ``rest`` gives ``min(n_valid, n - 1)`` targets. Returns the frame,
+    the index of the validation rows, and each validation row's rank from the end (0 = the
+    event just before the test event).
+    """
+    df = rest.frame
+    pos = df if min_rating is None else df[df["rating"] >= min_rating]
+    rank = pos.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+    n_pos = pos.groupby("user_id", sort=False)["item_id"].transform("size").to_numpy()
+    if n_pos.size == 0 or int(n_pos.max()) - 1 < n_valid:
+        longest = int(n_pos.max()) if n_pos.size else 0
+        raise ValueError(
+            f"{rest.name}: n_valid={n_valid} is more than any user's history allows: the "
+            f"longest has {longest} positive events before its test event, and one must stay "
+            "in train"
+        )
+    take = rank < np.minimum(n_valid, n_pos - 1)
+    return df, pos.index[take], pd.Series(rank[take], index=pos.index[take])
+
+
 def train_valid_test_split(
     interactions: Interactions,
     min_rating: float | None = None,
     ties: str = "random",
     random_state: Any = 0,
+    n_valid: int = 1,
 ) -> tuple[Interactions, Interactions, Interactions]:
-    """Leave-last-out test, second-to-last validation: returns (train, valid, test).
+    """Leave-last-out test, the ``n_valid`` events before it validation: (train, valid, test).
 
-    test = each user's last positive event, valid = the last positive event of what remains
-    (users need at least three positives to appear in valid, two to appear in test). Ties are
+    test = each user's last positive event; valid = each user's last ``n_valid`` positives of
+    what remains (a user with ``n`` positives there gives ``min(n_valid, n - 1)``: one positive
+    always stays in train, so users need at least three positives to appear in valid, two to
+    appear in test; ``ValueError`` when no user has ``n_valid + 1`` positives left). Ties are
     ordered once (``order_with_ties``) for both cuts, so valid never holds an event that the tie
-    rule puts after the test event. Tune on (train, valid); refit on ``train + valid``
-    (``concat_interactions``) and read test once.
+    rule puts after the test event, and no training positive of a user comes after one of the
+    user's validation events (lower-rated events stay in train wherever they are, as in the
+    test split: they are never targets). ``n_valid=1`` is the second-to-last event: the split
+    this function always made. Tune on (train, valid) (several validation events per user:
+    ``validation_split`` gives each one the history it is predicted from); refit on
+    ``train + valid`` (``concat_interactions``) and read test once.
     """
+    train, events, test = validation_split(interactions, min_rating, ties, random_state, n_valid)
+    return train, events.targets, test
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationEvents:
+    """The validation events of ``validation_split``, each with the history it is predicted from.
+
+    Attributes:
+        targets: every validation event (up to ``n_valid`` per user), in (user, time) order.
+        steps: one ``(history, targets)`` pair per rank from the end: ``steps[0]`` holds each
+            user's event just before the test event, ``steps[1]`` the one before it, and so on.
+            ``history`` holds, for the users of that step, every event before the target (the
+            user's training events and earlier validation targets, in the tie order), so that
+            evaluating ``targets`` against ``history`` (``evaluate_i2i``: the query is the item
+            just before the target; ``evaluate_u2i``: the user vector of the events before it)
+            predicts each target from what came before it.
+        n_valid: the most validation events per user.
+    """
+
+    targets: Interactions
+    steps: tuple[tuple[Interactions, Interactions], ...]
+    n_valid: int
+
+    def __len__(self) -> int:
+        return int(len(self.targets.frame))
+
+    @property
+    def name(self) -> str:
+        return self.targets.name
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The targets' table (what a single-event validation split would be)."""
+        return self.targets.frame
+
+
+def validation_split(
+    interactions: Interactions,
+    min_rating: float | None = None,
+    ties: str = "random",
+    random_state: Any = 0,
+    n_valid: int = 1,
+) -> tuple[Interactions, ValidationEvents, Interactions]:
+    """``train_valid_test_split`` with the validation events as ``ValidationEvents``.
+
+    Returns (train, events, test): train and test as ``train_valid_test_split`` gives them,
+    ``events.targets`` its valid split, and ``events.steps`` the (history, targets) pair of each
+    rank from the end (see ``ValidationEvents``). ``ValueError`` for ``n_valid`` that is not an
+    int >= 1 or is more than any user's history allows.
+    """
+    n_valid = _check_n_valid(n_valid)
     rest, test = leave_last_out(interactions, 1, min_rating, ties, random_state)
-    # rest keeps the tie order of the first cut: split it again by file order
-    train, valid = leave_last_out(rest, 1, min_rating, ties="order")
+    # rest keeps the tie order of the first cut: the validation cut follows it
+    df, valid_idx, rank = _validation_cut(rest, min_rating, n_valid)
     name = interactions.name
-    return (
-        Interactions(train.frame, f"{name}/train"),
-        Interactions(valid.frame, f"{name}/valid"),
-        test,
-    )
+    train = rest.like(df.drop(index=valid_idx), f"{name}/train")
+    targets = rest.like(df.loc[valid_idx], f"{name}/valid")
+    order = df.groupby("user_id", sort=False).cumcount()
+    users = df["user_id"]
+    steps = []
+    for r in range(int(rank.max()) + 1):
+        at = rank.index[rank.to_numpy() == r]
+        cut = pd.Series(order.loc[at].to_numpy(), index=users.loc[at].to_numpy())
+        before = (users.map(cut) > order).to_numpy()  # users without a target here: NaN > x
+        steps.append(
+            (
+                rest.like(df[before], f"{name}/valid-history-{r}"),
+                rest.like(df.loc[at], f"{name}/valid-{r}"),
+            )
+        )
+    return train, ValidationEvents(targets, tuple(steps), n_valid), test
 
 
 def concat_interactions(*parts: Interactions, name: str | None = None) -> Interactions:

@@ -255,6 +255,53 @@ def test_tuned_run_chooses_on_validation_and_reads_test_once(tmp_path, monkeypat
     pd.testing.assert_series_equal(q2["hit_rate@10"], q["hit_rate@10"])
 
 
+def test_k_validation_events_reach_the_search_and_leave_test_untouched(tmp_path, monkeypatch):
+    import embeddings.tuning as tuning_mod
+    from embeddings.sessions import ValidationEvents
+    from recall.experiment import load_data, split_data
+
+    seen: list[tuple] = []
+    real_tune = tuning_mod.tune
+
+    def spy(method, train, valid, **kw):
+        seen.append((train, valid, kw))
+        return real_tune(method, train, valid, **kw)
+
+    monkeypatch.setattr(tuning_mod, "tune", spy)
+    text = TUNED.replace("min_rating = 3.5\n[tuning]", "min_rating = 3.5\nn_valid = 3\n[tuning]", 1)
+    assert "n_valid = 3" in text
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(text.replace("seeds = [0]", "seeds = [0, 1]"))
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress", "--no-cache"]) == 0
+    config = load_config(cfg)
+    data = load_data(config.raw["data"], 0)
+    _, test = split_data(data.interactions, config.raw["split"])
+    assert len(seen) == 2  # one search per seed
+    for train, valid, _ in seen:
+        assert isinstance(valid, ValidationEvents) and valid.n_valid == 3
+        assert valid.frame.groupby("user_id").size().max() == 3
+        assert not (_events(train) | _events(valid)) & _events(test)
+    # the run's seed reaches the search: seed 0 and seed 1 are two searches
+    assert [kw["random_state"] for _, _, kw in seen] == [0, 1]
+    tun = pd.read_csv(out / "tuning.csv")
+    assert {"valid_i2i_last", "valid_u2i_last"} <= set(tun.columns)
+    q = pd.read_csv(out / "quality.csv")  # test is the plain split's: every test user, once
+    pop = q[(q["method"] == "popularity") & (q["seed"] == 0)]["n_users"].iloc[0]
+    assert pop == test.frame["user_id"].nunique()
+
+
+def test_split_keys_errors_name_the_problem():
+    base = {"name": "x", "data": {}, "methods": []}
+    for bad in (0, -1, 2.5, "5"):
+        with pytest.raises(ValueError, match="n_valid must be an integer >= 1"):
+            parse_config({**base, "split": {"n_valid": bad}})
+    with pytest.raises(ValueError, match="n_valid needs n_last = 1"):
+        parse_config({**base, "split": {"n_valid": 2, "n_last": 2}})
+    with pytest.raises(ValueError, match='tie_seed must be an integer or "run"'):
+        parse_config({**base, "split": {"tie_seed": "always"}})
+
+
 def test_best_mode_without_tuning_keeps_the_config_setting(tmp_path):
     cfg = tmp_path / "best.toml"
     text = TINY.replace("[[methods]]", '[evaluation]\ne2e_mode = "best"\n[[methods]]', 1)
@@ -415,3 +462,25 @@ def test_paths_come_from_the_working_directory(tmp_path, monkeypatch):
     for metric in ("cosine", "l2"):
         index = SimHashIndex(metric=metric, n_tables=2, random_state=0).build(x, np.arange(20))
         np.testing.assert_array_equal(_as_hashed(x, metric), index._prepare(x))
+
+
+def test_selecting_methods_keeps_only_their_warm_starts():
+    from recall.experiment.config import select
+
+    base = {
+        "name": "x",
+        "data": {"source": "synthetic"},
+        "methods": [
+            {"name": "i2v", "class": "embeddings.trainers:Item2Vec"},
+            {"name": "dw", "class": "embeddings.trainers:DeepWalk"},
+            {"name": "n2v", "class": "embeddings.trainers:Node2Vec"},
+        ],
+        "tuning": {"n_trials": 2, "warm_start": {"n2v": "dw"}},
+    }
+    cfg = parse_config(base)
+    one = select(cfg, methods=["i2v"])  # a method without a warm start runs on its own
+    assert [m["name"] for m in one.methods] == ["i2v"] and one.raw["tuning"]["warm_start"] == {}
+    both = select(cfg, methods=["dw", "n2v"])
+    assert both.raw["tuning"]["warm_start"] == {"n2v": "dw"}
+    with pytest.raises(ValueError, match="select dw too"):
+        select(cfg, methods=["n2v"])

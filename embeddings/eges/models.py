@@ -44,10 +44,22 @@ def _as_graph(
     min_rating: float | None,
     session_gap: int | None,
     directed: bool,
+    graph_window: int = 1,
+    distance_weighting: str = "uniform",
+    popularity_exponent: float = 0.0,
 ) -> ItemGraph:
     """The item graph to walk: given, or built from sessions by ``trainers.graph_from_data``
-    (weight A->B = times B directly follows A; ``directed=False`` stores transitions both ways)."""
-    return graph_from_data(data, min_rating, session_gap, directed)
+    (weight A->B = times B directly follows A, or within ``graph_window`` steps;
+    ``directed=False`` stores transitions both ways)."""
+    return graph_from_data(
+        data,
+        min_rating,
+        session_gap,
+        directed,
+        graph_window,
+        distance_weighting,
+        popularity_exponent,
+    )
 
 
 class _SideInfoSkipGram(TrainerBase):
@@ -61,8 +73,9 @@ class _SideInfoSkipGram(TrainerBase):
             threads walk and train (Hogwild; not bit-reproducible when > 1).
         num_walks, walk_length, p, q: walks (``embeddings.walks.generate_walks``) started from
             every node; p = q = 1 is DeepWalk, as in the EGES paper.
-        min_rating, session_gap, directed: how the item graph is built from Interactions /
-            Sessions (ignored for an ``ItemGraph``).
+        min_rating, session_gap, directed, graph_window, distance_weighting,
+            popularity_exponent: how the item graph is built from Interactions / Sessions
+            (``graph_from_data``; ignored for an ``ItemGraph``).
         random_state: seeds the walks and the training (independent streams).
         progress: tqdm bars with the running loss per pair.
 
@@ -89,6 +102,9 @@ class _SideInfoSkipGram(TrainerBase):
         "min_rating": (None, float | None),
         "session_gap": (None, int | None),
         "directed": (True, bool),
+        "graph_window": (1, int),
+        "distance_weighting": ("uniform", str),
+        "popularity_exponent": (0.0, float),
         **skipgram_hyperparams(("shrink_windows", "workers")),
         "random_state": (None, int | None),
         "progress": (True, bool),
@@ -135,7 +151,15 @@ class _SideInfoSkipGram(TrainerBase):
     def walks(self, data: Interactions | Sessions | ItemGraph) -> Walks:
         """The walks ``fit`` trains on: ``embeddings.walks.generate_walks`` with ``num_walks``,
         ``walk_length``, ``p``, ``q``, ``workers`` over the item graph of ``data``."""
-        graph = _as_graph(data, self.min_rating, self.session_gap, self.directed)
+        graph = _as_graph(
+            data,
+            self.min_rating,
+            self.session_gap,
+            self.directed,
+            self.graph_window,
+            self.distance_weighting,
+            self.popularity_exponent,
+        )
         seed_walks, _ = spawn_seeds(self.random_state, 2)
         return Walks.generate(
             graph,

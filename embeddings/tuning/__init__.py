@@ -36,6 +36,7 @@ from __future__ import annotations
 from embeddings.tuning.search import tune, tune_node_classification
 from embeddings.tuning.spaces import (
     METHODS,
+    decode_params,
     default_space,
     defaults_in_space,
     make_trainer,
@@ -47,6 +48,7 @@ from embeddings.tuning.study import TuneResult, plot_history
 __all__ = [
     "METHODS",
     "TuneResult",
+    "decode_params",
     "default_space",
     "defaults_in_space",
     "method_for_class",

@@ -10,14 +10,16 @@ from typing import Any
 import numpy as np
 
 from embeddings.datasets.tables import Interactions
-from embeddings.tuning.spaces import default_space, make_trainer
+from embeddings.sessions import ValidationEvents
+from embeddings.tuning.scoring import validation_scores
+from embeddings.tuning.spaces import decode_params, default_space, make_trainer
 from embeddings.tuning.study import TuneResult, _run_study
 
 
 def tune(
     method: str,
     train: Interactions,
-    valid: Interactions,
+    valid: Interactions | ValidationEvents,
     space: Mapping[str, Any] | None = None,
     n_trials: int | None = 20,
     timeout: float | None = None,
@@ -35,7 +37,10 @@ def tune(
 
     Args:
         method: a key of ``METHODS`` (e.g. ``"item2vec-sequence"``, ``"deepwalk"``).
-        train, valid: from ``sessions.train_valid_test_split`` (never the test split).
+        train, valid: from ``sessions.train_valid_test_split`` (never the test split), or
+            ``valid`` the ``ValidationEvents`` of ``sessions.validation_split`` (several events
+            per user, each predicted from the events before it: ``scoring.validation_scores``;
+            the trial records ``<metric>_<mode>_last``, the event before test alone, too).
         space: search space (default ``default_space(method)``); ``fixed``: constant params.
         n_trials, timeout: the budget (trials and/or seconds); at least one.
         random_state: seeds the TPE sampler and every trial's trainer (same seed, same search).
@@ -52,9 +57,6 @@ def tune(
     Embedding methods are searched by cosine; ``itemknn`` uses its own metric; ``implicit-*``
     score U2I by inner product with their own user factors.
     """
-    from embeddings.evaluation import evaluate_i2i, evaluate_u2i
-
-    k = int(metric.split("@")[1]) if "@" in metric else 10
     if min_rating is not None and not (
         isinstance(min_rating, int | float | np.number) and math.isfinite(min_rating)
     ):
@@ -67,25 +69,32 @@ def tune(
     def objective(params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         trainer = make_trainer(method, params, random_state)
         emb = trainer.fit(train, side_info) if side_info is not None else trainer.fit(train)
-        scores: dict[str, float] = {}
         if method.startswith("implicit"):
-            r = evaluate_u2i(
-                emb, train, valid, k, metric="ip", user_embeddings=trainer.user_embeddings
+            scores = validation_scores(
+                emb,
+                train,
+                valid,
+                metric,
+                ("u2i",),
+                u2i_metric="ip",
+                user_embeddings=trainer.user_embeddings,
             )
-            scores["u2i"] = float(r[metric])
         else:
-            i2i_metric = emb.meta.get("metric", "cosine")
-            if "i2i" in modes:
-                scores["i2i"] = float(evaluate_i2i(emb, train, valid, k, metric=i2i_metric)[metric])
-            if "u2i" in modes:
-                u2i_metric = emb.meta.get("u2i_metric", "cosine")
-                r = evaluate_u2i(emb, train, valid, k, metric=u2i_metric, min_rating=min_rating)
-                scores["u2i"] = float(r[metric])
-        mode = max(scores, key=lambda m: scores[m])
+            scores = validation_scores(
+                emb,
+                train,
+                valid,
+                metric,
+                modes,
+                min_rating,
+                i2i_metric=emb.meta.get("metric", "cosine"),
+                u2i_metric=emb.meta.get("u2i_metric", "cosine"),
+            )
+        mode = max((m for m in scores if m in ("i2i", "u2i")), key=lambda m: scores[m])
         attrs = {"mode": mode, **{f"{metric}_{m}": v for m, v in scores.items()}}
         return scores[mode], attrs
 
-    return _run_study(
+    res = _run_study(
         objective,
         method,
         space,
@@ -98,6 +107,8 @@ def tune(
         f"validation {metric}",
         initial,
     )
+    res.best_params = decode_params(res.best_params)
+    return res
 
 
 def tune_node_classification(

@@ -47,6 +47,20 @@ _GRAPH_FROM_LOG = {
 }
 
 
+#: how a walk method's item graph is built from a behaviour log (``inputs.graph_from_data``):
+#: the same for every walk method (DeepWalk, node2vec, BGE, GES, EGES)
+_GRAPH_CONSTRUCTION = {
+    **_GRAPH_FROM_LOG,
+    "graph_window": {"choices": [1, 2, 5, 20]},
+    "distance_weighting": {"choices": ["uniform", "inverse"]},
+    "popularity_exponent": {"float": [0.0, 1.0]},
+}
+
+
+#: methods that walk an item graph
+WALK_METHODS = ("deepwalk", "node2vec", "bge", "ges", "eges")
+
+
 _PQ = {"p": {"float": [0.25, 4.0], "log": True}, "q": {"float": [0.25, 4.0], "log": True}}
 
 
@@ -54,11 +68,15 @@ def default_space(method: str, task: str = "recommendation") -> dict[str, dict[s
     """The issue's search space for ``method`` and ``task`` (``recommendation`` or ``nodes``).
 
     Skip-gram methods: dim, window, epochs, negative, ns_exponent (-1 ... 1), sample, alpha;
-    walk methods add walks per node, walk length (and p, q for node2vec); on a behaviour log
-    also the graph construction (directed, min_rating, session_gap, graph_window: 1 = direct
-    successions, w = items up to w steps apart; sequence item2vec: min_rating, session_gap). Node-classification epochs are capped lower (a graph of 10k nodes
-    costs ~1 min per epoch on one core). Side-information methods (BGE / GES / EGES) use the
-    skip-gram and walk space; their side-information fields are a ``fixed`` choice of the caller.
+    walk methods (DeepWalk, node2vec, BGE, GES, EGES) add walks per node, walk length (and p, q
+    for node2vec) and, on a behaviour log, the same graph construction for all five (directed,
+    min_rating, session_gap, graph_window: 1 = direct successions, w = items up to w steps
+    apart, distance_weighting, popularity_exponent; see ``inputs.graph_from_data``); sequence
+    item2vec: min_rating, session_gap. Node-classification epochs are capped lower (a graph of
+    10k nodes costs ~1 min per epoch on one core). BGE / GES / EGES have no sub-sampling
+    (``sample``); the side-information fields of GES / EGES depend on the data, so they are
+    searched only when a config names them (``fields = { choices = ["all", "genres",
+    "genres+tags"] }``: fields joined by ``+``, ``"all"`` = every field; ``decode_params``).
     """
     if task not in ("recommendation", "nodes"):
         raise ValueError(f"task must be 'recommendation' or 'nodes', got {task!r}")
@@ -78,16 +96,14 @@ def default_space(method: str, task: str = "recommendation") -> dict[str, dict[s
             space["epochs"] = {"int": [1, 10]}
             space["max_set_size"] = {"choices": [50, 100, 200]}
         return space
-    if method in ("deepwalk", "node2vec", "bge", "ges", "eges"):
+    if method in WALK_METHODS:
         space = {**sg, **_WALKS}
         if method == "node2vec":
             space.update(_PQ)
+        if method in ("bge", "ges", "eges"):
+            space.pop("sample")  # their compiled loop has no sub-sampling
         if task == "recommendation":
-            if method in ("deepwalk", "node2vec"):
-                space.update(_GRAPH_FROM_LOG)
-                space["graph_window"] = {"choices": [1, 2, 5, 20]}
-            else:
-                space["min_rating"] = _GRAPH_FROM_LOG["min_rating"]
+            space.update(_GRAPH_CONSTRUCTION)
         return space
     if task == "nodes":
         raise ValueError(f"{method} is a recommendation baseline, not a node embedding")
@@ -182,6 +198,20 @@ def method_for_class(class_path: str, params: Mapping[str, Any] | None = None) -
     return best
 
 
+def decode_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Searched values as trainer arguments: a ``fields`` string (a categorical choice holds
+    no lists) becomes the list of fields joined by ``+`` in it, ``"all"`` becomes None (every
+    field); anything else is passed through."""
+    out = dict(params)
+    f = out.get("fields")
+    if isinstance(f, str):
+        names = [x.strip() for x in f.split("+")]
+        if not all(names):
+            raise ValueError(f"fields {f!r}: expected field names joined by '+', or 'all'")
+        out["fields"] = None if f == "all" else names
+    return out
+
+
 def make_trainer(method: str, params: Mapping[str, Any], random_state: Any = 0) -> Any:
     """The trainer of ``method`` with ``params`` (plus the method's fixed arguments).
 
@@ -191,7 +221,7 @@ def make_trainer(method: str, params: Mapping[str, Any], random_state: Any = 0) 
         raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
     path, fixed = METHODS[method]
     cls = _load_class(path)
-    kwargs = {**fixed, **params}
+    kwargs = {**fixed, **decode_params(params)}
     accepted = cls.param_names()  # the Trainer protocol (embeddings.base)
     if "workers" in accepted:
         kwargs.setdefault("workers", 1)
@@ -230,6 +260,8 @@ def defaults_in_space(method: str, space: Mapping[str, Mapping[str, Any]]) -> di
     fixed = METHODS[method][1]
     out = {}
     for name, default in cls().get_params().items():  # a trainer made with its defaults
+        if name == "fields" and default is None:
+            default = "all"  # every field, as a searched choice (``decode_params``)
         if name in space and name not in fixed:
             try:
                 out.update(_to_space({name: default}, {name: space[name]}))

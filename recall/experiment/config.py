@@ -127,6 +127,21 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> ExperimentCon
     )
 
 
+def _select_warm_start(tuning: dict[str, Any], kept: set[str]) -> dict[str, Any]:
+    """``[tuning]`` without the ``warm_start`` entries of methods left out by a selection; a kept
+    method whose warm start was left out is a ``ValueError`` naming the method to add."""
+    warm = tuning.get("warm_start")
+    if not isinstance(warm, dict):
+        return tuning
+    for dst, src in warm.items():
+        if dst in kept and src not in kept:
+            raise ValueError(
+                f"{dst} starts its search from {src}'s choice ([tuning] warm_start): "
+                f"select {src} too (--method {src} --method {dst})"
+            )
+    return {**tuning, "warm_start": {d: s for d, s in warm.items() if d in kept}}
+
+
 def select(
     config: ExperimentConfig,
     methods: list[str] | None = None,
@@ -147,6 +162,8 @@ def select(
                 f"{kind} not in the config: {unknown}{hint} (the config has: {', '.join(have)})"
             )
         raw[kind] = [s for s in raw.get(kind, []) if s["name"] in set(wanted)]
+        if kind == "methods" and isinstance(raw.get("tuning"), dict):
+            raw["tuning"] = _select_warm_start(raw["tuning"], set(wanted))
     if seeds:
         bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
         if bad:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from embeddings.datasets import Interactions, ItemSideInfo
 from embeddings.paths import data_root, data_root_candidates
+from embeddings.sessions import ValidationEvents
 
 logger = logging.getLogger(__name__)
 
@@ -120,14 +121,27 @@ def _load_file_source(spec: Mapping[str, Any], data_root: Path | None) -> Loaded
     return LoadedData(inter, None, None, {"source": "csv", "path": str(path)})
 
 
-def split_data(inter: Interactions, spec: Mapping[str, Any]) -> tuple[Interactions, Interactions]:
+def tie_seed(spec: Mapping[str, Any], seed: int) -> int:
+    """The seed of the leave-last-out tie rule (``sessions.order_with_ties``): ``[split]
+    tie_seed`` (default 0, the same tie order for every run seed) or ``"run"`` (the run's seed,
+    so that which of a user's same-second events is "the last one" varies with the seed)."""
+    value = spec.get("tie_seed", 0)
+    return int(seed) if value == "run" else int(value)
+
+
+def split_data(
+    inter: Interactions, spec: Mapping[str, Any], seed: int = 0
+) -> tuple[Interactions, Interactions]:
     """Apply the ``[split]`` table: leave-last-out (default) or global temporal split."""
     from embeddings import leave_last_out, temporal_split
 
     kind = spec.get("kind", "leave_last_out")
     if kind == "leave_last_out":
         return leave_last_out(
-            inter, n_last=int(spec.get("n_last", 1)), min_rating=spec.get("min_rating")
+            inter,
+            n_last=int(spec.get("n_last", 1)),
+            min_rating=spec.get("min_rating"),
+            random_state=tie_seed(spec, seed),
         )
     if kind == "temporal":
         return temporal_split(inter, test_fraction=float(spec.get("test_fraction", 0.2)))
@@ -135,26 +149,37 @@ def split_data(inter: Interactions, spec: Mapping[str, Any]) -> tuple[Interactio
 
 
 def split_validation(
-    inter: Interactions, spec: Mapping[str, Any]
-) -> tuple[Interactions, Interactions, Interactions]:
+    inter: Interactions, spec: Mapping[str, Any], seed: int = 0
+) -> tuple[Interactions, Interactions | ValidationEvents, Interactions]:
     """The ``[split]`` table with a validation cut: (train, valid, test).
 
     test is what :func:`split_data` holds out; valid is the same rule applied once more to what
     remains (leave-last-out: each user's previous ``n_last`` positives, cut with
     ``train_valid_test_split``'s single tie order when ``n_last`` is 1; temporal: the last
-    ``test_fraction`` of the remaining time). Choose on (train, valid), refit on train + valid
-    (``concat_interactions``), read test once.
+    ``test_fraction`` of the remaining time). With ``[split] n_valid = K`` (leave-last-out,
+    ``n_last`` 1): valid is the ``ValidationEvents`` of ``sessions.validation_split``, each
+    user's last K positives before the test event (fewer for users with a short history: one
+    positive always stays in train), each predicted from the events before it; without it, the
+    single event before test as an ``Interactions`` (scored as before). Choose on (train,
+    valid), refit on train + valid (``concat_interactions``), read test once.
     """
     from embeddings import leave_last_out, temporal_split
-    from embeddings.sessions import train_valid_test_split
+    from embeddings.sessions import train_valid_test_split, validation_split
 
     kind = spec.get("kind", "leave_last_out")
     if kind == "leave_last_out":
         n_last, min_rating = int(spec.get("n_last", 1)), spec.get("min_rating")
+        rs = tie_seed(spec, seed)
+        if "n_valid" in spec:
+            if n_last != 1:
+                raise ValueError(f"[split] n_valid needs n_last = 1, got n_last = {n_last}")
+            return validation_split(
+                inter, min_rating=min_rating, random_state=rs, n_valid=spec["n_valid"]
+            )
         if n_last == 1:
-            return train_valid_test_split(inter, min_rating=min_rating)
-        rest, test = leave_last_out(inter, n_last=n_last, min_rating=min_rating)
-        train, valid = leave_last_out(rest, n_last=n_last, min_rating=min_rating)
+            return train_valid_test_split(inter, min_rating=min_rating, random_state=rs)
+        rest, test = leave_last_out(inter, n_last=n_last, min_rating=min_rating, random_state=rs)
+        train, valid = leave_last_out(rest, n_last=n_last, min_rating=min_rating, ties="order")
         return train, valid, test
     if kind == "temporal":
         frac = float(spec.get("test_fraction", 0.2))

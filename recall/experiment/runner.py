@@ -181,12 +181,12 @@ def _run_into(
         base_key = {"data": raw["data"], "split": split_spec, "data_seed": seed}
         valid = None
         if validate:
-            train, valid, test = split_validation(data.interactions, split_spec)
+            train, valid, test = split_validation(data.interactions, split_spec, seed)
             fit_on = concat_interactions(train, valid, name=f"{data.interactions.name}/train+valid")
             # content, not paths: changed ratings (or split) at the same path are retrained
             valid_key = {**base_key, "content": data_fingerprint(train, valid, data.side_info)}
         else:
-            fit_on, test = split_data(data.interactions, split_spec)
+            fit_on, test = split_data(data.interactions, split_spec, seed)
         cache_key = {**base_key, "content": data_fingerprint(fit_on, test, data.side_info)}
         pop = popularity_row(fit_on, test, ks, min_rating)
         quality.append({"seed": seed, "method": "popularity", **pop})

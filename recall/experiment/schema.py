@@ -43,7 +43,7 @@ DATA_SOURCES: dict[str, tuple[str, ...]] = {
     "file": ("source", "path", "columns", "sep", "rating_default"),
 }
 _SPLIT_KINDS: dict[str, tuple[str, ...]] = {
-    "leave_last_out": ("kind", "n_last", "min_rating"),
+    "leave_last_out": ("kind", "n_last", "min_rating", "n_valid", "tie_seed"),
     "temporal": ("kind", "test_fraction", "min_rating"),
 }
 _EVAL_KEYS = ("metric", "e2e_mode")
@@ -288,6 +288,16 @@ def check_split(split: Any, problems: list[str]) -> None:
         problems.append(f"[split] min_rating must be a number, got {split['min_rating']!r}")
     if "n_last" in split and not (is_int(split["n_last"]) and split["n_last"] >= 1):
         problems.append(f"[split] n_last must be an integer >= 1, got {split['n_last']!r}")
+    if "n_valid" in split and not (is_int(split["n_valid"]) and split["n_valid"] >= 1):
+        problems.append(
+            f"[split] n_valid must be an integer >= 1 (validation events per user), "
+            f"got {split['n_valid']!r}"
+        )
+    if "n_valid" in split and split.get("n_last", 1) != 1:
+        problems.append(f"[split] n_valid needs n_last = 1, got n_last = {split['n_last']!r}")
+    ts = split.get("tie_seed", 0)
+    if not (ts == "run" or is_int(ts)):
+        problems.append(f'[split] tie_seed must be an integer or "run", got {ts!r}')
     tf = split.get("test_fraction", 0.2)
     if not (is_num(tf) and 0 < tf < 1):
         problems.append(f"[split] test_fraction must be a number in (0, 1), got {tf!r}")

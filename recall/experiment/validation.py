@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from embeddings.datasets import Interactions, ItemSideInfo
+from embeddings.sessions import ValidationEvents
 from recall.experiment.schema import import_object
 from recall.experiment.train import train_method, trainer_traits
 
@@ -30,7 +31,8 @@ class MethodChoice:
 
     ``params``: the trainer parameters to refit with (the config's, tuned ones overriding);
     ``mode``: the better query mode on validation; ``setting``: ``"tuned"`` or ``"config"``;
-    ``valid``: the validation figure (``metric``) per mode; ``search``: the
+    ``valid``: the validation figure (``metric``) per mode (with several validation events per
+    user also ``<mode>_last``: the event before test alone); ``search``: the
     ``embeddings.tuning.METHODS`` key searched (None when not tuned).
     """
 
@@ -105,7 +107,11 @@ def tune_arguments(
     ``warm_params`` (``[tuning] warm_start``: the setting another method's search chose on the
     same validation split, e.g. DeepWalk's for node2vec, whose space contains DeepWalk's at
     p = q = 1) is the second trial: its values that lie in this space, the rest as in the
-    first. So node2vec's search never ends below the DeepWalk setting it generalises."""
+    first. So node2vec's search never ends below the DeepWalk setting it generalises.
+
+    ``random_state`` (the TPE sampler's seed and every trial's training seed) is the run's
+    ``seed`` plus ``[tuning] random_state`` (default 0): each seed of a run is a search of its
+    own, so the spread over seeds includes the search's own randomness."""
     from embeddings.tuning import default_space, defaults_in_space, space_from_config
 
     kw = space_from_config(tuning, key)
@@ -122,27 +128,30 @@ def tune_arguments(
         if warm != start:
             initial.append(warm)
     kw.update(space=space, fixed=fixed, initial=initial)
-    if "random_state" not in tuning:
-        kw["random_state"] = int(seed)
+    # the run's seed reaches the search: the sampler and every trial's training
+    kw["random_state"] = int(tuning.get("random_state", 0)) + int(seed)
     return kw
 
 
 def validation_scores(
     emb: Any,
     train: Interactions,
-    valid: Interactions,
+    valid: Interactions | ValidationEvents,
     ks: list[int],
     metric: str,
     eval_metric: str,
     min_rating: float | None,
 ) -> dict[str, float]:
-    """``metric`` (e.g. ``hit_rate@10``) of both query modes on the validation split."""
-    from embeddings.evaluation import evaluate_i2i, evaluate_u2i
+    """``metric`` (e.g. ``hit_rate@10``) of both query modes on the validation split (one event
+    per user, or ``ValidationEvents``: see ``embeddings.tuning.scoring.validation_scores``; then
+    also ``<mode>_last``, the event before test alone)."""
+    from embeddings.tuning.scoring import validation_scores as scores
 
-    k = int(metric.split("@")[1]) if "@" in metric else ks[0]
-    i2i = evaluate_i2i(emb, train, valid, [k], metric=eval_metric)
-    u2i = evaluate_u2i(emb, train, valid, [k], metric=eval_metric, min_rating=min_rating)
-    return {"i2i": float(i2i[metric]), "u2i": float(u2i[metric])}
+    if "@" not in metric:
+        metric = f"{metric}@{ks[0]}"
+    return scores(
+        emb, train, valid, metric, MODES, min_rating, i2i_metric=eval_metric, u2i_metric=eval_metric
+    )
 
 
 def choose_setting(
@@ -177,7 +186,7 @@ def choose_setting(
             spec, train, side_info, seed, cache_dir, dict(cache_key or {}), progress, reuse
         )
         scores = validation_scores(emb, train, valid, ks, metric, eval_metric, min_rating)
-        mode = max(MODES, key=lambda m: scores[m])
+        mode = max(MODES, key=lambda m: scores[m])  # *_last: reported, never chosen on
         return MethodChoice(
             method=str(spec["name"]),
             params=dict(spec.get("params", {})),
@@ -204,7 +213,7 @@ def choose_setting(
     )
     valid_scores = {
         m: float(res.best_attrs[f"{metric}_{m}"])
-        for m in MODES
+        for m in (*MODES, *(f"{m}_last" for m in MODES))
         if f"{metric}_{m}" in res.best_attrs
     }
     mode = str(res.best_attrs["mode"])

@@ -1,0 +1,190 @@
+"""Does validation predict test? Reads the runs of ``configs/movielens.toml`` (one seed, one
+folder per group of methods) and writes ``validation_protocol.md`` / ``.csv`` beside this file.
+
+    python reports/movielens/validation_protocol.py --seed 0 RUN_DIR [RUN_DIR ...]
+
+For every method: the validation figure of the chosen setting on the K events per user
+(``[split] n_valid``) and on the one event before test alone (what the old protocol read), the
+test figure (refit on train + valid, the run's cached vectors), the paired bootstrap over test
+users against popularity and item-kNN (cosine, last item), and from the search journal how the
+two validation figures agree over all trials. ``--refit-last`` also refits, for every method,
+the trial the one-event validation would have chosen, and reads it on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+METRIC = "hit_rate@10"
+
+
+def _per_user(emb: Any, train: Any, test: Any, mode: str, min_rating: Any) -> pd.Series:
+    from embeddings.evaluation import evaluate_i2i, evaluate_u2i
+
+    if mode == "i2i":
+        r = evaluate_i2i(
+            emb, train, test, 10, metric=emb.meta.get("metric", "cosine"), per_user=True
+        )
+    else:
+        r = evaluate_u2i(emb, train, test, 10, min_rating=min_rating, per_user=True)
+    return r["per_user"].set_index("user_id")[METRIC].sort_index()
+
+
+def _trials(storage: str, study: str) -> pd.DataFrame:
+    import optuna
+
+    from embeddings.tuning.study import _history, _storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return _history(optuna.load_study(study_name=study, storage=_storage(storage)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "movielens.toml")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--storage", default=None, help="the search journal (default: config's)")
+    ap.add_argument("--refit-last", action="store_true")
+    ap.add_argument("--out", type=Path, default=HERE / "validation_protocol.csv")
+    args = ap.parse_args(argv)
+
+    from embeddings.baselines import ItemKNN
+    from embeddings.evaluation import evaluate_popularity
+    from embeddings.sessions import concat_interactions
+    from embeddings.stats import paired_bootstrap
+    from recall.experiment import load_config
+    from recall.experiment.data import data_fingerprint, load_data, split_validation
+    from recall.experiment.train import train_method
+
+    config = load_config(args.config)
+    raw, seed = config.raw, args.seed
+    split = raw["split"]
+    min_rating = split.get("min_rating")
+    data = load_data(raw["data"], seed)
+    train, valid, test = split_validation(data.interactions, split, seed)
+    fit_on = concat_interactions(train, valid, name=f"{data.interactions.name}/train+valid")
+    base = {"data": raw["data"], "split": split, "data_seed": seed}
+    cache_key = {**base, "content": data_fingerprint(fit_on, test, data.side_info)}
+    valid_content = data_fingerprint(train, valid, data.side_info)
+    storage = args.storage or str(raw["tuning"]["storage"])
+
+    pop = evaluate_popularity(fit_on, test, 10, min_rating=min_rating, per_user=True)
+    pop_u = pop["per_user"].set_index("user_id")[METRIC].sort_index()
+    # item-kNN: similarity and positives threshold chosen on validation, I2I from the last item
+    from embeddings.tuning.scoring import validation_scores
+
+    grid = [(s, r) for s in ("cosine", "cooccurrence") for r in (None, min_rating)]
+    knn_valid = {
+        g: validation_scores(
+            m := ItemKNN(similarity=g[0], min_rating=g[1]).fit(train),
+            train,
+            valid,
+            METRIC,
+            ("i2i",),
+            i2i_metric=m.meta.get("metric", "cosine"),
+        )["i2i"]
+        for g in grid
+    }
+    knn_choice = max(grid, key=lambda g: knn_valid[g])
+    knn = ItemKNN(similarity=knn_choice[0], min_rating=knn_choice[1]).fit(fit_on)
+    knn_u = _per_user(knn, fit_on, test, "i2i", min_rating)
+
+    specs = {m["name"]: m for m in config.methods}
+    rows = []
+    for run in args.runs:
+        tun = pd.read_csv(run / "tuning.csv")
+        for _, t in tun[tun["seed"] == seed].iterrows():
+            name, mode = str(t["method"]), str(t["validated_mode"])
+            spec = {**specs[name], "params": json.loads(t["params"])}
+            emb, cached = train_method(
+                spec, fit_on, data.side_info, seed, run.parent / "cache", cache_key
+            )
+            u = _per_user(emb, fit_on, test, mode, min_rating)
+            row: dict[str, Any] = {
+                "method": name,
+                "mode": mode,
+                "valid_k": t[f"valid_{mode}"],
+                "valid_last": t.get(f"valid_{mode}_last", np.nan),
+                "test": float(u.mean()),
+                "cached": cached,
+            }
+            for other, ou in (("popularity", pop_u), ("itemknn", knn_u)):
+                b = paired_bootstrap(u.to_numpy(), ou.to_numpy(), n_boot=10_000, random_state=0)
+                row[f"x_{other}"] = b.ratio
+                row[f"diff_{other}"] = f"{b.diff:+.4f} [{b.diff_low:+.4f}, {b.diff_high:+.4f}]"
+                row[f"verdict_{other}"] = b.verdict
+            warm = (raw["tuning"].get("warm_start") or {}).get(name)
+            study = f"{config.name}-{name}-s{seed}-{valid_content}" + (
+                f"-from-{warm}" if warm else ""
+            )
+            try:
+                h = _trials(storage, study)
+            except KeyError:
+                h = pd.DataFrame()
+            if len(h):
+                h = h[h["state"] == "COMPLETE"]
+                k_col = h["value"]
+                last = h[[f"attr_{METRIC}_i2i_last", f"attr_{METRIC}_u2i_last"]].max(axis=1)
+                row["n_trials"] = len(h)
+                row["trials_spearman_k_vs_last"] = float(k_col.corr(last, method="spearman"))
+                row["trials_sd_k"] = float(k_col.std())
+                row["trials_sd_last"] = float(last.std())
+                pick = int(last.to_numpy().argmax())
+                row["last_pick_trial"] = int(h["number"].iloc[pick])
+                row["k_pick_trial"] = int(h["number"].iloc[int(k_col.to_numpy().argmax())])
+                if args.refit_last and row["last_pick_trial"] != row["k_pick_trial"]:
+                    params = {
+                        c.removeprefix("params_"): h[c].iloc[pick]
+                        for c in h.columns
+                        if c.startswith("params_")
+                    }
+                    from embeddings.tuning import decode_params
+
+                    params = decode_params(
+                        {k: (None if v == "none" else v) for k, v in params.items()}
+                    )
+                    params = {
+                        k: (int(v) if isinstance(v, float) and float(v).is_integer() else v)
+                        for k, v in params.items()
+                    }
+                    lmode = (
+                        "i2i"
+                        if h[f"attr_{METRIC}_i2i_last"].iloc[pick]
+                        >= h[f"attr_{METRIC}_u2i_last"].iloc[pick]
+                        else "u2i"
+                    )
+                    spec2 = {**specs[name], "params": {**spec["params"], **params}}
+                    emb2, _ = train_method(spec2, fit_on, data.side_info, seed, None, cache_key)
+                    row["test_of_last_pick"] = float(
+                        _per_user(emb2, fit_on, test, lmode, min_rating).mean()
+                    )
+                elif args.refit_last:
+                    row["test_of_last_pick"] = row["test"]
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    df.to_csv(args.out, index=False)
+    extra = {
+        "popularity": float(pop_u.mean()),
+        "itemknn_i2i": float(knn_u.mean()),
+        "itemknn_choice": list(knn_choice),
+        "itemknn_valid": {f"{a}/{b}": v for (a, b), v in knn_valid.items()},
+        "n_test_users": int(pop_u.size),
+        "n_valid_events": int(len(valid)),
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(extra, indent=2))
+    sys.stdout.write(df.to_string() + "\n" + json.dumps(extra) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
