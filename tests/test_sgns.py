@@ -288,7 +288,3 @@ def test_scale_bench_trainer_option():
     for bad in ("", "fast", "numba,numba"):
         with pytest.raises(ValueError, match="--trainer"):
             scale.parse_trainers(bad)
-    passes = "def _child_deepwalk(p):\n    DeepWalk(dim=1, trainer=p.get('trainer', 'gensim'))\n"
-    assert scale._child_passes_trainer(passes)
-    assert not scale._child_passes_trainer(passes.replace("trainer=", "other="))
-    assert not scale._child_passes_trainer(passes.replace("_child_deepwalk", "_child_other"))

@@ -203,37 +203,12 @@ def parse_trainers(text: str) -> list[str]:
     return names
 
 
-def _child_passes_trainer(source: str | None = None) -> bool:
-    """Whether ``scale_children``'s deepwalk child (or ``source``) hands a ``trainer`` keyword
-    to ``DeepWalk`` (read with ``ast``): without it a numba row would be gensim's."""
-    import ast
-
-    if source is None:
-        source = Path(__file__).with_name("scale_children.py").read_text(encoding="utf-8")
-    tree = ast.parse(source)
-    for fn in ast.walk(tree):
-        if isinstance(fn, ast.FunctionDef) and fn.name == "_child_deepwalk":
-            for node in ast.walk(fn):
-                if (
-                    isinstance(node, ast.Call)
-                    and getattr(node.func, "id", None) == "DeepWalk"
-                    and any(k.arg == "trainer" for k in node.keywords)
-                ):
-                    return True
-    return False
-
-
 def task_deepwalk(cfg: dict, threads: int) -> list[dict]:
     """DeepWalk end to end at each size, at ``cfg["setting"]`` (walks streamed, never held),
     with each of ``cfg["trainers"]``."""
     rows = []
     st = cfg["setting"]
     trainers = cfg.get("trainers", ["gensim"])
-    if trainers != ["gensim"] and not _child_passes_trainer():
-        raise RuntimeError(
-            "recall/bench/scale_children.py's deepwalk child does not pass `trainer` to DeepWalk "
-            'yet: add `trainer=p.get("trainer", "gensim"),` to its DeepWalk(...) call'
-        )
     for n in cfg["deepwalk"]:
         path = edge_file(n, 10 * n)
         for trainer in trainers:
@@ -245,6 +220,11 @@ def task_deepwalk(cfg: dict, threads: int) -> list[dict]:
             if trainer != "gensim":
                 params["trainer"] = trainer
             r = _run_child("deepwalk", params)
+            if r.get("skipgram_trainer") != trainer:
+                raise RuntimeError(
+                    f"the deepwalk child trained with {r.get('skipgram_trainer')!r}, "
+                    f"asked for {trainer!r}"
+                )
             r.update(size=n, edges=10 * n, corpus_file=bool(cfg.get("corpus_file", False)),
                      setting=cfg["setting_name"], trainer=trainer)  # fmt: skip
             rows.append(r)

@@ -97,6 +97,7 @@ def _child_deepwalk(p: dict) -> dict:
         **({"alpha": float(p["alpha"])} if p.get("alpha") is not None else {}),
         workers=p["threads"],
         stream=stream,
+        trainer=p.get("trainer", "gensim"),
         random_state=0,
         progress=False,
     )
@@ -111,6 +112,7 @@ def _child_deepwalk(p: dict) -> dict:
         "nodes": graph.n_nodes,
         "arcs": graph.n_edges,
         "epochs": int(p.get("epochs", 1)),
+        "skipgram_trainer": emb.meta.get("skipgram_trainer"),
         "corpus_tokens": emb.meta.get("corpus_tokens"),
         "read_s": read_s,
         # streamed walks: walking (and writing the corpus file) happen between read and skip-gram

@@ -69,6 +69,7 @@ VARIANTS = {
     "first": [
         ("ours", ""),
         ("ours-sg", "stream"),
+        ("ours-sg", "numba"),
         ("pecanpy", "PreCompFirstOrder"),
         ("grape", "exact"),
         ("grape", "approx"),
@@ -372,7 +373,8 @@ def _memory_goal_lines(summary: list[dict], rows: list[dict]) -> list[str]:
         "## Memory: our walks + skip-gram vs the leanest peer's walks alone (issue 16)",
         "",
         f"One fresh process reads the edge list, walks and trains the skip-gram (DeepWalk, "
-        f"`stream=True`: walks produced in blocks and fed to gensim, never held whole; "
+        f"`stream=True`: walks produced in blocks and fed to the skip-gram trainer, never held "
+        f"whole; gensim, or embeddings.sgns in the `numba` row; "
         f"d {SG['dim']}, window {SG['window']}, 1 epoch, same threads). Its peak RSS is "
         f"compared with the smallest peak of a peer producing the walks alone; goal "
         f"<= {MEMORY_GOAL}x. Resident memory does not depend on the load, so this row runs in "

@@ -320,7 +320,10 @@ SG_PATHS = {
     "matrix": (False, False),
     "corpus_file": (False, True),
     "stream+corpus_file": ("regenerate", True),
+    "numba": ("regenerate", False),
 }
+#: the skip-gram trainer per path (gensim unless named here: embeddings.sgns for "numba")
+SG_TRAINERS = {"numba": "numba"}
 
 
 def _child_ours_sg(args: argparse.Namespace) -> dict:
@@ -350,7 +353,8 @@ def _child_ours_sg(args: argparse.Namespace) -> dict:
         model = DeepWalk(
             num_walks=args.num_walks, walk_length=args.walk_length, dim=args.dim,
             window=args.window, epochs=1, workers=args.threads, stream=stream,
-            corpus_file=corpus_file, random_state=0, progress=False,
+            corpus_file=corpus_file, trainer=SG_TRAINERS.get(mode, "gensim"), random_state=0,
+            progress=False,
         )  # fmt: skip
         c0 = time.process_time()
         t0 = time.perf_counter()
@@ -381,6 +385,7 @@ def _child_ours_sg(args: argparse.Namespace) -> dict:
         "vocab_s": vocab_s,
         "walks": int(emb.meta.get("n_walks", 0)),
         "corpus_tokens": emb.meta.get("corpus_tokens"),
+        "skipgram_trainer": emb.meta.get("skipgram_trainer"),
         "vectors": int(emb.vectors.shape[0]),
         "huge_page_mb": emb.meta.get("huge_page_bytes", 0) / 2**20,
         "rss_before_walk_mb": rss_before,
