@@ -384,15 +384,14 @@ def task_spark(cfg: dict, threads: int) -> list[dict]:
 
 
 FULL_HELP = """\
-Estimated run times on a quiet 2-core machine (extrapolated from the loaded runs here, not measured):
+Run times on a quiet 2-core machine (measured where a committed report says so, else estimated):
 
 ```
 # ~25 min, peaks < 1 GB: memory of walks + skip-gram at 100k / 1M (4 variants), walk speed vs a baseline
 python -m recall.bench.scale --tasks memory,walkspeed --baseline /tmp/embrecall-base --threads 1
 # the issue-16 goal, DeepWalk end to end at the scale setting (AT_SCALE: 2 x 40 walks, window 5,
 # 1 epoch, alpha 0.1, d 128; gensim corpus_file, 2 threads) at 100k / 300k / 1M nodes (10 edges
-# each): ~12-14 min in all; the 1M run measured 791 s before the compiled edge-list build, the
-# compiled vocabulary scan and the huge-page weights; ~10-11 min and < 3.5 GB expected with them
+# each): ~13 min in all; the 1M run measured 660 s (gensim, 2.57 GB)
 python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting scale --out reports/scale/deepwalk
 # gensim's skip-gram with / without huge-page weights at the 1M vocabulary, interleaved 4 x 2,
 # each training on 10% of the 1M corpus (8M tokens): ~16 min
@@ -402,9 +401,11 @@ python -m recall.bench.scale --tasks stages --threads 2 --out reports/scale/stag
 # what the scale setting costs in quality: BlogCatalog validation Macro-F1, 5 settings x 3 seeds:
 # ~15 min (the defaults are most of it)
 python -m recall.bench.scale --tasks quality --threads 2 --out reports/scale/quality
-# the same DeepWalk end to end with the numba skip-gram (embeddings.sgns) instead of gensim's
+# the same DeepWalk end to end with the numba skip-gram (embeddings.sgns) instead of gensim's:
+# ~6 min in all, the 1M run measured 234 s (2.39 GB)
 python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting scale --trainer numba --out reports/scale/deepwalk-numba
-# quality of the two trainers side by side (BlogCatalog validation Macro-F1, 5 settings x 3 seeds each)
+# quality of the two trainers side by side (BlogCatalog validation Macro-F1, 5 settings x 3 seeds
+# each): ~9 min
 python -m recall.bench.scale --tasks quality --threads 2 --trainer gensim,numba --out reports/scale/quality-trainers
 # the library defaults (10 x 80, window 10, 2 epochs) at 1M do not fit 10 min: projected ~4 h
 python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --setting defaults --sizes 1000000 --out reports/scale/1m-defaults
