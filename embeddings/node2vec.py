@@ -121,6 +121,7 @@ class Node2Vec(TrainerBase):
         if nxg is not None:
             data, labels = nxg
         params = SkipGramParams.of(self)  # fail before walking
+        SkipGram.from_params(params, trainer=self.trainer)._check_params()  # trainer too
         seed_walks, seed_w2v = spawn_seeds(self.random_state, 2)
         walks = self._walks(data, seed_walks)
         with walks:

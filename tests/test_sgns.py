@@ -288,3 +288,18 @@ def test_scale_bench_trainer_option():
     for bad in ("", "fast", "numba,numba"):
         with pytest.raises(ValueError, match="--trainer"):
             scale.parse_trainers(bad)
+
+
+def test_unknown_trainer_fails_before_walking(monkeypatch):
+    from embeddings.graph import ItemGraph
+    from embeddings.node2vec import DeepWalk, Node2Vec
+
+    g = ItemGraph.from_edges(np.array([1, 2, 3]), np.array([2, 3, 1]), directed=True)
+
+    def no_walks(*args, **kwargs):
+        raise AssertionError("walked before checking the trainer")
+
+    for cls in (DeepWalk, Node2Vec):
+        monkeypatch.setattr(cls, "_walks", no_walks)
+        with pytest.raises(ValueError, match="trainer must be one of"):
+            cls(dim=4, trainer="fast", progress=False).fit(g)
