@@ -75,18 +75,26 @@ def _trim_heap() -> None:
 
 
 def _child_deepwalk(p: dict) -> dict:
+    """DeepWalk end to end, or Node2vec when ``p["method"] == "node2vec"`` (with ``p["p"]``,
+    ``p["q"]``): read the edge list, walk (streamed), train; times, tokens and peak memory."""
     from embeddings.datasets.graphs import read_edgelist
-    from embeddings.trainers import DeepWalk
+    from embeddings.trainers import DeepWalk, Node2Vec
     from embeddings.walks import generate_walks
+
+    method = p.get("method", "deepwalk")
+    if method not in ("deepwalk", "node2vec"):
+        raise ValueError(f"method must be 'deepwalk' or 'node2vec', got {method!r}")
+    extra = {"p": float(p["p"]), "q": float(p["q"])} if method == "node2vec" else {}
 
     t0 = time.perf_counter()
     graph = read_edgelist(p["edges"], directed=False, weighted=True)
     read_s = time.perf_counter() - t0
     _trim_heap()
-    generate_walks(graph, 1, 3, start_nodes=[0], progress=False)  # JIT / numba cache, not timed
+    generate_walks(graph, 1, 3, start_nodes=[0], progress=False, **extra)  # JIT, not timed
     rss_graph = _peak_rss_mb()
     stream = {"matrix": False}.get(p["stream"], p["stream"])
-    model = DeepWalk(
+    model = (Node2Vec if method == "node2vec" else DeepWalk)(
+        **extra,
         num_walks=p["num_walks"],
         walk_length=p["walk_length"],
         dim=p["dim"],
@@ -109,6 +117,10 @@ def _child_deepwalk(p: dict) -> dict:
     train_s = None if skipgram_s is None or vocab_s is None else skipgram_s - vocab_s
     huge = emb.meta.get("huge_page_bytes")
     return {
+        "method": method,
+        # the p, q the trainer recorded (None for DeepWalk): proof the second-order path ran
+        "walk_p": (emb.meta.get("trainer_params") or {}).get("p"),
+        "walk_q": (emb.meta.get("trainer_params") or {}).get("q"),
         "nodes": graph.n_nodes,
         "arcs": graph.n_edges,
         "epochs": int(p.get("epochs", 1)),

@@ -173,6 +173,12 @@ SECTIONS = {
                   "read_s", "walks_file_s", "skipgram_s", "vocab_s", "train_s",
                   "train_tokens_per_s", "huge_page_mb", "total_s", "peak_mb",
                   "peak_after_read_mb", "load_before"], ["total_s", "skipgram_s", "peak_mb"], None),
+    "node2vec": ("Node2vec end to end (read -> second-order walks -> vectors), streamed walks",
+                 ["size", "edges", "arcs", "p", "q", "setting", "trainer", "epochs",
+                  "corpus_file", "corpus_tokens", "read_s", "walk_s", "walks_file_s",
+                  "skipgram_s", "train_s", "train_tokens_per_s", "total_s", "peak_mb",
+                  "peak_after_read_mb", "load_before"],
+                 ["total_s", "walks_file_s", "skipgram_s", "peak_mb"], None),
     "hugepages": ("gensim skip-gram at the largest size's vocabulary, weights on 4 KiB pages "
                   "(numpy) vs huge pages, interleaved; training on a slice of the walks",
                   ["variant", "repeat", "size", "vocabulary", "train_tokens", "train_s",
