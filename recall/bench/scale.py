@@ -38,6 +38,10 @@ the other at each size (``deepwalk``) or setting and seed (``quality``). Each ro
   with knn_recall@10 of LSH.
 * ``sparkwalks``: :func:`recall.spark.spark_random_walks` (DeepWalk and node2vec p=0.5, q=2) on
   the Chung-Lu graph read from its edge file by Spark, ``local[2]``.
+* ``sparkitem2vec``: Spark ML ``Word2Vec`` Item2vec (:class:`embeddings.spark.SparkItem2Vec`)
+  on ``local[2]`` on the ``item2vec`` task's interaction sets: Parquet -> Spark sessions ->
+  vectors, wall time and the peak RSS of the process tree (driver, JVM, Python workers); at
+  the smallest size, next-item HR@10 against the local ``Item2Vec`` and popularity.
 * ``spark``: batch recall for all users on ``local[2]`` (:mod:`recall.bench.spark_recall`): our
   bucket join, Spark's ``BucketedRandomProjectionLSH`` and exact, items and users grown together.
 
@@ -120,6 +124,7 @@ QUICK: dict[str, Any] = {
     "search": [20_000, 40_000, 80_000],
     "spark": [(2_000, 100), (4_000, 200), (8_000, 400)],
     "sparkwalks": [500, 1_000, 2_000],
+    "sparkitem2vec_params": {"dim": 16, "window": 3, "epochs": 3, "partitions": 1},
     "sparkwalks_len": (1, 5),
     "walks": (4, 20),  # num_walks, walk_length
     "dim_window": (32, 5),
@@ -145,6 +150,9 @@ FULL: dict[str, Any] = {
     # 1e11 pairs, so the full run stops at 100k x 5k (5e8)
     "spark": [(10_000, 500), (30_000, 1_500), (100_000, 5_000)],
     "sparkwalks": [10_000, 30_000, 100_000],
+    # the local Item2vec run's settings (reports/scale/item2vec: defaults, 5 epochs); Spark's
+    # Word2Vec trains with hierarchical softmax, one model per partition merged after each pass
+    "sparkitem2vec_params": {"dim": 64, "window": 5, "epochs": 5, "partitions": 2},
     "sparkwalks_len": (1, 10),
     "walks": (10, 80),
     "dim_window": (128, 10),
@@ -388,6 +396,23 @@ def task_sparkwalks(cfg: dict, threads: int) -> list[dict]:
     return rows
 
 
+def task_sparkitem2vec(cfg: dict, threads: int) -> list[dict]:
+    """Spark ML Word2Vec Item2vec on ``local[2]`` on the item2vec task's interaction sets (same
+    generator and sizes), dim / window / epochs of ``cfg["sparkitem2vec_params"]``; the smallest
+    size also runs the quality check against the local ``Item2Vec``."""
+    rows = []
+    events = 40 if cfg["quick"] else 156
+    sizes = cfg["item2vec"]
+    for users in sizes:
+        params = dict(users=users, items=max(users // 3, 200) if cfg["quick"] else 60_000,
+                      events=events, threads=threads, quality=users == min(sizes),
+                      **cfg["sparkitem2vec_params"])  # fmt: skip
+        r = _run_child("sparkitem2vec", params)
+        r.update(size=r["interactions"], users=users, task="sparkitem2vec")
+        rows.append(r)
+    return rows
+
+
 def task_spark(cfg: dict, threads: int) -> list[dict]:
     rows = []
     for items, users in cfg["spark"]:
@@ -489,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         "deepwalk,memory,item2vec,search" if args.quick else "deepwalk,memory,item2vec,search,spark"
     )
     tasks = (args.tasks or default).split(",")
-    unknown = set(tasks) - {"deepwalk", "node2vec", "memory", "walkspeed", "item2vec", "search", "spark",
+    unknown = set(tasks) - {"deepwalk", "node2vec", "sparkitem2vec", "memory", "walkspeed", "item2vec", "search", "spark",
                             "sparkwalks", "stages", "quality", "hugepages"}  # fmt: skip
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}")
@@ -503,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         "item2vec": lambda: task_item2vec(cfg, args.threads),
         "search": lambda: task_search(cfg, args.threads),
         "spark": lambda: task_spark(cfg, args.threads),
+        "sparkitem2vec": lambda: task_sparkitem2vec(cfg, args.threads),
         "sparkwalks": lambda: task_sparkwalks(cfg, args.threads),
         "stages": lambda: task_stages(cfg, args.threads),
         "quality": lambda: task_quality(cfg, args.threads),

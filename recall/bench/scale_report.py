@@ -213,6 +213,12 @@ SECTIONS = {
                 "classifier fit on the fit nodes; test nodes unread)",
                 ["setting", "seed", "corpus_tokens", "train_s", "macro_f1", "micro_f1",
                  "n_eval", "load_before"], [], None),
+    "sparkitem2vec": ("Spark ML Word2Vec Item2vec on local[2] (Parquet -> sessions -> vectors; "
+                      "peak = summed RSS of the process tree)",
+                      ["size", "users", "tokens", "vectors", "generate_s", "train_s", "fit_s",
+                       "peak_tree_mb", "hr10_spark", "hr10_local", "hr10_popularity",
+                       "overlap10_spark_local", "overlap10_local_seeds", "local_train_s",
+                       "load_before"], ["train_s", "peak_tree_mb"], None),
     "spark": ("Spark batch recall on local[2] (all users, k = 10)",
               ["variant", "size", "users", "seconds", "knn_recall", "peak_tree_mb",
                "load_before"], ["seconds"], "variant"),
