@@ -574,3 +574,43 @@ def test_bench_tuning_is_seeded_and_cli_values_are_checked():
         spark_recall._ints("0", "--brp-tables")
     with pytest.raises(ValueError, match="--bucket-lengths"):
         spark_recall._floats("0.1,-2", "--bucket-lengths")
+
+
+def test_vectorised_rerank_carries_users_across_batches():
+    from recall.spark.frames import _rerank_batches
+
+    rng = np.random.default_rng(4)
+    n = 300
+    users = np.sort(rng.integers(0, 12, n))
+    items = rng.integers(0, 40, n)
+    u = rng.standard_normal((12, 5)).astype(np.float32)
+    v = rng.standard_normal((40, 5)).astype(np.float32)
+    v[7] = v[3]  # equal scores: the smaller item id first
+    pdf = pd.DataFrame({"user_id": users, "item_id": items, "_u": list(u[users]),
+                        "_v": list(v[items])})  # fmt: skip
+    pdf = pdf.drop_duplicates(["user_id", "item_id"]).reset_index(drop=True)
+    whole = pd.concat(list(_rerank_batches(iter([pdf]), 4, "ip")), ignore_index=True)
+    cuts = [0, 1, 2, 50, 51, 130, 200, len(pdf)]  # batches that split users, one of one row
+    parts = iter([pdf.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
+    split = pd.concat(list(_rerank_batches(parts, 4, "ip")), ignore_index=True)
+    pd.testing.assert_frame_equal(whole, split)
+    # the reference: every user's rows scored and ranked directly
+    for user, g in pdf.groupby("user_id"):
+        sc = np.array([float(np.dot(a.astype(np.float64), b)) for a, b in zip(g["_u"], g["_v"])])
+        ref = sorted(zip(-sc, g["item_id"]))[:4]
+        got = whole[whole["user_id"] == user]
+        assert list(got["item_id"]) == [int(i) for _, i in ref]
+        assert list(got["rank"]) == list(range(1, len(ref) + 1))
+    l2 = pd.concat(list(_rerank_batches(iter([pdf]), 2, "l2")), ignore_index=True)
+    assert (l2["score"] <= 0).all() and l2.groupby("user_id")["rank"].max().max() == 2
+
+
+def test_profile_stages_and_both_rerank_plans_agree(spark):
+    from recall.bench.spark_profile import profile
+
+    r = profile(2_000, 60, n_tables=4, n_bits=5, k=5, random_state=1, spark=spark)
+    assert r["rerank_plans_agree"] and r["broadcast_equals_local"]
+    assert r["bucket_join_rows"] >= r["pairs"] > 0  # pairs merge the rows of several tables
+    assert r["rerank_sql_rows"] == r["rerank_arrow_rows"] <= 60 * 5
+    for key in ("hash_s", "pairs_s", "rerank_sql_s", "rerank_arrow_s", "broadcast_s"):
+        assert r[key] > 0

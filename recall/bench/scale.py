@@ -460,6 +460,12 @@ python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --settin
 python -m recall.bench.scale --tasks item2vec,search --threads 2
 # ~30-60 min: Spark batch recall up to 100k items x 5k users, Spark walks up to 100k nodes
 python -m recall.bench.scale --tasks spark,sparkwalks --threads 2
+# Node2vec end to end (p=0.5, q=2) at 100k / 300k / 1M nodes with the numba skip-gram: estimated
+# ~4-5 min at 1M (DeepWalk's 234 s + the second-order walks), ~6-8 min in all, peak ~2.5 GB
+python -m recall.bench.scale --tasks node2vec --threads 2 --corpus-file --setting scale --trainer numba --out reports/scale/node2vec
+# Spark ML Word2Vec Item2vec on the item2vec sets (3.9M / 15.6M / 24.9M interactions; d 64,
+# window 5, 5 epochs, 2 partitions), with the quality check against gensim at the smallest size
+python -m recall.bench.scale --tasks sparkitem2vec --threads 2 --out reports/scale/spark-item2vec
 ```
 (`--baseline DIR` is a checkout to compare the walk speed with, e.g.
 `git archive bca1d64 embeddings recall | tar -x -C /tmp/embrecall-base`.)"""

@@ -1,34 +1,38 @@
-"""Spark batch recall at growing sizes: our LSH bucket join vs BucketedRandomProjectionLSH vs exact.
+"""Spark batch recall at growing sizes: our LSH (broadcast index, shuffle bucket join) vs BucketedRandomProjectionLSH vs exact.
 
-    python -m recall.bench.spark_recall --quick                     # two tiny sizes (~3 min)
+    python -m recall.bench.spark_recall --quick                     # two tiny sizes
     python -m recall.bench.spark_recall                             # the cost-growth table:
         --sizes 10000x500,100000x5000,300000x30000,1000000x100000   # (the default sizes)
 
 For every size ``ITEMSxUSERS`` it draws clustered unit vectors (Gaussian mixture, 100 clusters,
 seeded; users from the same mixture), writes them as Parquet (Spark reads data at rest, as in
-production) and, on a fresh ``local[2]`` SparkSession, recommends the top ``k`` items of **every**
-user with :func:`recall.spark.compare_with_brp`:
+production) and, on a fresh ``local[2]`` SparkSession (driver heap ``--driver-memory``, default
+4g; one numba / BLAS thread per Python task), recommends the top ``k`` items of **every** user:
 
-* ``embrecall-lsh``: the SimHash hasher of our local index (``--tables`` tables; ``--bits auto``
-  picks the most bits whose local recall, home buckets only, reaches ``--target`` on a sample of
-  users), broadcast, bucket join, exact re-rank, window top-k;
-* ``spark-brp``: Spark ML's ``BucketedRandomProjectionLSH.approxSimilarityJoin`` at each
-  ``--bucket-lengths`` value with the same number of tables;
-* ``exact``: all users by :func:`recall.spark.broadcast_exact_top_k` (users broadcast, item
-  partitions scanned with ``ExactIndex``) where ``n_users x n_items <= --exact-max``;
-  ``exact-sample``: the same for the graded sample only.
+* ground truth: the exact top-``k`` of a seeded sample of ``--sample`` users (graded) and of a
+  separate ``--tune-sample`` (tuning), by numpy / BLAS in the driver (never the full
+  ``users x items`` product);
+* tuning, the same effort for both (:func:`tune_simhash`, :func:`tune_brp`): ours over
+  ``--tables`` x bits (home buckets), BRP over ``--brp-tables`` x ``--bucket-lengths``; each
+  keeps the setting with the fewest candidates per user among those reaching ``--target`` on
+  the tuning users;
+* ``embrecall-broadcast``: items read into the driver, our ``SimHashIndex`` built, broadcast,
+  every user partition searched by it (:func:`recall.spark.broadcast_index_top_k`);
+* ``embrecall-lsh``: the shuffle bucket join with the same hasher (pairs, re-rank in numpy per
+  user partition, :func:`recall.spark.lsh_batch_recall`);
+* ``spark-brp``: ``approxSimilarityJoin`` at BRP's tuned setting, the same top-k window;
+* ``exact``: :func:`recall.spark.broadcast_exact_top_k` where ``n_users x n_items <=
+  --exact-max``; ``local-lsh`` / ``local-exact``: our index and ``ExactIndex`` in this one
+  Python process on the same vectors (where Spark starts to pay off over one process).
 
-Both LSH joins are graded on a seeded sample of ``--sample`` users (knn_recall@k with its 95%
-interval); a join whose bucket join would produce more than ``--max-pairs`` rows (counted
-beforehand) is not run and its row says so. The **single-process line** runs our local
-``SimHashIndex`` (same hasher, home buckets; build + batch search of every user) and local
-``ExactIndex`` on the same vectors in this Python process, so the table shows where Spark starts
-to pay off over one process. Every figure is one wall-clock run (``time.perf_counter``) with the
-1-minute load average recorded before it; Spark session start-up and data loading are not timed.
+A shuffle join whose bucket join would produce more than ``--max-pairs`` rows (counted
+beforehand) is not run and its row says so. Every figure is one wall-clock run
+(``time.perf_counter``) with the 1-minute load average recorded before it; Spark session
+start-up, data generation and tuning are not in ``seconds`` (tuning has its own column).
 
-Writes ``results.csv`` (one row per size and method) and ``results.md`` (the cost-growth table,
-the growth exponent of each method, per-size details, environment) to ``--out``
-(default ``reports/spark`` under the working directory).
+Writes ``results.csv`` (one row per size and method; the tuning grids as JSON) and
+``results.md`` (the cost-growth table, ours vs BRP, Spark vs one process, growth exponents,
+environment) to ``--out`` (default ``reports/spark`` under the working directory).
 """
 
 from __future__ import annotations
@@ -239,8 +243,10 @@ def tune_brp(
     """BRP's grid, the same effort as ours: for each ``numHashTables`` the smallest
     ``bucketLength`` (ascending) whose ``approxSimilarityJoin`` of the tuning users against all
     items reaches ``target``; then the setting with the fewest candidates per user among those.
-    A point whose bucket join would exceed ``max_pairs`` rows (counted first) is not run, nor
-    are the longer buckets after it.
+    Table counts run from the most to the fewest, each starting at the length the previous one
+    needed (fewer tables never need shorter buckets for the same recall), so no point is run
+    that could not be the answer. A point whose bucket join would exceed ``max_pairs`` rows
+    (counted first) is not run, nor are the longer buckets after it.
 
     Returns ``(chosen or None, grid)``: dicts with ``n_tables``, ``bucket_length``, ``recall``,
     ``candidates`` (per tuning user), ``collisions``, ``skipped``.
@@ -251,8 +257,11 @@ def tune_brp(
     from recall.spark.frames import collect_top_k, rank_top_k
 
     grid = []
-    for nt in tables_grid:
-        for bl in sorted(lengths):
+    lengths = tuple(sorted(lengths))
+    first = 0  # index of the shortest length worth trying for the next table count
+    for nt in sorted(tables_grid, reverse=True):
+        for i in range(first, len(lengths)):
+            bl = lengths[i]
             coll = bucket_collisions(*brp_keys(spark, tune_users, items, "cosine", bl, nt,
                                                random_state))  # fmt: skip
             row = {"n_tables": nt, "bucket_length": bl, "collisions": coll, "skipped": ""}
@@ -269,7 +278,10 @@ def tune_brp(
             log.info("brp tables %d length %g: recall %.3f, %.0f candidates", nt, bl, rec,
                      n / tune_ids.size)  # fmt: skip
             if rec >= target:
+                first = i
                 break
+        else:
+            break  # the longest length missed the target: fewer tables will too
     ok = [g for g in grid if not g["skipped"] and g["recall"] >= target]
     return (min(ok, key=lambda g: g["candidates"]) if ok else None), grid
 
