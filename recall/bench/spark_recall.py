@@ -380,6 +380,7 @@ def run(
     idx.build(items_x[: min(n_items, 2000)], item_ids[: min(n_items, 2000)])  # compile, untimed
     idx.search(users_x[:8], k)
     rows = _local_rows(idx, items_x, item_ids, users_x, graded, k, exact_max)
+    rows[0].update(n_tables=nt, n_bits=nb)  # local-lsh: the tuned setting
 
     own = spark is None
     spark = _session(driver_memory) if own else spark
