@@ -3,6 +3,7 @@ recall.spark (batch LSH recall, exact references, BRP comparison graded on a use
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -495,3 +496,121 @@ def test_bench_sizes_and_growth_exponent():
         for n, u in sizes
     ] + [{"method": "m", "n_items": 10**6, "n_users": 10**5, "seconds": np.nan, "skipped": "big"}]
     assert _growth(pd.DataFrame(rows)) == {"m": pytest.approx(0.5)}
+
+
+def test_broadcast_index_equals_local_search_whatever_the_partitions(spark):
+    from recall.exact import ExactIndex, exact_knn
+    from recall.spark import broadcast_index_top_k, collect_top_k
+    from recall.spark.frames import as_vector_frame
+
+    users, items = _vectors(seed=3, n_users=40)
+    idx = SimHashIndex("cosine", n_tables=4, n_bits=4, n_probes=6, random_state=1)
+    idx.build(items.vectors, items.ids)
+    k = 6
+    ref = idx.search(users.vectors, k)
+    frame = as_vector_frame(spark, users, "users")
+    for parts in (1, 3):
+        res = broadcast_index_top_k(spark, frame.repartition(parts), idx, k)
+        assert res.columns == ["user_id", "item_id", "score", "rank"]
+        got, scores = collect_top_k(res, users.ids, k)
+        np.testing.assert_array_equal(got, ref.ids)  # every user, every rank, any partitioning
+        fin = ref.ids >= 0
+        np.testing.assert_allclose(scores[fin], ref.scores[fin], rtol=1e-6)
+    # the exact index broadcast gives the exact answer
+    ex = ExactIndex("cosine").build(items.vectors, items.ids)
+    got, _ = collect_top_k(broadcast_index_top_k(spark, users, ex, k), users.ids, k)
+    truth = exact_knn(items.vectors, users.vectors, k, "cosine", ids=items.ids).ids
+    assert knn_recall(got, truth, k) == 1.0
+    with pytest.raises(ValueError, match="empty"):
+        broadcast_index_top_k(spark, users, SimHashIndex("cosine"), k)
+    with pytest.raises(ValueError, match="Index"):
+        broadcast_index_top_k(spark, users, idx.hasher, k)
+    with pytest.raises(ValueError, match="k must be"):
+        broadcast_index_top_k(spark, users, idx, 0)
+    short = Embeddings(users.ids, np.ascontiguousarray(users.vectors[:, :3]), {})
+    with pytest.raises(ValueError, match="dimension 3"):
+        broadcast_index_top_k(spark, short, idx, k)
+
+
+def test_bench_run_tunes_both_and_grades_every_method(spark):
+    from recall.bench import spark_recall
+
+    kw = dict(n_items=3_000, n_users=80, tables_grid=(4, 8), brp_tables_grid=(4, 8),
+              bucket_lengths=(0.05, 0.2, 0.5), n_sample=40, n_tune=30, target=0.8,
+              random_state=3, spark=spark)  # fmt: skip
+    df = spark_recall.run(**kw).set_index("method")
+    assert {"exact", "embrecall-broadcast", "embrecall-lsh", "spark-brp", "local-lsh",
+            "local-exact"} <= set(df.index)  # fmt: skip
+    assert df.loc["exact", "knn_recall"] == 1.0
+    # the broadcast index is the local index: same graded users, same recall
+    assert df.loc["embrecall-broadcast", "knn_recall"] == df.loc["local-lsh", "knn_recall"]
+    # home buckets only: the shuffle bucket join finds the same items as the broadcast index
+    assert df.loc["embrecall-lsh", "knn_recall"] == df.loc["local-lsh", "knn_recall"]
+    for m in ("embrecall-broadcast", "spark-brp"):
+        assert df.loc[m, "tune_recall"] >= 0.8 and df.loc[m, "users_served"] == 80
+        assert df.loc[m, "seconds"] > 0 and 0.5 < df.loc[m, "knn_recall"] <= 1.0
+    assert df.loc["spark-brp", "bucket_length"] in (0.05, 0.2, 0.5)
+    tuning = json.loads(df["tuning"].iloc[0])
+    assert {g["n_tables"] for g in tuning["ours"]} == {4, 8}
+    # ours chose the fewest candidates among the settings reaching the target
+    ok = [g for g in tuning["ours"] if g["recall"] >= 0.8]
+    assert df.loc["embrecall-broadcast", "candidates_per_user"] == min(g["candidates"] for g in ok)
+
+
+def test_bench_tuning_is_seeded_and_cli_values_are_checked():
+    from recall.bench import spark_recall
+    from recall.bench.datasets import gaussian_mixture
+    from recall.exact import exact_knn
+
+    x, q = gaussian_mixture(2_000, 16, 20, 50, 0)
+    ids = np.arange(2_000, dtype=np.int64) * 2
+    truth = exact_knn(x, q, 10, "cosine", ids=ids).ids
+    a = spark_recall.tune_simhash(x, ids, q, truth, (4, 8), 10, 0.85, random_state=5)
+    b = spark_recall.tune_simhash(x, ids, q, truth, (4, 8), 10, 0.85, random_state=5)
+    assert a == b and a[0]["recall"] >= 0.85
+    with pytest.raises(ValueError, match="--tables"):
+        spark_recall._ints("4,x", "--tables")
+    with pytest.raises(ValueError, match="--brp-tables"):
+        spark_recall._ints("0", "--brp-tables")
+    with pytest.raises(ValueError, match="--bucket-lengths"):
+        spark_recall._floats("0.1,-2", "--bucket-lengths")
+
+
+def test_vectorised_rerank_carries_users_across_batches():
+    from recall.spark.frames import _rerank_batches
+
+    rng = np.random.default_rng(4)
+    n = 300
+    users = np.sort(rng.integers(0, 12, n))
+    items = rng.integers(0, 40, n)
+    u = rng.standard_normal((12, 5)).astype(np.float32)
+    v = rng.standard_normal((40, 5)).astype(np.float32)
+    v[7] = v[3]  # equal scores: the smaller item id first
+    pdf = pd.DataFrame({"user_id": users, "item_id": items, "_u": list(u[users]),
+                        "_v": list(v[items])})  # fmt: skip
+    pdf = pdf.drop_duplicates(["user_id", "item_id"]).reset_index(drop=True)
+    whole = pd.concat(list(_rerank_batches(iter([pdf]), 4, "ip")), ignore_index=True)
+    cuts = [0, 1, 2, 50, 51, 130, 200, len(pdf)]  # batches that split users, one of one row
+    parts = iter([pdf.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
+    split = pd.concat(list(_rerank_batches(parts, 4, "ip")), ignore_index=True)
+    pd.testing.assert_frame_equal(whole, split)
+    # the reference: every user's rows scored and ranked directly
+    for user, g in pdf.groupby("user_id"):
+        sc = np.array([float(np.dot(a.astype(np.float64), b)) for a, b in zip(g["_u"], g["_v"])])
+        ref = sorted(zip(-sc, g["item_id"]))[:4]
+        got = whole[whole["user_id"] == user]
+        assert list(got["item_id"]) == [int(i) for _, i in ref]
+        assert list(got["rank"]) == list(range(1, len(ref) + 1))
+    l2 = pd.concat(list(_rerank_batches(iter([pdf]), 2, "l2")), ignore_index=True)
+    assert (l2["score"] <= 0).all() and l2.groupby("user_id")["rank"].max().max() == 2
+
+
+def test_profile_stages_and_both_rerank_plans_agree(spark):
+    from recall.bench.spark_profile import profile
+
+    r = profile(2_000, 60, n_tables=4, n_bits=5, k=5, random_state=1, spark=spark)
+    assert r["rerank_plans_agree"] and r["broadcast_equals_local"]
+    assert r["bucket_join_rows"] >= r["pairs"] > 0  # pairs merge the rows of several tables
+    assert r["rerank_sql_rows"] == r["rerank_arrow_rows"] <= 60 * 5
+    for key in ("hash_s", "pairs_s", "rerank_sql_s", "rerank_arrow_s", "broadcast_s"):
+        assert r[key] > 0

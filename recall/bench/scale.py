@@ -1,6 +1,6 @@
 """Scale benchmark: how time and peak memory grow with the size of the problem.
 
-    python -m recall.bench.scale [--quick] [--tasks deepwalk,stages,quality,memory,walkspeed,
+    python -m recall.bench.scale [--quick] [--tasks deepwalk,node2vec,stages,quality,memory,walkspeed,
                                   item2vec,search,spark,sparkwalks] [--setting scale|defaults]
                                  [--trainer gensim|numba|gensim,numba]
                                  [--out reports/scale] [--threads N]
@@ -15,6 +15,8 @@ process tree, sampled every 0.1 s with psutil). Tasks, each at 3+ sizes:
   (:data:`AT_SCALE`: 2 walks x 40 per node, window 5, one epoch, alpha 0.1; the default),
   ``scale-5x40`` or the library ``defaults`` (10 x 80, window 10, 2 epochs), on a seeded Chung-Lu graph with communities
   (:func:`chung_lu_edges`, 10 edges per node).
+* ``node2vec``: the same end to end with ``Node2Vec(p=--p, q=--q)`` (default p = 0.5, q = 2,
+  so the second-order walk path runs; p = q = 1 would walk first-order, as DeepWalk).
 * ``stages``: DeepWalk stage by stage at the defaults' walks: read (pandas C parser), graph
   build, walks (matrix held), corpus file, and one skip-gram epoch on one walk per node for
   gensim ``corpus_file`` / iterable at window 5 / 10 (wall and CPU seconds, resident memory
@@ -36,6 +38,10 @@ the other at each size (``deepwalk``) or setting and seed (``quality``). Each ro
   with knn_recall@10 of LSH.
 * ``sparkwalks``: :func:`recall.spark.spark_random_walks` (DeepWalk and node2vec p=0.5, q=2) on
   the Chung-Lu graph read from its edge file by Spark, ``local[2]``.
+* ``sparkitem2vec``: Spark ML ``Word2Vec`` Item2vec (:class:`embeddings.spark.SparkItem2Vec`)
+  on ``local[2]`` on the ``item2vec`` task's interaction sets: Parquet -> Spark sessions ->
+  vectors, wall time and the peak RSS of the process tree (driver, JVM, Python workers); at
+  the smallest size, next-item HR@10 against the local ``Item2Vec`` and popularity.
 * ``spark``: batch recall for all users on ``local[2]`` (:mod:`recall.bench.spark_recall`): our
   bucket join, Spark's ``BucketedRandomProjectionLSH`` and exact, items and users grown together.
 
@@ -111,12 +117,14 @@ SETTINGS = {"defaults": LIBRARY_DEFAULTS, "scale": AT_SCALE, "scale-5x40": AT_SC
 
 QUICK: dict[str, Any] = {
     "deepwalk": [1_000, 2_000, 4_000],  # nodes; 10 edges per node
+    "node2vec": [1_000, 2_000, 4_000],
     "memory": 4_000,
     "walkspeed": 4_000,
     "item2vec": [1_000, 2_000, 4_000],  # users; items = users / 2, 40 events per user
     "search": [20_000, 40_000, 80_000],
     "spark": [(2_000, 100), (4_000, 200), (8_000, 400)],
     "sparkwalks": [500, 1_000, 2_000],
+    "sparkitem2vec_params": {"dim": 16, "window": 3, "epochs": 3, "partitions": 1},
     "sparkwalks_len": (1, 5),
     "walks": (4, 20),  # num_walks, walk_length
     "dim_window": (32, 5),
@@ -133,6 +141,7 @@ QUICK: dict[str, Any] = {
 }
 FULL: dict[str, Any] = {
     "deepwalk": [100_000, 300_000, 1_000_000],
+    "node2vec": [100_000, 300_000, 1_000_000],
     "memory": 100_000,
     "walkspeed": 100_000,
     "item2vec": [25_000, 100_000, 160_000],  # 160k users x ~156 events = 25M interactions
@@ -141,6 +150,9 @@ FULL: dict[str, Any] = {
     # 1e11 pairs, so the full run stops at 100k x 5k (5e8)
     "spark": [(10_000, 500), (30_000, 1_500), (100_000, 5_000)],
     "sparkwalks": [10_000, 30_000, 100_000],
+    # the local Item2vec run's settings (reports/scale/item2vec: defaults, 5 epochs); Spark's
+    # Word2Vec trains with hierarchical softmax, one model per partition merged after each pass
+    "sparkitem2vec_params": {"dim": 64, "window": 5, "epochs": 5, "partitions": 2},
     "sparkwalks_len": (1, 10),
     "walks": (10, 80),
     "dim_window": (128, 10),
@@ -203,13 +215,16 @@ def parse_trainers(text: str) -> list[str]:
     return names
 
 
-def task_deepwalk(cfg: dict, threads: int) -> list[dict]:
-    """DeepWalk end to end at each size, at ``cfg["setting"]`` (walks streamed, never held),
-    with each of ``cfg["trainers"]``."""
+def task_deepwalk(cfg: dict, threads: int, method: str = "deepwalk") -> list[dict]:
+    """DeepWalk (or, with ``method="node2vec"``, Node2vec at ``cfg["p"]``, ``cfg["q"]``) end to
+    end at each size, at ``cfg["setting"]`` (walks streamed, never held), with each of
+    ``cfg["trainers"]``."""
+    if method not in ("deepwalk", "node2vec"):
+        raise ValueError(f"method must be 'deepwalk' or 'node2vec', got {method!r}")
     rows = []
     st = cfg["setting"]
     trainers = cfg.get("trainers", ["gensim"])
-    for n in cfg["deepwalk"]:
+    for n in cfg[method]:
         path = edge_file(n, 10 * n)
         for trainer in trainers:
             params = dict(edges=str(path), stream="regenerate", num_walks=st["num_walks"],
@@ -219,16 +234,31 @@ def task_deepwalk(cfg: dict, threads: int) -> list[dict]:
                           corpus_file=cfg.get("corpus_file", False))  # fmt: skip
             if trainer != "gensim":
                 params["trainer"] = trainer
+            if method == "node2vec":
+                params.update(method="node2vec", p=cfg["p"], q=cfg["q"])
             r = _run_child("deepwalk", params)
             if r.get("skipgram_trainer") != trainer:
                 raise RuntimeError(
-                    f"the deepwalk child trained with {r.get('skipgram_trainer')!r}, "
+                    f"the {method} child trained with {r.get('skipgram_trainer')!r}, "
                     f"asked for {trainer!r}"
                 )
             r.update(size=n, edges=10 * n, corpus_file=bool(cfg.get("corpus_file", False)),
                      setting=cfg["setting_name"], trainer=trainer)  # fmt: skip
+            if method == "node2vec":
+                r.update(task="node2vec", p=cfg["p"], q=cfg["q"])
             rows.append(r)
     return rows
+
+
+def parse_pq(value: str, name: str) -> float:
+    """``--p`` / ``--q``: a finite number > 0, else ``ValueError`` naming the option."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--{name} must be a number > 0, got {value!r}") from exc
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"--{name} must be a finite number > 0, got {value!r}")
+    return v
 
 
 def task_hugepages(cfg: dict, threads: int) -> list[dict]:
@@ -366,6 +396,23 @@ def task_sparkwalks(cfg: dict, threads: int) -> list[dict]:
     return rows
 
 
+def task_sparkitem2vec(cfg: dict, threads: int) -> list[dict]:
+    """Spark ML Word2Vec Item2vec on ``local[2]`` on the item2vec task's interaction sets (same
+    generator and sizes), dim / window / epochs of ``cfg["sparkitem2vec_params"]``; the smallest
+    size also runs the quality check against the local ``Item2Vec``."""
+    rows = []
+    events = 40 if cfg["quick"] else 156
+    sizes = cfg["item2vec"]
+    for users in sizes:
+        params = dict(users=users, items=max(users // 3, 200) if cfg["quick"] else 60_000,
+                      events=events, threads=threads, quality=users == min(sizes),
+                      **cfg["sparkitem2vec_params"])  # fmt: skip
+        r = _run_child("sparkitem2vec", params)
+        r.update(size=r["interactions"], users=users, task="sparkitem2vec")
+        rows.append(r)
+    return rows
+
+
 def task_spark(cfg: dict, threads: int) -> list[dict]:
     rows = []
     for items, users in cfg["spark"]:
@@ -413,6 +460,12 @@ python -m recall.bench.scale --tasks deepwalk --threads 2 --corpus-file --settin
 python -m recall.bench.scale --tasks item2vec,search --threads 2
 # ~30-60 min: Spark batch recall up to 100k items x 5k users, Spark walks up to 100k nodes
 python -m recall.bench.scale --tasks spark,sparkwalks --threads 2
+# Node2vec end to end (p=0.5, q=2) at 100k / 300k / 1M nodes with the numba skip-gram: estimated
+# ~4-5 min at 1M (DeepWalk's 234 s + the second-order walks), ~6-8 min in all, peak ~2.5 GB
+python -m recall.bench.scale --tasks node2vec --threads 2 --corpus-file --setting scale --trainer numba --out reports/scale/node2vec
+# Spark ML Word2Vec Item2vec on the item2vec sets (3.9M / 15.6M / 24.9M interactions; d 64,
+# window 5, 5 epochs, 2 partitions), with the quality check against gensim at the smallest size
+python -m recall.bench.scale --tasks sparkitem2vec --threads 2 --out reports/scale/spark-item2vec
 ```
 (`--baseline DIR` is a checkout to compare the walk speed with, e.g.
 `git archive bca1d64 embeddings recall | tar -x -C /tmp/embrecall-base`.)"""
@@ -428,27 +481,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sizes",
         default=None,
-        help="comma-separated sizes for deepwalk/item2vec/search/sparkwalks/stages",
+        help="comma-separated sizes for deepwalk/node2vec/item2vec/search/sparkwalks/stages",
     )
     ap.add_argument(
-        "--corpus-file", action="store_true", help="deepwalk: gensim corpus_file mode (C reader)"
+        "--corpus-file",
+        action="store_true",
+        help="deepwalk / node2vec: gensim corpus_file mode (C reader)",
     )
     ap.add_argument(
         "--setting",
         choices=sorted(SETTINGS),
         default="scale",
-        help="deepwalk: walks / window / epochs: 'scale' (AT_SCALE: 2 x 40, window 5, 1 epoch, "
+        help="deepwalk / node2vec: walks / window / epochs: 'scale' (AT_SCALE: 2 x 40, window 5, 1 epoch, "
         "alpha 0.1), 'scale-5x40' (5 walks) or the library 'defaults' (10 x 80, window 10, "
         "2 epochs)",
     )
     ap.add_argument(
         "--trainer",
         default="gensim",
-        help="deepwalk / quality: DeepWalk's skip-gram trainer, 'gensim' (default), 'numba' "
+        help="deepwalk / node2vec / quality: the skip-gram trainer, 'gensim' (default), 'numba' "
         "(embeddings.sgns) or 'gensim,numba' (both, one after the other)",
     )
+    ap.add_argument("--p", default="0.5", help="node2vec: return parameter p (default 0.5)")
+    ap.add_argument("--q", default="2.0", help="node2vec: in-out parameter q (default 2)")
     args = ap.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
+    cfg["p"], cfg["q"] = parse_pq(args.p, "p"), parse_pq(args.q, "q")
     cfg["trainers"] = parse_trainers(args.trainer)
     cfg["quick"] = args.quick
     cfg["corpus_file"] = args.corpus_file
@@ -456,13 +514,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg["setting_name"] = args.setting
     if args.sizes:
         sizes = [int(x) for x in args.sizes.split(",")]
-        for key in ("deepwalk", "item2vec", "search", "sparkwalks", "stages"):
+        for key in ("deepwalk", "node2vec", "item2vec", "search", "sparkwalks", "stages"):
             cfg[key] = sizes
     default = (
         "deepwalk,memory,item2vec,search" if args.quick else "deepwalk,memory,item2vec,search,spark"
     )
     tasks = (args.tasks or default).split(",")
-    unknown = set(tasks) - {"deepwalk", "memory", "walkspeed", "item2vec", "search", "spark",
+    unknown = set(tasks) - {"deepwalk", "node2vec", "sparkitem2vec", "memory", "walkspeed", "item2vec", "search", "spark",
                             "sparkwalks", "stages", "quality", "hugepages"}  # fmt: skip
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}")
@@ -470,11 +528,13 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     runners = {
         "deepwalk": lambda: task_deepwalk(cfg, args.threads),
+        "node2vec": lambda: task_deepwalk(cfg, args.threads, method="node2vec"),
         "memory": lambda: task_memory(cfg, args.threads),
         "walkspeed": lambda: task_walkspeed(cfg, args.threads, args.baseline),
         "item2vec": lambda: task_item2vec(cfg, args.threads),
         "search": lambda: task_search(cfg, args.threads),
         "spark": lambda: task_spark(cfg, args.threads),
+        "sparkitem2vec": lambda: task_sparkitem2vec(cfg, args.threads),
         "sparkwalks": lambda: task_sparkwalks(cfg, args.threads),
         "stages": lambda: task_stages(cfg, args.threads),
         "quality": lambda: task_quality(cfg, args.threads),

@@ -1,38 +1,43 @@
-"""Spark batch recall at growing sizes: our LSH bucket join vs BucketedRandomProjectionLSH vs exact.
+"""Spark batch recall at growing sizes: our LSH (broadcast index, shuffle bucket join) vs BucketedRandomProjectionLSH vs exact.
 
-    python -m recall.bench.spark_recall --quick                     # two tiny sizes (~3 min)
+    python -m recall.bench.spark_recall --quick                     # two tiny sizes
     python -m recall.bench.spark_recall                             # the cost-growth table:
         --sizes 10000x500,100000x5000,300000x30000,1000000x100000   # (the default sizes)
 
 For every size ``ITEMSxUSERS`` it draws clustered unit vectors (Gaussian mixture, 100 clusters,
 seeded; users from the same mixture), writes them as Parquet (Spark reads data at rest, as in
-production) and, on a fresh ``local[2]`` SparkSession, recommends the top ``k`` items of **every**
-user with :func:`recall.spark.compare_with_brp`:
+production) and, on a fresh ``local[2]`` SparkSession (driver heap ``--driver-memory``, default
+4g; one numba / BLAS thread per Python task), recommends the top ``k`` items of **every** user:
 
-* ``embrecall-lsh``: the SimHash hasher of our local index (``--tables`` tables; ``--bits auto``
-  picks the most bits whose local recall, home buckets only, reaches ``--target`` on a sample of
-  users), broadcast, bucket join, exact re-rank, window top-k;
-* ``spark-brp``: Spark ML's ``BucketedRandomProjectionLSH.approxSimilarityJoin`` at each
-  ``--bucket-lengths`` value with the same number of tables;
-* ``exact``: all users by :func:`recall.spark.broadcast_exact_top_k` (users broadcast, item
-  partitions scanned with ``ExactIndex``) where ``n_users x n_items <= --exact-max``;
-  ``exact-sample``: the same for the graded sample only.
+* ground truth: the exact top-``k`` of a seeded sample of ``--sample`` users (graded) and of a
+  separate ``--tune-sample`` (tuning), by numpy / BLAS in the driver (never the full
+  ``users x items`` product);
+* tuning, the same effort for both (:func:`tune_simhash`, :func:`tune_brp`): ours over
+  ``--tables`` x bits (home buckets), BRP over ``--brp-tables`` x ``--bucket-lengths``; each
+  keeps the setting with the fewest candidates per user among those reaching ``--target`` on
+  the tuning users;
+* ``embrecall-broadcast``: items read into the driver, our ``SimHashIndex`` built, broadcast,
+  every user partition searched by it (:func:`recall.spark.broadcast_index_top_k`);
+* ``embrecall-lsh``: the shuffle bucket join with the same hasher (pairs, re-rank in numpy per
+  user partition, :func:`recall.spark.lsh_batch_recall`);
+* ``spark-brp``: ``approxSimilarityJoin`` at BRP's tuned setting, the same top-k window;
+* ``exact``: :func:`recall.spark.broadcast_exact_top_k` where ``n_users x n_items <=
+  --exact-max``; ``local-lsh`` / ``local-exact``: our index and ``ExactIndex`` in this one
+  Python process on the same vectors (where Spark starts to pay off over one process).
 
-Both LSH joins are graded on a seeded sample of ``--sample`` users (knn_recall@k with its 95%
-interval); a join whose bucket join would produce more than ``--max-pairs`` rows (counted
-beforehand) is not run and its row says so. The **single-process line** runs our local
-``SimHashIndex`` (same hasher, home buckets; build + batch search of every user) and local
-``ExactIndex`` on the same vectors in this Python process, so the table shows where Spark starts
-to pay off over one process. Every figure is one wall-clock run (``time.perf_counter``) with the
-1-minute load average recorded before it; Spark session start-up and data loading are not timed.
+A shuffle join whose bucket join would produce more than ``--max-pairs`` rows (counted
+beforehand) is not run and its row says so. Every figure is one wall-clock run
+(``time.perf_counter``) with the 1-minute load average recorded before it; Spark session
+start-up, data generation and tuning are not in ``seconds`` (tuning has its own column).
 
-Writes ``results.csv`` (one row per size and method) and ``results.md`` (the cost-growth table,
-the growth exponent of each method, per-size details, environment) to ``--out``
-(default ``reports/spark`` under the working directory).
+Writes ``results.csv`` (one row per size and method; the tuning grids as JSON) and
+``results.md`` (the cost-growth table, ours vs BRP, Spark vs one process, growth exponents,
+environment) to ``--out`` (default ``reports/spark`` under the working directory).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -50,22 +55,33 @@ from recall.bench.harness import BenchRun, bench_parser, default_out, load_avera
 from recall.exact import exact_knn
 from recall.exact import knn_recall as local_knn_recall
 from recall.lsh import SimHashIndex
+from recall.spark.broadcast_index import index_payload_mb
 
 log = logging.getLogger(__name__)
 
 FULL_SIZES = ((10_000, 500), (100_000, 5_000), (300_000, 30_000), (1_000_000, 100_000))
 QUICK_SIZES = ((1_000, 100), (2_000, 200))
-BUCKET_LENGTHS = (0.005, 0.02, 0.05)
+#: BRP's bucket lengths (unit vectors), tried in ascending order for each table count
+BUCKET_LENGTHS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+#: table counts tried for BRP and for ours (the same effort)
+BRP_TABLES_GRID = (4, 8, 16, 32)
+TABLES_GRID = (4, 8, 16, 32)
+COLUMNS = ["method", "n_tables", "n_bits", "bucket_length", "seconds", "knn_recall",
+           "knn_recall_low", "knn_recall_high", "n_sample", "users_served", "candidates_per_user",
+           "bucket_collisions", "tune_s", "tune_recall", "broadcast_mb", "skipped"]  # fmt: skip
 
 
-def _session(driver_memory: str = "3g"):
-    """A ``local[2]`` SparkSession for the bench (UI off, 8 shuffle partitions)."""
+def _session(driver_memory: str = "4g"):
+    """A ``local[2]`` SparkSession for the bench (UI off, 8 shuffle partitions, one numba /
+    BLAS thread per Python task so that the two tasks use the two cores)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder.master("local[2]")
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        builder = builder.config(f"spark.executorEnv.{var}", "1")
     spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("embrecall-bench-spark")
+        builder.appName("embrecall-bench-spark")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "8")
@@ -177,74 +193,299 @@ def _local_rows(
     return rows
 
 
+def _truth(items_x: np.ndarray, item_ids: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    """Exact top-``k`` ids of ``q`` among the items, numpy / BLAS in the driver (ground truth)."""
+    return exact_knn(items_x, q, k, "cosine", ids=item_ids).ids
+
+
+def tune_simhash(
+    items_x: np.ndarray,
+    item_ids: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    tables_grid: tuple[int, ...],
+    k: int,
+    target: float,
+    random_state: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Our grid: for each table count the most bits reaching ``target`` (:func:`pick_bits`, home
+    buckets only), then the setting with the fewest candidates per query among those that reach
+    it (the most recall if none does). Candidates are counted by the index (load-free).
+
+    Returns ``(chosen, grid)``: dicts with ``n_tables``, ``n_bits``, ``recall``, ``candidates``.
+    """
+    grid = []
+    for nt in tables_grid:
+        bits, rec = pick_bits(items_x, item_ids, queries, truth, nt, k, target, random_state)
+        idx = SimHashIndex("cosine", n_tables=nt, n_bits=bits, n_probes=nt,
+                           random_state=random_state).build(items_x, item_ids)  # fmt: skip
+        idx.search(queries, k)
+        grid.append({"n_tables": nt, "n_bits": bits, "recall": rec,
+                     "candidates": float(idx.stats()["mean_candidates"])})  # fmt: skip
+    ok = [g for g in grid if g["recall"] >= target]
+    best = min(ok, key=lambda g: g["candidates"]) if ok else max(grid, key=lambda g: g["recall"])
+    return best, grid
+
+
+def tune_brp(
+    spark: Any,
+    tune_users: Any,
+    items: Any,
+    tune_ids: np.ndarray,
+    truth: np.ndarray,
+    lengths: tuple[float, ...],
+    tables_grid: tuple[int, ...],
+    k: int,
+    target: float,
+    max_pairs: float,
+    random_state: int,
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """BRP's grid, the same effort as ours: for each ``numHashTables`` the smallest
+    ``bucketLength`` (ascending) whose ``approxSimilarityJoin`` of the tuning users against all
+    items reaches ``target``; then the setting with the fewest candidates per user among those.
+    Table counts run from the most to the fewest, each starting at the length the previous one
+    needed (fewer tables never need shorter buckets for the same recall), so no point is run
+    that could not be the answer. A point whose bucket join would exceed ``max_pairs`` rows
+    (counted first) is not run, nor are the longer buckets after it.
+
+    Returns ``(chosen or None, grid)``: dicts with ``n_tables``, ``bucket_length``, ``recall``,
+    ``candidates`` (per tuning user), ``collisions``, ``skipped``.
+    """
+    from embeddings.neighbours import knn_recall
+    from recall.spark.brp import brp_candidates, brp_keys
+    from recall.spark.bucket_join import bucket_collisions
+    from recall.spark.frames import collect_top_k, rank_top_k
+
+    grid = []
+    lengths = tuple(sorted(lengths))
+    first = 0  # index of the shortest length worth trying for the next table count
+    for nt in sorted(tables_grid, reverse=True):
+        for i in range(first, len(lengths)):
+            bl = lengths[i]
+            coll = bucket_collisions(*brp_keys(spark, tune_users, items, "cosine", bl, nt,
+                                               random_state))  # fmt: skip
+            row = {"n_tables": nt, "bucket_length": bl, "collisions": coll, "skipped": ""}
+            if coll > max_pairs:
+                grid.append({**row, "skipped": f"{coll:,} > max_pairs"})
+                break
+            cands = brp_candidates(spark, tune_users, items, "cosine", bl, nt,
+                                   random_state=random_state).cache()  # fmt: skip
+            n = cands.count()
+            ids, _ = collect_top_k(rank_top_k(cands, k), tune_ids, k)
+            cands.unpersist()
+            rec = float(knn_recall(ids, truth, k))
+            grid.append({**row, "recall": rec, "candidates": n / tune_ids.size})
+            log.info("brp tables %d length %g: recall %.3f, %.0f candidates", nt, bl, rec,
+                     n / tune_ids.size)  # fmt: skip
+            if rec >= target:
+                first = i
+                break
+        else:
+            break  # the longest length missed the target: fewer tables will too
+    ok = [g for g in grid if not g["skipped"] and g["recall"] >= target]
+    return (min(ok, key=lambda g: g["candidates"]) if ok else None), grid
+
+
+def _grade(frame: Any, graded_ids: np.ndarray, truth: np.ndarray, k: int, n_users: int) -> dict:
+    """knn_recall@k of a top-k frame on the graded users (numpy truth) with its 95% interval."""
+    from embeddings.neighbours import knn_recall
+    from recall.spark.compare import recall_interval
+    from recall.spark.frames import collect_top_k
+
+    spark = frame.sparkSession
+    sample = spark.createDataFrame([(int(u),) for u in graded_ids], "user_id bigint")
+    ids, _ = collect_top_k(frame.join(sample, "user_id", "left_semi"), graded_ids, k)
+    mean = float(knn_recall(ids, truth, k))
+    per = np.array([knn_recall(ids[i : i + 1], truth[i : i + 1], k) for i in range(len(ids))])
+    lo, hi = recall_interval(per, mean, n_users)
+    return {"knn_recall": mean, "knn_recall_low": lo, "knn_recall_high": hi,
+            "n_sample": int(graded_ids.size)}  # fmt: skip
+
+
+def _timed_frame(make: Any) -> tuple[Any, float, int]:
+    """``make()`` -> a lazy top-k frame, cached and computed in full: (frame, seconds, users)."""
+    from pyspark.sql import functions as F
+
+    t0 = time.perf_counter()
+    frame = make().cache()
+    served = int(frame.agg(F.countDistinct("user_id")).first()[0])
+    return frame, time.perf_counter() - t0, served
+
+
 def run(
     n_items: int = 10_000,
     n_users: int = 500,
     d: int = 32,
     k: int = 10,
-    n_tables: int = 16,
+    tables_grid: tuple[int, ...] = TABLES_GRID,
     n_bits: int | None = None,
     target: float = 0.9,
     bucket_lengths: tuple[float, ...] = BUCKET_LENGTHS,
+    brp_tables_grid: tuple[int, ...] = BRP_TABLES_GRID,
     n_sample: int = 1000,
+    n_tune: int = 500,
     exact_max: float = 1e11,
     max_pairs: float | None = 4e8,
-    driver_memory: str = "3g",
+    driver_memory: str = "4g",
+    shuffle_join: bool = True,
     random_state: int = 0,
     out_dir: Path | None = None,
+    spark: Any = None,
 ) -> pd.DataFrame:
-    """One size: Spark rows of ``compare_with_brp`` + the single-process rows ``local-lsh`` and
-    ``local-exact``; written to ``out_dir`` when given. ``n_bits=None`` picks the bits."""
-    from recall.spark import compare_with_brp, sample_users
+    """One size, every user served by each method; rows of ``results.csv``.
 
+    Ground truth: the exact top-``k`` of a graded sample of ``n_sample`` users (and of a separate
+    tuning sample of ``n_tune``) by numpy / BLAS in the driver. Ours is tuned on the tuning
+    sample (:func:`tune_simhash`; ``n_bits`` given = fixed ``tables_grid[0]`` x ``n_bits``),
+    BRP likewise (:func:`tune_brp`); both tuned settings then serve all users:
+
+    * ``embrecall-broadcast``: the items read from Parquet into the driver, our ``SimHashIndex``
+      built there, broadcast, every user partition searched by it
+      (:func:`recall.spark.broadcast_index_top_k`); the timed figure includes read + build.
+    * ``embrecall-lsh``: the shuffle bucket join (:func:`recall.spark.lsh_batch_recall`'s
+      stages) with the same hasher (``shuffle_join``; skipped above ``max_pairs`` join rows).
+    * ``spark-brp``: ``approxSimilarityJoin`` at BRP's tuned setting (same skip rule).
+    * ``exact``: :func:`recall.spark.broadcast_exact_top_k` when ``n_items x n_users <=
+      exact_max``; ``local-lsh`` / ``local-exact``: the same in one process.
+
+    ``spark``: a session to use (left running); by default a fresh ``local[2]`` one
+    (:func:`_session`), stopped at the end.
+    """
+    from recall.spark import broadcast_exact_top_k, broadcast_index_top_k
+    from recall.spark.brp import brp_candidates, brp_keys
+    from recall.spark.bucket_join import bucket_collisions, hash_vectors, lsh_batch_recall
+    from recall.spark.frames import rank_top_k
+
+    max_pairs = float("inf") if max_pairs is None else float(max_pairs)
     load = load_average()
     items_x, users_x = gaussian_mixture(n_items, d, 100, n_users, random_state)
     item_ids = np.arange(n_items, dtype=np.int64) * 3 + 1
     user_ids = np.arange(n_users, dtype=np.int64) + 10**7
-    if n_bits is None:  # tuned on its own sample of users, not the graded one
-        rng = np.random.default_rng([random_state, 1])
-        tune = np.sort(rng.choice(n_users, min(n_sample, n_users, 500), replace=False))
-        tune_truth = exact_knn(items_x, users_x[tune], k, "cosine", ids=item_ids).ids
-        n_bits, _ = pick_bits(
-            items_x, item_ids, users_x[tune], tune_truth, n_tables, k, target, random_state
-        )
-    idx = SimHashIndex("cosine", n_tables=n_tables, n_bits=n_bits, n_probes=n_tables,
-                       random_state=random_state)  # fmt: skip
+    rng = np.random.default_rng([random_state, 1])
+    tune = np.sort(rng.choice(n_users, min(n_tune, n_users), replace=False))
+    graded = np.sort(np.random.default_rng([random_state, 2]).choice(
+        n_users, min(n_sample, n_users), replace=False))  # fmt: skip
+    tune_truth = _truth(items_x, item_ids, users_x[tune], k)
+    graded_truth = _truth(items_x, item_ids, users_x[graded], k)
+    t0 = time.perf_counter()
+    if n_bits is None:
+        ours, ours_grid = tune_simhash(items_x, item_ids, users_x[tune], tune_truth, tables_grid,
+                                       k, target, random_state)  # fmt: skip
+    else:
+        ours = {"n_tables": tables_grid[0], "n_bits": int(n_bits)}
+        ours_grid = [ours]
+    ours_tune_s = time.perf_counter() - t0
+    nt, nb = int(ours["n_tables"]), int(ours["n_bits"])
+    idx = SimHashIndex("cosine", n_tables=nt, n_bits=nb, n_probes=nt, random_state=random_state)
     idx.build(items_x[: min(n_items, 2000)], item_ids[: min(n_items, 2000)])  # compile, untimed
     idx.search(users_x[:8], k)
-    exact_all = "broadcast" if float(n_items) * n_users <= exact_max else None
+    rows = _local_rows(idx, items_x, item_ids, users_x, graded, k, exact_max)
+    rows[0].update(n_tables=nt, n_bits=nb)  # local-lsh: the tuned setting
 
-    spark = _session(driver_memory)
+    own = spark is None
+    spark = _session(driver_memory) if own else spark
+    base = {"n_tables": nt, "n_bits": nb}
+    cached: list[Any] = []
     try:
         with tempfile.TemporaryDirectory(prefix="embrecall-spark-") as tmp:
-            _write_vectors(Path(tmp) / "items.parquet", item_ids, items_x)
+            items_path = Path(tmp) / "items.parquet"
+            _write_vectors(items_path, item_ids, items_x)
             _write_vectors(Path(tmp) / "users.parquet", user_ids, users_x)
-            it = spark.read.parquet(str(Path(tmp) / "items.parquet")).repartition(8).cache()
+            it = spark.read.parquet(str(items_path)).repartition(8).cache()
             u = spark.read.parquet(str(Path(tmp) / "users.parquet")).repartition(8).cache()
             it.count(), u.count()
-            # the users compare_with_brp grades (same seed): the local rows are graded on them too
-            sampled = sample_users(spark, u, n_sample, random_state).select("id").collect()
-            graded = np.sort(np.array([r["id"] for r in sampled], dtype=np.int64) - 10**7)
-            rows = _local_rows(idx, items_x, item_ids, users_x, graded, k, exact_max)
+            tune_u = u.where(u["id"].isin([int(x) for x in user_ids[tune]])).cache()
+            tune_u.count()
+            cached += [it, u, tune_u]
             # warm-up, untimed: JVM code generation, Python workers, numba caches
-            compare_with_brp(spark, u.limit(20), it.limit(500), idx.hasher, k=k,
-                             bucket_length=bucket_lengths[0], n_sample=10, exact_all=exact_all,
-                             random_state=random_state)  # fmt: skip
-            df = compare_with_brp(
-                spark, u, it, idx.hasher, k=k, bucket_length=bucket_lengths,
-                n_sample=n_sample, exact_all=exact_all, max_pairs=max_pairs,
-                random_state=random_state,
-            )  # fmt: skip
-            if exact_all is None:
-                df = pd.concat([df, pd.DataFrame([{
-                    "method": "exact", "n_users": n_users, "k": k,
-                    "skipped": f"{n_items:,} x {n_users:,} > exact_max"}])], ignore_index=True)  # fmt: skip
+            w_idx = SimHashIndex("cosine", n_tables=nt, n_bits=nb, n_probes=nt,
+                                 random_state=random_state).build(items_x[:500], item_ids[:500])  # fmt: skip
+            broadcast_index_top_k(spark, u.limit(20), w_idx, k).count()
+            lsh_batch_recall(spark, u.limit(20), it.limit(500), idx.hasher, k).count()
+            rank_top_k(brp_candidates(spark, u.limit(20), it.limit(500), "cosine", 0.05, 2,
+                                      random_state=random_state), k).count()  # fmt: skip
+
+            t0 = time.perf_counter()
+            brp, brp_grid = tune_brp(spark, tune_u, it, user_ids[tune], tune_truth,
+                                     bucket_lengths, brp_tables_grid, k, target,
+                                     max_pairs * len(tune) / n_users, random_state)  # fmt: skip
+            brp_tune_s = time.perf_counter() - t0
+
+            if float(n_items) * n_users <= exact_max:
+                f, secs, served = _timed_frame(lambda: broadcast_exact_top_k(spark, u, it, k))
+                rows.append({"method": "exact", "seconds": secs, "users_served": served,
+                             **_grade(f, user_ids[graded], graded_truth, k, n_users)})  # fmt: skip
+                f.unpersist()
+            else:
+                rows.append({"method": "exact",
+                             "skipped": f"{n_items:,} x {n_users:,} > exact_max"})  # fmt: skip
+
+            def broadcast_job() -> Any:
+                import pyarrow.parquet as pq
+
+                tab = pq.read_table(items_path)
+                ids = tab.column("id").to_numpy()
+                flat = tab.column("vector").combine_chunks().flatten().to_numpy()
+                job_idx = SimHashIndex("cosine", n_tables=nt, n_bits=nb, n_probes=nt,
+                                       random_state=random_state)  # fmt: skip
+                job_idx.build(flat.reshape(ids.size, -1), ids)
+                return broadcast_index_top_k(spark, u, job_idx, k)
+
+            f, secs, served = _timed_frame(broadcast_job)
+            rows.append({"method": "embrecall-broadcast", **base, "seconds": secs,
+                         "tune_s": ours_tune_s, "tune_recall": ours.get("recall"),
+                         "candidates_per_user": ours.get("candidates"), "users_served": served,
+                         "broadcast_mb": index_payload_mb(idx),
+                         **_grade(f, user_ids[graded], graded_truth, k, n_users)})  # fmt: skip
+            f.unpersist()
+
+            if shuffle_join:
+                coll = bucket_collisions(hash_vectors(spark, u, idx.hasher),
+                                         hash_vectors(spark, it, idx.hasher))  # fmt: skip
+                row = {"method": "embrecall-lsh", **base, "bucket_collisions": coll,
+                       "tune_s": ours_tune_s, "tune_recall": ours.get("recall")}  # fmt: skip
+                if coll > max_pairs:
+                    rows.append({**row, "skipped": f"bucket join of {coll:,} rows > max_pairs"})
+                else:
+                    f, secs, served = _timed_frame(
+                        lambda: lsh_batch_recall(spark, u, it, idx.hasher, k)
+                    )
+                    rows.append({**row, "seconds": secs, "users_served": served,
+                                 **_grade(f, user_ids[graded], graded_truth, k, n_users)})  # fmt: skip
+                    f.unpersist()
+
+            if brp is None:
+                rows.append({"method": "spark-brp", "tune_s": brp_tune_s,
+                             "skipped": f"no grid point reached {target} on the tuning users"})  # fmt: skip
+            else:
+                bl, bt = brp["bucket_length"], int(brp["n_tables"])
+                coll = bucket_collisions(*brp_keys(spark, u, it, "cosine", bl, bt, random_state))
+                row = {"method": "spark-brp", "n_tables": bt, "bucket_length": bl,
+                       "bucket_collisions": coll, "tune_s": brp_tune_s,
+                       "tune_recall": brp["recall"]}  # fmt: skip
+                if coll > max_pairs:
+                    rows.append({**row, "skipped": f"bucket join of {coll:,} rows > max_pairs"})
+                else:
+                    f, secs, served = _timed_frame(lambda: rank_top_k(brp_candidates(
+                        spark, u, it, "cosine", bl, bt, random_state=random_state), k))  # fmt: skip
+                    rows.append({**row, "seconds": secs, "users_served": served,
+                                 "candidates_per_user": brp["candidates"],
+                                 **_grade(f, user_ids[graded], graded_truth, k, n_users)})  # fmt: skip
+                    f.unpersist()
             spark_version = spark.version
     finally:
-        spark.stop()
-    df = pd.concat([df, pd.DataFrame(rows)], ignore_index=True)
-    df["n_items"], df["d"], df["n_bits"], df["load_1min"] = n_items, d, n_bits, load[0]
-    df["spark_version"] = spark_version
+        for frame in cached:
+            frame.unpersist()
+        if own:
+            spark.stop()
+    df = pd.DataFrame(rows)
+    for c in COLUMNS:
+        if c not in df:
+            df[c] = np.nan
+    df["skipped"] = df["skipped"].fillna("")
+    df["n_users"], df["k"], df["d"], df["n_items"] = n_users, k, d, n_items
+    df["load_1min"], df["spark_version"] = load[0], spark_version
+    df["tuning"] = json.dumps({"ours": ours_grid, "brp": brp_grid}, default=float)
     if out_dir is not None:
         _write(df, Path(out_dir), None)
     return df
@@ -271,6 +512,23 @@ def _growth(df: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def _row_text(r: Any) -> str:
+    rec = _fmt(r.knn_recall, ".3f")
+    if rec and not (pd.isna(r.knn_recall_low) or r.knn_recall_low == r.knn_recall_high):
+        rec += f" [{r.knn_recall_low:.3f}, {r.knn_recall_high:.3f}]"
+    setting = ""
+    if r.method in ("embrecall-broadcast", "embrecall-lsh", "local-lsh") and not pd.isna(r.n_bits):
+        setting = f"{int(r.n_tables)} x {int(r.n_bits)} bits"
+    elif r.method == "spark-brp" and not pd.isna(r.bucket_length):
+        setting = f"{int(r.n_tables)} tables, length {r.bucket_length:g}"
+    return (
+        f"| {r.n_items:,} x {r.n_users:,} | {r.load_1min:.1f} | {r.method} | {setting} | "
+        f"{_secs(r.seconds)} | {rec} | {_fmt(r.tune_recall, '.3f')} | "
+        f"{_fmt(r.candidates_per_user, ',.0f')} | {_fmt(r.bucket_collisions, ',.0f')} | "
+        f"{_secs(r.tune_s)} | {r.skipped} |"
+    )
+
+
 def _write(df: pd.DataFrame, out_dir: Path, bench: BenchRun | None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(out_dir / "results.csv", index=False)
@@ -280,56 +538,51 @@ def _write(df: pd.DataFrame, out_dir: Path, bench: BenchRun | None) -> None:
     if bench.load_after is None:
         bench.finish()
     first = df.iloc[0]
-    lines = bench.header("Spark batch recall at growing sizes: our bucket join vs BRP vs exact")
+    lines = bench.header("Spark batch recall at growing sizes: ours vs BRP vs exact")
     lines += [
         f"Data: Gaussian mixture, 100 clusters, unit vectors, d={first['d']}, users from the "
         f"same mixture, k={first['k']}, cosine. Spark {first['spark_version']} `local[2]`; "
         "vectors read from Parquet. Every method recommends for **all** users; knn_recall@k is "
-        "graded on a seeded sample of users (95% interval, finite-population corrected).",
-        "Ours: SimHash, the local index's hasher broadcast, OR over tables, home buckets only, "
-        "bucket join + exact re-rank + window top-k. Spark BRP: as many tables of one "
-        "projection each (its design), `approxSimilarityJoin`, same top-k window. Single "
-        "process: our `SimHashIndex` with the same hasher (build + batch search of every user) "
-        "and `ExactIndex`, in one Python process on the same 2 cores.",
+        "graded on a seeded sample of users against numpy exact search in the driver (95% "
+        "interval, finite-population corrected).",
+        "Tuning, the same effort for both, on a separate seeded sample of users: ours = SimHash "
+        "tables x bits (home buckets, no multi-probe), for each table count the most bits "
+        "reaching the target, then the fewest candidates per user; BRP = `numHashTables` x "
+        "`bucketLength` (ascending until the target), then the fewest candidates per user. "
+        "`embrecall-broadcast`: the items read into the driver, our index built there and "
+        "broadcast, each user partition searched in compiled code (timed: read + build + "
+        "search). `embrecall-lsh`: the shuffle bucket join with the same hasher (pairs, "
+        "re-rank by join, window top-k). `spark-brp`: `approxSimilarityJoin`, same top-k "
+        "window. `local-*`: our index / exact search in one Python process on the same cores.",
         "",
-        "## Cost growth (wall seconds, one run each; knn_recall@k on the graded sample)",
+        "## Cost growth (wall seconds, one run each)",
         "",
-        "Each Spark job runs once (minutes each at the largest sizes), after one untimed warm-up "
-        "comparison on 500 items x 20 users in the same session; the local rows are warmed up "
-        "(numba compilation) on a 2,000-item copy. `load` is the 1-minute load average before "
-        "the size started.",
+        "Each Spark job runs once after an untimed warm-up on 500 items x 20 users in the same "
+        "session. `load` is the 1-minute load average before the size started; `tune recall` "
+        "is the recall on the tuning users, `knn_recall@k` the graded one.",
         "",
-        "| items x users | bits | load | method | bucket length | seconds | knn_recall@k [95%] "
-        "| candidates / user | bucket-join rows | note |",
-        "|---|---:|---:|---|---:|---:|---|---:|---:|---|",
+        "| items x users | load | method | setting | seconds | knn_recall@k [95%] | tune recall "
+        "| candidates / user | bucket-join rows | tuning s | note |",
+        "|---|---:|---|---|---:|---|---:|---:|---:|---:|---|",
     ]
-    for r in df.itertuples(index=False):
-        rec = _fmt(r.knn_recall, ".3f")
-        if rec and not (np.isnan(r.knn_recall_low) or r.knn_recall_low == r.knn_recall_high):
-            rec += f" [{r.knn_recall_low:.3f}, {r.knn_recall_high:.3f}]"
-        lines.append(
-            f"| {r.n_items:,} x {r.n_users:,} | {r.n_bits} | {r.load_1min:.1f} | {r.method} | "
-            f"{_fmt(r.bucket_length, 'g')} | {_secs(r.seconds)} | {rec} | "
-            f"{_fmt(r.candidates_per_user, ',.0f')} | {_fmt(r.bucket_collisions, ',.0f')} | "
-            f"{r.skipped} |"
-        )
-    lines += ["", "## Where Spark pays off over one process", ""]
-    lines += ["| items x users | local-lsh s | embrecall-lsh (Spark) s | Spark / local | "
-              "best BRP s at recall >= ours - 0.02 | BRP / ours |",
-              "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [_row_text(r) for r in df.itertuples(index=False)]
+    lines += ["", "## Ours vs BRP, and where Spark pays off over one process", ""]
+    lines += ["| items x users | ours broadcast s | ours shuffle s | BRP s | BRP / ours | "
+              "local-lsh s | Spark / local | exact (Spark) s | local-exact s |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for (ni, nu), g in df.groupby(["n_items", "n_users"], sort=True):
-        loc = g.loc[g["method"] == "local-lsh", "seconds"].min()
-        is_ours = g["method"] == "embrecall-lsh"
-        ours = g[is_ours].iloc[0] if is_ours.any() else None
-        osec = float(ours["seconds"]) if ours is not None else np.nan
-        brp = g[(g["method"] == "spark-brp") & g["knn_recall"].notna()]
-        if ours is not None and not np.isnan(ours["knn_recall"]):
-            brp = brp[brp["knn_recall"] >= ours["knn_recall"] - 0.02]
-        bsec = float(brp["seconds"].min()) if len(brp) else np.nan
+
+        def sec(m: str, g: pd.DataFrame = g) -> float:
+            v = g.loc[g["method"] == m, "seconds"]
+            return float(v.min()) if v.notna().any() else np.nan
+
+        ours = np.nanmin([sec("embrecall-broadcast"), sec("embrecall-lsh")])
         lines.append(
-            f"| {ni:,} x {nu:,} | {_secs(loc)} | {_secs(osec)} | "
-            f"{_fmt(osec / loc, '.3g')} | {_secs(bsec) or 'none ran at that recall'} | "
-            f"{_fmt(bsec / osec, '.2f')} |"
+            f"| {ni:,} x {nu:,} | {_secs(sec('embrecall-broadcast'))} | "
+            f"{_secs(sec('embrecall-lsh'))} | {_secs(sec('spark-brp')) or 'not run'} | "
+            f"{_fmt(sec('spark-brp') / ours, '.2f')} | {_secs(sec('local-lsh'))} | "
+            f"{_fmt(ours / sec('local-lsh'), '.3g')} | {_secs(sec('exact'))} | "
+            f"{_secs(sec('local-exact'))} |"
         )
     slopes = _growth(df)
     if slopes:
@@ -337,9 +590,11 @@ def _write(df: pd.DataFrame, out_dir: Path, bench: BenchRun | None) -> None:
                   + ", ".join(f"{m} {s:.2f}" for m, s in sorted(slopes.items())) + "."]  # fmt: skip
     lines += [
         "",
-        "Spark / local < 1 means the Spark job beat one process. On `local[2]` both use the "
-        "same 2 cores, so this is the overhead Spark costs before a cluster adds machines. "
-        "Session start-up, data generation and Parquet writing are not timed.",
+        "BRP / ours: BRP's seconds over our faster Spark row, both at their tuned settings "
+        "(check the graded recalls: equal recall means both >= the target). Spark / local < 1 "
+        "means the Spark job beat one process; on `local[2]` both use the same 2 cores, so this "
+        "is what Spark costs before a cluster adds machines. Session start-up, data generation, "
+        "Parquet writing and tuning are not in `seconds` (tuning has its own column).",
         "",
         *bench.markdown(),
     ]
@@ -360,6 +615,32 @@ def run_sizes(
     return df
 
 
+def _ints(text: str | None, name: str) -> tuple[int, ...]:
+    """``"4,8"`` -> ``(4, 8)``; ``ValueError`` naming the option for anything but ints >= 1."""
+    if not text:
+        return ()
+    try:
+        out = tuple(int(x) for x in text.split(","))
+    except ValueError as exc:
+        raise ValueError(f"{name} takes comma-separated ints, got {text!r}") from exc
+    if any(v < 1 for v in out):
+        raise ValueError(f"{name}: every value must be >= 1, got {text!r}")
+    return out
+
+
+def _floats(text: str | None, name: str) -> tuple[float, ...]:
+    """``"0.01,0.05"`` -> ``(0.01, 0.05)``; ``ValueError`` naming the option unless all > 0."""
+    if not text:
+        return ()
+    try:
+        out = tuple(float(x) for x in text.split(","))
+    except ValueError as exc:
+        raise ValueError(f"{name} takes comma-separated numbers, got {text!r}") from exc
+    if not all(np.isfinite(v) and v > 0 for v in out):
+        raise ValueError(f"{name}: every value must be a finite number > 0, got {text!r}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = bench_parser(
         "spark_recall", __doc__.splitlines()[0], quick_help="tiny sizes 1000x100,2000x200 (~3 min)",
@@ -372,13 +653,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--users", type=int, default=None, help="one size: users (with --items)")
     p.add_argument("--d", type=int, default=32)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--tables", type=int, default=16)
-    p.add_argument("--bits", default="auto", help="SimHash bits per table, or auto (--target)")
+    p.add_argument("--tables", default=None,
+                   help="our table counts tried (default 4,8,16,32; quick 8,16)")  # fmt: skip
+    p.add_argument("--brp-tables", default=None,
+                   help="BRP table counts tried (default 4,8,16,32; quick 8,16)")  # fmt: skip
+    p.add_argument("--bits", default="auto",
+                   help="SimHash bits per table (with the first --tables), or auto (--target)")  # fmt: skip
+    p.add_argument("--tune-sample", type=int, default=500, help="users of the tuning sample")
+    p.add_argument("--no-shuffle-join", action="store_true",
+                   help="skip our shuffle bucket join (embrecall-lsh)")  # fmt: skip
     p.add_argument("--target", type=float, default=0.9, help="local recall the auto bits reach")
     p.add_argument(
         "--bucket-lengths",
         default=None,
-        help=f"BRP bucket lengths (default {','.join(map(str, BUCKET_LENGTHS))}; quick 0.05)",
+        help=f"BRP bucket lengths (default {','.join(map(str, BUCKET_LENGTHS))})",
     )
     p.add_argument(
         "--sample", type=int, default=None, help="graded users (default 1000; quick 100)"
@@ -387,7 +675,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="run exact for all users up to this items x users")  # fmt: skip
     p.add_argument("--max-pairs", type=float, default=4e8,
                    help="skip an LSH join with more bucket-join rows than this")  # fmt: skip
-    p.add_argument("--driver-memory", default="3g")
+    p.add_argument("--driver-memory", default="4g")
     args = p.parse_args(argv)
     if (args.items is None) != (args.users is None):
         p.error("--items and --users go together")
@@ -400,14 +688,15 @@ def main(argv: list[str] | None = None) -> None:
         sizes = parse_sizes(args.sizes)
     else:
         sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
-    if args.bucket_lengths:
-        lengths = tuple(float(b) for b in args.bucket_lengths.split(","))
-    else:
-        lengths = (0.05,) if args.quick else BUCKET_LENGTHS
+    lengths = _floats(args.bucket_lengths, "--bucket-lengths") or BUCKET_LENGTHS
+    quick_tables = (8, 16) if args.quick else None
+    tables = _ints(args.tables, "--tables") or quick_tables or TABLES_GRID
+    brp_tables = _ints(args.brp_tables, "--brp-tables") or quick_tables or BRP_TABLES_GRID
     out = default_out("spark", args.quick, args.out)
     df = run_sizes(
         sizes, out, bench,
-        d=args.d, k=args.k, n_tables=args.tables,
+        d=args.d, k=args.k, tables_grid=tables, brp_tables_grid=brp_tables,
+        n_tune=args.tune_sample, shuffle_join=not args.no_shuffle_join,
         n_bits=None if args.bits == "auto" else int(args.bits), target=args.target,
         bucket_lengths=lengths,
         n_sample=args.sample or (100 if args.quick else 1000), exact_max=args.exact_max,

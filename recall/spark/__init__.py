@@ -37,6 +37,7 @@ from embeddings.spark import (
     spark_random_walks,
     spark_sessions,
 )
+from recall.spark.broadcast_index import broadcast_index_top_k
 from recall.spark.brp import brp_candidates, brp_top_k
 from recall.spark.bucket_join import hash_vectors, lsh_batch_recall, lsh_candidate_pairs
 from recall.spark.compare import RecallEstimate, compare_with_brp, sampled_knn_recall
@@ -53,6 +54,7 @@ __all__ = [
     "hash_vectors",
     "lsh_candidate_pairs",
     "lsh_batch_recall",
+    "broadcast_index_top_k",
     "exact_top_k",
     "broadcast_exact_top_k",
     "sample_users",

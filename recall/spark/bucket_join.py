@@ -157,6 +157,7 @@ def lsh_batch_recall(
     min_votes: int | None = None,
     exclude: DataFrame | None = None,
     output: str | None = None,
+    rerank_mode: str = "arrow",
 ) -> DataFrame:
     """Top-``k`` items for every user by LSH bucket join + exact re-rank.
 
@@ -169,6 +170,8 @@ def lsh_batch_recall(
         strategy: ``or`` (any shared bucket), ``and`` (all tables) or ``vote`` (``min_votes``).
         exclude: optional ``(user_id, item_id)`` pairs never recommended (e.g. already seen).
         output: if given, the result is also written there as Parquet (overwrite).
+        rerank_mode: ``"arrow"`` (numpy scores and top-k per user partition) or ``"sql"``
+            (Spark higher-order functions and a window); see :func:`recall.spark.frames.rerank`.
 
     Returns a DataFrame ``(user_id bigint, item_id bigint, score float, rank int)`` with ranks
     1..k per user (ties in score broken by the smaller item id). Users whose buckets hold no item
@@ -187,6 +190,7 @@ def lsh_batch_recall(
         k,
         metric,
         exclude,
+        rerank_mode,
     )
     if output is not None:
         out.write.mode("overwrite").parquet(str(output))

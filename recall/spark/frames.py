@@ -105,12 +105,78 @@ def rank_top_k(scored: DataFrame, k: int) -> DataFrame:
     )
 
 
+RERANK_MODES = ("arrow", "sql")
+
+
+def _top_k_rows(
+    user: np.ndarray, item: np.ndarray, score: np.ndarray, k: int
+) -> dict[str, np.ndarray]:
+    """Top ``k`` rows per user of flat arrays: score desc, then item id asc (``rank_top_k``'s
+    rule), ranks 1..k; vectorised (one lexsort)."""
+    order = np.lexsort((item, -score, user))
+    user, item, score = user[order], item[order], score[order]
+    start = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
+    rank = np.arange(user.size) - np.repeat(start, np.diff(np.r_[start, user.size])) + 1
+    keep = rank <= k
+    return {"user_id": user[keep], "item_id": item[keep],
+            "score": score[keep].astype(np.float32), "rank": rank[keep].astype(np.int32)}  # fmt: skip
+
+
+def _rerank_batches(batches: Any, k: int, metric: str) -> Any:
+    """One task over rows ``(user_id, item_id, _u, _v)`` sorted by user: exact scores in float64
+    (numpy) and the top ``k`` per user. A user's rows may span Arrow batches: the last user of a
+    batch is carried over to the next, so every user is ranked once, over all its rows."""
+    import pandas as pd
+
+    carry: pd.DataFrame | None = None
+    for pdf in batches:
+        if carry is not None:
+            pdf = pd.concat([carry, pdf], ignore_index=True)
+            carry = None
+        if len(pdf) == 0:
+            continue
+        users = pdf["user_id"].to_numpy(dtype=np.int64)
+        cut = int(np.searchsorted(users, users[-1], side="left"))
+        if cut == 0:  # one user so far: wait for the rest of its rows
+            carry = pdf
+            continue
+        carry, pdf = pdf.iloc[cut:].reset_index(drop=True), pdf.iloc[:cut]
+        yield pd.DataFrame(_score_rows(pdf, k, metric))
+    if carry is not None and len(carry):
+        yield pd.DataFrame(_score_rows(carry, k, metric))
+
+
+def _score_rows(pdf: Any, k: int, metric: str) -> dict[str, np.ndarray]:
+    u = np.stack(pdf["_u"].to_numpy()).astype(np.float64)
+    v = np.stack(pdf["_v"].to_numpy()).astype(np.float64)
+    score = -np.einsum("nd,nd->n", u - v, u - v) if metric == "l2" else np.einsum("nd,nd->n", u, v)
+    return _top_k_rows(
+        pdf["user_id"].to_numpy(dtype=np.int64), pdf["item_id"].to_numpy(dtype=np.int64), score, k
+    )
+
+
 def rerank(
-    pairs: DataFrame, u: DataFrame, it: DataFrame, k: int, metric: str, exclude: DataFrame | None
+    pairs: DataFrame,
+    u: DataFrame,
+    it: DataFrame,
+    k: int,
+    metric: str,
+    exclude: DataFrame | None,
+    mode: str = "arrow",
 ) -> DataFrame:
-    """Exact scores of candidate ``pairs`` (``exclude`` pairs removed), then :func:`rank_top_k`."""
+    """Exact scores of candidate ``pairs`` (``exclude`` pairs removed), top ``k`` per user.
+
+    ``mode="arrow"`` (default): the pairs get both vectors by two joins, are partitioned by user
+    and sorted, and each task scores its rows with numpy (float64) and keeps the top ``k`` per
+    user in one vectorised sort (``mapInPandas``): no per-pair interpreted expression and no
+    window. ``mode="sql"``: the previous plan, scores by Spark higher-order functions
+    (``zip_with`` / ``aggregate``, evaluated row by row without code generation) and
+    :func:`rank_top_k`'s window. Both rank by score desc, then item id asc.
+    """
     from pyspark.sql import functions as F
 
+    if mode not in RERANK_MODES:
+        raise ValueError(f"unknown rerank mode {mode!r}; choose one of {RERANK_MODES}")
     if exclude is not None:
         missing = [c for c in ("user_id", "item_id") if c not in exclude.columns]
         if missing:
@@ -119,12 +185,23 @@ def rerank(
             F.col("user_id").cast("bigint"), F.col("item_id").cast("bigint")
         ).distinct()
         pairs = pairs.join(seen, on=["user_id", "item_id"], how="left_anti")
-    scored = (
-        pairs.join(u.select(F.col("id").alias("user_id"), F.col("vector").alias("_u")), "user_id")
-        .join(it.select(F.col("id").alias("item_id"), F.col("vector").alias("_v")), "item_id")
-        .select("user_id", "item_id", score_expr(metric).alias("score"))
+    joined = pairs.join(
+        u.select(F.col("id").alias("user_id"), F.col("vector").alias("_u")), "user_id"
+    ).join(it.select(F.col("id").alias("item_id"), F.col("vector").alias("_v")), "item_id")
+    if mode == "sql":
+        scored = joined.select("user_id", "item_id", score_expr(metric).alias("score"))
+        return rank_top_k(scored, k)
+    parts = int(pairs.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    rows = (
+        joined.select("user_id", "item_id", "_u", "_v")
+        .repartition(parts, "user_id")
+        .sortWithinPartitions("user_id")
     )
-    return rank_top_k(scored, k)
+
+    def run(batches: Any) -> Any:
+        return _rerank_batches(batches, int(k), metric)
+
+    return rows.mapInPandas(run, schema="user_id bigint, item_id bigint, score float, rank int")
 
 
 def collect_top_k(result: DataFrame, user_ids: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
