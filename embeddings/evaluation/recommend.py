@@ -35,13 +35,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numba as nb
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from embeddings.datasets.tables import Interactions
 from embeddings.evaluation.metrics import _check_k, _check_ks, _per_user_table
-from embeddings.neighbours import METRICS
+from embeddings.neighbours import METRICS, heap_push, heap_sort, normalize_rows
 from embeddings.neighbours import exact_search as _exact_search
 from embeddings.types import Embeddings
 from embeddings.users import check_half_life, recency_weights
@@ -350,9 +351,76 @@ def _pair_scores(
     return out
 
 
+@nb.njit(nogil=True, cache=True)
+def _select_unseen(sim, owner, ex_ptr, ex_rows, top_v, top_r):  # pragma: no cover - numba
+    """Per row j of ``sim`` (B, n): the best ``top_v.shape[1]`` columns not among the excluded
+    rows of its user ``owner[j]`` (``ex_rows[ex_ptr[u]:ex_ptr[u + 1]]``), merged into the
+    pre-filled (-inf, -1) heaps ``top_v`` / ``top_r`` (the shared ``heap_push``) and sorted."""
+    b, n = sim.shape
+    width = top_v.shape[1]
+    mark = np.zeros(n, np.bool_)
+    for j in range(b):
+        u = owner[j]
+        for e in range(ex_ptr[u], ex_ptr[u + 1]):
+            mark[ex_rows[e]] = True
+        vals = top_v[j]
+        rows = top_r[j]
+        thr = vals[0]
+        srow = sim[j]
+        for c in range(n):  # columns in increasing order: an equal score never displaces
+            if srow[c] > thr and not mark[c]:
+                heap_push(vals, rows, width, width, srow[c], c)
+                thr = vals[0]
+        heap_sort(vals, rows, width)
+        for e in range(ex_ptr[u], ex_ptr[u + 1]):
+            mark[ex_rows[e]] = False
+
+
+def _exact_neighbours(
+    emb: Embeddings,
+    q_rows: NDArray[np.int64],
+    owner: NDArray[np.int64],
+    exclude: list[NDArray[np.int64]],
+    width: int,
+    metric: str,
+    block: int = 256,
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Exact top-``width`` neighbours (ids, scores), each (R, width), of item rows ``q_rows``,
+    the ids ``exclude[owner[r]]`` removed: one BLAS product per block of queries and a compiled
+    selection (no top-k of ``width + |exclude|``). Best first; equal scores in row order; -1 / 0
+    padded when fewer than ``width`` items are left."""
+    vec = emb.vectors
+    if metric == "cosine":
+        vec = normalize_rows(vec)
+    sq = np.square(vec).sum(axis=1) if metric == "l2" else None
+    r_all, n = q_rows.shape[0], vec.shape[0]
+    width = min(width, n)
+    ex = [emb.index_of(e[emb.has(e)]) for e in exclude]
+    ex_ptr = np.r_[0, np.cumsum([e.shape[0] for e in ex])].astype(np.int64)
+    ex_rows = np.concatenate([np.empty(0, np.int64), *ex]).astype(np.int64)
+    top_v = np.full((r_all, width), -np.inf, np.float32)
+    top_r = np.full((r_all, width), -1, np.int64)
+    for a in range(0, r_all, block):
+        b = min(a + block, r_all)
+        sim = vec[q_rows[a:b]] @ vec.T  # (B, n) float32
+        if sq is not None:
+            sim = 2.0 * sim - sq[None, :] - sq[q_rows[a:b]][:, None]
+        _select_unseen(
+            np.ascontiguousarray(sim, dtype=np.float32),
+            owner[a:b],
+            ex_ptr,
+            ex_rows,
+            top_v[a:b],
+            top_r[a:b],
+        )
+    ok = top_r >= 0
+    ids = np.where(ok, emb.ids[np.maximum(top_r, 0)], -1)
+    return ids, np.where(ok, top_v, 0.0).astype(np.float32)
+
+
 def _rank_last_n(
     emb: Embeddings,
-    search: SearchFn,
+    search: SearchFn | None,
     metric: str,
     q_items: list[NDArray[np.int64]],
     weights: list[NDArray[np.float64]],
@@ -363,8 +431,10 @@ def _rank_last_n(
 
     User u queries each item of ``q_items[u]`` (latest first): its top ``I2I_NEIGHBOURS``
     neighbours (at least k) after removing ``exclude[u]``; a candidate's score is the sum over
-    those items of weight x similarity (recomputed exactly by ``metric``). Equal scores keep
-    the order of first appearance (the latest item's list first, in its search order).
+    those items of weight x similarity (by ``metric``). With ``search`` (e.g. an index) the
+    neighbours come from it and their similarities are recomputed exactly from the vectors;
+    ``search=None`` is exact search done here in one pass (the same neighbours up to ties).
+    Equal totals keep the order of first appearance (the latest item's list first, best first).
     """
     n_users = len(q_items)
     out = np.full((n_users, k), -1, dtype=np.int64)
@@ -375,10 +445,12 @@ def _rank_last_n(
     owner = np.repeat(np.arange(n_users), lens)
     width = min(max(k, I2I_NEIGHBOURS), len(emb))
     q_rows = emb.index_of(flat)
-    neigh = _ranked_excluding(
-        search, emb.vectors[q_rows], [exclude[o] for o in owner], width, len(emb)
-    )
-    sims = _pair_scores(emb, q_rows, neigh, metric)
+    if search is None:
+        neigh, sims = _exact_neighbours(emb, q_rows, owner, exclude, width, metric)
+    else:
+        flat_exclude = [exclude[o] for o in owner]
+        neigh = _ranked_excluding(search, emb.vectors[q_rows], flat_exclude, width, len(emb))
+        sims = _pair_scores(emb, q_rows, neigh, metric)
     w_flat = np.concatenate(weights).astype(np.float64)
     starts = np.r_[0, np.cumsum(lens)]
     for u in range(n_users):
@@ -428,6 +500,7 @@ def evaluate_i2i(
     users, relevant, seen = _held_out(train, test, test_min_rating)
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    given_search = search
     search = search or exact_search(item_embeddings, metric)
     df = train.frame[train.frame["user_id"].isin(users)]
     df = df[item_embeddings.has(df["item_id"].to_numpy())]
@@ -468,7 +541,7 @@ def evaluate_i2i(
     exclude = [seen.get(int(u), empty) if exclude_seen else empty for u in users[has_query]]
     rec = np.full((users.shape[0], ks[-1]), -1, dtype=np.int64)
     rec[has_query] = _rank_last_n(
-        item_embeddings, search, metric, q_items, weights, exclude, ks[-1]
+        item_embeddings, given_search, metric, q_items, weights, exclude, ks[-1]
     )
     return _score_ranked(str(mode), users, relevant, rec, has_query, ks, per_user, t0)
 
