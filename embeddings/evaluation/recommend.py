@@ -146,7 +146,10 @@ def parse_mode(mode: str | QueryMode) -> QueryMode:
                 raise ValueError(
                     f"query mode {mode!r}: h must be a number > 0 or inf, got {val!r}"
                 ) from None
-    return QueryMode(kind, kw.get("n", 1), kw.get("h", math.inf))
+    try:
+        return QueryMode(kind, kw.get("n", 1), kw.get("h", math.inf))
+    except ValueError as exc:
+        raise ValueError(f"query mode {mode!r}: {exc}") from None
 
 
 #: the two plain modes (what the evaluation always used)
@@ -309,6 +312,7 @@ def _score_ranked(
     if per_user:
         table.insert(0, "user_id", users)
         res["per_user"] = table
+        res["recommended"] = rec
     res["n_no_query"] = int((~has_query).sum())
     res["search_seconds"] = time.perf_counter() - t0
     if res["n_no_query"]:
@@ -486,7 +490,8 @@ def evaluate_i2i(
     Among a user's training items, the latest one (ties: the later row) that has a vector is the
     query; users without one count as misses. Returns the metrics of ``recommendation_metrics``
     plus ``mode``, ``n_no_query`` and ``search_seconds``; with ``per_user`` also ``per_user``, a
-    DataFrame (user_id and one column per metric, one row per test user) for paired statistics.
+    DataFrame (user_id and one column per metric, one row per test user) for paired statistics,
+    and ``recommended``, the ranked ids (n_users, max K) int64 in the same row order (-1 padded).
 
     ``last_n`` > 1 (mode ``i2i:n=N,h=H``): the user's last N distinct items with a vector are
     queried (each item at its latest event; age 0 = the latest), each gives its top

@@ -18,7 +18,7 @@ from embeddings.types import Embeddings
 #: the plain modes (the default, what validation always scored)
 MODES = ("i2i", "u2i")
 
-__all__ = ["MODES", "best_mode", "validation_scores"]
+__all__ = ["MODES", "best_mode", "validation_scores", "validation_table"]
 
 
 def _one(
@@ -88,25 +88,66 @@ def validation_scores(
     Returns ``{mode name: score}`` (plus ``<mode>_last``) in the order of ``modes``; ``emb``:
     item vectors (n_items, dim) float32. ``ValueError`` for a bad mode (``parse_mode``).
     """
-    k = int(metric.split("@")[1]) if "@" in metric else 10
-    names = query_modes(modes)
-    out: dict[str, float] = {}
-    if not isinstance(valid, Interactions | ValidationEvents):
+    if isinstance(valid, Interactions):
+        k = int(metric.split("@")[1]) if "@" in metric else 10
+        out: dict[str, float] = {}
+        for name in query_modes(modes):
+            args = (k, parse_mode(name), i2i_metric, u2i_metric, min_rating, user_embeddings)
+            out[name] = float(_one(emb, train, valid, *args, per_user=False)[metric])
+        return out
+    table, last = _tables(
+        emb, valid, metric, modes, min_rating, i2i_metric, u2i_metric, user_embeddings
+    )
+    out = {}
+    for name in table.columns:
+        out[f"{name}_last"] = float(last[name])
+        out[name] = float(table[name].mean())
+    return out
+
+
+def _tables(
+    emb: Embeddings,
+    valid: ValidationEvents,
+    metric: str,
+    modes: str | Iterable[str | QueryMode],
+    min_rating: float | None,
+    i2i_metric: str,
+    u2i_metric: str,
+    user_embeddings: Embeddings | None,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    if not isinstance(valid, ValidationEvents):
         raise ValueError(
             f"valid must be Interactions or ValidationEvents, got {type(valid).__name__}"
         )
-    for name in names:
-        mode = parse_mode(name)
-        args = (k, mode, i2i_metric, u2i_metric, min_rating, user_embeddings)
-        if isinstance(valid, Interactions):
-            out[name] = float(_one(emb, train, valid, *args, per_user=False)[metric])
-            continue
+    k = int(metric.split("@")[1]) if "@" in metric else 10
+    columns: dict[str, pd.Series] = {}
+    last: dict[str, float] = {}
+    for name in query_modes(modes):
+        args = (k, parse_mode(name), i2i_metric, u2i_metric, min_rating, user_embeddings)
         tables = []
         for step, (history, targets) in enumerate(valid.steps):
             r = _one(emb, history, targets, *args, per_user=True)
             if step == 0:
-                out[f"{name}_last"] = float(r[metric])
+                last[name] = float(r[metric])
             tables.append(r["per_user"][["user_id", metric]])
-        per_user = pd.concat(tables, ignore_index=True).groupby("user_id")[metric].mean()
-        out[name] = float(per_user.mean())
-    return out
+        columns[name] = pd.concat(tables, ignore_index=True).groupby("user_id")[metric].mean()
+    return pd.DataFrame(columns), last
+
+
+def validation_table(
+    emb: Embeddings,
+    valid: ValidationEvents,
+    metric: str = "hit_rate@10",
+    modes: str | Iterable[str | QueryMode] = MODES,
+    min_rating: float | None = None,
+    i2i_metric: str = "cosine",
+    u2i_metric: str = "cosine",
+    user_embeddings: Embeddings | None = None,
+) -> pd.DataFrame:
+    """Per-user validation figures: one row per validation user (index ``user_id``, sorted),
+    one column per mode (in the order of ``modes``), each the mean of ``metric`` over the
+    user's validation events; the column means are ``validation_scores``. For paired
+    comparisons of modes over users (only ``ValidationEvents``)."""
+    return _tables(emb, valid, metric, modes, min_rating, i2i_metric, u2i_metric, user_embeddings)[
+        0
+    ]
