@@ -204,7 +204,7 @@ def test_item_knn_and_embeddings_go_through_the_same_mode_code(monkeypatch):
 @pytest.mark.parametrize(
     "bad,match",
     [
-        ("i2u", "unknown kind 'i2u'"),
+        ("i2u", "unknown mode kind 'i2u'"),
         ("i2i:n=0", "n \\(last items\\) must be an int >= 1"),
         ("i2i:n=2.5", "n must be an int >= 1"),
         ("i2i:n=3,h=0", "half_life must be a number > 0"),
@@ -238,7 +238,7 @@ def test_bad_modes_fail_before_any_work():
     assert query_modes("recency") == RECENCY_MODES and query_modes(None) == ("i2i", "u2i")
     from embeddings.tuning import tune
 
-    with pytest.raises(ValueError, match="unknown kind"):
+    with pytest.raises(ValueError, match="unknown mode kind"):
         tune("item2vec-sequence", train, test, n_trials=1, modes=("i2i", "x2i"))
 
 

@@ -123,7 +123,7 @@ def parse_mode(mode: str | QueryMode) -> QueryMode:
         raise ValueError(f"query mode must be a string such as 'u2i:h=5', got {mode!r}")
     kind, _, rest = mode.strip().partition(":")
     if kind not in ("i2i", "u2i"):
-        raise ValueError(f"query mode {mode!r}: unknown kind {kind!r} (i2i or u2i)")
+        raise ValueError(f"query mode {mode!r}: unknown mode kind {kind!r} (i2i or u2i)")
     kw: dict[str, Any] = {}
     for part in filter(None, (x.strip() for x in rest.split(","))):
         key, eq, val = part.partition("=")
