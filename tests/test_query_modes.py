@@ -261,6 +261,8 @@ MODES_RUN = textwrap.dedent(
     name = "modes"
     seeds = [0]
     k = [5]
+    n_queries = 30
+    single_query_max = 5
     [data]
     source = "csv"
     path = "{path}"
@@ -276,6 +278,11 @@ MODES_RUN = textwrap.dedent(
     name = "i2v"
     class = "embeddings.trainers:Item2Vec"
     params = {{ mode = "sequence", dim = 8, epochs = 2, min_rating = 3.5, workers = 1 }}
+    [[indexes]]
+    name = "exact"
+    family = "exact"
+    class = "recall.exact:ExactIndex"
+    params = {{ metric = "cosine" }}
     """
 )
 
@@ -301,6 +308,14 @@ def test_the_mode_is_chosen_on_validation_whatever_test_holds(tmp_path):
     assert main(["run", str(cfg), "--out", str(out1), "--no-progress", "--no-cache"]) == 0
     tun1 = pd.read_csv(out1 / "tuning.csv")
     chosen = str(tun1.loc[0, "validated_mode"])
+    assert tun1.loc[0, f"valid_{chosen}"] == max(
+        tun1.loc[0, f"valid_{m}"] for m in ("i2i", "u2i", chosen)
+    )
+    # test read in the chosen mode, with exact search and through the index (end to end)
+    q1 = pd.read_csv(out1 / "quality.csv").set_index("mode")
+    res = pd.read_csv(out1 / "results.csv")
+    assert list(res["e2e_mode"]) == [chosen]
+    assert res.loc[0, "e2e_hit_rate@5"] == pytest.approx(q1.loc[chosen, "hit_rate@5"])
     other = "u2i:h=1" if chosen != "u2i:h=1" else "i2i:n=3,h=1"
 
     # the refit model (train + valid, the run's seed) and the top-1 of `other` per test user
