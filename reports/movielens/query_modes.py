@@ -162,13 +162,18 @@ def tables(out: Path) -> str:
     the spread over seeds), and per model the lift of the modes chosen by cross-fitting."""
     df = pd.read_csv(out)
     lift = pd.read_csv(out.with_name(out.stem + "_lift.csv"))
+    # only the seeds every model finished (a run stopped midway leaves a partial seed)
+    n_models = lift.groupby("seed")["model"].nunique()
+    done = n_models.index[n_models == n_models.max()]
+    df, lift = df[df["seed"].isin(done)], lift[lift["seed"].isin(done)]
     n_seeds = df["seed"].nunique()
     piv = df.pivot_table(index="mode", columns="model", values="valid", aggfunc="mean")
     models = list(dict.fromkeys(df["model"]))
     modes = list(dict.fromkeys(df["mode"]))
     piv = piv.loc[modes, models]
     lines = [
-        f"Validation HR@10, mean over {n_seeds} seed(s) (best of each column in bold):",
+        f"Validation HR@10, mean over {n_seeds} seed(s) ({', '.join(map(str, done))}; best of "
+        "each column in bold):",
         "",
         "| mode | " + " | ".join(models) + " |",
         "|---|" + "---|" * len(models),
