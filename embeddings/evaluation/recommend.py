@@ -14,13 +14,16 @@ recency: ``u2i:h=H`` weights each positive item by 2^(-age/H) (age 0 = the lates
 ``i2i:n=N,h=H`` scores each candidate by the sum, over the user's last N items, of its
 similarity to that item (when it is among that item's top ``I2I_NEIGHBOURS`` unseen neighbours)
 times the item's recency weight (session-kNN style). ``i2i`` (n = 1) and ``u2i`` (h = inf) are
-exactly the plain queries above. ``RECENCY_MODES`` is the grid a validation chooses from. The search is pluggable:
+exactly the plain queries above. ``RECENCY_MODES`` is the grid a validation chooses from.
+
+The search is pluggable:
 ``search(queries float32 (nq, d), k) -> ids int64 (nq, k)`` (-1 padded), so an index from
 ``recall`` can be evaluated without ``embeddings`` importing ``recall``; the default is exact
 search (:func:`exact_search`, cosine by default, on :func:`embeddings.neighbours.exact_search`).
 Users are queried in groups of equal ``k + (number of their training items)`` rounded up to a
 power of two, so that excluding seen items never leaves fewer than K candidates while keeping k
-small for light users.
+small for light users. The last-n I2I with exact search (no ``search`` given) selects each
+item's neighbours in one BLAS pass with a compiled selection instead.
 
 Popularity is evaluated the same way: ``Popularity`` gives each item a 1-d vector holding its
 count, every user the query [1.0], and the exact inner-product search ranks by count.

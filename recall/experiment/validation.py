@@ -4,7 +4,8 @@ With a ``[tuning]`` table, the methods it covers are searched by ``embeddings.tu
 (Optuna TPE, seeded, within the table's budget) starting from the config's own setting; the
 others keep their config setting. Either way the query mode is the best one on validation among
 ``[evaluation] query_modes`` (default the plain i2i and u2i; ``"recency"``: the recency grid of
-``embeddings.evaluation.RECENCY_MODES``). The runner then refits the chosen setting on train + valid and reads test once.
+``embeddings.evaluation.RECENCY_MODES``). The runner then refits the chosen setting on train +
+valid and reads test once.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class MethodChoice:
     """What validation chose for one ``[[methods]]`` entry.
 
     ``params``: the trainer parameters to refit with (the config's, tuned ones overriding);
-    ``mode``: the best query mode on validation (a mode name such as ``u2i:h=5``); ``setting``: ``"tuned"`` or ``"config"``;
+    ``mode``: the best query mode on validation (a mode name such as ``u2i:h=5``);
+    ``setting``: ``"tuned"`` or ``"config"``;
     ``valid``: the validation figure (``metric``) per mode tried (with several validation events
     per user also ``<mode>_last``: the event before test alone); ``search``: the
     ``embeddings.tuning.METHODS`` key searched (None when not tuned).
