@@ -1,19 +1,53 @@
-"""User vectors: the (optionally rating-weighted) mean of the vectors of a user's positive items."""
+"""User vectors: the (optionally rating- and recency-weighted) mean of the vectors of a user's
+positive items, and the recency weights shared with the last-n item-to-item queries."""
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
 
 from embeddings.datasets.tables import Interactions
 from embeddings.types import Embeddings
 
-__all__ = ["user_vectors"]
+__all__ = ["check_half_life", "recency_weights", "user_vectors"]
 
 logger = logging.getLogger(__name__)
+
+
+def check_half_life(half_life: Any) -> float:
+    """``half_life`` as a float > 0 (``None`` or ``inf``: no decay, returned as ``inf``).
+
+    ``ValueError`` naming the bad value for anything else (0, negative, NaN, bool, str)."""
+    if half_life is None:
+        return math.inf
+    if isinstance(half_life, bool) or not isinstance(half_life, int | float | np.number):
+        raise ValueError(f"half_life must be a number > 0 or inf, got {half_life!r}")
+    h = float(half_life)
+    if math.isnan(h) or h <= 0:
+        raise ValueError(f"half_life must be a number > 0 or inf, got {half_life!r}")
+    return h
+
+
+def recency_weights(age: ArrayLike, half_life: float | None) -> NDArray[np.float64]:
+    """Weights ``2 ** (-age / half_life)`` (float64, shape of ``age``).
+
+    ``age``: an event's position counted back from the user's most recent event (0 = latest,
+    1 = the one before, ...), ints >= 0. ``half_life`` in events (> 0); ``None`` or ``inf``:
+    every weight is exactly 1.0 (no decay). ``ValueError`` for a negative age or a bad
+    ``half_life``.
+    """
+    h = check_half_life(half_life)
+    a = np.asarray(age, dtype=np.float64)
+    if a.size and (not np.isfinite(a).all() or (a < 0).any()):
+        raise ValueError("age must be finite and >= 0 (0 = the most recent event)")
+    if math.isinf(h):
+        return np.ones(a.shape, np.float64)
+    return np.exp2(-a / h)
 
 
 def user_vectors(
@@ -22,6 +56,7 @@ def user_vectors(
     min_rating: float | None = None,
     weighting: Literal["mean", "rating"] = "mean",
     random_state: Any = None,
+    half_life: float | None = None,
 ) -> Embeddings:
     """One vector per user: the mean of the vectors of the user's positively rated items.
 
@@ -33,6 +68,12 @@ def user_vectors(
             ``"rating"``: mean weighted by the rating (ratings must then be > 0).
         random_state: accepted for the uniform API and recorded in ``meta``; the computation is
             deterministic and uses no randomness.
+        half_life: recency decay in events: each item's weight is multiplied by
+            ``recency_weights(age, half_life)`` = 2^(-age / half_life), ``age`` = the item's
+            position counted back from the user's most recent one (0 = latest) among the
+            user's distinct positive items that have a vector, ordered by their latest event
+            (equal timestamps: the frame's row order, as the I2I query). ``None`` or ``inf``:
+            no decay (exactly the plain mean).
 
     Each (user, item) pair counts once; with ``"rating"`` its latest rating (by timestamp) is
     the weight. Items without a vector are skipped; users left with no positive item that has a
@@ -46,6 +87,7 @@ def user_vectors(
     """
     if weighting not in ("mean", "rating"):
         raise ValueError(f"weighting must be 'mean' or 'rating', got {weighting!r}")
+    h = check_half_life(half_life)
     if not isinstance(interactions, Interactions):
         raise ValueError(f"interactions: expected Interactions, got {type(interactions).__name__}")
     if not isinstance(item_embeddings, Embeddings):
@@ -62,6 +104,12 @@ def user_vectors(
     has_vec = item_embeddings.has(df["item_id"].to_numpy()) if n_events else np.zeros(0, bool)
     df = df[has_vec]
     n_unknown_events = n_events - len(df)
+    if not math.isinf(h):
+        # each event's place in the user's time order (equal timestamps: row order)
+        perm = np.lexsort((df["timestamp"].to_numpy(), df["user_id"].to_numpy()))  # stable
+        when = np.empty(len(df), np.int64)
+        when[perm] = np.arange(len(df))
+        df = df.assign(_when=when)
     # one row per (user, item): the latest interaction
     df = df.sort_values(["user_id", "item_id", "timestamp"], kind="stable")
     df = df.drop_duplicates(["user_id", "item_id"], keep="last")
@@ -79,6 +127,16 @@ def user_vectors(
             )
     else:
         w = np.ones(len(df), np.float64)
+    if not math.isinf(h):
+        # age 0 = the user's most recent item: rank of the latest event, counted from the end
+        when = df["_when"].to_numpy()
+        u = df["user_id"].to_numpy()
+        ranked = np.lexsort((-when, u))  # per user, latest first
+        age = np.empty(len(df), np.int64)
+        starts = np.flatnonzero(np.r_[True, u[ranked][1:] != u[ranked][:-1]])
+        pos = np.arange(len(df)) - np.repeat(starts, np.diff(np.r_[starts, len(df)]))
+        age[ranked] = pos
+        w = w * recency_weights(age, h)
     users, u_pos = np.unique(df["user_id"].to_numpy(), return_inverse=True)
     i_pos = item_embeddings.index_of(df["item_id"].to_numpy())
     mat = sp.csr_matrix((w, (u_pos, i_pos)), shape=(users.shape[0], len(item_embeddings)))
@@ -97,7 +155,11 @@ def user_vectors(
     counts = np.diff(mat.indptr)
     meta = {
         "method": "user_mean" if weighting == "mean" else "user_rating_weighted_mean",
-        "params": {"min_rating": min_rating, "weighting": weighting},
+        "params": {
+            "min_rating": min_rating,
+            "weighting": weighting,
+            "half_life": None if math.isinf(h) else h,
+        },
         "seed": random_state if isinstance(random_state, (int, type(None))) else str(random_state),
         "item_method": item_embeddings.meta.get("method"),
         "users_in": int(all_users.shape[0]),

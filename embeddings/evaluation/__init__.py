@@ -6,7 +6,7 @@ One module per idea; every public name is importable from ``embeddings.evaluatio
   (``recommendation_metrics``, per user for paired statistics);
 - :mod:`~embeddings.evaluation.recommend` -- I2I ("next item") and U2I evaluation of item
   embeddings on held-out interactions with a pluggable search (``SearchFn``; default
-  ``exact_search``), the popularity baseline, and the results table ``evaluate_recommenders``;
+  ``exact_search``), query modes with recency (``QueryMode``, ``evaluate_mode``), the popularity baseline, and the results table ``evaluate_recommenders``;
 - :mod:`~embeddings.evaluation.nodes` -- multi-label node classification with the DeepWalk /
   node2vec protocol (repeated random splits, or a fixed fit / valid / test split for tuning);
 - :mod:`~embeddings.evaluation.side_info` -- the same protocol on item vectors with a side
@@ -22,12 +22,18 @@ from embeddings.evaluation.nodes import (
     summarize_node_classification,
 )
 from embeddings.evaluation.recommend import (
+    LEGACY_MODES,
+    RECENCY_MODES,
+    QueryMode,
     SearchFn,
     evaluate_i2i,
+    evaluate_mode,
     evaluate_popularity,
     evaluate_recommenders,
     evaluate_u2i,
     exact_search,
+    parse_mode,
+    query_modes,
 )
 from embeddings.evaluation.side_info import side_info_classification, trained_side_fields
 
@@ -37,6 +43,12 @@ __all__ = [
     "recommendation_metrics",
     "evaluate_i2i",
     "evaluate_u2i",
+    "evaluate_mode",
+    "QueryMode",
+    "parse_mode",
+    "query_modes",
+    "LEGACY_MODES",
+    "RECENCY_MODES",
     "evaluate_popularity",
     "evaluate_recommenders",
     "node_classification",

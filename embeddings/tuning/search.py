@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from embeddings.datasets.tables import Interactions
+from embeddings.evaluation.recommend import QueryMode, query_modes
 from embeddings.sessions import ValidationEvents
-from embeddings.tuning.scoring import validation_scores
+from embeddings.tuning.scoring import best_mode, validation_scores
 from embeddings.tuning.spaces import decode_params, default_space, make_trainer
 from embeddings.tuning.study import TuneResult, _run_study
 
@@ -28,7 +29,7 @@ def tune(
     study_name: str | None = None,
     fixed: Mapping[str, Any] | None = None,
     metric: str = "hit_rate@10",
-    modes: tuple[str, ...] = ("i2i", "u2i"),
+    modes: str | Iterable[str | QueryMode] = ("i2i", "u2i"),
     side_info: Any = None,
     initial: Any = None,
     min_rating: float | None = None,
@@ -46,7 +47,10 @@ def tune(
         random_state: seeds the TPE sampler and every trial's trainer (same seed, same search).
         storage, study_name: Optuna storage (URL, or a ``.log`` journal path) to resume from.
         metric: figure maximised (``hit_rate@K``, ``recall@K`` or ``ndcg@K``).
-        modes: query modes tried per trial (``i2i``, ``u2i``); the better one counts.
+        modes: query modes tried per trial (``i2i``, ``u2i``, recency modes such as
+            ``"u2i:h=5"`` / ``"i2i:n=5,h=2"``, or ``"recency"`` for
+            ``embeddings.evaluation.RECENCY_MODES``); the best one is the trial's value, and
+            the trial records it (``mode``) with every mode's figure (``<metric>_<mode>``).
         side_info: passed to ``fit`` (EGES / GES).
         initial: settings evaluated first by a new study (e.g. ``[defaults_in_space(method,
             space)]``, so the search never ends below the library defaults).
@@ -61,9 +65,7 @@ def tune(
         isinstance(min_rating, int | float | np.number) and math.isfinite(min_rating)
     ):
         raise ValueError(f"min_rating must be a finite number or None, got {min_rating!r}")
-    for m in modes:
-        if m not in ("i2i", "u2i"):
-            raise ValueError(f"unknown mode {m!r} (i2i or u2i)")
+    modes = query_modes(modes)  # ValueError naming a bad mode, before any trial
     space = default_space(method) if space is None else space
 
     def objective(params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -90,7 +92,7 @@ def tune(
                 i2i_metric=emb.meta.get("metric", "cosine"),
                 u2i_metric=emb.meta.get("u2i_metric", "cosine"),
             )
-        mode = max((m for m in scores if m in ("i2i", "u2i")), key=lambda m: scores[m])
+        mode = best_mode(scores)
         attrs = {"mode": mode, **{f"{metric}_{m}": v for m, v in scores.items()}}
         return scores[mode], attrs
 

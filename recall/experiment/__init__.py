@@ -10,6 +10,7 @@ An experiment is one TOML file (see ``configs/default.toml``)::
     [data]     source = "synthetic" | "movielens" | "csv";  path / variant / columns;  [data.params]
     [split]    kind = "leave_last_out" | "temporal";  min_rating;  n_last / test_fraction
     [evaluation] metric = "cosine" | "ip" | "l2";  e2e_mode = "u2i" | "i2i" | "best"
+                 query_modes = "plain" (default: i2i, u2i) | "recency" | ["u2i:h=5", ...]
     [[methods]]  name, class = "module:Class", [methods.params]
     [[indexes]]  name, family, class = "module:Class", [indexes.params], [indexes.search_grid]
     [tuning]     n_trials / timeout, methods, [tuning.space.<m>], ... (embeddings.tuning)
@@ -27,7 +28,8 @@ run.json, written into a staging folder and switched in complete: by default a f
 
 With a ``[tuning]`` table (or ``e2e_mode = "best"``) a validation cut is made first: the methods
 the table names are searched on train -> valid within its budget (the others keep their
-setting), each method's query mode (i2i / u2i) is the better one on valid, the chosen setting is
+setting), each method's query mode is the best one on valid among ``query_modes`` (i2i / u2i,
+or with recency: ``embeddings.evaluation.QueryMode``), the chosen setting is
 refit on train + valid and test is read once; the end-to-end metrics through each index are
 computed in that mode (``e2e_mode = "best"``, the default with ``[tuning]``).
 

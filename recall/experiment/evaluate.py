@@ -27,15 +27,20 @@ def quality_rows(
     metric: str,
     min_rating: float | None,
     search: Callable[[NDArray[np.float32], int], NDArray[np.int64]] | None = None,
+    chosen_mode: str | None = None,
 ) -> list[dict[str, Any]]:
-    from embeddings.evaluation import evaluate_i2i, evaluate_u2i
+    """Test metrics of the plain ``i2i`` and ``u2i`` modes, and of ``chosen_mode`` (the mode
+    chosen on validation, e.g. ``u2i:h=5``) when it is neither: one row per mode."""
+    from embeddings.evaluation import evaluate_mode, parse_mode
 
+    modes = ["i2i", "u2i"]
+    if chosen_mode is not None and str(parse_mode(chosen_mode)) not in modes:
+        modes.append(str(parse_mode(chosen_mode)))
     out = []
-    for fn, kwargs in (
-        (evaluate_i2i, {}),
-        (evaluate_u2i, {"min_rating": min_rating}),
-    ):
-        r = fn(emb, train, test, ks, search=search, metric=metric, **kwargs)
+    for mode in modes:
+        r = evaluate_mode(
+            emb, train, test, mode, ks, search=search, metric=metric, min_rating=min_rating
+        )
         out.append({"method": method, **r})
     return out
 
@@ -50,16 +55,14 @@ def end_to_end(
     mode: str,
     store: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
-    """Recommendation metrics of ``mode`` (i2i/u2i) computed through the index's search."""
-    from embeddings.evaluation import evaluate_i2i, evaluate_u2i
+    """Recommendation metrics of ``mode`` (``i2i``, ``u2i`` or a recency mode such as
+    ``u2i:h=5``, ``i2i:n=5,h=2``) computed through the index's search."""
+    from embeddings.evaluation import evaluate_mode
 
     m = run.row["metric"]
-    if mode == "i2i":
-        r = evaluate_i2i(emb, train, test, ks, search=run.search, metric=m)
-    elif mode == "u2i":
-        r = evaluate_u2i(emb, train, test, ks, search=run.search, metric=m, min_rating=min_rating)
-    else:
-        raise ValueError(f"unknown e2e_mode {mode!r} (i2i or u2i)")
+    r = evaluate_mode(
+        emb, train, test, mode, ks, search=run.search, metric=m, min_rating=min_rating
+    )
     store[(run.row["index"], run.row["params"])] = {
         f"e2e_{key}": val for key, val in r.items() if "@" in key
     }

@@ -35,7 +35,7 @@ from recall.experiment.folders import (
 )
 from recall.experiment.index import benchmark_indexes, user_queries
 from recall.experiment.train import train_method
-from recall.experiment.validation import choose_setting
+from recall.experiment.validation import choose_setting, modes_of, modes_tag
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ def _run_into(
     min_rating = split_spec.get("min_rating")
     eval_metric = raw.get("evaluation", {}).get("metric", "cosine")
     e2e_mode = e2e_mode_of(raw)
+    modes = modes_of(raw)  # the query modes validation chooses from
     validate = "tuning" in raw or e2e_mode == "best"
     ks = config.k
     k_bench = max(ks)
@@ -210,12 +211,14 @@ def _run_into(
                     min_rating=min_rating,
                     tuning=raw.get("tuning"),
                     study_name=f"{config.name}-{spec['name']}-s{seed}-{valid_key['content']}"
-                    + (f"-from-{warm}" if warm is not None else ""),
+                    + (f"-from-{warm}" if warm is not None else "")
+                    + modes_tag(modes),
                     warm_params=None if warm is None else chosen[warm],
                     cache_dir=cache_dir,
                     cache_key=valid_key,
                     progress=progress,
                     reuse=use_cache,
+                    modes=modes,
                 )
                 tuning_rows.append(choice.row(seed))
                 chosen[str(spec["name"])] = dict(choice.params)
@@ -236,7 +239,16 @@ def _run_into(
             logger.info(
                 "%s: %d vectors (%s)", spec["name"], len(emb), "cached" if cached else "trained"
             )
-            for r in quality_rows(spec["name"], emb, fit_on, test, ks, eval_metric, min_rating):
+            for r in quality_rows(
+                spec["name"],
+                emb,
+                fit_on,
+                test,
+                ks,
+                eval_metric,
+                min_rating,
+                chosen_mode=chosen_mode,
+            ):
                 extra = {"setting": setting}
                 if chosen_mode is not None:
                     extra["validated_mode"] = r.get("mode") == chosen_mode

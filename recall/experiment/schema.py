@@ -46,7 +46,7 @@ _SPLIT_KINDS: dict[str, tuple[str, ...]] = {
     "leave_last_out": ("kind", "n_last", "min_rating", "n_valid", "tie_seed"),
     "temporal": ("kind", "test_fraction", "min_rating"),
 }
-_EVAL_KEYS = ("metric", "e2e_mode")
+_EVAL_KEYS = ("metric", "e2e_mode", "query_modes")
 _METHOD_KEYS = ("name", "class", "params", "description")
 _INDEX_KEYS = (
     "name",
@@ -314,6 +314,20 @@ def check_evaluation(ev: Any, problems: list[str]) -> None:
                 f"[evaluation] {key} {ev[key]!r} is unknown{suggest(ev[key], options)} "
                 f"(one of {', '.join(options)})"
             )
+    if "query_modes" in ev:
+        from embeddings.evaluation import query_modes
+
+        qm = ev["query_modes"]
+        if not (isinstance(qm, str) or isinstance(qm, list)):
+            problems.append(
+                f'[evaluation] query_modes must be "recency", "plain" or a list of modes such as '
+                f'["i2i", "u2i", "u2i:h=5", "i2i:n=5,h=2"], got {qm!r}'
+            )
+        else:
+            try:
+                query_modes(qm)
+            except ValueError as exc:
+                problems.append(f"[evaluation] query_modes: {exc}")
 
 
 def check_tuning(tun: Any, problems: list[str]) -> None:

@@ -2,8 +2,10 @@
 
 With a ``[tuning]`` table, the methods it covers are searched by ``embeddings.tuning.tune``
 (Optuna TPE, seeded, within the table's budget) starting from the config's own setting; the
-others keep their config setting. Either way the query mode (i2i or u2i) is the one better on
-validation. The runner then refits the chosen setting on train + valid and reads test once.
+others keep their config setting. Either way the query mode is the best one on validation among
+``[evaluation] query_modes`` (default the plain i2i and u2i; ``"recency"``: the recency grid of
+``embeddings.evaluation.RECENCY_MODES``). The runner then refits the chosen setting on train +
+valid and reads test once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from embeddings.datasets import Interactions, ItemSideInfo
 from embeddings.sessions import ValidationEvents
+from embeddings.tuning.scoring import best_mode
 from recall.experiment.schema import import_object
 from recall.experiment.train import train_method, trainer_traits
 
@@ -25,14 +28,33 @@ logger = logging.getLogger(__name__)
 MODES = ("i2i", "u2i")
 
 
+def modes_of(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """The query modes validation chooses from: ``[evaluation] query_modes`` of a resolved
+    config (a list of mode names, ``"recency"`` or ``"plain"``), default the plain i2i and u2i."""
+    from embeddings.evaluation import query_modes
+
+    return query_modes((raw.get("evaluation") or {}).get("query_modes"))
+
+
+def modes_tag(modes: tuple[str, ...]) -> str:
+    """``""`` for the plain modes, else a short tag of the grid for study names: a search
+    journal resumed with another grid would mix trials scored on different modes."""
+    import hashlib
+
+    if tuple(modes) == MODES:
+        return ""
+    return "-modes" + hashlib.sha256("|".join(modes).encode()).hexdigest()[:8]
+
+
 @dataclass
 class MethodChoice:
     """What validation chose for one ``[[methods]]`` entry.
 
     ``params``: the trainer parameters to refit with (the config's, tuned ones overriding);
-    ``mode``: the better query mode on validation; ``setting``: ``"tuned"`` or ``"config"``;
-    ``valid``: the validation figure (``metric``) per mode (with several validation events per
-    user also ``<mode>_last``: the event before test alone); ``search``: the
+    ``mode``: the best query mode on validation (a mode name such as ``u2i:h=5``);
+    ``setting``: ``"tuned"`` or ``"config"``;
+    ``valid``: the validation figure (``metric``) per mode tried (with several validation events
+    per user also ``<mode>_last``: the event before test alone); ``search``: the
     ``embeddings.tuning.METHODS`` key searched (None when not tuned).
     """
 
@@ -49,9 +71,12 @@ class MethodChoice:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def row(self, seed: int) -> dict[str, Any]:
-        """One row of ``tuning.csv``."""
+        """One row of ``tuning.csv``: the validation figures of the plain modes and of the chosen
+        one (every mode's figure stays in ``valid``)."""
         import json
 
+        keep = [*MODES, self.mode]
+        keep += [f"{m}_last" for m in keep]
         return {
             "seed": seed,
             "method": self.method,
@@ -61,7 +86,7 @@ class MethodChoice:
             "seconds": self.seconds,
             "validated_mode": self.mode,
             "metric": self.metric,
-            **{f"valid_{m}": v for m, v in self.valid.items()},
+            **{f"valid_{m}": v for m, v in self.valid.items() if m in keep},
             "params": json.dumps(self.params, sort_keys=True, default=str),
         }
 
@@ -141,8 +166,9 @@ def validation_scores(
     metric: str,
     eval_metric: str,
     min_rating: float | None,
+    modes: tuple[str, ...] = MODES,
 ) -> dict[str, float]:
-    """``metric`` (e.g. ``hit_rate@10``) of both query modes on the validation split (one event
+    """``metric`` (e.g. ``hit_rate@10``) of each query mode on the validation split (one event
     per user, or ``ValidationEvents``: see ``embeddings.tuning.scoring.validation_scores``; then
     also ``<mode>_last``, the event before test alone)."""
     from embeddings.tuning.scoring import validation_scores as scores
@@ -150,7 +176,7 @@ def validation_scores(
     if "@" not in metric:
         metric = f"{metric}@{ks[0]}"
     return scores(
-        emb, train, valid, metric, MODES, min_rating, i2i_metric=eval_metric, u2i_metric=eval_metric
+        emb, train, valid, metric, modes, min_rating, i2i_metric=eval_metric, u2i_metric=eval_metric
     )
 
 
@@ -170,8 +196,12 @@ def choose_setting(
     progress: bool = False,
     reuse: bool = True,
     warm_params: Mapping[str, Any] | None = None,
+    modes: tuple[str, ...] = MODES,
 ) -> MethodChoice:
     """Choose ``spec``'s setting and query mode on (train, valid); test is never read.
+
+    ``modes``: the query modes to choose from (``modes_of(config)``); the best on validation
+    is the method's mode (ties: the first in ``modes``).
 
     Searched (``search_key`` not None): ``tune`` within the ``[tuning]`` budget; the best trial's
     parameters and mode. Otherwise the config's setting is trained on ``train`` (cached like any
@@ -185,8 +215,8 @@ def choose_setting(
         emb, _ = train_method(
             spec, train, side_info, seed, cache_dir, dict(cache_key or {}), progress, reuse
         )
-        scores = validation_scores(emb, train, valid, ks, metric, eval_metric, min_rating)
-        mode = max(MODES, key=lambda m: scores[m])  # *_last: reported, never chosen on
+        scores = validation_scores(emb, train, valid, ks, metric, eval_metric, min_rating, modes)
+        mode = best_mode(scores)  # *_last: reported, never chosen on
         return MethodChoice(
             method=str(spec["name"]),
             params=dict(spec.get("params", {})),
@@ -201,6 +231,7 @@ def choose_setting(
     assert tuning is not None
     kw = tune_arguments(spec, tuning, key, seed, warm_params)
     kw["metric"] = metric  # the runner's default K is its first k, not the tuner's 10
+    kw["modes"] = modes
     uses_side = trainer_traits(import_object(str(spec["class"]))).uses_side_info
     res = tune(
         key,
@@ -211,10 +242,9 @@ def choose_setting(
         min_rating=min_rating,
         **kw,
     )
+    prefix = f"{metric}_"
     valid_scores = {
-        m: float(res.best_attrs[f"{metric}_{m}"])
-        for m in (*MODES, *(f"{m}_last" for m in MODES))
-        if f"{metric}_{m}" in res.best_attrs
+        a.removeprefix(prefix): float(v) for a, v in res.best_attrs.items() if a.startswith(prefix)
     }
     mode = str(res.best_attrs["mode"])
     complete = res.history[res.history["state"] == "COMPLETE"] if len(res.history) else []

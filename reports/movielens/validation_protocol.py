@@ -6,7 +6,8 @@ folder per group of methods) and writes ``validation_protocol.md`` / ``.csv`` be
 For every method: the validation figure of the chosen setting on the K events per user
 (``[split] n_valid``) and on the one event before test alone (what the old protocol read), the
 test figure (refit on train + valid, the run's cached vectors), the paired bootstrap over test
-users against popularity and item-kNN (cosine, last item), and from the search journal how the
+users against popularity and item-kNN (similarity, threshold and query mode chosen on the same
+validation among the config's ``[evaluation] query_modes``), and from the search journal how the
 two validation figures agree over all trials. ``--refit-last`` also refits, for every method,
 the trial the one-event validation would have chosen, and reads it on test.
 """
@@ -28,14 +29,13 @@ METRIC = "hit_rate@10"
 
 
 def _per_user(emb: Any, train: Any, test: Any, mode: str, min_rating: Any) -> pd.Series:
-    from embeddings.evaluation import evaluate_i2i, evaluate_u2i
+    from embeddings.evaluation import evaluate_mode, parse_mode
 
-    if mode == "i2i":
-        r = evaluate_i2i(
-            emb, train, test, 10, metric=emb.meta.get("metric", "cosine"), per_user=True
-        )
-    else:
-        r = evaluate_u2i(emb, train, test, 10, min_rating=min_rating, per_user=True)
+    i2i = parse_mode(mode).kind == "i2i"
+    metric = emb.meta.get("metric", "cosine") if i2i else emb.meta.get("u2i_metric", "cosine")
+    r = evaluate_mode(
+        emb, train, test, mode, 10, metric=metric, min_rating=min_rating, per_user=True
+    )
     return r["per_user"].set_index("user_id")[METRIC].sort_index()
 
 
@@ -80,24 +80,29 @@ def main(argv: list[str] | None = None) -> int:
 
     pop = evaluate_popularity(fit_on, test, 10, min_rating=min_rating, per_user=True)
     pop_u = pop["per_user"].set_index("user_id")[METRIC].sort_index()
-    # item-kNN: similarity and positives threshold chosen on validation, I2I from the last item
+    # item-kNN: similarity, positives threshold and query mode chosen on validation, among the
+    # same query modes as every method ([evaluation] query_modes)
     from embeddings.tuning.scoring import validation_scores
+    from recall.experiment.validation import modes_of
 
     grid = [(s, r) for s in ("cosine", "cooccurrence") for r in (None, min_rating)]
-    knn_valid = {
-        g: validation_scores(
-            m := ItemKNN(similarity=g[0], min_rating=g[1]).fit(train),
+    knn_valid: dict[tuple[Any, ...], float] = {}
+    for g in grid:
+        m = ItemKNN(similarity=g[0], min_rating=g[1]).fit(train)
+        sc = validation_scores(
+            m,
             train,
             valid,
             METRIC,
-            ("i2i",),
-            i2i_metric=m.meta.get("metric", "cosine"),
-        )["i2i"]
-        for g in grid
-    }
-    knn_choice = max(grid, key=lambda g: knn_valid[g])
+            modes_of(raw),
+            min_rating,
+            i2i_metric=m.meta["metric"],
+            u2i_metric=m.meta["u2i_metric"],
+        )
+        knn_valid.update({(*g, mode): v for mode, v in sc.items() if not mode.endswith("_last")})
+    knn_choice = max(knn_valid, key=lambda g: knn_valid[g])
     knn = ItemKNN(similarity=knn_choice[0], min_rating=knn_choice[1]).fit(fit_on)
-    knn_u = _per_user(knn, fit_on, test, "i2i", min_rating)
+    knn_u = _per_user(knn, fit_on, test, str(knn_choice[2]), min_rating)
 
     specs = {m["name"]: m for m in config.methods}
     rows = []
@@ -175,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     df.to_csv(args.out, index=False)
     extra = {
         "popularity": float(pop_u.mean()),
-        "itemknn_i2i": float(knn_u.mean()),
+        "itemknn_test": float(knn_u.mean()),  # in the mode of itemknn_choice
         "itemknn_choice": list(knn_choice),
-        "itemknn_valid": {f"{a}/{b}": v for (a, b), v in knn_valid.items()},
+        "itemknn_valid": {"/".join(map(str, g)): v for g, v in knn_valid.items()},
         "n_test_users": int(pop_u.size),
         "n_valid_events": int(len(valid)),
     }
