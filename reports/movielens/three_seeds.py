@@ -41,7 +41,13 @@ def seed_table(seeds: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
         j = json.loads((HERE / f"validation_protocol_s{s}.json").read_text())
         d["seed"] = s
         rows.append(d)
-        base.append({"seed": s, "popularity": j["popularity"], "itemknn": j["itemknn_i2i"]})
+        base.append(
+            {
+                "seed": s,
+                "popularity": j["popularity"],
+                "itemknn": j.get("itemknn_test", j.get("itemknn_i2i")),
+            }
+        )
     return pd.concat(rows, ignore_index=True), pd.DataFrame(base)
 
 
