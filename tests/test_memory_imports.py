@@ -100,6 +100,52 @@ def test_public_names_unchanged_by_lazy_imports():
     assert hasattr(neighbours, "top_k") and hasattr(paths, "data_root")
 
 
+def test_inputs_and_skipgram_modules_load_neither_pandas_nor_gensim():
+    loaded = _modules_after("import embeddings.inputs, embeddings.word2vec, embeddings.node2vec")
+    assert "embeddings.word2vec" in loaded
+    unwanted = {"pandas", "pyarrow", "gensim", "embeddings.sessions", "embeddings.datasets"}
+    assert not loaded & unwanted, f"loaded {sorted(loaded & unwanted)}"
+
+
+def test_numba_deepwalk_fit_never_imports_gensim_or_pandas():
+    """A whole DeepWalk fit with the numba trainer, networkx graph in: gensim and pandas stay
+    out of the process (their ~130 MB of resident memory); the gensim trainer loads gensim."""
+    fit = (
+        "import networkx as nx\n"
+        "from embeddings.node2vec import DeepWalk\n"
+        "g = nx.karate_club_graph()\n"
+        "emb = DeepWalk(num_walks=2, walk_length=8, dim=4, epochs=1, stream={stream}, "
+        "trainer='{trainer}', random_state=0, progress=False).fit(g)\n"
+        "assert emb.vectors.shape == (34, 4)\n"
+    )
+    for stream in (True, False):
+        loaded = _modules_after(fit.format(stream=stream, trainer="numba"))
+        assert "numba" in loaded and "networkx" in loaded
+        assert not loaded & {"gensim", "pandas", "pyarrow"}, sorted(loaded & {"gensim", "pandas"})
+    assert "gensim" in _modules_after(fit.format(stream=True, trainer="gensim"))
+
+
+def test_word2vec_public_names_unchanged_by_the_split():
+    import embeddings.word2vec as w2v
+    from embeddings import word2vec_corpus, word2vec_gensim
+
+    assert set(w2v.__all__) == {
+        "SkipGram", "MAX_SEQUENCE_TOKENS", "TRAINERS", "chunk_sequence", "TokenCorpus",
+        "BlockCorpus",
+    }  # fmt: skip
+    for name in w2v.__all__:
+        assert getattr(w2v, name) is not None
+    for name in ("MAX_SEQUENCE_TOKENS", "chunk_sequence", "TokenCorpus", "BlockCorpus"):
+        assert getattr(w2v, name) is getattr(word2vec_corpus, name)
+    assert w2v.TRAINERS == ("gensim", "numba") and w2v.MAX_SEQUENCE_TOKENS == 10_000
+    # moved to the gensim module, still importable from here (the scale bench uses it)
+    from embeddings.word2vec import _move_weights_to_huge_pages
+
+    assert _move_weights_to_huge_pages is word2vec_gensim._move_weights_to_huge_pages
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        w2v.NoSuchName  # noqa: B018
+
+
 def test_walks_and_skipgram_child_reports_phases(tmp_path):
     """The child of the walks benchmark's memory row: one process, walks streamed into the
     skip-gram, a vector per node, RSS per phase within the process peak."""
