@@ -176,6 +176,57 @@ def test_walks_and_skipgram_child_reports_phases(tmp_path):
     for p in out["phases"]:
         assert 0 < p["start_rss_mb"] <= p["peak_rss_mb"] <= out["peak_rss_mb"] + 1
     assert {"numba", "gensim"} <= set(out["modules"])
+    assert "pandas" not in out["modules"]
+    names = [p["phase"] for p in out["phases"]]
+    assert names.index("fit: skip-gram vocabulary (a pass over the walks)") < names.index(
+        "fit: skip-gram training"
+    )
+    if out["peak_exact"]:  # each phase's peak exact, the process peak the largest of them
+        assert out["peak_rss_mb"] == pytest.approx(max(p["peak_rss_mb"] for p in out["phases"]))
+
+
+def test_edge_list_readers_give_the_same_graph(tmp_path):
+    """The bench child's numpy reader (int64 / int64 / float64 records) gives the CSR arrays of
+    the former reader (a float64 matrix cast to int64) and of pandas' C parser."""
+    sys.path.insert(0, str(REPO / "recall" / "bench"))
+    try:
+        from walks_children import _read_graph
+    finally:
+        sys.path.remove(str(REPO / "recall" / "bench"))
+    from embeddings.graph import ItemGraph
+
+    rng = np.random.default_rng(1)
+    u, v = rng.integers(0, 5000, 3000) * 1_000_003, rng.integers(0, 5000, 3000) * 7
+    w = rng.uniform(0.1, 1, 3000)
+    edges = tmp_path / "g.tsv"
+    np.savetxt(edges, np.column_stack([u, v, w]), fmt=["%d", "%d", "%.6f"], delimiter="\t")
+    cols = np.loadtxt(edges, delimiter="\t", dtype=np.float64, ndmin=2)
+    before = ItemGraph.from_edges(
+        cols[:, 0].astype(np.int64), cols[:, 1].astype(np.int64), cols[:, 2].copy(),
+        directed=False,
+    )  # fmt: skip
+    for reader in ("numpy", "pandas"):
+        g = _read_graph(edges, reader)
+        for name in ("node_ids", "indptr", "indices", "weights"):
+            np.testing.assert_array_equal(getattr(g, name), getattr(before, name), err_msg=name)
+            assert getattr(g, name).dtype == getattr(before, name).dtype
+
+
+def test_memory_rows_report_ratio_and_phases():
+    from recall.bench.walks_memory import memory_lines
+
+    phases = [{"phase": "fit: skip-gram training", "seconds": 1.0, "start_rss_mb": 300.0,
+               "peak_rss_mb": 340.0, "end_rss_mb": 320.0}]  # fmt: skip
+    ours = {"tool": "ours-sg", "mode": "numba", "status": "ok", "walk_s": 9.0, "phases": phases}
+    peer = {"tool": "pecanpy", "mode": "PreCompFirstOrder", "status": "ok", "walk_s": 5.0}
+    rows = [{**ours, "round": i, "peak_rss_mb": mb} for i, mb in enumerate((350, 340, 360))]
+    rows += [{**peer, "round": i, "peak_rss_mb": mb} for i, mb in enumerate((700, 712, 720))]
+    text = "\n".join(memory_lines(rows, 0.5))
+    assert "| 3 | 350 (340-360) | 0.49 | <= 0.5 | **met** |" in text
+    assert "| 3 | 712 (700-720) |" in text
+    assert "the median run (round 0" in text and "| fit: skip-gram training | 1.0 | 300 |" in text
+    rows[0]["peak_rss_mb"] = rows[1]["peak_rss_mb"] = 400
+    assert "**not met**" in "\n".join(memory_lines(rows, 0.5))
 
 
 def test_memory_goal_uses_the_leanest_peer():
