@@ -534,6 +534,13 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(MEMORY_PATHS),
         help=f"with --memory: comma list of {', '.join(MEMORY_PATHS)}",
     )
+    ap.add_argument(
+        "--num-walks",
+        type=int,
+        default=None,
+        help="walks per node (default 10; quick 2): fewer only to measure memory under load, "
+        "said in the report",
+    )
     args = ap.parse_args(argv)
 
     import logging
@@ -547,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = dict(QUICK if args.quick else FULL)
     if args.nodes:
         cfg["nodes"] = args.nodes
+    if args.num_walks:
+        cfg["num_walks"] = args.num_walks
     threads = args.threads or (1 if args.quick else 2)
     out = default_out("walks", args.quick, args.out)
     edges = _edge_file(cfg["nodes"], cfg["m"], seed=args.seed)
@@ -566,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         run.finish()
         meta = {**cfg, **SG, "edges": n_edges, "threads": threads, "rounds": args.rounds,
-                "seed": args.seed, "pecanpy": pecanpy or "not run"}  # fmt: skip
+                "seed": args.seed, "pecanpy": pecanpy or "not run",
+                "goal_walks": FULL["num_walks"]}  # fmt: skip
         log.info("wrote %s", write_memory_rows(rows, meta, run, out, MEMORY_GOAL))
         return 0
     if args.memory:

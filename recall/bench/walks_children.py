@@ -251,8 +251,8 @@ class _RssSampler:
     """Resident memory per phase. ``mark(name)`` starts a phase: it reads ``VmRSS`` and
     ``VmHWM`` (the exact peak since the previous mark), then resets ``VmHWM``, so that each
     phase's peak is exact and the process peak is the largest of them (:attr:`peak_mb`).
-    ``VmRSS`` is also sampled every ``every`` seconds in a thread (the peak where the reset is
-    not possible)."""
+    Where the reset is not possible, ``VmRSS`` is sampled every ``every`` seconds in a thread
+    instead (a sampled peak)."""
 
     def __init__(self, every: float = 0.01) -> None:
         import threading
@@ -295,13 +295,18 @@ class _RssSampler:
         return max([_peak_rss_mb(), *(m[3] or 0.0 for m in self.marks)])
 
     def __enter__(self) -> _RssSampler:
-        self._thread.start()
+        # with exact phase peaks the sampling thread is not needed, and its list of samples
+        # (~8 KB a second) would add to the very memory it measures over a long fit
+        self.exact = _reset_peak()
+        if not self.exact:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.mark("")
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def _instrument(rss: _RssSampler, trainer: str) -> None:

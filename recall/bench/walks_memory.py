@@ -19,7 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MEMORY_ROWS", "run_memory_rows", "memory_lines", "write_memory_rows"]
+__all__ = [
+    "MEMORY_ROWS",
+    "run_memory_rows",
+    "memory_lines",
+    "reference_peer",
+    "write_memory_rows",
+]
 
 #: (tool, mode) of the memory rows: ``ours-sg`` modes are ``walks_children.SG_PATHS`` keys
 MEMORY_ROWS = {
@@ -73,9 +79,29 @@ def _median_row(rows: list[dict]) -> dict:
     return ok[(len(ok) - 1) // 2]
 
 
-def memory_lines(rows: list[dict], goal: float) -> list[str]:
+def reference_peer(summary_csv: Path) -> tuple[str, float] | None:
+    """The leanest peer's peak for the walks alone at p = q = 1 in a committed walks report
+    (``summary.csv`` of ``python -m recall.bench.walks``): ``(label, MB)``, or None."""
+    import csv
+
+    if not Path(summary_csv).is_file():
+        return None
+    with open(summary_csv, encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh)
+                if r.get("tool") in ("pecanpy", "grape") and r.get("status") == "ok"
+                and float(r["p"]) == 1.0 and float(r["q"]) == 1.0]  # fmt: skip
+    if not rows:
+        return None
+    lean = min(rows, key=lambda r: float(r["peak_rss_mb"]))
+    return lean["label"], float(lean["peak_rss_mb"])
+
+
+def memory_lines(
+    rows: list[dict], goal: float, reference: tuple[str, float] | None = None
+) -> list[str]:
     """The report's tables: peak RSS per tool (median and min-max of the rounds), the ratio to
-    the peer and the goal, then the phases of the median run of each of ours."""
+    the peer (run here, else ``reference``: a committed measurement) and the goal, then the
+    phases of the median run of each of ours."""
     from recall.bench.walks import _label
 
     groups: dict[tuple[str, str], list[dict]] = {}
@@ -83,6 +109,8 @@ def memory_lines(rows: list[dict], goal: float) -> list[str]:
         groups.setdefault((r["tool"], r["mode"]), []).append(r)
     peer = [r for r in groups.get(MEMORY_ROWS["pecanpy"], []) if r["status"] == "ok"]
     peer_mb = statistics.median(r["peak_rss_mb"] for r in peer) if peer else None
+    if peer_mb is None and reference is not None:
+        peer_mb = reference[1]
     lines = [
         "| tool | rounds | peak RSS MB, median (min-max) | / leanest peer's walks | goal | met "
         "| walks + skip-gram s (load-dependent) | libraries loaded |",
@@ -137,6 +165,24 @@ def write_memory_rows(rows: list[dict], meta: dict, run: Any, out: Path, goal: f
     writer.writerows(flat)
     with atomic_write(out / "memory.csv", "w") as fh:
         fh.write(buf.getvalue())
+    reference = None if meta["pecanpy"] != "not run" else reference_peer(out / "summary.csv")
+    peer_text = (
+        f"PecanPy: {meta['pecanpy']}."
+        if reference is None
+        else f"PecanPy not run here: the ratio uses the leanest peer of the committed timed "
+        f"run (`summary.csv` beside this file), {reference[0]}, {reference[1]:.0f} MB."
+    )
+    reduced = (
+        []
+        if meta["num_walks"] >= meta.get("goal_walks", meta["num_walks"])
+        else [
+            f"> **Reduced run**: {meta['num_walks']} walk(s) per node instead of the goal's "
+            f"{meta['goal_walks']} (`--num-walks`), to finish under load. The walks are "
+            "streamed (walked again for each pass, one block held), so what is held does not "
+            "grow with the number of walks; the goal's own figure is the full run.",
+            "",
+        ]
+    )
     lines = [
         "# Memory: our walks + skip-gram vs the leanest peer's walks alone (issue 16)",
         "",
@@ -152,9 +198,10 @@ def write_memory_rows(rows: list[dict], meta: dict, run: Any, out: Path, goal: f
         f"{meta['rounds']} interleaved rounds, median (min-max). Resident memory does not depend "
         "on the load, so these figures stand under load; the seconds do not (the timed "
         "comparison is `reports/walks/results.md`). Goal: our peak <= "
-        f"{goal} x the leanest peer's peak for its walks alone. PecanPy: {meta['pecanpy']}.",
+        f"{goal} x the leanest peer's peak for its walks alone. {peer_text}",
         "",
-        *memory_lines(rows, goal),
+        *reduced,
+        *memory_lines(rows, goal, reference),
         "",
         *run.markdown(),
     ]
