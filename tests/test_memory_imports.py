@@ -213,6 +213,7 @@ def test_edge_list_readers_give_the_same_graph(tmp_path):
 
 
 def test_memory_rows_report_ratio_and_phases():
+    from recall.bench.walks import _label
     from recall.bench.walks_memory import memory_lines
 
     phases = [{"phase": "fit: skip-gram training", "seconds": 1.0, "start_rss_mb": 300.0,
@@ -221,12 +222,15 @@ def test_memory_rows_report_ratio_and_phases():
     peer = {"tool": "pecanpy", "mode": "PreCompFirstOrder", "status": "ok", "walk_s": 5.0}
     rows = [{**ours, "round": i, "peak_rss_mb": mb} for i, mb in enumerate((350, 340, 360))]
     rows += [{**peer, "round": i, "peak_rss_mb": mb} for i, mb in enumerate((700, 712, 720))]
-    text = "\n".join(memory_lines(rows, 0.5))
+    text = "\n".join(memory_lines(rows, 0.5, label=_label))
     assert "| 3 | 350 (340-360) | 0.49 | <= 0.5 | **met** |" in text
     assert "| 3 | 712 (700-720) |" in text
     assert "the median run (round 0" in text and "| fit: skip-gram training | 1.0 | 300 |" in text
     rows[0]["peak_rss_mb"] = rows[1]["peak_rss_mb"] = 400
-    assert "**not met**" in "\n".join(memory_lines(rows, 0.5))
+    assert "**not met**" in "\n".join(memory_lines(rows, 0.5, label=_label))
+    # PecanPy not run: the committed measurement is the reference
+    text = "\n".join(memory_lines(rows[:3], 0.5, ("PecanPy X", 1000.0), _label))
+    assert "| 0.40 | <= 0.5 | **met** |" in text
 
 
 def test_memory_goal_uses_the_leanest_peer():

@@ -570,14 +570,14 @@ def main(argv: list[str] | None = None) -> int:
 
         pecanpy = None if args.no_peers else _find_python("pecanpy", args.pecanpy_python)[0]
         rows = run_memory_rows(
-            {**cfg, "edges": n_edges}, edges, threads, args.rounds,
-            [t for t in args.memory_trainers.split(",") if t], pecanpy, log,
+            _run_child, {**cfg, "edges": n_edges}, edges, threads, args.rounds,
+            [t for t in args.memory_trainers.split(",") if t], pecanpy, _sg_args(), QUICK_SG, log,
         )  # fmt: skip
         run.finish()
         meta = {**cfg, **SG, "edges": n_edges, "threads": threads, "rounds": args.rounds,
                 "seed": args.seed, "pecanpy": pecanpy or "not run",
                 "goal_walks": FULL["num_walks"]}  # fmt: skip
-        log.info("wrote %s", write_memory_rows(rows, meta, run, out, MEMORY_GOAL))
+        log.info("wrote %s", write_memory_rows(rows, meta, run, out, MEMORY_GOAL, _label))
         return 0
     if args.memory:
         from recall.bench.scale_report import write_memory_report

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,26 +37,29 @@ MEMORY_ROWS = {
 
 
 def run_memory_rows(
+    run_child: Callable[..., dict],
     cfg: dict,
     edges: Path,
     threads: int,
     rounds: int,
     trainers: list[str],
     pecanpy: Path | None,
+    sg_args: list[str],
+    warm_cfg: dict,
     log: Any = None,
 ) -> list[dict]:
     """``rounds`` interleaved rounds of our walks + skip-gram (one row per mode in
     ``trainers``, keys of :data:`MEMORY_ROWS`) and of PecanPy's walks (``pecanpy``: its
-    interpreter, None = not run); one dict per run (``walks_children`` ``RESULT`` + labels)."""
-    from recall.bench.walks import QUICK_SG, _run_child, _sg_args
-
+    interpreter, None = not run); one dict per run (``walks_children`` ``RESULT`` + labels).
+    ``run_child``: ``recall.bench.walks._run_child``; ``sg_args``: our children's skip-gram
+    arguments; ``warm_cfg``: the short run that fills numba's cache first."""
     bad = [t for t in trainers if t not in MEMORY_ROWS or t == "pecanpy"]
     if bad or not trainers:
         raise ValueError(f"--memory-trainers: choose among numba, stream; got {trainers}")
     variants = [MEMORY_ROWS[t] for t in trainers] + [MEMORY_ROWS["pecanpy"]]
     py = Path(sys.executable)
     for _, mode in variants[:-1]:  # fills numba's cache: compilation is not in any peak
-        _run_child(py, "ours-sg", mode, edges, 1.0, 1.0, QUICK_SG, 1, _sg_args())
+        run_child(py, "ours-sg", mode, edges, 1.0, 1.0, warm_cfg, 1, sg_args)
     rows = []
     for rnd in range(rounds):
         for tool, mode in variants:
@@ -65,8 +69,8 @@ def run_memory_rows(
             if python is None:
                 row["status"] = "not run: no PecanPy interpreter (see recall/bench/walks.py)"
             else:
-                extra = _sg_args() if tool == "ours-sg" else None
-                row.update(_run_child(python, tool, mode, edges, 1.0, 1.0, cfg, threads, extra))
+                extra = sg_args if tool == "ours-sg" else None
+                row.update(run_child(python, tool, mode, edges, 1.0, 1.0, cfg, threads, extra))
             if log is not None:
                 log.info("round %d %s %s: %s MB", rnd, tool, mode, row.get("peak_rss_mb"))
             rows.append(row)
@@ -97,13 +101,15 @@ def reference_peer(summary_csv: Path) -> tuple[str, float] | None:
 
 
 def memory_lines(
-    rows: list[dict], goal: float, reference: tuple[str, float] | None = None
+    rows: list[dict],
+    goal: float,
+    reference: tuple[str, float] | None = None,
+    label: Callable[[str, str], str] = lambda tool, mode: f"{tool} {mode}",
 ) -> list[str]:
     """The report's tables: peak RSS per tool (median and min-max of the rounds), the ratio to
     the peer (run here, else ``reference``: a committed measurement) and the goal, then the
-    phases of the median run of each of ours."""
-    from recall.bench.walks import _label
-
+    phases of the median run of each of ours (``label(tool, mode)``: a row's name)."""
+    _label = label
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["tool"], r["mode"]), []).append(r)
@@ -148,7 +154,14 @@ def memory_lines(
     return lines
 
 
-def write_memory_rows(rows: list[dict], meta: dict, run: Any, out: Path, goal: float) -> Path:
+def write_memory_rows(
+    rows: list[dict],
+    meta: dict,
+    run: Any,
+    out: Path,
+    goal: float,
+    label: Callable[[str, str], str] = lambda tool, mode: f"{tool} {mode}",
+) -> Path:
     """``out/memory.md`` and ``out/memory.csv`` (phases as JSON in a column); returns the .md."""
     import csv
     import io
@@ -201,7 +214,7 @@ def write_memory_rows(rows: list[dict], meta: dict, run: Any, out: Path, goal: f
         f"{goal} x the leanest peer's peak for its walks alone. {peer_text}",
         "",
         *reduced,
-        *memory_lines(rows, goal, reference),
+        *memory_lines(rows, goal, reference, label),
         "",
         *run.markdown(),
     ]
