@@ -227,121 +227,19 @@ def _child_grape(args: argparse.Namespace) -> dict:
 # walks + skip-gram in one process (issue 16), and where its memory goes
 
 
-def _status_kb(field: str) -> int:
-    """A ``/proc/self/status`` figure in KiB (``VmRSS`` now, ``VmHWM`` the peak so far)."""
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+def _probe():
+    """``walks_probe.py`` beside this file, loaded by its path (no ``recall`` package import)."""
+    import importlib.util
 
-
-def _reset_peak() -> bool:
-    """Reset this process's peak RSS (``VmHWM``, also ``ru_maxrss``) to the current RSS by
-    writing 5 to ``/proc/self/clear_refs`` (Linux); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-            fh.write("5")
-    except OSError:
-        return False
-    return True
-
-
-class _RssSampler:
-    """Resident memory per phase. ``mark(name)`` starts a phase: it reads ``VmRSS`` and
-    ``VmHWM`` (the exact peak since the previous mark), then resets ``VmHWM``, so that each
-    phase's peak is exact and the process peak is the largest of them (:attr:`peak_mb`).
-    Where the reset is not possible, ``VmRSS`` is sampled every ``every`` seconds in a thread
-    instead (a sampled peak)."""
-
-    def __init__(self, every: float = 0.01) -> None:
-        import threading
-
-        self.every = every
-        self.samples: list[tuple[float, float]] = []
-        self.marks: list[tuple[str, float, float, float | None]] = []  # name, t, rss, hwm
-        self.exact = True
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append((time.perf_counter(), _status_kb("VmRSS") / 1024))
-            self._stop.wait(self.every)
-
-    def mark(self, name: str) -> None:
-        """End the current phase (its exact peak) and start phase ``name``."""
-        rss, hwm = _status_kb("VmRSS") / 1024, _status_kb("VmHWM") / 1024
-        self.marks.append((name, time.perf_counter(), rss, hwm))
-        self.exact = _reset_peak() and self.exact
-
-    def phases(self) -> list[dict]:
-        """One dict per phase: name, seconds, RSS at start / end, peak (exact: ``VmHWM`` over
-        the phase; else sampled), ``hwm_mb`` the same exact peak or None."""
-        out = []
-        for (name, t0, rss0, _), (_, t1, rss1, hwm1) in zip(self.marks, self.marks[1:]):
-            if not name:
-                continue
-            inside = [r for t, r in self.samples if t0 <= t <= t1]
-            sampled = max([rss0, rss1, *inside])
-            out.append({"phase": name, "seconds": t1 - t0, "start_rss_mb": rss0,
-                        "end_rss_mb": rss1, "peak_rss_mb": hwm1 if self.exact else sampled,
-                        "hwm_mb": hwm1 if self.exact else None})  # fmt: skip
-        return out
-
-    @property
-    def peak_mb(self) -> float:
-        """The process peak: the largest phase peak (``ru_maxrss`` is reset with ``VmHWM``)."""
-        return max([_peak_rss_mb(), *(m[3] or 0.0 for m in self.marks)])
-
-    def __enter__(self) -> _RssSampler:
-        # with exact phase peaks the sampling thread is not needed, and its list of samples
-        # (~8 KB a second) would add to the very memory it measures over a long fit
-        self.exact = _reset_peak()
-        if not self.exact:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.mark("")
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-
-def _instrument(rss: _RssSampler, trainer: str) -> None:
-    """Mark the skip-gram's phases inside ``fit`` where they begin, by wrapping the functions
-    that begin them (this child only): the vocabulary pass, the set-up (kernels, the weight
-    matrices) and the training."""
-    import functools
-
-    def at_call(owner, name: str, phase: str, once: bool = True) -> None:
-        f = getattr(owner, name)
-        done = []
-
-        @functools.wraps(f)
-        def g(*a, **k):
-            if not (once and done):
-                done.append(1)
-                rss.mark(phase)
-            return f(*a, **k)
-
-        setattr(owner, name, g)
-
-    vocab = "fit: skip-gram vocabulary (a pass over the walks)"
-    if trainer == "numba":
-        from embeddings import sgns, sgns_kernels
-
-        for name in ("corpus_from_position_blocks", "corpus_from_sequences", "corpus_from_file"):
-            at_call(sgns, name, vocab)
-        at_call(sgns, "train_sgns", "fit: skip-gram set-up (kernels, weight matrices)")
-        at_call(sgns_kernels, "train_chunk", "fit: skip-gram training")
-    else:
-        from embeddings import word2vec_gensim
-
-        at_call(word2vec_gensim, "fit_gensim", vocab)
-        model = word2vec_gensim._LossTrackingWord2Vec
-        at_call(model, "train", "fit: skip-gram training")
+    name = "embrecall_walks_probe"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().with_name("walks_probe.py")
+        )
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
 
 
 def _read_graph(edges: Path, reader: str):
@@ -387,7 +285,8 @@ def _child_ours_sg(args: argparse.Namespace) -> dict:
     mode = args.mode if args.mode in SG_PATHS else "stream"
     stream, corpus_file = SG_PATHS[mode]
     trainer = SG_TRAINERS.get(mode, "gensim")
-    with _RssSampler() as rss:
+    probe = _probe()
+    with probe.RssPhases() as rss:
         rss.mark("imports (numpy, numba, embeddings.node2vec)")
         import numba
         import numpy as np
@@ -412,7 +311,7 @@ def _child_ours_sg(args: argparse.Namespace) -> dict:
             window=args.window, epochs=1, workers=args.threads, stream=stream,
             corpus_file=corpus_file, trainer=trainer, random_state=0, progress=False,
         )  # fmt: skip
-        _instrument(rss, trainer)
+        probe.instrument(rss, trainer)
         fit_start = "fit: set-up" if stream else "fit: walks (the whole matrix)"
         rss.mark(fit_start + (", corpus file written" if corpus_file else ""))
         c0 = time.process_time()
@@ -464,15 +363,15 @@ def _child_imports(args: argparse.Namespace) -> dict:
               "gensim.models.word2vec", "embeddings.word2vec", "embeddings.trainers", "pandas",
               "scipy.sparse", "networkx", "sklearn.linear_model", "matplotlib.figure"]
     )  # fmt: skip
-    rows = [{"module": "(python)", "rss_mb": _status_kb("VmRSS") / 1024,
-             "hwm_mb": _status_kb("VmHWM") / 1024, "seconds": 0.0, "loaded": []}]  # fmt: skip
+    rows = [{"module": "(python)", "rss_mb": _probe().status_kb("VmRSS") / 1024,
+             "hwm_mb": _probe().status_kb("VmHWM") / 1024, "seconds": 0.0, "loaded": []}]  # fmt: skip
     for name in seq:
         before = {m for m in _HEAVY if m in sys.modules}
         t0 = time.perf_counter()
         importlib.import_module(name)
         rows.append({
-            "module": name, "rss_mb": _status_kb("VmRSS") / 1024,
-            "hwm_mb": _status_kb("VmHWM") / 1024, "seconds": time.perf_counter() - t0,
+            "module": name, "rss_mb": _probe().status_kb("VmRSS") / 1024,
+            "hwm_mb": _probe().status_kb("VmHWM") / 1024, "seconds": time.perf_counter() - t0,
             "loaded": sorted(m for m in _HEAVY if m in sys.modules and m not in before),
         })  # fmt: skip
     return {"rows": rows}
