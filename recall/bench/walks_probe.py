@@ -121,12 +121,13 @@ def instrument(rss: RssPhases, trainer: str) -> None:
 
     vocab = "fit: skip-gram vocabulary (a pass over the walks)"
     if trainer == "numba":
-        from embeddings import sgns, sgns_kernels
+        from embeddings import sgns
 
         for name in ("corpus_from_position_blocks", "corpus_from_sequences", "corpus_from_file"):
             at_call(sgns, name, vocab)
         at_call(sgns, "train_sgns", "fit: skip-gram set-up (kernels, weight matrices)")
-        at_call(sgns_kernels, "train_chunk", "fit: skip-gram training")
+        # the kernels' warm-up calls train_chunk too: training starts with the initial vectors
+        at_call(sgns, "_init_vectors", "fit: skip-gram training")
     else:
         from embeddings import word2vec_gensim
 
