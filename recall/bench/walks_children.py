@@ -405,8 +405,10 @@ def run_child(argv: list[str] | None = None) -> None:
     if args.edges is None and args.child != "imports":
         ap.error(f"--child {args.child} needs --edges")
     result = CHILDREN[args.child](args)
-    # ru_maxrss, or the largest phase peak of a child that reset it between phases
-    result["peak_rss_mb"] = max(_peak_rss_mb(), result.pop("process_peak_mb", 0.0))
+    # ru_maxrss, or the largest exact phase peak of a child that measured its phases
+    # (ru_maxrss may hold the parent's RSS at fork, kept across exec)
+    process_peak = result.pop("process_peak_mb", None)
+    result["peak_rss_mb"] = _peak_rss_mb() if process_peak is None else process_peak
     result["python"] = platform.python_version()
     print("RESULT " + json.dumps(result), flush=True)
 

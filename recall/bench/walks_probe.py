@@ -82,7 +82,11 @@ class RssPhases:
 
     @property
     def peak_mb(self) -> float:
-        """The process peak: the largest phase peak (``ru_maxrss`` is reset with ``VmHWM``)."""
+        """The process peak: the largest exact phase peak (``VmHWM`` belongs to this program's
+        memory; ``ru_maxrss`` can carry the parent's size at fork across ``exec``), else
+        ``ru_maxrss``."""
+        if self.exact:
+            return max(m[3] or 0.0 for m in self.marks)
         return max([_peak_rss_mb(), *(m[3] or 0.0 for m in self.marks)])
 
     def __enter__(self) -> RssPhases:
