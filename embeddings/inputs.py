@@ -13,19 +13,34 @@ item labels and ids to carry to the output.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from embeddings.datasets.tables import Interactions
 from embeddings.graph import ItemGraph
-from embeddings.sessions import Sessions, build_sessions
 from embeddings.types import Embeddings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from embeddings.sessions import Sessions
 
 __all__ = ["graph_from_data", "networkx_to_graph"]
 
 logger = logging.getLogger("embeddings.trainers")
+
+#: where ``Interactions`` and ``Sessions`` are defined; both modules import pandas, so they are
+#: imported only by the functions that build sessions, never at this module's import
+_TABLES = "embeddings.datasets.tables"
+_SESSIONS = "embeddings.sessions"
+
+
+def _is(data: Any, module: str, name: str) -> bool:
+    """``isinstance(data, module.name)`` without importing ``module``: an instance of a class
+    can only exist once the module defining it has been imported (a graph passed to DeepWalk
+    therefore never loads pandas)."""
+    mod = sys.modules.get(module)
+    return mod is not None and isinstance(data, getattr(mod, name))
 
 
 def _note_side_info(name: str, side_info: Any) -> None:
@@ -48,6 +63,8 @@ def _filter_sessions(sessions: Sessions, min_rating: float | None, min_length: i
             f"no session of length >= {min_length} left after filtering (min_rating={min_rating})"
         )
     keep &= ok[seg]
+    from embeddings.sessions import Sessions
+
     return Sessions(
         user_ids=sessions.user_ids[ok],
         indptr=np.concatenate([[0], np.cumsum(lens[ok])]).astype(np.int64),
@@ -60,11 +77,13 @@ def _filter_sessions(sessions: Sessions, min_rating: float | None, min_length: i
 def _sessions_from(
     data: Any, min_rating: float | None, session_gap: int | None, min_length: int
 ) -> Sessions:
-    if isinstance(data, Interactions):
+    if _is(data, _TABLES, "Interactions"):
+        from embeddings.sessions import build_sessions
+
         return build_sessions(
             data, min_rating=min_rating, session_gap=session_gap, min_length=min_length
         )
-    if isinstance(data, Sessions):
+    if _is(data, _SESSIONS, "Sessions"):
         if len(data) == 0:
             raise ValueError("empty Sessions: nothing to train on")
         return _filter_sessions(data, min_rating, min_length)
@@ -156,7 +175,7 @@ def networkx_to_graph(
 
 
 def _item_labels(data: Any) -> list[Any] | None:
-    vocab = getattr(data, "item_vocab", None) if isinstance(data, Interactions) else None
+    vocab = getattr(data, "item_vocab", None) if _is(data, _TABLES, "Interactions") else None
     return None if vocab is None else list(vocab.labels)
 
 
@@ -165,9 +184,7 @@ def _with_item_labels(emb: Embeddings, labels: list[Any] | None) -> Embeddings:
 
 
 def _all_item_ids(data: Any) -> NDArray[np.int64] | None:
-    if isinstance(data, Interactions):
-        return data.item_ids()
-    if isinstance(data, Sessions):
+    if _is(data, _TABLES, "Interactions") or _is(data, _SESSIONS, "Sessions"):
         return data.item_ids()
     if isinstance(data, ItemGraph):
         return data.node_ids

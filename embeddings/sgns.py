@@ -30,6 +30,7 @@ equal in law, not bit for bit; and it trains skip-gram only (no CBOW, no hierarc
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -107,7 +108,8 @@ class SGNSResult:
 
     Attributes:
         vectors: float32 (n_words, dim) input vectors (``syn0``), row ``r`` for ``corpus.ids[r]``.
-        context: float32 (n_words, dim) output vectors (``syn1neg``).
+        context: float32 (n_words, dim) output vectors (``syn1neg``); None when
+            ``keep_context=False`` (freed as training ends).
         loss_per_epoch: summed ``-log sigmoid`` loss of each epoch (approximate with threads).
         pairs: (centre, context) pairs trained over all epochs.
         tokens_kept: tokens left after sub-sampling, over all epochs.
@@ -117,7 +119,7 @@ class SGNSResult:
     """
 
     vectors: NDArray[np.float32]
-    context: NDArray[np.float32]
+    context: NDArray[np.float32] | None
     loss_per_epoch: list[float]
     pairs: int
     tokens_kept: int
@@ -288,7 +290,9 @@ def corpus_from_position_blocks(
     """A corpus of blocks of walk positions (rows of positions into ``node_ids``, -1 padded on
     the right; a restartable iterable such as ``embeddings.walks.WalkCorpus``), read once to
     count and once per epoch; rows with fewer than ``min_length`` nodes are skipped (as
-    :class:`embeddings.word2vec.BlockCorpus` does). Only about ``block_tokens`` tokens are held."""
+    :class:`embeddings.word2vec.BlockCorpus` does). Only about ``block_tokens`` tokens are held,
+    in buffers reused from block to block, cut where :func:`corpus_from_sequences` cuts the same
+    walks (same vectors as the walk matrix at ``workers=1``)."""
     nid = np.asarray(node_ids, dtype=np.int64)
     n_nodes = int(nid.shape[0])
     counts = np.zeros(n_nodes, np.int64)
@@ -308,21 +312,36 @@ def corpus_from_position_blocks(
     row_of_pos[seen] = row_of_seen
 
     def gen() -> Iterator[tuple[NDArray[np.int32], NDArray[np.int64]]]:
-        pending: list[tuple[NDArray[np.int32], NDArray[np.int64]]] = []
-        held = 0
+        # The walk blocks are flattened straight into one token buffer and one offset buffer,
+        # reused by every block yielded (grown only when needed). A block ends where
+        # ``_memory_blocks`` ends it for the same walks as one matrix: at the first sentence
+        # end at or past the next multiple of ``block_tokens`` tokens of the whole pass, so the
+        # blocks (hence the per-block seeds) and the vectors are those of the matrix path.
+        step = int(block_tokens)
+        tok = np.empty(0, np.int32)
+        off = np.zeros(1, np.int64)
+        nt = ns = 0
+        base = 0  # tokens of the pass before tok[0]
+        target = step  # the next cut: the first sentence end at or after it
         for block in blocks:
             arr = _check_block(block, n_nodes)
-            tok = np.empty(arr.size, np.int32)
-            off = np.zeros(arr.shape[0] + 1, np.int64)
-            nt, ns = K.flatten_position_rows(arr, int(min_length), row_of_pos, tok, off, 0, 0)
-            if ns:
-                pending.append((tok[:nt], off[: ns + 1]))
-                held += nt
-            if held >= block_tokens:
-                yield _concat(pending)
-                pending, held = [], 0
-        if pending:
-            yield _concat(pending)
+            if nt + arr.size > tok.shape[0]:
+                tok = _grown(tok, nt, max(nt + arr.size, step + arr.size))
+            if ns + arr.shape[0] + 1 > off.shape[0]:
+                off = _grown(off, ns + 1, max(ns + arr.shape[0] + 1, 2 * off.shape[0]))
+            nt, ns = K.flatten_position_rows(arr, int(min_length), row_of_pos, tok, off, nt, ns)
+            del arr
+            while ns and base + nt >= target:
+                cut = int(np.searchsorted(off[: ns + 1], target - base, side="left"))
+                end = int(off[cut])
+                yield tok[:end], off[: cut + 1]
+                rest = nt - end
+                tok[:rest] = tok[end:nt].copy()
+                off[: ns - cut + 1] = off[cut : ns + 1] - end
+                nt, ns, base = rest, ns - cut, base + end
+                target = (base // step + 1) * step
+        if ns:
+            yield tok[:nt], off[: ns + 1]
 
     return IdCorpus(ids, row_counts, int(row_counts.sum()), n_rows, gen, "blocks")
 
@@ -336,15 +355,11 @@ def _check_block(block: Any, n_nodes: int) -> NDArray[np.integer]:
     return arr
 
 
-def _concat(
-    parts: list[tuple[NDArray[np.int32], NDArray[np.int64]]],
-) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-    if len(parts) == 1:
-        return parts[0]
-    tokens = np.concatenate([t for t, _ in parts])
-    shifts = np.cumsum([0] + [t.shape[0] for t, _ in parts[:-1]])
-    offsets = np.concatenate([parts[0][1][:1]] + [o[1:] + s for (_, o), s in zip(parts, shifts)])
-    return tokens, offsets
+def _grown(arr: NDArray, used: int, size: int) -> NDArray:
+    """A larger ``arr`` (``size`` entries) holding its first ``used`` entries."""
+    out = np.empty(size, arr.dtype)
+    out[:used] = arr[:used]
+    return out
 
 
 def corpus_from_file(
@@ -436,7 +451,11 @@ def _init_vectors(syn0: NDArray[np.float32], seed: int, rows: int = 65536) -> No
         view /= d
 
 
-_TABLES = K.sigmoid_tables()
+@functools.cache
+def _tables() -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """The kernels' sigmoid and log-sigmoid tables, computed at the first training (not at
+    import: calling a compiled function starts numba's code generator, ~55 MB resident)."""
+    return K.sigmoid_tables()
 
 
 def _warm_up(distance: int) -> float:
@@ -450,7 +469,7 @@ def _warm_up(distance: int) -> float:
     keep = np.full(3, 2**32 - 1, np.uint32)
     # the argument types of the real calls (one compiled signature)
     K.train_chunk(tokens, offsets, 0, 1, syn0, syn1, alias, keep, True, 2, True, 2,
-                  0.025, 1e-4, 0.0, 5.0, 1, int(distance), *_TABLES)  # fmt: skip
+                  0.025, 1e-4, 0.0, 5.0, 1, int(distance), *_tables())  # fmt: skip
     return time.perf_counter() - t0
 
 
@@ -479,6 +498,7 @@ def train_sgns(
     huge_pages: bool = True,
     prefetch_distance: int = DEFAULT_PREFETCH_DISTANCE,
     progress: bool = False,
+    keep_context: bool = True,
 ) -> SGNSResult:
     """Train skip-gram with negative sampling on ``corpus`` (see the module docstring).
 
@@ -491,6 +511,8 @@ def train_sgns(
         huge_pages: the two matrices on transparent huge pages where offered.
         prefetch_distance: prefetch the rows of the pair this many places ahead (0: none).
         progress: a progress bar over the tokens.
+        keep_context: return the output vectors too; False frees them as training ends (the
+            caller that only wants ``vectors`` then never holds three matrices at once).
 
     Returns:
         :class:`SGNSResult` (vectors in the corpus' row order).
@@ -515,7 +537,7 @@ def train_sgns(
     keep = keep_thresholds(corpus.counts, float(sample))
     do_sample = bool(sample) and bool((keep < np.uint32(2**32 - 1)).any())
     total = float(epochs) * corpus.n_tokens
-    sig, log_pos, log_neg = _TABLES
+    sig, log_pos, log_neg = _tables()
 
     bar = None
     if progress:
@@ -561,4 +583,6 @@ def train_sgns(
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
-    return SGNSResult(syn0, syn1, losses, pairs, kept, seconds, compile_s, huge0 + huge1)
+    context = syn1 if keep_context else None
+    del syn1
+    return SGNSResult(syn0, context, losses, pairs, kept, seconds, compile_s, huge0 + huge1)

@@ -100,6 +100,52 @@ def test_public_names_unchanged_by_lazy_imports():
     assert hasattr(neighbours, "top_k") and hasattr(paths, "data_root")
 
 
+def test_inputs_and_skipgram_modules_load_neither_pandas_nor_gensim():
+    loaded = _modules_after("import embeddings.inputs, embeddings.word2vec, embeddings.node2vec")
+    assert "embeddings.word2vec" in loaded
+    unwanted = {"pandas", "pyarrow", "gensim", "embeddings.sessions", "embeddings.datasets"}
+    assert not loaded & unwanted, f"loaded {sorted(loaded & unwanted)}"
+
+
+def test_numba_deepwalk_fit_never_imports_gensim_or_pandas():
+    """A whole DeepWalk fit with the numba trainer, networkx graph in: gensim and pandas stay
+    out of the process (their ~130 MB of resident memory); the gensim trainer loads gensim."""
+    fit = (
+        "import networkx as nx\n"
+        "from embeddings.node2vec import DeepWalk\n"
+        "g = nx.karate_club_graph()\n"
+        "emb = DeepWalk(num_walks=2, walk_length=8, dim=4, epochs=1, stream={stream}, "
+        "trainer='{trainer}', random_state=0, progress=False).fit(g)\n"
+        "assert emb.vectors.shape == (34, 4)\n"
+    )
+    for stream in (True, False):
+        loaded = _modules_after(fit.format(stream=stream, trainer="numba"))
+        assert "numba" in loaded and "networkx" in loaded
+        assert not loaded & {"gensim", "pandas", "pyarrow"}, sorted(loaded & {"gensim", "pandas"})
+    assert "gensim" in _modules_after(fit.format(stream=True, trainer="gensim"))
+
+
+def test_word2vec_public_names_unchanged_by_the_split():
+    import embeddings.word2vec as w2v
+    from embeddings import word2vec_corpus, word2vec_gensim
+
+    assert set(w2v.__all__) == {
+        "SkipGram", "MAX_SEQUENCE_TOKENS", "TRAINERS", "chunk_sequence", "TokenCorpus",
+        "BlockCorpus",
+    }  # fmt: skip
+    for name in w2v.__all__:
+        assert getattr(w2v, name) is not None
+    for name in ("MAX_SEQUENCE_TOKENS", "chunk_sequence", "TokenCorpus", "BlockCorpus"):
+        assert getattr(w2v, name) is getattr(word2vec_corpus, name)
+    assert w2v.TRAINERS == ("gensim", "numba") and w2v.MAX_SEQUENCE_TOKENS == 10_000
+    # moved to the gensim module, still importable from here (the scale bench uses it)
+    from embeddings.word2vec import _move_weights_to_huge_pages
+
+    assert _move_weights_to_huge_pages is word2vec_gensim._move_weights_to_huge_pages
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        w2v.NoSuchName  # noqa: B018
+
+
 def test_walks_and_skipgram_child_reports_phases(tmp_path):
     """The child of the walks benchmark's memory row: one process, walks streamed into the
     skip-gram, a vector per node, RSS per phase within the process peak."""
@@ -130,6 +176,61 @@ def test_walks_and_skipgram_child_reports_phases(tmp_path):
     for p in out["phases"]:
         assert 0 < p["start_rss_mb"] <= p["peak_rss_mb"] <= out["peak_rss_mb"] + 1
     assert {"numba", "gensim"} <= set(out["modules"])
+    assert "pandas" not in out["modules"]
+    names = [p["phase"] for p in out["phases"]]
+    assert names.index("fit: skip-gram vocabulary (a pass over the walks)") < names.index(
+        "fit: skip-gram training"
+    )
+    if out["peak_exact"]:  # each phase's peak exact, the process peak the largest of them
+        assert out["peak_rss_mb"] == pytest.approx(max(p["peak_rss_mb"] for p in out["phases"]))
+
+
+def test_edge_list_readers_give_the_same_graph(tmp_path):
+    """The bench child's numpy reader (int64 / int64 / float64 records) gives the CSR arrays of
+    the former reader (a float64 matrix cast to int64) and of pandas' C parser."""
+    sys.path.insert(0, str(REPO / "recall" / "bench"))
+    try:
+        from walks_children import _read_graph
+    finally:
+        sys.path.remove(str(REPO / "recall" / "bench"))
+    from embeddings.graph import ItemGraph
+
+    rng = np.random.default_rng(1)
+    u, v = rng.integers(0, 5000, 3000) * 1_000_003, rng.integers(0, 5000, 3000) * 7
+    w = rng.uniform(0.1, 1, 3000)
+    edges = tmp_path / "g.tsv"
+    np.savetxt(edges, np.column_stack([u, v, w]), fmt=["%d", "%d", "%.6f"], delimiter="\t")
+    cols = np.loadtxt(edges, delimiter="\t", dtype=np.float64, ndmin=2)
+    before = ItemGraph.from_edges(
+        cols[:, 0].astype(np.int64), cols[:, 1].astype(np.int64), cols[:, 2].copy(),
+        directed=False,
+    )  # fmt: skip
+    for reader in ("numpy", "pandas"):
+        g = _read_graph(edges, reader)
+        for name in ("node_ids", "indptr", "indices", "weights"):
+            np.testing.assert_array_equal(getattr(g, name), getattr(before, name), err_msg=name)
+            assert getattr(g, name).dtype == getattr(before, name).dtype
+
+
+def test_memory_rows_report_ratio_and_phases():
+    from recall.bench.walks import _label
+    from recall.bench.walks_memory import memory_lines
+
+    phases = [{"phase": "fit: skip-gram training", "seconds": 1.0, "start_rss_mb": 300.0,
+               "peak_rss_mb": 340.0, "end_rss_mb": 320.0}]  # fmt: skip
+    ours = {"tool": "ours-sg", "mode": "numba", "status": "ok", "walk_s": 9.0, "phases": phases}
+    peer = {"tool": "pecanpy", "mode": "PreCompFirstOrder", "status": "ok", "walk_s": 5.0}
+    rows = [{**ours, "round": i, "peak_rss_mb": mb} for i, mb in enumerate((350, 340, 360))]
+    rows += [{**peer, "round": i, "peak_rss_mb": mb} for i, mb in enumerate((700, 712, 720))]
+    text = "\n".join(memory_lines(rows, 0.5, label=_label))
+    assert "| 3 | 350 (340-360) | 0.49 | <= 0.5 | **met** |" in text
+    assert "| 3 | 712 (700-720) |" in text
+    assert "the median run (round 0" in text and "| fit: skip-gram training | 1.0 | 300 |" in text
+    rows[0]["peak_rss_mb"] = rows[1]["peak_rss_mb"] = 400
+    assert "**not met**" in "\n".join(memory_lines(rows, 0.5, label=_label))
+    # PecanPy not run: the committed measurement is the reference
+    text = "\n".join(memory_lines(rows[:3], 0.5, ("PecanPy X", 1000.0), _label))
+    assert "| 0.40 | <= 0.5 | **met** |" in text
 
 
 def test_memory_goal_uses_the_leanest_peer():

@@ -303,3 +303,56 @@ def test_unknown_trainer_fails_before_walking(monkeypatch):
         monkeypatch.setattr(cls, "_walks", no_walks)
         with pytest.raises(ValueError, match="trainer must be one of"):
             cls(dim=4, trainer="fast", progress=False).fit(g)
+
+
+# ------------------------------------------------------------------------------- memory
+
+
+def _ragged_walks(n_nodes=50, n_walks=120, length=15, seed=5):
+    rng = np.random.default_rng(seed)
+    walks = rng.integers(0, n_nodes, size=(n_walks, length)).astype(np.int32)
+    cut = rng.integers(0, length + 1, size=n_walks)  # ragged: some shorter, some of < 2 nodes
+    walks[np.arange(length)[None, :] >= cut[:, None]] = -1
+    walks[:, :2][cut[:, None].repeat(2, 1) < 2] = -1
+    return walks
+
+
+@pytest.mark.parametrize("block_tokens", [1, 37, 160, 10**6])
+def test_streamed_blocks_are_cut_as_the_matrix_is_and_share_one_buffer(block_tokens):
+    walks = _ragged_walks()
+    node_ids = np.arange(50, dtype=np.int64) * 7 + 3
+    walk_blocks = [walks[i : i + 16] for i in range(0, walks.shape[0], 16)]
+    streamed = sgns.corpus_from_position_blocks(walk_blocks, node_ids, block_tokens=block_tokens)
+    seqs = [node_ids[r[r >= 0]] for r in walks if (r >= 0).sum() >= 2]
+    whole = sgns.corpus_from_sequences(seqs)
+    np.testing.assert_array_equal(streamed.ids, whole.ids)
+    ((tokens, offsets),) = list(whole.blocks())  # one block of BLOCK_TOKENS
+    expected = list(sgns._memory_blocks(tokens, offsets, block_tokens)())
+    got, buffers = [], set()
+    for t, o in streamed.blocks():
+        got.append((t.copy(), o.copy()))
+        buffers.add(t.base.__array_interface__["data"][0] if t.base is not None else id(t))
+    assert len(got) == len(expected) >= 1
+    for (t, o), (te, oe) in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(t, te)
+        np.testing.assert_array_equal(o, oe)
+    assert len(buffers) == 1  # every block a view of the same reused buffer, no per-block copies
+
+
+def test_streamed_and_matrix_corpora_train_identical_vectors_over_several_blocks():
+    walks = _ragged_walks(n_walks=400)
+    node_ids = np.arange(50, dtype=np.int64)
+    seqs = [node_ids[r[r >= 0]] for r in walks if (r >= 0).sum() >= 2]
+    one = sgns.corpus_from_sequences(seqs)  # the matrix path, cut in blocks of 500 tokens
+    ((tokens, offsets),) = list(one.blocks())
+    whole = sgns.IdCorpus(one.ids, one.counts, one.n_tokens, one.n_sequences,
+                          sgns._memory_blocks(tokens, offsets, 500), "sequences")  # fmt: skip
+    blocks = [walks[i : i + 32] for i in range(0, walks.shape[0], 32)]
+    streamed = sgns.corpus_from_position_blocks(blocks, node_ids, block_tokens=500)
+    assert len(list(whole.blocks())) > 3
+    kw = dict(dim=8, window=3, epochs=2, workers=1, random_state=1, sample=0.0)
+    a = sgns.train_sgns(whole, **kw)
+    b = sgns.train_sgns(streamed, **kw, keep_context=False)
+    np.testing.assert_array_equal(streamed.ids, whole.ids)  # rows by count, ties by id
+    np.testing.assert_array_equal(a.vectors, b.vectors)
+    assert b.context is None and a.context is not None and a.loss_per_epoch == b.loss_per_epoch

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gensim.models.word2vec import LineSentence
 
-import embeddings.word2vec as w2v
+import embeddings.word2vec_gensim as w2v  # the gensim path (its vocabulary scans)
 from embeddings.word2vec import SkipGram
 from embeddings.word2vec_vocab import scan_corpus_file
 

@@ -37,8 +37,10 @@ window 5, 1 epoch, same threads) and its peak RSS is set against the leanest pee
 walks alone (goal <= 0.5x). Peak RSS does not depend on the load, so it runs ``--sg-rounds`` (1)
 times, after an unrecorded short run that fills numba's cache. ``--memory`` runs instead the
 probe of where that memory goes (RSS after each import, then one process per path the walks can
-take to gensim, RSS per phase; ``--baseline DIR`` adds another checkout's figures) and writes
-``reports/scale/memory.md``.
+take to the skip-gram, RSS per phase; ``--baseline DIR`` adds another checkout's figures) and
+writes ``reports/scale/memory.md``. ``--memory-rows`` runs only the memory rows, ours and
+PecanPy PreCompFirstOrder in ``--rounds`` interleaved rounds, into ``OUT/memory.md`` and
+``OUT/memory.csv`` (``recall.bench.walks_memory``), never over ``results.md``.
 
 Each run is ``walks_children.py`` in a fresh interpreter (a script inside the peers'
 environments, so its module-level imports are standard library only); this module builds the
@@ -175,6 +177,7 @@ def _sg_args(reader: str = "numpy") -> list[str]:
 #: ``:cold-cache`` (an empty numba cache: every kernel compiled by LLVM in the process) and
 #: ``:pandas`` (the edge list read by pandas instead of numpy)
 MEMORY_PATHS = (
+    "numba",
     "stream",
     "matrix",
     "spill",
@@ -515,9 +518,28 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline", type=Path, default=None, help="with --memory: a checkout to compare with"
     )
     ap.add_argument(
+        "--memory-rows",
+        action="store_true",
+        help="instead: only the issue-16 memory rows (ours walks + skip-gram, PecanPy "
+        "PreCompFirstOrder), --rounds interleaved rounds -> OUT/memory.md, OUT/memory.csv "
+        "(recall.bench.walks_memory)",
+    )
+    ap.add_argument(
+        "--memory-trainers",
+        default="numba",
+        help="with --memory-rows: our rows, comma list of numba, stream (gensim)",
+    )
+    ap.add_argument(
         "--memory-paths",
         default=",".join(MEMORY_PATHS),
         help=f"with --memory: comma list of {', '.join(MEMORY_PATHS)}",
+    )
+    ap.add_argument(
+        "--num-walks",
+        type=int,
+        default=None,
+        help="walks per node (default 10; quick 2): fewer only to measure memory under load, "
+        "said in the report",
     )
     args = ap.parse_args(argv)
 
@@ -532,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = dict(QUICK if args.quick else FULL)
     if args.nodes:
         cfg["nodes"] = args.nodes
+    if args.num_walks:
+        cfg["num_walks"] = args.num_walks
     threads = args.threads or (1 if args.quick else 2)
     out = default_out("walks", args.quick, args.out)
     edges = _edge_file(cfg["nodes"], cfg["m"], seed=args.seed)
@@ -541,6 +565,20 @@ def main(argv: list[str] | None = None) -> int:
         "ours": (Path(sys.executable), "this interpreter"),
         "ours-sg": (Path(sys.executable), "this interpreter"),
     }
+    if args.memory_rows:
+        from recall.bench.walks_memory import run_memory_rows, write_memory_rows
+
+        pecanpy = None if args.no_peers else _find_python("pecanpy", args.pecanpy_python)[0]
+        rows = run_memory_rows(
+            _run_child, {**cfg, "edges": n_edges}, edges, threads, args.rounds,
+            [t for t in args.memory_trainers.split(",") if t], pecanpy, _sg_args(), QUICK_SG, log,
+        )  # fmt: skip
+        run.finish()
+        meta = {**cfg, **SG, "edges": n_edges, "threads": threads, "rounds": args.rounds,
+                "seed": args.seed, "pecanpy": pecanpy or "not run",
+                "goal_walks": FULL["num_walks"]}  # fmt: skip
+        log.info("wrote %s", write_memory_rows(rows, meta, run, out, MEMORY_GOAL, _label))
+        return 0
     if args.memory:
         from recall.bench.scale_report import write_memory_report
 

@@ -52,15 +52,11 @@ def _trim_heap() -> None:
 def _child_ours(args: argparse.Namespace) -> dict:
     import numba
     import numpy as np
-    import pandas as pd
 
-    from embeddings.graph import ItemGraph
     from embeddings.walks import generate_walks
 
     t0 = time.perf_counter()
-    df = pd.read_csv(args.edges, sep="\t", header=None, names=["u", "v", "w"])
-    graph = ItemGraph.from_edges(df["u"], df["v"], df["w"], directed=False)
-    del df
+    graph = _read_graph(args.edges, args.reader)
     load_s = time.perf_counter() - t0
     _trim_heap()
 
@@ -231,70 +227,26 @@ def _child_grape(args: argparse.Namespace) -> dict:
 # walks + skip-gram in one process (issue 16), and where its memory goes
 
 
-def _status_kb(field: str) -> int:
-    """A ``/proc/self/status`` figure in KiB (``VmRSS`` now, ``VmHWM`` the peak so far)."""
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+def _probe():
+    """``walks_probe.py`` beside this file, loaded by its path (no ``recall`` package import)."""
+    import importlib.util
 
-
-class _RssSampler:
-    """Samples ``VmRSS`` every ``every`` seconds in a thread. ``mark(name)`` starts a phase;
-    :meth:`phases` gives each phase's RSS at its start and end and its sampled peak. The process
-    peak (``VmHWM``, read at each live mark) catches what falls between two samples."""
-
-    def __init__(self, every: float = 0.01) -> None:
-        import threading
-
-        self.every = every
-        self.samples: list[tuple[float, float]] = []
-        self.marks: list[tuple[str, float, float, float | None]] = []  # name, t, rss, hwm
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append((time.perf_counter(), _status_kb("VmRSS") / 1024))
-            self._stop.wait(self.every)
-
-    def mark(self, name: str, at: float | None = None) -> None:
-        """Start phase ``name`` now, or at ``at`` (a past ``perf_counter`` time: its RSS is then
-        the last sample before it, and its VmHWM unknown)."""
-        if at is None:
-            rss, hwm = _status_kb("VmRSS") / 1024, _status_kb("VmHWM") / 1024
-            self.marks.append((name, time.perf_counter(), rss, hwm))
-            return
-        before = [r for t, r in self.samples if t <= at]
-        self.marks.append((name, at, before[-1] if before else float("nan"), None))
-
-    def phases(self) -> list[dict]:
-        """One dict per phase: name, seconds, RSS at start / end, sampled peak, VmHWM at end."""
-        marks = sorted(self.marks, key=lambda m: m[1])
-        out = []
-        for (name, t0, rss0, _), (_, t1, rss1, hwm1) in zip(marks, marks[1:], strict=False):
-            if not name:
-                continue
-            inside = [r for t, r in self.samples if t0 <= t <= t1]
-            out.append({"phase": name, "seconds": t1 - t0, "start_rss_mb": rss0,
-                        "end_rss_mb": rss1, "peak_rss_mb": max([rss0, rss1, *inside]),
-                        "hwm_mb": hwm1})  # fmt: skip
-        return out
-
-    def __enter__(self) -> _RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.mark("")
-        self._stop.set()
-        self._thread.join()
+    name = "embrecall_walks_probe"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().with_name("walks_probe.py")
+        )
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
 
 
 def _read_graph(edges: Path, reader: str):
     """The benchmark's edge list (``u<TAB>v<TAB>w``, undirected) as an ``ItemGraph``:
-    ``reader="numpy"`` (``np.loadtxt``'s C parser, no pandas) or ``"pandas"`` (its C parser)."""
+    ``reader="numpy"`` (``np.loadtxt``'s C parser into an int64, int64, float64 record per
+    line: no pandas, ids parsed as integers, no float64 matrix and casts) or ``"pandas"``
+    (its C parser). Both give the same graph (tested)."""
     import numpy as np
 
     from embeddings.graph import ItemGraph
@@ -307,9 +259,9 @@ def _read_graph(edges: Path, reader: str):
         u, v, w = df["u"].to_numpy(), df["v"].to_numpy(), df["w"].to_numpy()
         del df
     else:
-        cols = np.loadtxt(edges, delimiter="\t", dtype=np.float64, ndmin=2)
-        u, v, w = cols[:, 0].astype(np.int64), cols[:, 1].astype(np.int64), cols[:, 2].copy()
-        del cols
+        rec = np.loadtxt(edges, delimiter="\t", ndmin=1,
+                         dtype=[("u", np.int64), ("v", np.int64), ("w", np.float64)])  # fmt: skip
+        u, v, w = rec["u"], rec["v"], rec["w"]
     return ItemGraph.from_edges(u, v, w, directed=False)
 
 
@@ -328,15 +280,20 @@ SG_TRAINERS = {"numba": "numba"}
 
 def _child_ours_sg(args: argparse.Namespace) -> dict:
     """DeepWalk end to end in this process: read, walks, skip-gram (``--dim``, ``--window``, 1
-    epoch), the walks reaching gensim as ``--mode`` says (``SG_PATHS``); RSS per phase."""
+    epoch), the walks reaching the trainer as ``--mode`` says (``SG_PATHS``); RSS per phase,
+    each phase's peak exact (``VmHWM`` reset at every phase start)."""
     mode = args.mode if args.mode in SG_PATHS else "stream"
     stream, corpus_file = SG_PATHS[mode]
-    with _RssSampler() as rss:
-        rss.mark("imports (numpy, numba, gensim, embeddings.trainers)")
+    trainer = SG_TRAINERS.get(mode, "gensim")
+    probe = _probe()
+    with probe.RssPhases() as rss:
+        rss.mark("imports (numpy, numba, embeddings.node2vec)")
         import numba
         import numpy as np
 
-        from embeddings.trainers import DeepWalk
+        # DeepWalk's own module: ``embeddings.trainers`` also imports Item2Vec and the
+        # baselines, whose modules import pandas at their top (a walk never uses them)
+        from embeddings.node2vec import DeepWalk
         from embeddings.walks import generate_walks
 
         rss.mark(f"read edge list ({args.reader}) + CSR build")
@@ -349,38 +306,29 @@ def _child_ours_sg(args: argparse.Namespace) -> dict:
         generate_walks(graph, 1, 3, p=args.p, q=args.q, start_nodes=[0], progress=False)
         warmup_s = time.perf_counter() - t0
         rss_before = _rss_mb()
-        rss.mark("fit")
         model = DeepWalk(
             num_walks=args.num_walks, walk_length=args.walk_length, dim=args.dim,
             window=args.window, epochs=1, workers=args.threads, stream=stream,
-            corpus_file=corpus_file, trainer=SG_TRAINERS.get(mode, "gensim"), random_state=0,
-            progress=False,
+            corpus_file=corpus_file, trainer=trainer, random_state=0, progress=False,
         )  # fmt: skip
+        probe.instrument(rss, trainer)
+        fit_start = "fit: set-up" if stream else "fit: walks (the whole matrix)"
+        rss.mark(fit_start + (", corpus file written" if corpus_file else ""))
         c0 = time.process_time()
         t0 = time.perf_counter()
         emb = model.fit(graph)
         t1 = time.perf_counter()
         cpu_s = time.process_time() - c0
-        # the fit's own phases, at the boundaries the trainer reports
-        sg_s, vocab_s = float(emb.meta["seconds"]), float(emb.meta["vocab_seconds"])
-        walk_s = float(emb.meta.get("walk_seconds") or 0.0)
-        sg_start = t1 - sg_s
-        rss.marks = [m for m in rss.marks if m[0] != "fit"]
-        if walk_s > 0:
-            rss.mark("fit: walks (the whole matrix)", at=t0)
-        rest = "fit: corpus file written" if corpus_file else "fit: set-up"
-        rss.mark(rest, at=t0 + walk_s)
-        rss.mark("fit: skip-gram vocabulary (a pass over the walks)", at=sg_start)
-        rss.mark("fit: skip-gram training", at=sg_start + vocab_s)
         rss.mark("after fit")
         del model
+    sg_s, vocab_s = float(emb.meta["seconds"]), float(emb.meta["vocab_seconds"])
     return {
         "load_s": load_s,
         "warmup_s": warmup_s,
         "prep_s": 0.0,
         "walk_s": t1 - t0,  # walks + skip-gram: the whole fit
         "walk_cpu_s": cpu_s,
-        "walks_only_s": walk_s,
+        "walks_only_s": float(emb.meta.get("walk_seconds") or 0.0),
         "skipgram_s": sg_s,
         "vocab_s": vocab_s,
         "walks": int(emb.meta.get("n_walks", 0)),
@@ -390,6 +338,8 @@ def _child_ours_sg(args: argparse.Namespace) -> dict:
         "huge_page_mb": emb.meta.get("huge_page_bytes", 0) / 2**20,
         "rss_before_walk_mb": rss_before,
         "phases": rss.phases(),
+        "peak_exact": rss.exact,
+        "process_peak_mb": rss.peak_mb,
         "modules": sorted(m for m in _HEAVY if m in sys.modules),
         "threads": numba.get_num_threads(),
         "versions": {"numpy": np.__version__, "numba": numba.__version__},
@@ -413,15 +363,15 @@ def _child_imports(args: argparse.Namespace) -> dict:
               "gensim.models.word2vec", "embeddings.word2vec", "embeddings.trainers", "pandas",
               "scipy.sparse", "networkx", "sklearn.linear_model", "matplotlib.figure"]
     )  # fmt: skip
-    rows = [{"module": "(python)", "rss_mb": _status_kb("VmRSS") / 1024,
-             "hwm_mb": _status_kb("VmHWM") / 1024, "seconds": 0.0, "loaded": []}]  # fmt: skip
+    rows = [{"module": "(python)", "rss_mb": _probe().status_kb("VmRSS") / 1024,
+             "hwm_mb": _probe().status_kb("VmHWM") / 1024, "seconds": 0.0, "loaded": []}]  # fmt: skip
     for name in seq:
         before = {m for m in _HEAVY if m in sys.modules}
         t0 = time.perf_counter()
         importlib.import_module(name)
         rows.append({
-            "module": name, "rss_mb": _status_kb("VmRSS") / 1024,
-            "hwm_mb": _status_kb("VmHWM") / 1024, "seconds": time.perf_counter() - t0,
+            "module": name, "rss_mb": _probe().status_kb("VmRSS") / 1024,
+            "hwm_mb": _probe().status_kb("VmHWM") / 1024, "seconds": time.perf_counter() - t0,
             "loaded": sorted(m for m in _HEAVY if m in sys.modules and m not in before),
         })  # fmt: skip
     return {"rows": rows}
@@ -450,12 +400,15 @@ def run_child(argv: list[str] | None = None) -> None:
     ap.add_argument("--dim", type=int, default=128, help="ours-sg: vector size")
     ap.add_argument("--window", type=int, default=5, help="ours-sg: skip-gram window")
     ap.add_argument("--reader", choices=["numpy", "pandas"], default="numpy",
-                    help="ours-sg: edge-list parser")  # fmt: skip
+                    help="ours, ours-sg: edge-list parser")  # fmt: skip
     args = ap.parse_args(argv)
     if args.edges is None and args.child != "imports":
         ap.error(f"--child {args.child} needs --edges")
     result = CHILDREN[args.child](args)
-    result["peak_rss_mb"] = _peak_rss_mb()
+    # ru_maxrss, or the largest exact phase peak of a child that measured its phases
+    # (ru_maxrss may hold the parent's RSS at fork, kept across exec)
+    process_peak = result.pop("process_peak_mb", None)
+    result["peak_rss_mb"] = _peak_rss_mb() if process_peak is None else process_peak
     result["python"] = platform.python_version()
     print("RESULT " + json.dumps(result), flush=True)
 
