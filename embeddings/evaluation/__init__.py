@@ -6,7 +6,8 @@ One module per idea; every public name is importable from ``embeddings.evaluatio
   (``recommendation_metrics``, per user for paired statistics);
 - :mod:`~embeddings.evaluation.recommend` -- I2I ("next item") and U2I evaluation of item
   embeddings on held-out interactions with a pluggable search (``SearchFn``; default
-  ``exact_search``), query modes with recency (``QueryMode``, ``evaluate_mode``), the popularity baseline, and the results table ``evaluate_recommenders``;
+  ``exact_search``), query modes with recency (``QueryMode``, ``evaluate_mode``; its parts ``modes``, ``search``,
+  ``last_n``), the popularity baseline, and the results table ``evaluate_recommenders``;
 - :mod:`~embeddings.evaluation.nodes` -- multi-label node classification with the DeepWalk /
   node2vec protocol (repeated random splits, or a fixed fit / valid / test split for tuning);
 - :mod:`~embeddings.evaluation.side_info` -- the same protocol on item vectors with a side
