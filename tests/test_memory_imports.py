@@ -256,3 +256,18 @@ def test_memory_goal_uses_the_leanest_peer():
     assert row["ratio"] == pytest.approx(350 / 711) and row["met"] == (350 / 711 <= MEMORY_GOAL)
     summary[1]["peak_rss_mb"] = 400.0
     assert not memory_goal(summary)[0]["met"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--memory-rows", "--num-walks", "0"], "--num-walks must be >= 1, got 0"),
+        (["--memory-rows", "--nodes", "-5"], "--nodes must be >= 1, got -5"),
+    ],
+)
+def test_walks_bench_refuses_non_positive_sizes(tmp_path, argv, message):
+    """0 walks per node used to fall back silently to the default 10 (a falsy check)."""
+    from recall.bench.walks import main
+
+    with pytest.raises(ValueError, match=message):
+        main([*argv, "--out", str(tmp_path)])

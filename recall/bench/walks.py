@@ -550,11 +550,14 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("recall.bench.walks")
     if args.rounds < 3:
         raise ValueError(f"--rounds must be >= 3 (the harness's rule), got {args.rounds}")
+    for opt, val in (("--num-walks", args.num_walks), ("--nodes", args.nodes)):
+        if val is not None and val < 1:
+            raise ValueError(f"{opt} must be >= 1, got {val}")
     run = start_run("walks", args, argv)
     cfg = dict(QUICK if args.quick else FULL)
-    if args.nodes:
+    if args.nodes is not None:
         cfg["nodes"] = args.nodes
-    if args.num_walks:
+    if args.num_walks is not None:
         cfg["num_walks"] = args.num_walks
     threads = args.threads or (1 if args.quick else 2)
     out = default_out("walks", args.quick, args.out)
