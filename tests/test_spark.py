@@ -532,7 +532,7 @@ def test_broadcast_index_equals_local_search_whatever_the_partitions(spark):
         broadcast_index_top_k(spark, short, idx, k)
 
 
-def test_bench_run_tunes_both_and_grades_every_method(spark):
+def test_bench_run_tunes_both_and_grades_every_method(spark, tmp_path):
     from recall.bench import spark_recall
 
     kw = dict(n_items=3_000, n_users=80, tables_grid=(4, 8), brp_tables_grid=(4, 8),
@@ -555,6 +555,21 @@ def test_bench_run_tunes_both_and_grades_every_method(spark):
     # ours chose the fewest candidates among the settings reaching the target
     ok = [g for g in tuning["ours"] if g["recall"] >= 0.8]
     assert df.loc["embrecall-broadcast", "candidates_per_user"] == min(g["candidates"] for g in ok)
+    # every BRP point run is timed; the chosen one's time on the tuning users is kept
+    ran = [g for g in tuning["brp"] if not g["skipped"]]
+    assert ran and all(g["seconds"] > 0 for g in ran)
+    assert df.loc["spark-brp", "tune_point_s"] in [g["seconds"] for g in ran]
+    assert df.loc["spark-brp", "tune_users"] == 30
+    # a BRP join too big for all users: the report bounds BRP below by its tuning run
+    big = df.reset_index()
+    brp = big["method"] == "spark-brp"
+    big.loc[brp, "seconds"] = np.nan
+    big.loc[brp, "skipped"] = "bucket join of 1 rows > max_pairs"
+    spark_recall._write(big, tmp_path, None)
+    text = (tmp_path / "results.md").read_text()
+    ours = min(df.loc["embrecall-broadcast", "seconds"], df.loc["embrecall-lsh", "seconds"])
+    assert "(30 users only)" in text
+    assert f"> {df.loc['spark-brp', 'tune_point_s'] / ours:.2f}" in text
 
 
 def test_bench_tuning_is_seeded_and_cli_values_are_checked():
