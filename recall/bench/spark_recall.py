@@ -330,6 +330,7 @@ def run(
     brp_tables_grid: tuple[int, ...] = BRP_TABLES_GRID,
     n_sample: int = 1000,
     n_tune: int = 500,
+    n_tune_brp: int | None = None,
     exact_max: float = 1e11,
     max_pairs: float | None = 4e8,
     driver_memory: str = "4g",
@@ -341,7 +342,9 @@ def run(
     """One size, every user served by each method; rows of ``results.csv``.
 
     Ground truth: the exact top-``k`` of a graded sample of ``n_sample`` users (and of a separate
-    tuning sample of ``n_tune``) by numpy / BLAS in the driver. Ours is tuned on the tuning
+    tuning sample of ``n_tune``; BRP's tuning users are a seeded subset of ``n_tune_brp`` of
+    them when given, as BRP's grid points cost minutes each at 1M items) by numpy / BLAS in the
+    driver. Ours is tuned on the tuning
     sample (:func:`tune_simhash`; ``n_bits`` given = fixed ``tables_grid[0]`` x ``n_bits``),
     BRP likewise (:func:`tune_brp`); both tuned settings then serve all users:
 
@@ -369,6 +372,10 @@ def run(
     user_ids = np.arange(n_users, dtype=np.int64) + 10**7
     rng = np.random.default_rng([random_state, 1])
     tune = np.sort(rng.choice(n_users, min(n_tune, n_users), replace=False))
+    if n_tune_brp is not None and n_tune_brp < 1:
+        raise ValueError(f"n_tune_brp must be >= 1, got {n_tune_brp}")
+    n_b = tune.size if n_tune_brp is None else min(int(n_tune_brp), tune.size)
+    pick_b = np.sort(np.random.default_rng([random_state, 3]).choice(tune.size, n_b, replace=False))
     graded = np.sort(np.random.default_rng([random_state, 2]).choice(
         n_users, min(n_sample, n_users), replace=False))  # fmt: skip
     tune_truth = _truth(items_x, item_ids, users_x[tune], k)
@@ -400,7 +407,7 @@ def run(
             it = spark.read.parquet(str(items_path)).repartition(8).cache()
             u = spark.read.parquet(str(Path(tmp) / "users.parquet")).repartition(8).cache()
             it.count(), u.count()
-            tune_u = u.where(u["id"].isin([int(x) for x in user_ids[tune]])).cache()
+            tune_u = u.where(u["id"].isin([int(x) for x in user_ids[tune[pick_b]]])).cache()
             tune_u.count()
             cached += [it, u, tune_u]
             # warm-up, untimed: JVM code generation, Python workers, numba caches
@@ -412,7 +419,7 @@ def run(
                                       random_state=random_state), k).count()  # fmt: skip
 
             t0 = time.perf_counter()
-            brp, brp_grid = tune_brp(spark, tune_u, it, user_ids[tune], tune_truth,
+            brp, brp_grid = tune_brp(spark, tune_u, it, user_ids[tune[pick_b]], tune_truth[pick_b],
                                      bucket_lengths, brp_tables_grid, k, target, max_pairs,
                                      random_state)  # fmt: skip
             brp_tune_s = time.perf_counter() - t0
@@ -469,7 +476,7 @@ def run(
                 row = {"method": "spark-brp", "n_tables": bt, "bucket_length": bl,
                        "bucket_collisions": coll, "tune_s": brp_tune_s,
                        "tune_recall": brp["recall"], "candidates_per_user": brp["candidates"],
-                       "tune_users": len(tune), "tune_point_s": brp["seconds"]}  # fmt: skip
+                       "tune_users": n_b, "tune_point_s": brp["seconds"]}  # fmt: skip
                 if coll > max_pairs:
                     rows.append({**row, "skipped": f"bucket join of {coll:,} rows > max_pairs"})
                 else:
@@ -554,7 +561,9 @@ def _write(df: pd.DataFrame, out_dir: Path, bench: BenchRun | None) -> None:
         "Tuning, the same effort for both, on a separate seeded sample of users: ours = SimHash "
         "tables x bits (home buckets, no multi-probe), for each table count the most bits "
         "reaching the target, then the fewest candidates per user; BRP = `numHashTables` x "
-        "`bucketLength` (ascending until the target), then the fewest candidates per user. "
+        "`bucketLength` (ascending until the target), then the fewest candidates per user "
+        "(on a seeded subset of the tuning users where `--brp-tune-sample` is given: "
+        f"{_fmt(df['tune_users'].max(), ',.0f') or 'all'} here). "
         "`embrecall-broadcast`: the items read into the driver, our index built there and "
         "broadcast, each user partition searched in compiled code (timed: read + build + "
         "search). `embrecall-lsh`: the shuffle bucket join with the same hasher (pairs, "
@@ -675,6 +684,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bits", default="auto",
                    help="SimHash bits per table (with the first --tables), or auto (--target)")  # fmt: skip
     p.add_argument("--tune-sample", type=int, default=500, help="users of the tuning sample")
+    p.add_argument("--brp-tune-sample", type=int, default=None,
+                   help="BRP's tuning users: a seeded subset of --tune-sample (default all)")  # fmt: skip
     p.add_argument("--no-shuffle-join", action="store_true",
                    help="skip our shuffle bucket join (embrecall-lsh)")  # fmt: skip
     p.add_argument("--target", type=float, default=0.9, help="local recall the auto bits reach")
@@ -711,7 +722,7 @@ def main(argv: list[str] | None = None) -> None:
     df = run_sizes(
         sizes, out, bench,
         d=args.d, k=args.k, tables_grid=tables, brp_tables_grid=brp_tables,
-        n_tune=args.tune_sample, shuffle_join=not args.no_shuffle_join,
+        n_tune=args.tune_sample, n_tune_brp=args.brp_tune_sample, shuffle_join=not args.no_shuffle_join,
         n_bits=None if args.bits == "auto" else int(args.bits), target=args.target,
         bucket_lengths=lengths,
         n_sample=args.sample or (100 if args.quick else 1000), exact_max=args.exact_max,
