@@ -532,6 +532,53 @@ def test_broadcast_index_equals_local_search_whatever_the_partitions(spark):
         broadcast_index_top_k(spark, short, idx, k)
 
 
+def test_dataframe_inputs_with_nan_or_ragged_vectors_are_named_before_any_job(spark):
+    from recall.spark import broadcast_exact_top_k, broadcast_index_top_k, lsh_batch_recall
+
+    users, items = _vectors(seed=4, n_users=12)
+    idx = SimHashIndex("cosine", n_tables=2, n_bits=3, random_state=1)
+    idx.build(items.vectors, items.ids)
+    rows = [(int(i), [float(x) for x in v]) for i, v in zip(users.ids, users.vectors, strict=True)]
+    nan_rows = list(rows)
+    nan_rows[5] = (nan_rows[5][0], [float("nan")] + nan_rows[5][1][1:])
+    inf_rows = list(rows)
+    inf_rows[2] = (inf_rows[2][0], inf_rows[2][1][:-1] + [float("-inf")])
+    ragged = list(rows)
+    ragged[7] = (ragged[7][0], ragged[7][1][:-1])
+    schema = "id bigint, vector array<float>"
+    nan_df, inf_df, rag_df = (
+        spark.createDataFrame(r, schema) for r in (nan_rows, inf_rows, ragged)
+    )
+    for call in (
+        lambda u: broadcast_index_top_k(spark, u, idx, 3),
+        lambda u: lsh_batch_recall(spark, u, items, idx.hasher, 3),
+        lambda u: broadcast_exact_top_k(spark, u, items, 3),
+    ):
+        with pytest.raises(ValueError, match=f"users: 1 vector.*NaN.*id {nan_rows[5][0]}"):
+            call(nan_df)
+        with pytest.raises(ValueError, match=f"id {inf_rows[2][0]}"):
+            call(inf_df)
+        with pytest.raises(ValueError, match="users: vectors of different lengths"):
+            call(rag_df)
+    # items as a DataFrame of another dimension than the users
+    short_items = spark.createDataFrame(
+        [
+            (int(i), [float(x) for x in v[:3]])
+            for i, v in zip(items.ids, items.vectors, strict=True)
+        ],
+        schema,
+    )
+    with pytest.raises(ValueError, match="items: vectors of dimension 3, expected"):
+        lsh_batch_recall(spark, users, short_items, idx.hasher, 3)
+    # a clean DataFrame passes and equals the Embeddings input
+    from recall.spark import collect_top_k
+
+    a, _ = collect_top_k(broadcast_index_top_k(spark, spark.createDataFrame(rows, schema), idx, 3),
+                         users.ids, 3)  # fmt: skip
+    b, _ = collect_top_k(broadcast_index_top_k(spark, users, idx, 3), users.ids, 3)
+    np.testing.assert_array_equal(a, b)
+
+
 def test_bench_run_tunes_both_and_grades_every_method(spark, tmp_path):
     from recall.bench import spark_recall
 

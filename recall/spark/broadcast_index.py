@@ -24,7 +24,7 @@ import pandas as pd
 from embeddings.spark.frames import require_pyspark
 from embeddings.types import Embeddings
 from recall.base import Index
-from recall.spark.frames import as_vector_frame, check_k
+from recall.spark.frames import as_vector_frame, check_inputs, check_k
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -76,25 +76,21 @@ def broadcast_index_top_k(
     Returns a lazy DataFrame ``(user_id bigint, item_id bigint, score float, rank int)``: ranks
     1..k in the index's order (best first); a user gets fewer rows when the index finds fewer
     than ``k`` items. ``ValueError`` for an empty or unbuilt index, a dimension mismatch, or a
-    bad ``k``.
+    bad ``k``, and for
+    null / NaN / infinite user vectors (checked in one pass before the job, named with an id).
 
     Numba / BLAS threads inside a task follow the executor's environment: set
     ``spark.executorEnv.NUMBA_NUM_THREADS`` (and ``OMP_NUM_THREADS``) to 1 so that each of the
     ``local[n]`` tasks uses one core.
     """
     require_pyspark()
-    from pyspark.sql import functions as F
-
     k = check_k(k)
     if not isinstance(index, Index):
         raise ValueError(f"index: expected a recall.base.Index, got {type(index).__name__}")
     if index.dim is None or len(index) == 0:
         raise ValueError("index: empty (build it before broadcasting)")
+    check_inputs(spark, {"users": users}, index.dim)
     u = as_vector_frame(spark, users, "users")
-    dims = u.select(F.size("vector").alias("d")).distinct().limit(2).collect()
-    bad = [int(r["d"]) for r in dims if int(r["d"]) != index.dim]
-    if bad:
-        raise ValueError(f"users: vectors of dimension {bad[0]}, the index has {index.dim}")
     bc = spark.sparkContext.broadcast(index)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -18,7 +18,14 @@ import pandas as pd
 from embeddings.spark.frames import require_pyspark
 from embeddings.types import Embeddings
 from recall.base import normalize_rows
-from recall.spark.frames import as_vector_frame, check_k, check_metric, prepared_frame, rerank
+from recall.spark.frames import (
+    as_vector_frame,
+    check_inputs,
+    check_k,
+    check_metric,
+    prepared_frame,
+    rerank,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -180,6 +187,7 @@ def lsh_batch_recall(
     require_pyspark()
     k = check_k(k)
     check_metric(metric)
+    check_inputs(spark, {"users": users, "items": items})
     u = as_vector_frame(spark, users, "users")
     it = as_vector_frame(spark, items, "items")
     pairs = lsh_candidate_pairs(spark, u, it, hasher, metric, strategy, min_votes)

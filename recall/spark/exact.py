@@ -26,6 +26,7 @@ from embeddings.types import Embeddings
 from embeddings.validate import spawn_seeds
 from recall.spark.frames import (
     as_vector_frame,
+    check_inputs,
     check_k,
     check_metric,
     prepared_frame,
@@ -60,6 +61,7 @@ def exact_top_k(
     check_metric(metric)
     from pyspark.sql import functions as F
 
+    check_inputs(spark, {"users": users, "items": items})
     u = prepared_frame(spark, users, metric, "users")
     it = prepared_frame(spark, items, metric, "items")
     pairs = u.select(F.col("id").alias("user_id")).crossJoin(
@@ -141,6 +143,7 @@ def broadcast_exact_top_k(
     require_pyspark()
     k = check_k(k)
     check_metric(metric)
+    check_inputs(spark, {"users": users, "items": items})
     u = prepared_frame(spark, users, metric, "users").toPandas()
     if len(u) == 0:
         raise ValueError("users: no vectors")

@@ -53,6 +53,55 @@ def as_vector_frame(spark: SparkSession, x: Embeddings | DataFrame, name: str) -
     )
 
 
+def check_vector_frame(frame: DataFrame, name: str, dim: int | None = None) -> int | None:
+    """One pass over a ``(id, vector)`` frame: ``ValueError`` naming ``name`` for a null vector,
+    a NaN or infinite element, vectors of different lengths, or a length other than ``dim``.
+
+    Returns the vectors' dimension (``None`` for an empty frame). ``Embeddings`` are checked when
+    made; this is for DataFrames, whose bad rows would otherwise fail inside an executor or
+    silently poison the scores.
+    """
+    from pyspark.sql import functions as F
+
+    bad = F.isnull("vector") | F.exists("vector", lambda x: F.isnull(x) | F.isnan(x)
+                                        | (F.abs(x) == float("inf")))  # fmt: skip
+    row = frame.agg(
+        F.sum(F.when(bad, 1).otherwise(0)).alias("n_bad"),
+        F.min(F.when(bad, F.col("id"))).alias("bad_id"),
+        F.min(F.size("vector")).alias("d_min"),
+        F.max(F.size("vector")).alias("d_max"),
+    ).first()
+    if row["n_bad"]:
+        raise ValueError(
+            f"{name}: {row['n_bad']:,} vector(s) null or with NaN / infinite values "
+            f"(e.g. id {row['bad_id']})"
+        )
+    if row["d_min"] is None:
+        return None
+    if row["d_min"] != row["d_max"]:
+        raise ValueError(f"{name}: vectors of different lengths ({row['d_min']} to {row['d_max']})")
+    if dim is not None and row["d_min"] != dim:
+        raise ValueError(f"{name}: vectors of dimension {row['d_min']}, expected {dim}")
+    return int(row["d_min"])
+
+
+def check_inputs(
+    spark: SparkSession, inputs: dict[str, Embeddings | DataFrame], dim: int | None = None
+) -> None:
+    """:func:`check_vector_frame` on each DataFrame of ``inputs`` (``name: users or items``;
+    ``Embeddings`` were checked when made), all of one dimension (``dim`` if given)."""
+    for name, given in inputs.items():
+        if isinstance(given, Embeddings):
+            if len(given) == 0:
+                raise ValueError(f"{name}: no vectors")
+            d = given.dim
+            if dim is not None and d != dim:
+                raise ValueError(f"{name}: vectors of dimension {d}, expected {dim}")
+        else:
+            d = check_vector_frame(as_vector_frame(spark, given, name), name, dim)
+        dim = d if dim is None else dim
+
+
 def prepared_frame(
     spark: SparkSession, x: Embeddings | DataFrame, metric: str, name: str
 ) -> DataFrame:
