@@ -155,7 +155,7 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float | np.floating):
         if float(v).is_integer() and abs(v) < 1e6:
             return str(int(v))
-        return f"{float(v):.3g}"
+        return f"{float(v):.0f}" if abs(v) >= 100 else f"{float(v):.3g}"
     return str(v)
 
 
@@ -178,7 +178,7 @@ def evidence(
     null = null_importances(frozen, n_perm) if n_perm else pd.DataFrame(columns=list(dists))
     q75 = float(df["value"].quantile(0.75))
     top = df[df["value"] >= q75]
-    best = df.loc[df["value"].idxmax()]
+    best_seed, best = max(trials, key=lambda st: st[1].value)  # the trial's own param types
     rows = []
     for name, dist in dists.items():
         imp = pooled.get(name, 0.0)
@@ -193,9 +193,9 @@ def evidence(
             "matters": bool(nul.size and (nul < imp).all()),
             "pedanova": ped.get(name, 0.0),
             **{f"importance_s{s}": v.get(name, 0.0) for s, v in per_seed.items()},
-            "best": best[name],
-            "best_value": float(best["value"]),
-            "best_seed": int(best["seed"]),
+            "best": best.params.get(name),
+            "best_value": float(best.value),
+            "best_seed": int(best_seed),
             "q75": q75,
             "n_trials": len(df),
             "n_top": len(top),
@@ -395,31 +395,43 @@ def estimate(
     n_trials: int,
     best_seconds: Mapping[str, float],
 ) -> pd.DataFrame:
-    """Per method, the seconds of one trial in the next run's search: the mean journal duration
-    of the top-quartile trials (where the narrowed space sits), scaled by the calibration
-    (journal duration of the best trial -> its quiet re-timing with the new query modes) when
-    given; and ``n_trials`` of them."""
+    """Per method, the seconds of one trial of the next run's search, low and high: the mean
+    journal duration of all trials (``low``: the whole old space) and of the top-quartile
+    trials (``high``: where the narrowed space sits; on the walk methods the costly corner of
+    many long walks); with a calibration, scaled by it (journal duration of the best trial ->
+    its re-timing, fit + plain modes) plus the extra scoring of the config's query modes; and
+    ``n_trials`` of them. One scale for every method, the median of the methods' ratios: a
+    single trial's journal duration carries the load of its moment."""
+    global_scale = 1.0
+    if cal is not None:
+        c = cal.set_index("method")
+        global_scale = float(
+            np.median(
+                [(c.loc[m, "fit_s"] + c.loc[m, "score_plain_s"]) / best_seconds[m] for m in c.index]
+            )
+        )
     rows = []
     for m, tr in trials.items():
         df = trial_table(tr)
         top = df[df["value"] >= df["value"].quantile(0.75)]
-        journal = float(top["seconds"].mean())
-        row = {
+        row: dict[str, Any] = {
             "method": m,
-            "journal_top_mean_s": journal,
-            "journal_all_mean_s": df["seconds"].mean(),
+            "journal_all_s": float(df["seconds"].mean()),
+            "journal_top_s": float(top["seconds"].mean()),
+            "journal_best_s": float(best_seconds[m]),
         }
+        scale, extra = 1.0, 0.0
         if cal is not None and m in set(cal["method"]):
             c = cal.set_index("method").loc[m]
-            new = float(c["fit_s"] + c["score_modes_s"])
-            old = float(c["fit_s"] + c["score_plain_s"])
-            row["scale"] = old / best_seconds[m]
-            row["modes_extra_s"] = float(c["score_modes_s"] - c["score_plain_s"])
-            row["trial_s"] = journal * row["scale"] + row["modes_extra_s"]
-            row["best_trial_now_s"] = new
-        else:
-            row["trial_s"] = journal
-        row["search_s"] = n_trials * row["trial_s"]
+            row["now_best_s"] = float(c["fit_s"] + c["score_plain_s"])
+            row["ratio"] = row["now_best_s"] / best_seconds[m]
+            scale = global_scale
+            extra = float(c["score_modes_s"] - c["score_plain_s"])
+            row["modes_extra_s"] = extra
+        row["trial_low_s"] = row["journal_all_s"] * scale + extra
+        row["trial_high_s"] = row["journal_top_s"] * scale + extra
+        row["search_low_s"] = n_trials * row["trial_low_s"]
+        row["search_high_s"] = n_trials * row["trial_high_s"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -479,38 +491,30 @@ def _md_table(df: pd.DataFrame) -> list[str]:
 def walltime(
     trials: Mapping[str, list[tuple[int, Any]]], est: pd.DataFrame, scale: float
 ) -> dict[str, float]:
-    """Seconds of the next 3-seed run on 2 processes: per seed the searches (``est``) plus the
-    rest of a seed's run (refits, test, index benchmarks: the journal's gaps between one seed's
-    studies, scaled by ``scale``), the 3 seeds' work split over 2 processes, then the assembly
-    run (taken as one seed's rest)."""
+    """Seconds of the next 3-seed run on 2 processes, low and high: per seed the searches
+    (``est``) plus the rest of a seed's run per method (refit, test, index benchmarks: the
+    median gap between one seed's consecutive studies in the journal, scaled by ``scale``), the
+    3 seeds' work split over 2 processes, then the assembly run (one seed's rest)."""
     seeds = sorted({s for tr in trials.values() for s, _ in tr})
-    rest = []
+    gaps = []
     for s in seeds:
-        spans = []
-        for tr in trials.values():
-            ts = [t for ss, t in tr if ss == s]
-            if ts:
-                spans.append(
-                    (min(t.datetime_start for t in ts), max(t.datetime_complete for t in ts))
-                )
-        spans.sort()
-        busy = sum((b - a).total_seconds() for a, b in spans)
-        # a gap between one study's end and the next one's start in the same process
-        gaps = [
-            max(0.0, (spans[i + 1][0] - spans[i][1]).total_seconds()) for i in range(len(spans) - 1)
+        spans = sorted(
+            (min(t.datetime_start for t in ts), max(t.datetime_complete for t in ts))
+            for ts in ([t for ss, t in tr if ss == s] for tr in trials.values())
+            if ts
+        )
+        gaps += [
+            (spans[i + 1][0] - spans[i][1]).total_seconds()
+            for i in range(len(spans) - 1)
+            if spans[i + 1][0] > spans[i][1]
         ]
-        rest.append((busy, float(np.median(gaps)) if gaps else 0.0))
-    per_method_rest = float(np.median([g for _, g in rest])) * scale
-    search = float(est["search_s"].sum())
-    per_seed = search + per_method_rest * len(trials)
-    return {
-        "per_seed_search_s": search,
-        "per_method_rest_s": per_method_rest,
-        "per_seed_s": per_seed,
-        "two_processes_s": 3 * per_seed / 2,
-        "assembly_s": per_method_rest * len(trials),
-        "total_s": 3 * per_seed / 2 + per_method_rest * len(trials),
-    }
+    rest = float(np.median(gaps)) * scale * len(trials) if gaps else 0.0
+    out = {"rest_per_seed_s": rest}
+    for side in ("low", "high"):
+        per_seed = float(est[f"search_{side}_s"].sum()) + rest
+        out[f"per_seed_{side}_s"] = per_seed
+        out[f"total_{side}_s"] = 3 * per_seed / 2 + rest
+    return out
 
 
 COMMANDS = """\
@@ -579,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         cal = calibrate(best, args.config)
         cal.to_csv(args.out.with_name("search_spaces_calibration.csv"), index=False)
     est = estimate(trials, cal, args.n_trials, best_s)
-    scale = float(est["scale"].median()) if "scale" in est else 1.0
+    scale = float(est["ratio"].median()) if "ratio" in est else 1.0
     wall = walltime(trials, est, scale)
     est.to_csv(args.out.with_name("search_spaces_estimate.csv"), index=False)
 
@@ -637,18 +641,19 @@ def main(argv: list[str] | None = None) -> int:
         ]
         lines += _md_table(cal.round(2)) + [""]
     lines += _md_table(est.round(2)) + [""]
-    h = wall["total_s"] / 3600
     lines += [
-        f"Estimate for {args.n_trials} trials per method, 7 methods, 3 seeds on 2 processes: "
-        f"per seed {wall['per_seed_s'] / 60:.0f} min of one core (searches "
-        f"{wall['per_seed_search_s'] / 60:.0f} min, refits / test / index benchmarks "
-        f"{wall['per_method_rest_s'] * len(trials) / 60:.0f} min), the 3 seeds on 2 cores "
-        f"{wall['two_processes_s'] / 60:.0f} min, the assembly run "
-        f"~{wall['assembly_s'] / 60:.0f} min: **about {h:.1f} h** "
+        f"Estimate for {args.n_trials} trials per method, {len(trials)} methods, 3 seeds on 2 "
+        f"processes (seeds 0 and 1 side by side, then seed 2 in two halves), then the "
+        f"assembly run: per seed {wall['per_seed_low_s'] / 60:.0f}-"
+        f"{wall['per_seed_high_s'] / 60:.0f} min of one core (refits, test and index "
+        f"benchmarks {wall['rest_per_seed_s'] / 60:.0f} min of it), in all **"
+        f"{wall['total_low_s'] / 3600:.1f}-{wall['total_high_s'] / 3600:.1f} h** "
         + (
-            f"(journal durations scaled by {scale:.2f}, the median calibration ratio)."
+            f"(journal durations scaled by the calibration, median ratio {scale:.2f}; low = "
+            "the old space's mean trial, high = the top quartile's)."
             if cal is not None
-            else "(journal durations as they were, on the loaded machine of that run)."
+            else "(journal durations as they were, on the loaded machine of that run; low = "
+            "the old space's mean trial, high = the top quartile's)."
         ),
         "",
         "## Commands for the next 3-seed run",
