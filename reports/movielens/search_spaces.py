@@ -1,37 +1,49 @@
 """Search spaces from evidence (issue 12): which hyperparameters mattered in a run's searches.
 
-    python reports/movielens/search_spaces.py JOURNAL [--calibrate] [--permutations 19]
+    python reports/movielens/search_spaces.py JOURNAL [--calibrate] [--permutations 199]
 
 Reads every completed trial of the ``movielens-*`` studies in a search journal (a ``.log``
-journal file; open a copy, never the file a run is writing) and writes ``search_spaces.md`` and
-``search_spaces.csv`` beside this file. Only validation figures are read (each trial's value is
-its best query mode's validation HR@10); the test split is never touched.
+journal file; open a copy, never the file a run is writing) and writes ``search_spaces.md``,
+``search_spaces.csv`` (the evidence) and ``search_spaces_estimate.csv`` (trial times) beside
+this file. Only validation figures are read (a trial's value is its best query mode's
+validation HR@10); the test split is never touched.
 
-Per method, pooled over the seeds (each seed its own search on its own validation split):
+Values are compared within a search only: each trial's value becomes its rank in its own study
+(method, seed), as a quantile (so the seeds' different validation splits and the methods'
+different levels do not mix). Parameters are judged in **families** (``FAMILIES``): the two
+item2vec methods each alone; the graph, walk and skip-gram parameters that the five walk
+methods share, pooled over the five (the config keeps one space for them: equal effort, and
+node2vec's space contains DeepWalk's for ``[tuning] warm_start``); ``sample`` over DeepWalk and
+node2vec; p and q of node2vec; the side-information ``fields`` over GES and EGES.
 
-- **fANOVA importance** (Optuna's ``FanovaImportanceEvaluator``, not normalised: the share of
-  the variance of the validation figure explained by the parameter alone, a random forest over
-  the trials), with a **permutation null**: the same computation on the trials with their
-  values shuffled, ``--permutations`` times. A parameter *matters* when its importance is above
-  every one of its shuffled importances (one-sided p < 1 / (permutations + 1) = 0.05 at 19).
-  The per-seed fANOVA (20 trials each) and PedANOVA (top quartile against all trials) are shown
-  beside it as a second opinion, not used in the rule.
-- **Top quartile**: the trials whose value is at least the 75th percentile of the method's
-  trials; for a number its range and median, for a choice the count of each value (against the
-  count among all trials).
-- **Proposal**: a parameter that matters keeps being searched, over the top quartile's range
-  widened by a margin (a third of the searched width on a linear scale, a factor 1.5 on a log
-  scale, within the old bounds); a choice that matters keeps the values the top quartile
-  holds, or is fixed at the one value it holds. A parameter that does not matter is fixed at
-  the value of the best trial (over all seeds). Exceptions, said in the table: node2vec keeps
-  p and q (its definition; without them it is DeepWalk) with 1 inside their range, and
-  node2vec's space contains DeepWalk's (same fixed values, ranges that contain DeepWalk's), so
-  that ``[tuning] warm_start`` can still start node2vec from DeepWalk's chosen setting.
+- **Importance** (Optuna's ``PedAnovaImportanceEvaluator``, PED-ANOVA, Watanabe et al. 2023,
+  not normalised): how far the distribution of a parameter among the top-quartile trials (top
+  quarter of their own search) is from its distribution among all trials, i.e. whether good
+  trials sit somewhere particular, with a **permutation null**: the same figure with the ranks
+  shuffled within each search, ``--permutations`` times; p = the share of shuffles at or above
+  the observed figure (+1 correction). A parameter *matters* when p < 0.05 and is *kept* when
+  p < ``--alpha`` (0.10), with no correction over the parameters: the costs are not symmetric
+  (a parameter kept without need costs some of the trial budget; one fixed although it matters
+  caps the method), and 60 noisy trials give p-values near 0.05-0.10 to several parameters.
+  fANOVA (``FanovaImportanceEvaluator`` on the same ranks: the share of their variance
+  explained by the parameter alone) is shown beside as a second opinion, not used in the rule
+  (``--no-fanova`` skips it).
+- **Top quartile**: for a number its 10th-90th percentiles and median, for a choice the count
+  of each value (against the count among all trials).
+- **Proposal**: a kept parameter is searched over the top quartile's range widened by a
+  margin (a sixth of the old width on each side on a linear scale, a factor 1.5 on a log
+  scale, rounded outward, within the old bounds), a kept choice over the values the top
+  quartile holds (fixed if it holds one); a parameter that is not kept is fixed at the best
+  trial's value (with several methods: the median, or the most frequent value, of their best
+  trials). node2vec keeps p and q whatever the evidence (its definition: without them it is
+  DeepWalk), with 1 in their range. A fixed parameter stays in the space as a one-value
+  choice (the journal records it, node2vec's warm start finds DeepWalk's value in its own
+  space, and TOML has no None for ``[tuning.fixed]``).
 
-``--calibrate`` retrains each method's best trial once on seed 0's split (the trial's own
-seed), timing the fit and the validation scoring in the journal's two plain modes and in the
-config's ``[evaluation] query_modes``, so that the journal's (loaded) trial durations can be
-scaled into a wall-time estimate of the next run; the load average is recorded beside.
+``--calibrate`` retrains each method's best trial once on seed 0's split (its own seed), timing
+the fit and the validation scoring in the journal's two plain modes and in the config's
+``[evaluation] query_modes``, so that the journal's trial durations (taken on a loaded machine)
+can be scaled into a wall-time estimate of the next run; the load average is recorded beside.
 """
 
 from __future__ import annotations
@@ -41,7 +53,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +67,31 @@ from three_seeds import parse_study_name  # noqa: E402  (the runner's study name
 
 #: config method name (``[[methods]] name``) -> ``[tuning]`` key (``embeddings.tuning.METHODS``)
 TUNING_KEY = {"item2vec-seq": "item2vec-sequence"}
-#: parameters a method keeps whatever the evidence (why: in the module docstring)
-ALWAYS_KEEP = {"node2vec": ("p", "q")}
-#: (outer, inner): outer's space must contain inner's (``[tuning] warm_start``)
-CONTAINS = (("node2vec", "deepwalk"),)
+WALK = ("deepwalk", "node2vec", "bge", "ges", "eges")
+#: the parameters the five walk methods share (one space for all five in the config)
+SHARED_WALK = (
+    "num_walks",
+    "walk_length",
+    "epochs",
+    "window",
+    "ns_exponent",
+    "directed",
+    "min_rating",
+    "graph_window",
+    "distance_weighting",
+    "popularity_exponent",
+)
+#: (family name, methods, parameters or None = all of the method's): judged together
+FAMILIES: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
+    ("item2vec-seq", ("item2vec-seq",), None),
+    ("item2vec-set", ("item2vec-set",), None),
+    ("walk methods, shared", WALK, SHARED_WALK),
+    ("deepwalk + node2vec: sample", ("deepwalk", "node2vec"), ("sample",)),
+    ("node2vec: p, q", ("node2vec",), ("p", "q")),
+    ("ges + eges: fields", ("ges", "eges"), ("fields",)),
+)
+#: parameters kept whatever the evidence (why: in the module docstring); 1 stays in range
+ALWAYS_KEEP = ("p", "q")
 
 
 # ------------------------------------------------------------------------ the trials
@@ -103,22 +136,40 @@ def _distributions(trials: list[tuple[int, Any]]) -> dict[str, Any]:
     return dists
 
 
-def _study_of(trials: list[Any], values: np.ndarray | None = None) -> Any:
+def ranks(trials: list[tuple[int, Any]]) -> np.ndarray:
+    """Each trial's value as its rank quantile within its own seed (average ranks / n, in
+    (0, 1]; 1 = the seed's best): ``trials`` are one method's."""
+    from scipy.stats import rankdata
+
+    seeds = np.array([s for s, _ in trials])
+    values = np.array([t.value for _, t in trials], dtype=float)
+    out = np.empty(len(trials))
+    for s in np.unique(seeds):
+        m = seeds == s
+        out[m] = rankdata(values[m]) / m.sum()
+    return out
+
+
+def _study_of(trials: list[Any], values: Any, params: Sequence[str]) -> Any:
     import optuna
 
     study = optuna.create_study(direction="maximize")
-    for i, t in enumerate(trials):
-        v = float(t.value) if values is None else float(values[i])
+    for t, v in zip(trials, values, strict=True):
         study.add_trial(
-            optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=v)
+            optuna.trial.create_trial(
+                params={k: t.params[k] for k in params},
+                distributions={k: t.distributions[k] for k in params},
+                value=float(v),
+            )
         )
     return study
 
 
-def importances(trials: list[Any], kind: str = "fanova", values: Any = None) -> dict[str, float]:
-    """Unnormalised importance of each parameter over ``trials`` (FrozenTrials; ``values``
-    replaces their values, e.g. shuffled): ``fanova`` (share of variance, seed 0) or
-    ``pedanova`` (top quartile against all trials)."""
+def importances(
+    trials: list[Any], values: Any, params: Sequence[str], kind: str = "pedanova"
+) -> dict[str, float]:
+    """Unnormalised importance of each of ``params`` over ``trials`` (FrozenTrials) scored by
+    ``values``: ``pedanova`` (top quartile against all) or ``fanova`` (share of variance)."""
     import warnings
 
     import optuna
@@ -132,16 +183,30 @@ def importances(trials: list[Any], kind: str = "fanova", values: Any = None) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "normalize is experimental"
         imp = optuna.importance.get_param_importances(
-            _study_of(trials, values), evaluator=ev, normalize=False
+            _study_of(trials, values, params), evaluator=ev, normalize=False
         )
     return {k: float(v) for k, v in imp.items()}
 
 
-def null_importances(trials: list[Any], n: int, random_state: int = 0) -> pd.DataFrame:
-    """fANOVA importances with the trials' values shuffled: one row per shuffle."""
+def null_importances(
+    trials: list[Any],
+    values: np.ndarray,
+    groups: np.ndarray,
+    params: Sequence[str],
+    n: int,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """PED-ANOVA importances with ``values`` shuffled within each group (a search): one row
+    per shuffle, one column per parameter (seeded: same shuffles, same null)."""
     rng = np.random.default_rng(random_state)
-    values = np.array([t.value for t in trials], dtype=float)
-    return pd.DataFrame([importances(trials, "fanova", rng.permutation(values)) for _ in range(n)])
+    idx = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    rows = []
+    for _ in range(n):
+        v = values.copy()
+        for ix in idx:
+            v[ix] = values[rng.permutation(ix)]
+        rows.append(importances(trials, v, params))
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------ the evidence
@@ -150,8 +215,10 @@ def _is_choice(dist: Any) -> bool:
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, bool) or isinstance(v, str):
-        return str(v).lower() if isinstance(v, bool) else v
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v)).lower()
+    if isinstance(v, str):
+        return v
     if isinstance(v, float | np.floating):
         if float(v).is_integer() and abs(v) < 1e6:
             return str(int(v))
@@ -159,56 +226,93 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def best_trials(trials: Mapping[str, list[tuple[int, Any]]]) -> dict[str, tuple[int, Any]]:
+    """Per method, (seed, trial) of the highest validation value over all its seeds."""
+    return {m: max(tr, key=lambda st: st[1].value) for m, tr in trials.items()}
+
+
+def _family_value(values: list[Any], choice: bool) -> Any:
+    """One value for a family from its methods' best trials: the median of numbers (as the
+    type they had), the most frequent choice (ties: the first seen)."""
+    if choice:
+        counts: dict[Any, int] = {}
+        for v in values:
+            counts[v] = counts.get(v, 0) + 1
+        return max(counts, key=lambda v: counts[v])
+    med = float(np.median(np.asarray(values, dtype=float)))
+    if all(isinstance(v, int | np.integer) for v in values):
+        return int(round(med))
+    return float(f"{med:.3g}")
+
+
 def evidence(
-    method: str,
-    trials: list[tuple[int, Any]],
+    trials: Mapping[str, list[tuple[int, Any]]],
+    methods: Sequence[str],
+    params: Sequence[str] | None,
     n_perm: int,
-    kind: str = "fanova",
+    fanova: bool = True,
+    alpha: float = 0.10,
 ) -> pd.DataFrame:
-    """One row per searched parameter of ``method``: importance (pooled, per seed, null, p),
-    PedANOVA, the top quartile's range or counts, the best trial's value, ``matters``."""
-    df = trial_table(trials)
-    dists = _distributions(trials)
-    frozen = [t for _, t in trials]
-    pooled = importances(frozen, kind)
-    ped = importances(frozen, "pedanova")
-    per_seed = {
-        s: importances([t for ss, t in trials if ss == s], kind) for s in sorted(set(df["seed"]))
-    }
-    null = null_importances(frozen, n_perm) if n_perm else pd.DataFrame(columns=list(dists))
-    q75 = float(df["value"].quantile(0.75))
-    top = df[df["value"] >= q75]
-    best_seed, best = max(trials, key=lambda st: st[1].value)  # the trial's own param types
+    """One row per parameter of a family (``methods``, ``params``; None = all of the first
+    method's): PED-ANOVA on within-search ranks pooled over the methods and seeds, its
+    permutation null (``null_q95``, ``p``, ``matters``, ``keep``), fANOVA on the same ranks,
+    the top quartile's range or counts, each method's best trial's value and the family's."""
+    if n_perm < 1:
+        raise ValueError(f"n_perm must be >= 1, got {n_perm}")
+    missing = [m for m in methods if m not in trials]
+    if missing:
+        raise ValueError(f"no trials of {missing} in the journal")
+    pooled, values, groups = [], [], []
+    for m in methods:
+        tr = trials[m]
+        pooled += tr
+        values.append(ranks(tr))
+        groups += [f"{m}/s{s}" for s, _ in tr]
+    vals, grp = np.concatenate(values), np.asarray(groups)
+    dists = _distributions(pooled)
+    names = list(dists) if params is None else [p for p in params if p in dists]
+    if params is not None and len(names) != len(params):
+        raise ValueError(f"{methods}: parameters {sorted(set(params) - set(names))} not searched")
+    frozen = [t for _, t in pooled]
+    ped = importances(frozen, vals, names)
+    null = null_importances(frozen, vals, grp, names, n_perm)
+    fan = importances(frozen, vals, names, "fanova") if fanova else {}
+    table = pd.DataFrame([{**t.params, "rank": r} for (_, t), r in zip(pooled, vals, strict=True)])
+    top = table[table["rank"] > 0.75]
+    best = best_trials({m: trials[m] for m in methods})
     rows = []
-    for name, dist in dists.items():
-        imp = pooled.get(name, 0.0)
-        nul = null[name].to_numpy(float) if name in null else np.zeros(0)
-        p = (1 + int((nul >= imp).sum())) / (1 + nul.size) if nul.size else float("nan")
+    for name in names:
+        dist = dists[name]
+        imp = ped.get(name, 0.0)
+        nul = null[name].to_numpy(float)
+        p = (1 + int((nul >= imp).sum())) / (1 + nul.size)
         row: dict[str, Any] = {
-            "method": method,
+            "family": ", ".join(methods),
             "param": name,
             "importance": imp,
-            "null_max": float(nul.max()) if nul.size else float("nan"),
+            "null_q95": float(np.quantile(nul, 0.95)),
             "p": p,
-            "matters": bool(nul.size and (nul < imp).all()),
-            "pedanova": ped.get(name, 0.0),
-            **{f"importance_s{s}": v.get(name, 0.0) for s, v in per_seed.items()},
-            "best": best.params.get(name),
-            "best_value": float(best.value),
-            "best_seed": int(best_seed),
-            "q75": q75,
-            "n_trials": len(df),
+            "matters": bool(p < 0.05),
+            "keep": bool(p < alpha),
+            "fanova": fan.get(name, float("nan")),
+            "best": {m: t.params[name] for m, (_, t) in best.items()},
+            "family_best": _family_value(
+                [t.params[name] for _, t in best.values()], _is_choice(dist)
+            ),
+            "n_trials": len(table),
             "n_top": len(top),
         }
         if _is_choice(dist):
             row["choices"] = list(dist.choices)
-            row["all_counts"] = df[name].astype(str).value_counts().to_dict()
+            row["all_counts"] = table[name].astype(str).value_counts().to_dict()
             row["top_counts"] = top[name].astype(str).value_counts().to_dict()
         else:
             row["low"], row["high"], row["log"] = dist.low, dist.high, bool(dist.log)
             row["int"] = type(dist).__name__ == "IntDistribution"
-            row["top_low"], row["top_high"] = float(top[name].min()), float(top[name].max())
-            row["top_median"] = float(top[name].median())
+            # where the top quartile sits: its 10th-90th percentiles (one stray trial among
+            # the 15-75 does not stretch the range)
+            q10, q50, q90 = np.quantile(top[name].to_numpy(float), [0.1, 0.5, 0.9])
+            row["top_low"], row["top_median"], row["top_high"] = float(q10), float(q50), float(q90)
         rows.append(row)
     return pd.DataFrame(rows).sort_values("importance", ascending=False, ignore_index=True)
 
@@ -238,106 +342,116 @@ def _widen(r: Mapping[str, Any]) -> tuple[float, float]:
     return max(lo, float(r["low"])), min(hi, float(r["high"]))
 
 
-def propose(ev: pd.DataFrame, keep_always: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
-    """``{param: {"space": spec} or {"fixed": value}, "why": text}`` from ``evidence``."""
-    out: dict[str, dict[str, Any]] = {}
-    for r in ev.to_dict("records"):
-        name = r["param"]
-        imp = f"fANOVA {r['importance']:.3f} vs shuffled max {r['null_max']:.3f}"
-        keep = r["matters"] or name in keep_always
-        why = imp if r["matters"] else f"{imp}; kept all the same: {name} defines the method"
-        if not keep:
-            out[name] = {"fixed": r["best"], "why": f"{imp}: does not matter; best trial's value"}
-        elif "choices" in r and isinstance(r.get("choices"), list):
-            held = [c for c in r["choices"] if str(c) in r["top_counts"]]
-            if len(held) == 1:
-                out[name] = {"fixed": held[0], "why": f"{why}; the top quartile holds only it"}
-            else:
-                out[name] = {"space": {"choices": held}, "why": f"{why}; top-quartile values"}
-        else:
-            lo, hi = _widen(r)
-            if name in keep_always:
-                lo, hi = min(lo, 1.0), max(hi, 1.0)  # p = q = 1 is DeepWalk
-            kind = "int" if r["int"] else "float"
-            lo_v: Any = int(lo) if r["int"] else lo
-            hi_v: Any = int(hi) if r["int"] else hi
-            spec: dict[str, Any] = {kind: [lo_v, hi_v]}
-            if r["log"]:
-                spec["log"] = True
-            edge = " (top quartile at the old upper bound)" if r["top_high"] >= r["high"] else ""
-            out[name] = {"space": spec, "why": f"{why}; top quartile {_range(r)}{edge}"}
-    return out
-
-
 def _range(r: Mapping[str, Any]) -> str:
     return f"[{_fmt(r['top_low'])}, {_fmt(r['top_high'])}] (median {_fmt(r['top_median'])})"
 
 
-def contain(outer: dict[str, Any], inner: dict[str, Any], inner_name: str) -> dict[str, Any]:
-    """``outer``'s proposal changed so that every setting of ``inner``'s proposal lies in it:
-    a parameter fixed in both takes inner's value; one searched in inner is searched in outer
-    over the hull of both ranges (or the union of choices); one fixed in inner and searched in
-    outer has inner's value added to outer's range."""
-    out = {k: dict(v) for k, v in outer.items()}
-    for name, iv in inner.items():
-        ov = out.get(name)
-        if ov is None:
-            continue
-        note = f"; contains {inner_name}'s"
-        if "fixed" in iv and "fixed" in ov:
-            out[name] = {"fixed": iv["fixed"], "why": ov["why"] + f"; {inner_name}'s fixed value"}
-        elif "space" in iv and "fixed" in ov:
+def propose(ev: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """``{param: {"space": spec, "why": text}}`` for a family from ``evidence``: a kept
+    parameter's narrowed range or choices; one not kept as a one-value choice."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in ev.to_dict("records"):
+        name = r["param"]
+        imp = f"PED-ANOVA {r['importance']:.4f}, p = {r['p']:.3f}"
+        always = name in ALWAYS_KEEP
+        if not (r["keep"] or always):
+            v = r["family_best"]
             out[name] = {
-                "space": dict(iv["space"]),
-                "why": ov["why"] + f"; searched as in {inner_name}",
+                "space": {"choices": [v]},
+                "fixed": True,
+                "why": f"{imp}: no evidence it matters; fixed at the best trials' value",
             }
-        elif "space" in ov:
-            sp = dict(ov["space"])
-            vals = [iv["fixed"]] if "fixed" in iv else None
-            if "choices" in sp:
-                extra = vals if vals is not None else iv["space"]["choices"]
-                sp["choices"] = list(dict.fromkeys([*sp["choices"], *extra]))
+            continue
+        if r["matters"]:
+            why = imp
+        elif r["keep"]:
+            why = f"{imp}: suggestive, kept"
+        else:
+            why = f"{imp}; kept all the same: {name} defines the method"
+        if isinstance(r.get("choices"), list):
+            held = [c for c in r["choices"] if str(c) in r["top_counts"]]
+            if len(held) == 1:
+                out[name] = {
+                    "space": {"choices": held},
+                    "fixed": True,
+                    "why": f"{why}; the top quartile holds only {_fmt(held[0])}",
+                }
             else:
-                kind = "int" if "int" in sp else "float"
-                lo, hi = sp[kind]
-                other = vals * 2 if vals is not None else iv["space"][kind]
-                sp[kind] = [min(lo, other[0]), max(hi, other[1])]
-            out[name] = {"space": sp, "why": ov["why"] + note}
+                out[name] = {"space": {"choices": held}, "why": f"{why}; top-quartile values"}
+            continue
+        lo, hi = _widen(r)
+        if always:
+            lo, hi = min(lo, 1.0), max(hi, 1.0)  # p = q = 1 is DeepWalk
+        spec: dict[str, Any] = {"int": [int(lo), int(hi)]} if r["int"] else {"float": [lo, hi]}
+        if r["log"]:
+            spec["log"] = True
+        edge = "; at the old upper bound" if r["top_high"] >= r["high"] else ""
+        out[name] = {"space": spec, "why": f"{why}; top quartile {_range(r)}{edge}"}
     return out
 
 
-def toml_tables(method: str, key: str, proposal: Mapping[str, Any], dim: int = 32) -> str:
-    """The ``[tuning.space.<key>]`` / ``[tuning.fixed.<key>]`` tables of a proposal."""
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e6:
+        return str(int(v))
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
 
-    def val(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return f'"{v}"'
-        if isinstance(v, float) and v.is_integer() and abs(v) < 1e6:
-            return str(int(v))
-        if isinstance(v, float):
-            return f"{v:.3g}"
-        return str(v)
+
+def _fits(v: Any, spec: Mapping[str, Any]) -> bool:
+    if "choices" in spec:
+        return v in list(spec["choices"])
+    lo, hi = spec["int"] if "int" in spec else spec["float"]
+    return bool(lo <= v <= hi)
+
+
+def method_space(method: str, proposals: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The proposal of every family covering ``method``, as one space (param -> proposal)."""
+    out: dict[str, Any] = {}
+    for fam, methods, _ in FAMILIES:
+        if method in methods:
+            out.update(proposals[fam])
+    return out
+
+
+def start_params(best: Any, space: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """The ``[[methods]] params`` that make the best trial's setting every seed's first trial:
+    its value where the space holds it, else the space's (one) value; node2vec's p and q at 1
+    (its second trial is DeepWalk's choice with them: ``[tuning] warm_start``). A None
+    ("none") is left out (TOML has none; the trainers' default is None)."""
+    out = {}
+    for k, prop in space.items():
+        spec = prop["space"]
+        v = best.params.get(k)
+        if method == "node2vec" and k in ALWAYS_KEEP:
+            v = 1.0
+        elif not _fits(v, spec):  # the family's range: the nearest value in it
+            if "choices" in spec:
+                v = spec["choices"][0]
+            else:
+                lo, hi = spec["int"] if "int" in spec else spec["float"]
+                v = min(max(v, lo), hi)
+        if v != "none":
+            out[k] = v
+    return out
+
+
+def toml_tables(key: str, space: Mapping[str, Any], dim: int = 32) -> str:
+    """The ``[tuning.space.<key>]`` / ``[tuning.fixed.<key>]`` tables of a method's space."""
 
     def spec(s: Mapping[str, Any]) -> str:
         kind = next(k for k in ("int", "float", "choices") if k in s)
-        body = f"{kind} = [{', '.join(val(x) for x in s[kind])}]"
+        body = f"{kind} = [{', '.join(_toml_value(x) for x in s[kind])}]"
         return "{ " + body + (", log = true" if s.get("log") else "") + " }"
 
-    # TOML has no None, and [tuning.fixed] values reach the trainer as written: a value fixed
-    # at None ("none") is a one-choice dimension of the space (decoded like any choice)
-    searched = {k: v["space"] for k, v in proposal.items() if "space" in v}
-    searched |= {k: {"choices": ["none"]} for k, v in proposal.items() if v.get("fixed") == "none"}
-    lines = [f"[tuning.space.{key}]"]
-    lines += [f"{k} = {spec(v)}" for k, v in searched.items()]
-    lines += ["", f"[tuning.fixed.{key}]", f"dim = {dim}"]
-    lines += [
-        f"{k} = {val(v['fixed'])}"
-        for k, v in proposal.items()
-        if "fixed" in v and v["fixed"] != "none"
-    ]
-    return "\n".join(lines)
+    searched = [f"{k} = {spec(v['space'])}" for k, v in space.items() if not v.get("fixed")]
+    fixed = [f"{k} = {spec(v['space'])}" for k, v in space.items() if v.get("fixed")]
+    lines = [f"[tuning.space.{key}]", *searched, "# fixed (one value)", *fixed]
+    return "\n".join([*lines, "", f"[tuning.fixed.{key}]", f"dim = {dim}"])
 
 
 # ------------------------------------------------------------------------ run time
@@ -437,46 +551,42 @@ def estimate(
 
 
 # ------------------------------------------------------------------------ the report
-def method_markdown(method: str, ev: pd.DataFrame, proposal: Mapping[str, Any]) -> list[str]:
-    seeds = sorted(
-        int(c.removeprefix("importance_s")) for c in ev.columns if c.startswith("importance_s")
-    )
+def family_markdown(fam: str, ev: pd.DataFrame, proposal: Mapping[str, Any]) -> list[str]:
     head = (
-        "| parameter | fANOVA (pooled) | shuffled max | p | per seed | PedANOVA "
-        "| top quartile | best trial | proposal |"
+        "| parameter | PED-ANOVA | shuffled 95% | p | fANOVA | top quartile | best trials "
+        "| next run |"
     )
     lines = [
-        f"### {method}",
+        f"### {fam}",
         "",
-        f"{int(ev['n_trials'].iloc[0])} trials ({len(seeds)} seeds); top quartile: "
-        f"{int(ev['n_top'].iloc[0])} trials with validation HR@10 >= {ev['q75'].iloc[0]:.4f}; "
-        f"best {ev['best_value'].iloc[0]:.4f} (seed {int(ev['best_seed'].iloc[0])}).",
+        f"{int(ev['n_trials'].iloc[0])} trials; top quartile: {int(ev['n_top'].iloc[0])} "
+        "(the top quarter of each search).",
         "",
         head,
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in ev.to_dict("records"):
         if isinstance(r.get("choices"), list):
             topq = ", ".join(
-                f"{c}: {r['top_counts'].get(str(c), 0)}/{r['all_counts'].get(str(c), 0)}"
+                f"{_fmt(c)}: {r['top_counts'].get(str(c), 0)}/{r['all_counts'].get(str(c), 0)}"
                 for c in r["choices"]
             )
         else:
             topq = _range(r) + f" of [{_fmt(r['low'])}, {_fmt(r['high'])}]"
-        pr = proposal[r["param"]]
-        if "fixed" in pr:
-            what = f"fixed {_fmt(pr['fixed'])}"
+        sp = proposal[r["param"]]["space"]
+        kind = next(k for k in ("int", "float", "choices") if k in sp)
+        vals = ", ".join(_fmt(x) for x in sp[kind])
+        if proposal[r["param"]].get("fixed"):
+            what = f"fixed {vals}"
         else:
-            s = pr["space"]
-            kind = next(k for k in ("int", "float", "choices") if k in s)
-            what = f"search {kind} {[_fmt(x) for x in s[kind]]}" + (" log" if s.get("log") else "")
-        star = "**" if r["matters"] else ""
-        per_seed = " / ".join(f"{r['importance_s' + str(s)]:.2f}" for s in seeds)
+            what = f"{kind} [{vals}]" + (" log" if sp.get("log") else "")
+        star = "**" if r["matters"] else "*" if r["keep"] else ""
+        bests = ", ".join(f"{m} {_fmt(v)}" for m, v in r["best"].items())
         lines.append(
-            f"| {r['param']} | {star}{r['importance']:.3f}{star} | {r['null_max']:.3f} | "
-            f"{r['p']:.2f} | {per_seed} | "
-            f"{r['pedanova']:.4f} | {topq} | {_fmt(r['best'])} | {what} |"
+            f"| {r['param']} | {star}{r['importance']:.4f}{star} | {r['null_q95']:.4f} | "
+            f"{r['p']:.3f} | {r['fanova']:.3f} | {topq} | {bests} | {what} |"
         )
+    lines += ["", *(f"- `{k}`: {v['why']}" for k, v in proposal.items())]
     return lines
 
 
@@ -553,34 +663,38 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("journal", help="a copy of the run's search journal (.log)")
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "movielens.toml")
-    ap.add_argument("--permutations", type=int, default=19, help="shuffles for the null")
+    ap.add_argument("--permutations", type=int, default=199, help="shuffles for the null")
+    ap.add_argument("--alpha", type=float, default=0.10, help="keep a parameter when p < this")
+    ap.add_argument("--no-fanova", action="store_true", help="skip fANOVA")
     ap.add_argument("--n-trials", type=int, default=40, help="next run's trials per method")
     ap.add_argument("--calibrate", action="store_true", help="retime each best trial")
     ap.add_argument("--out", type=Path, default=HERE / "search_spaces.md")
     args = ap.parse_args(argv)
-    if args.permutations < 1:
-        raise ValueError(f"--permutations must be >= 1, got {args.permutations}")
 
     trials = load_trials(args.journal)
     evs, props = {}, {}
-    for m, tr in trials.items():
-        evs[m] = evidence(m, tr, args.permutations)
-        props[m] = propose(evs[m], ALWAYS_KEEP.get(m, ()))
-    for outer, inner in CONTAINS:
-        if outer in props and inner in props:
-            props[outer] = contain(props[outer], props[inner], inner)
+    for fam, methods, params in FAMILIES:
+        evs[fam] = evidence(
+            trials, methods, params, args.permutations, not args.no_fanova, args.alpha
+        )
+        props[fam] = propose(evs[fam])
     table = pd.concat(evs.values(), ignore_index=True)
-    table["proposal"] = [
-        str(props[r["method"]][r["param"]]) for r in table[["method", "param"]].to_dict("records")
+    table["next_run"] = [
+        str(props[f][p]["space"])
+        for f, p in zip([f for f in evs for _ in range(len(evs[f]))], table["param"], strict=True)
     ]
     table.to_csv(args.out.with_suffix(".csv"), index=False)
+    best = best_trials(trials)
+    spaces = {m: method_space(m, props) for m in trials}
+    for m, sp in spaces.items():
+        unknown = set(_distributions(trials[m])) - set(sp)
+        if unknown:
+            raise ValueError(f"{m}: parameters {sorted(unknown)} in no family")
 
-    best_trial = {m: max(tr, key=lambda st: st[1].value) for m, tr in trials.items()}
-    best = {m: dict(t.params) for m, (_, t) in best_trial.items()}
-    best_s = {m: trial_table([bt])["seconds"].iloc[0] for m, bt in best_trial.items()}
+    best_s = {m: trial_table([bt])["seconds"].iloc[0] for m, bt in best.items()}
     cal = None
     if args.calibrate:
-        cal = calibrate(best, args.config)
+        cal = calibrate({m: dict(t.params) for m, (_, t) in best.items()}, args.config)
         cal.to_csv(args.out.with_name("search_spaces_calibration.csv"), index=False)
     est = estimate(trials, cal, args.n_trials, best_s)
     scale = float(est["ratio"].median()) if "ratio" in est else 1.0
@@ -590,9 +704,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# MovieLens: search spaces from the evidence of the 3-seed run",
         "",
-        "Generated by `python reports/movielens/search_spaces.py JOURNAL` (the rule is in its "
-        "docstring); validation figures only. The hand-written reading is in "
-        "`search_spaces_notes.md`, included here.",
+        "Generated by `python reports/movielens/search_spaces.py JOURNAL` (the method is in its "
+        "docstring); validation figures only, the test split never read. The hand-written "
+        "reading, `search_spaces_notes.md`, is included here.",
         "",
     ]
     notes = args.out.with_name("search_spaces_notes.md")
@@ -607,43 +721,66 @@ def main(argv: list[str] | None = None) -> int:
                 for tr in trials.values()
             ],
             "searched next": [
-                ", ".join(k for k, v in props[m].items() if "space" in v) for m in trials
+                ", ".join(k for k, v in spaces[m].items() if not v.get("fixed")) for m in trials
             ],
             "fixed next": [
-                ", ".join(f"{k}={_fmt(v['fixed'])}" for k, v in props[m].items() if "fixed" in v)
+                ", ".join(
+                    f"{k}={_fmt(v['space']['choices'][0])}"
+                    for k, v in spaces[m].items()
+                    if v.get("fixed")
+                )
                 for m in trials
             ],
         }
     )
     lines += ["## Summary", ""] + _md_table(summary) + [""]
     lines += [
-        "## Per method",
+        "## Evidence per family",
         "",
-        "fANOVA: share of the validation figure's variance explained by the parameter alone "
-        "(unnormalised); **bold** = above all of its shuffled values (it matters); p = the "
-        f"share of {args.permutations} shuffles at or above it (+1 correction). Per seed: "
-        "fANOVA on each seed's 20 trials. PedANOVA: top quartile against all trials. Top "
-        "quartile: a choice as top-quartile count / all count.",
+        "PED-ANOVA on within-search ranks: how far the top quartile's distribution of the "
+        "parameter is from all trials' (unnormalised); **bold** = it matters (p < 0.05), "
+        f"*italic* = suggestive (p < {args.alpha:g}), both kept; p = the share of "
+        f"{args.permutations} shuffles of the ranks within each search at or above it (+1 "
+        "correction); shuffled 95% = their 95th percentile. fANOVA (second opinion): share of "
+        "the ranks' variance explained by the parameter alone. Top quartile: a number's "
+        "10th-90th percentiles and median, a choice as top-quartile count / all count. Best trials: each method's "
+        "best trial over its seeds.",
+        "",
+    ]
+    for fam in evs:
+        lines += family_markdown(fam, evs[fam], props[fam]) + [""]
+    lines += [
+        "## The spaces of the next run (`configs/movielens.toml`)",
+        "",
+        "Each method's `[tuning.space]` and the `[[methods]] params` that make its best trial "
+        "of this run the first trial of every seed's search:",
         "",
     ]
     for m in trials:
-        lines += method_markdown(m, evs[m], props[m]) + [""]
-        lines += ["Why, per parameter:", ""]
-        lines += [f"- `{k}`: {v['why']}" for k, v in props[m].items()] + [""]
-        lines += ["```toml", toml_tables(m, TUNING_KEY.get(m, m), props[m]), "```", ""]
+        start = start_params(best[m][1], spaces[m], m)
+        inline = ", ".join(f"{k} = {_toml_value(v)}" for k, v in start.items())
+        lines += [
+            "```toml",
+            toml_tables(TUNING_KEY.get(m, m), spaces[m]),
+            "",
+            f"# [[methods]] {m}",
+            f"params = {{ {inline} }}",
+            "```",
+            "",
+        ]
     lines += ["## Trial time and the next run's wall time", ""]
     if cal is not None:
         lines += [
-            "Calibration (each method's best trial retrained once on seed 0's split, fit + "
-            "scoring in the plain modes and in the config's query modes; load average before "
-            "and after each):",
+            "Calibration (each method's best trial retrained once on seed 0's split: fit, "
+            "scoring in the plain modes, scoring in the config's query modes; 1-minute load "
+            "average before and after each):",
             "",
         ]
         lines += _md_table(cal.round(2)) + [""]
-    lines += _md_table(est.round(2)) + [""]
+    lines += _md_table(est.round(1)) + [""]
     lines += [
         f"Estimate for {args.n_trials} trials per method, {len(trials)} methods, 3 seeds on 2 "
-        f"processes (seeds 0 and 1 side by side, then seed 2 in two halves), then the "
+        "processes (seeds 0 and 1 side by side, then seed 2 in two halves), then the "
         f"assembly run: per seed {wall['per_seed_low_s'] / 60:.0f}-"
         f"{wall['per_seed_high_s'] / 60:.0f} min of one core (refits, test and index "
         f"benchmarks {wall['rest_per_seed_s'] / 60:.0f} min of it), in all **"
