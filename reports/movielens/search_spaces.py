@@ -396,7 +396,7 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, str):
         return f'"{v}"'
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e6:
-        return str(int(v))
+        return f"{v:.1f}"  # a float stays a float (a float dimension's value)
     if isinstance(v, float):
         return f"{v:.3g}"
     return str(v)
@@ -440,17 +440,22 @@ def start_params(best: Any, space: Mapping[str, Any], method: str) -> dict[str, 
     return out
 
 
-def toml_tables(key: str, space: Mapping[str, Any], dim: int = 32) -> str:
-    """The ``[tuning.space.<key>]`` / ``[tuning.fixed.<key>]`` tables of a method's space."""
+def toml_tables(key: str, space: Mapping[str, Any], dim: int = 32, comments: bool = False) -> str:
+    """The ``[tuning.space.<key>]`` / ``[tuning.fixed.<key>]`` tables of a method's space
+    (with ``comments``, each parameter's reason on the line above it)."""
 
     def spec(s: Mapping[str, Any]) -> str:
         kind = next(k for k in ("int", "float", "choices") if k in s)
         body = f"{kind} = [{', '.join(_toml_value(x) for x in s[kind])}]"
         return "{ " + body + (", log = true" if s.get("log") else "") + " }"
 
-    searched = [f"{k} = {spec(v['space'])}" for k, v in space.items() if not v.get("fixed")]
-    fixed = [f"{k} = {spec(v['space'])}" for k, v in space.items() if v.get("fixed")]
-    lines = [f"[tuning.space.{key}]", *searched, "# fixed (one value)", *fixed]
+    def line(k: str, v: Mapping[str, Any]) -> list[str]:
+        why = [f"# {k}: {v['why']}"] if comments and "why" in v else []
+        return [*why, f"{k} = {spec(v['space'])}"]
+
+    searched = [x for k, v in space.items() if not v.get("fixed") for x in line(k, v)]
+    fixed = [x for k, v in space.items() if v.get("fixed") for x in line(k, v)]
+    lines = [f"[tuning.space.{key}]", *searched, "# -- fixed (one value) --", *fixed]
     return "\n".join([*lines, "", f"[tuning.fixed.{key}]", f"dim = {dim}"])
 
 
@@ -761,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         inline = ", ".join(f"{k} = {_toml_value(v)}" for k, v in start.items())
         lines += [
             "```toml",
-            toml_tables(TUNING_KEY.get(m, m), spaces[m]),
+            toml_tables(TUNING_KEY.get(m, m), spaces[m], comments=True),
             "",
             f"# [[methods]] {m}",
             f"params = {{ {inline} }}",
