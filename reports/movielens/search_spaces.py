@@ -633,33 +633,39 @@ def walltime(
 
 
 COMMANDS = """\
-From a fresh checkout of main with this config (a new working folder, so that the journal
-`search.journal.log` and `runs/` start empty: a study resumed with another space would mix
-trials), on a quiet machine (the trials are seeded and train with `workers=1`: the quality
-figures do not depend on load, the wall time does):
+In a checkout of main with this config, in a working folder of its own (as last time,
+`/work/wt-mlrun`: a git worktree), with a new journal: `search.journal.log` and `runs/` start
+empty there (a study resumed with another space would mix trials), and on a quiet machine (the
+trials are seeded and train with `workers=1`, so the quality figures do not depend on load; the
+wall time does). The run is resumable: the same command again resumes every study from the
+journal and reuses every cached vector, losing only a trial that was running; so if the
+estimate above does not fit one session, run step 1 in one and steps 1b-3 in the next, keeping
+`search.journal.log` and `runs/`.
 
 ```bash
-export PYTHONPATH=$PWD   # or an installed checkout
+export PYTHONPATH=$PWD
 # 1. the searches: seeds 0 and 1 side by side (2 processes on 2 cores) ...
 embrecall run configs/movielens.toml --seed 0 --out runs/ml-s0 --cache-dir runs/cache --no-progress &
 embrecall run configs/movielens.toml --seed 1 --out runs/ml-s1 --cache-dir runs/cache --no-progress &
 wait
-# ... then seed 2 in two halves (node2vec after DeepWalk in the same process: its warm start)
+# 1b. ... then seed 2 in two halves (node2vec with DeepWalk: its warm start is DeepWalk's choice)
 embrecall run configs/movielens.toml --seed 2 --out runs/ml-s2a --cache-dir runs/cache --no-progress \\
   --method deepwalk --method node2vec --method item2vec-seq --method item2vec-set &
 embrecall run configs/movielens.toml --seed 2 --out runs/ml-s2b --cache-dir runs/cache --no-progress \\
   --method bge --method ges --method eges &
 wait
-# 2. the assembly run: every study is complete and every vector cached, so it searches and
-#    trains nothing; it writes the 3-seed report
+# 2. the assembly run: every study complete and every vector cached, so it searches and trains
+#    nothing; it writes the 3-seed report (copy runs/ml-all's report.md etc. to reports/movielens)
 embrecall run configs/movielens.toml --out runs/ml-all --cache-dir runs/cache --no-progress
-# 3. the protocol scripts: per seed, the per-user test hits, bootstrap and item-kNN baseline
+# 3. the protocol scripts: per seed the test hits per user, the bootstraps, item-kNN (its
+#    similarity, threshold and query mode chosen on the same validation), then the tables
 for s in 0 1 2; do
   python reports/movielens/validation_protocol.py --seed $s --storage search.journal.log \\
     --out reports/movielens/validation_protocol_s$s.csv runs/ml-all
 done
-python reports/movielens/three_seeds.py --journal search.journal.log   # + three_seeds_pooled.md
-cp search.journal.log /tmp/journal.log && python reports/movielens/search_spaces.py /tmp/journal.log
+python reports/movielens/three_seeds.py --journal search.journal.log  # + three_seeds_pooled.md
+cp search.journal.log /tmp/journal.log
+python reports/movielens/search_spaces.py /tmp/journal.log --out /tmp/search_spaces_next.md
 ```
 """
 
