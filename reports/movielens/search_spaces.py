@@ -14,7 +14,9 @@ different levels do not mix). Parameters are judged in **families** (``FAMILIES`
 item2vec methods each alone; the graph, walk and skip-gram parameters that the five walk
 methods share, pooled over the five (the config keeps one space for them: equal effort, and
 node2vec's space contains DeepWalk's for ``[tuning] warm_start``); ``sample`` over DeepWalk and
-node2vec; p and q of node2vec; the side-information ``fields`` over GES and EGES.
+node2vec; p and q of node2vec; the side-information ``fields`` over GES and EGES. In a family
+of several methods a parameter is kept when the pooled trials or any one method's trials say
+so (``combine``: two methods' opposite preferences cancel in the pool).
 
 - **Importance** (Optuna's ``PedAnovaImportanceEvaluator``, PED-ANOVA, Watanabe et al. 2023,
   not normalised): how far the distribution of a parameter among the top-quartile trials (top
@@ -317,6 +319,33 @@ def evidence(
     return pd.DataFrame(rows).sort_values("importance", ascending=False, ignore_index=True)
 
 
+def combine(pooled: pd.DataFrame, per_method: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """A family's evidence with its methods' own: a parameter is kept (or matters) when it is
+    in the pooled trials or in any one method's (opposite preferences of two methods cancel in
+    the pool: DeepWalk's top quartile sits at graph_window 20, BGE's at 1); a kept number's
+    range is the hull of the pooled top quartile's and of the keeping methods' ranges.
+    Columns added: ``p_methods`` (each method's p), ``kept_by``."""
+    out = pooled.copy()
+    by = {m: e.set_index("param") for m, e in per_method.items()}
+    rows = []
+    for r in out.to_dict("records"):
+        name = r["param"]
+        kept_by = [m for m, e in by.items() if bool(e.loc[name, "keep"])]
+        r["p_methods"] = ", ".join(f"{m} {e.loc[name, 'p']:.3f}" for m, e in by.items())
+        r["kept_by"] = (["pooled"] if r["keep"] else []) + kept_by
+        r["matters"] = bool(r["matters"] or any(bool(by[m].loc[name, "matters"]) for m in by))
+        r["keep"] = bool(r["kept_by"])
+        if "top_low" in r and kept_by:
+            lows = [by[m].loc[name, "top_low"] for m in kept_by]
+            highs = [by[m].loc[name, "top_high"] for m in kept_by]
+            if r["keep"] and "pooled" in r["kept_by"]:
+                lows.append(r["top_low"])
+                highs.append(r["top_high"])
+            r["top_low"], r["top_high"] = float(min(lows)), float(max(highs))
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------------ the proposal
 def _round_out(x: float, up: bool) -> float:
     """``x`` rounded outward to 2 significant digits (down for a low bound, up for a high)."""
@@ -362,6 +391,9 @@ def propose(ev: pd.DataFrame) -> dict[str, dict[str, Any]]:
                 "why": f"{imp}: no evidence it matters; fixed at the best trials' value",
             }
             continue
+        by = r.get("kept_by")
+        if isinstance(by, list) and by and by != ["pooled"]:
+            imp += f" (each method: {r['p_methods']}; kept for {', '.join(by)})"
         if r["matters"]:
             why = imp
         elif r["keep"]:
@@ -587,6 +619,8 @@ def family_markdown(fam: str, ev: pd.DataFrame, proposal: Mapping[str, Any]) -> 
             what = f"{kind} [{vals}]" + (" log" if sp.get("log") else "")
         star = "**" if r["matters"] else "*" if r["keep"] else ""
         bests = ", ".join(f"{m} {_fmt(v)}" for m, v in r["best"].items())
+        if isinstance(r.get("p_methods"), str):
+            bests += f" (p per method: {r['p_methods']})"
         lines.append(
             f"| {r['param']} | {star}{r['importance']:.4f}{star} | {r['null_q95']:.4f} | "
             f"{r['p']:.3f} | {r['fanova']:.3f} | {topq} | {bests} | {what} |"
@@ -679,6 +713,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-fanova", action="store_true", help="skip fANOVA")
     ap.add_argument("--n-trials", type=int, default=40, help="next run's trials per method")
     ap.add_argument("--calibrate", action="store_true", help="retime each best trial")
+    ap.add_argument("--calibration", type=Path, default=None, help="reuse a calibration CSV")
     ap.add_argument("--out", type=Path, default=HERE / "search_spaces.md")
     args = ap.parse_args(argv)
 
@@ -688,6 +723,12 @@ def main(argv: list[str] | None = None) -> int:
         evs[fam] = evidence(
             trials, methods, params, args.permutations, not args.no_fanova, args.alpha
         )
+        if len(methods) > 1:
+            own = {
+                m: evidence(trials, (m,), params, args.permutations, False, args.alpha)
+                for m in methods
+            }
+            evs[fam] = combine(evs[fam], own)
         props[fam] = propose(evs[fam])
     table = pd.concat(evs.values(), ignore_index=True)
     table["next_run"] = [
@@ -707,6 +748,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.calibrate:
         cal = calibrate({m: dict(t.params) for m, (_, t) in best.items()}, args.config)
         cal.to_csv(args.out.with_name("search_spaces_calibration.csv"), index=False)
+    elif args.calibration is not None:
+        cal = pd.read_csv(args.calibration)
     est = estimate(trials, cal, args.n_trials, best_s)
     scale = float(est["ratio"].median()) if "ratio" in est else 1.0
     wall = walltime(trials, est, scale)
