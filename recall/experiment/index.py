@@ -192,6 +192,44 @@ def _warm_up(
     return time.perf_counter() - t0
 
 
+def mode_queries(
+    emb: Embeddings,
+    train: Interactions,
+    mode: str,
+    min_rating: float | None,
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """The vectors query ``mode`` searches the index with, for every user that has one.
+
+    ``u2i`` modes: one user vector per user (``embeddings.users.user_vectors``: the mean of the
+    user's positive items, ``min_rating``, recency-weighted with the mode's half-life for
+    ``u2i:h=H``). ``i2i`` modes: the vectors of the user's last item (``i2i``) or last N distinct
+    items (``i2i:n=N,h=H``; one query per item, the half-life only weighs their lists), chosen
+    as ``embeddings.evaluation.evaluate_i2i`` does: training events whose item has a vector, in
+    time order (equal timestamps: row order).
+
+    Returns (owners, vectors): owners int64 (n_rows,), the user of each row, sorted (within a
+    user, time order); vectors float32 (n_rows, d). ``ValueError`` for an unknown mode.
+    """
+    import math
+
+    from embeddings.evaluation import parse_mode
+    from embeddings.users import user_vectors
+
+    m = parse_mode(mode)
+    if m.kind == "u2i":
+        half_life = None if math.isinf(m.half_life) else m.half_life
+        users = user_vectors(emb, train, min_rating=min_rating, half_life=half_life)
+        return users.ids, users.vectors
+    df = train.frame
+    df = df[emb.has(df["item_id"].to_numpy())]
+    df = df.sort_values(["user_id", "timestamp"], kind="stable")
+    if m.last_n > 1:  # each distinct item at its latest event
+        df = df.drop_duplicates(["user_id", "item_id"], keep="last")
+    last = df.groupby("user_id", sort=False).tail(m.last_n)  # keeps the (user, time) order
+    owners = last["user_id"].to_numpy(np.int64)
+    return owners, emb.lookup(last["item_id"].to_numpy(np.int64))
+
+
 def user_queries(
     emb: Embeddings,
     train: Interactions,
@@ -199,22 +237,32 @@ def user_queries(
     n: int,
     min_rating: float | None,
     seed: int,
+    mode: str = "u2i",
 ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
-    """Benchmark queries: up to ``n`` user vectors of test users (the U2I queries), sampled with
-    ``seed``; and a disjoint tuning sample of up to ``n`` other users' vectors (None if fewer than
-    50 remain), so that tuned indexes never see the queries they are measured on."""
-    from embeddings.users import user_vectors
-
-    users = user_vectors(emb, train, min_rating=min_rating)
+    """Benchmark queries in query ``mode`` (the mode the end-to-end figures use): the vectors
+    that mode searches with (``mode_queries``: user vectors for ``u2i`` / ``u2i:h=H``, the last
+    item's vector for ``i2i``, the last N items' for ``i2i:n=N``) of up to ``n`` test users,
+    sampled with ``seed``, at most ``n`` rows (a seeded subsample of rows when a mode gives a
+    user several); and a tuning sample of the same mode from up to ``n`` other users (None if
+    fewer than 50 rows remain), so that tuned indexes never see the queries they are measured
+    on. The default ``u2i`` gives exactly the plain user vectors of earlier runs."""
+    owners, vectors = mode_queries(emb, train, mode, min_rating)
+    has = np.unique(owners)
     test_users = np.unique(test.frame["user_id"].to_numpy())
-    test_users = test_users[users.has(test_users)]
+    test_users = test_users[np.isin(test_users, has)]
     if test_users.shape[0] == 0:
-        raise ValueError("no test user has a vector: cannot form queries")
+        raise ValueError(f"no test user has a query in mode {mode!r}: cannot form queries")
     rng = np.random.default_rng(seed)
     order = rng.permutation(test_users.shape[0])
     bench = np.sort(test_users[order[:n]])
-    rest = np.setdiff1d(users.ids, bench)
+    rest = np.setdiff1d(has, bench)
     if rest.shape[0] > n:
         rest = np.sort(rng.choice(rest, n, replace=False))
-    tune = users.lookup(rest) if rest.shape[0] >= 50 else None
-    return users.lookup(bench), tune
+    bench_rows = np.flatnonzero(np.isin(owners, bench))
+    tune_rows = np.flatnonzero(np.isin(owners, rest))
+    if bench_rows.shape[0] > n:  # several rows per user (i2i:n=N)
+        bench_rows = np.sort(rng.choice(bench_rows, n, replace=False))
+    if tune_rows.shape[0] > n:
+        tune_rows = np.sort(rng.choice(tune_rows, n, replace=False))
+    tune = vectors[tune_rows] if tune_rows.shape[0] >= 50 else None
+    return vectors[bench_rows], tune

@@ -262,7 +262,7 @@ def _run_into(
             if not config.indexes:
                 continue
             queries, tune_queries = user_queries(
-                emb, fit_on, test, config.n_queries, min_rating, seed
+                emb, fit_on, test, config.n_queries, min_rating, seed, mode=mode
             )
             e2e: dict[tuple[str, str], dict[str, Any]] = {}
             hook = functools.partial(

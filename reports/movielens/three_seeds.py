@@ -4,23 +4,52 @@ validation figure and the search-history plot. Writes beside this file:
 
     python reports/movielens/three_seeds.py [--journal search.journal.log]
 
-``three_seeds.md`` (test HR@10 mean and 95% t-interval over the seeds, the ratio to popularity
-and to item-kNN, the per-seed paired-bootstrap verdicts), ``search_history.csv`` and
-``plots/search_history.png`` (only with ``--journal``).
+``three_seeds_table.md`` (test HR@10 mean and 95% t-interval over the seeds, the ratio to
+popularity and to item-kNN, the per-seed paired-bootstrap verdicts), ``search_history.csv`` and
+``plots/search_history.png`` (only with ``--journal``), and, when every seed has its per-user
+file (``validation_protocol_s{seed}_users.csv``), ``three_seeds_pooled.csv`` / ``.md``: each
+method against popularity and against item-kNN with a paired bootstrap over (seed, user) units,
+users resampled within each seed (stratified: every resample keeps each seed's users), the
+difference of mean test HR@10 pooled over the seeds with its 95% percentile interval and a
+two-sided bootstrap p-value, Holm-corrected over the whole family of comparisons; a "win" or
+"loss" only when the Holm-corrected p-value is below 0.05.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 HERE = Path(__file__).resolve().parent
 SHORT = {"no significant difference": "n.s.", "win": "win", "loss": "loss"}
+#: the columns of a per-user file that are baselines, not methods
+BASELINES = ("popularity", "itemknn")
+#: a study of the runner: ``<config>-<method>-s<seed>-<valid content>[-from-<method>][-modes<8 hex>]``
+#: (``recall.experiment.runner``: the warm start and the query-mode grid's tag, when not plain)
+_STUDY = re.compile(
+    r"^(?P<config>[^-]+)-(?P<method>.+)-s(?P<seed>\d+)-(?P<content>[0-9a-f]{16,})"
+    r"(?:-from-(?P<warm>.+?))?(?:-modes(?P<modes>[0-9a-f]{8}))?$"
+)
+
+
+def parse_study_name(name: str) -> dict[str, Any] | None:
+    """``{"config", "method", "seed", "content", "warm", "modes"}`` of a runner's study name
+    (``seed`` an int; ``warm`` / ``modes`` None when absent), or None for another name."""
+    m = _STUDY.match(name)
+    if m is None:
+        return None
+    out: dict[str, Any] = m.groupdict()
+    out["seed"] = int(out["seed"])
+    return out
 
 
 def _interval(x: pd.Series) -> str:
@@ -89,15 +118,12 @@ def search_history(journal: str, names: list[str]) -> pd.DataFrame:
     out = []
     for summary in optuna.study.get_all_study_summaries(storage):
         name = summary.study_name
-        if not name.startswith("movielens-"):
-            continue
-        stem = name[len("movielens-") :].removesuffix("-from-deepwalk")  # node2vec's warm start
-        method, seed = stem.rsplit("-", 2)[:2]
-        if method not in names:
+        parsed = parse_study_name(name)
+        if parsed is None or parsed["config"] != "movielens" or parsed["method"] not in names:
             continue
         h = _history(optuna.load_study(study_name=name, storage=storage))
-        h.insert(0, "seed", int(seed.lstrip("s")))
-        h.insert(0, "method", method)
+        h.insert(0, "seed", parsed["seed"])
+        h.insert(0, "method", parsed["method"])
         out.append(h)
     return pd.concat(out, ignore_index=True).sort_values(["method", "seed", "number"])
 
@@ -119,13 +145,212 @@ def plot_search(history: pd.DataFrame) -> object:
     return fig
 
 
+# ------------------------------------------------------------ pooled over (seed, user)
+def _strata(x: Mapping[int, ArrayLike], name: str) -> dict[int, NDArray[np.float64]]:
+    if not x:
+        raise ValueError(f"{name}: no seeds")
+    out = {}
+    for s, v in x.items():
+        a = np.asarray(v, dtype=np.float64)
+        if a.ndim != 1 or a.size == 0:
+            raise ValueError(f"{name}: seed {s}: expected a non-empty 1-D array, got {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name}: seed {s}: NaN or inf among the per-user figures")
+        out[int(s)] = a
+    return out
+
+
+def pooled_bootstrap(
+    a: Mapping[int, ArrayLike],
+    b: Mapping[int, ArrayLike],
+    n_boot: int = 10_000,
+    confidence: float = 0.95,
+    random_state: Any = 0,
+    batch: int = 1_000,
+) -> dict[str, Any]:
+    """Paired bootstrap of mean(a) - mean(b) over (seed, user) units, stratified by seed.
+
+    Args:
+        a, b: per seed, float (n_seed,) per-user figures of two methods on the same users in
+            the same order (e.g. test HR@10, 0 or 1 per user).
+        n_boot: resamples; each draws, within every seed, that seed's users with replacement.
+        confidence: two-sided level of the percentile intervals.
+        random_state: seed of the resampling (same seed, same interval).
+        batch: resamples drawn per block (memory: batch * n_seed int64).
+
+    Returns a dict: ``mean_a`` / ``mean_b`` (pooled over every (seed, user) unit), ``diff`` and
+    its interval ``diff_low`` / ``diff_high``, ``ratio`` (mean_a / mean_b) with ``ratio_low`` /
+    ``ratio_high`` (nan when a resample has mean_b = 0), ``p`` (two-sided: twice the smaller
+    share of resampled differences on either side of 0, with the +1 correction, at most 1),
+    ``n_units``, ``n_seeds``, ``n_boot``. ``ValueError`` when the seeds or users of a and b do
+    not pair, for NaN, or for a bad ``n_boot`` / ``confidence``.
+    """
+    from embeddings.validate import check_random_state
+
+    xa, xb = _strata(a, "a"), _strata(b, "b")
+    if set(xa) != set(xb):
+        raise ValueError(f"a and b cover other seeds: {sorted(xa)} vs {sorted(xb)}")
+    for s in xa:
+        if xa[s].shape != xb[s].shape:
+            raise ValueError(
+                f"seed {s}: a and b must be paired (same users), got {xa[s].size} and {xb[s].size}"
+            )
+    if not isinstance(n_boot, int | np.integer) or n_boot < 100:
+        raise ValueError(f"n_boot must be an int >= 100, got {n_boot}")
+    if not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rng = check_random_state(random_state)
+    seeds = sorted(xa)
+    n_units = sum(xa[s].size for s in seeds)
+    sum_a = np.zeros(n_boot)
+    sum_b = np.zeros(n_boot)
+    for s in seeds:  # seed by seed: each stratum keeps its own number of users
+        n = xa[s].size
+        done = 0
+        while done < n_boot:
+            m = min(batch, n_boot - done)
+            idx = rng.integers(0, n, size=(m, n))
+            sum_a[done : done + m] += xa[s][idx].sum(axis=1)
+            sum_b[done : done + m] += xb[s][idx].sum(axis=1)
+            done += m
+    diffs = (sum_a - sum_b) / n_units
+    q = [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100]
+    d_lo, d_hi = np.percentile(diffs, q)
+    if (sum_b > 0).all():
+        r_lo, r_hi = np.percentile(sum_a / sum_b, q)
+    else:
+        r_lo = r_hi = float("nan")
+    below = int((diffs <= 0).sum())
+    above = int((diffs >= 0).sum())
+    p = min(1.0, 2.0 * (1 + min(below, above)) / (n_boot + 1))
+    mean_a = float(sum(xa[s].sum() for s in seeds) / n_units)
+    mean_b = float(sum(xb[s].sum() for s in seeds) / n_units)
+    return {
+        "mean_a": mean_a,
+        "mean_b": mean_b,
+        "diff": mean_a - mean_b,
+        "diff_low": float(d_lo),
+        "diff_high": float(d_hi),
+        "ratio": mean_a / mean_b if mean_b > 0 else float("nan"),
+        "ratio_low": float(r_lo),
+        "ratio_high": float(r_hi),
+        "p": float(p),
+        "n_units": int(n_units),
+        "n_seeds": len(seeds),
+        "n_boot": int(n_boot),
+    }
+
+
+def holm(p: ArrayLike) -> NDArray[np.float64]:
+    """Holm's step-down adjusted p-values (same order as ``p``): the i-th smallest times
+    (m - i), made non-decreasing, at most 1. Controls the family-wise error rate."""
+    x = np.asarray(p, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"p: expected a non-empty 1-D array, got shape {x.shape}")
+    if not (np.isfinite(x).all() and (x >= 0).all() and (x <= 1).all()):
+        raise ValueError("p: p-values must lie in [0, 1]")
+    order = np.argsort(x, kind="stable")
+    m = x.size
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * x[order]))
+    out = np.empty(m)
+    out[order] = adj
+    return out
+
+
+def read_per_user(seeds: Sequence[int], folder: Path = HERE) -> dict[int, pd.DataFrame] | None:
+    """Per seed, ``validation_protocol_s{seed}_users.csv`` indexed by user_id (one column per
+    method, ``popularity`` and ``itemknn``); None when a seed has no such file."""
+    out = {}
+    for s in seeds:
+        f = folder / f"validation_protocol_s{s}_users.csv"
+        if not f.exists():
+            return None
+        out[int(s)] = pd.read_csv(f).set_index("user_id").sort_index()
+    return out
+
+
+def pooled_table(
+    per_user: Mapping[int, pd.DataFrame],
+    n_boot: int = 10_000,
+    random_state: int = 0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Every method against each baseline (``BASELINES`` present in every seed's table):
+    ``pooled_bootstrap`` over (seed, user), then Holm over the whole family (every method x
+    baseline). One row per comparison: method, baseline, the bootstrap's figures, ``p_holm``
+    and ``verdict`` ("win" / "loss" when ``p_holm`` < ``alpha``, else "no significant
+    difference"). Methods are the columns every seed has; users are paired within a seed."""
+    if not per_user:
+        raise ValueError("per_user: no seeds")
+    tables = {int(s): t for s, t in per_user.items()}
+    common = set.intersection(*(set(t.columns) for t in tables.values()))
+    bases = [b for b in BASELINES if b in common]
+    methods = [c for c in next(iter(tables.values())).columns if c in common and c not in bases]
+    if not bases or not methods:
+        raise ValueError(
+            f"per-user tables need a baseline column ({BASELINES}) and a method column in every "
+            f"seed; common columns: {sorted(common)}"
+        )
+    rows = []
+    for m in methods:
+        for b in bases:
+            r = pooled_bootstrap(
+                {s: t[m].to_numpy() for s, t in tables.items()},
+                {s: t[b].to_numpy() for s, t in tables.items()},
+                n_boot=n_boot,
+                random_state=random_state,
+            )
+            rows.append({"method": m, "baseline": b, **r})
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p"].to_numpy())
+    sig = out["p_holm"] < alpha
+    out["verdict"] = np.where(
+        sig & (out["diff"] > 0),
+        "win",
+        np.where(sig & (out["diff"] < 0), "loss", "no significant difference"),
+    )
+    return out
+
+
+def pooled_markdown(t: pd.DataFrame) -> str:
+    """The table of ``pooled_table`` in markdown."""
+    names = {"popularity": "popularity", "itemknn": "item-kNN"}
+    lines = [
+        "| method | vs | HR@10 | baseline HR@10 | difference [95%] | ratio [95%] | p | p (Holm) "
+        "| verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in t.itertuples():
+        lines.append(
+            f"| {r.method} | {names.get(r.baseline, r.baseline)} | {r.mean_a:.4f} | "
+            f"{r.mean_b:.4f} | {r.diff:+.4f} [{r.diff_low:+.4f}, {r.diff_high:+.4f}] | "
+            f"{r.ratio:.2f} [{r.ratio_low:.2f}, {r.ratio_high:.2f}] | {r.p:.4f} | "
+            f"{r.p_holm:.4f} | {SHORT.get(r.verdict, r.verdict)} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--journal", default=None, help="the run's search journal (.log)")
+    ap.add_argument("--n-boot", type=int, default=10_000, help="pooled bootstrap resamples")
     args = ap.parse_args(argv)
     d, base = seed_table(args.seeds)
     (HERE / "three_seeds_table.md").write_text(summary_markdown(d, base) + "\n")
+    per_user = read_per_user(args.seeds)
+    if per_user is not None:
+        pooled = pooled_table(per_user, n_boot=args.n_boot)
+        pooled.to_csv(HERE / "three_seeds_pooled.csv", index=False)
+        n = int(pooled["n_units"].iloc[0])
+        head = (
+            f"Paired bootstrap over (seed, user), seeds {', '.join(map(str, args.seeds))} "
+            f"({n} units; users resampled within each seed, {args.n_boot:,} resamples): "
+            "test HR@10 pooled over the seeds, 95% percentile intervals, two-sided bootstrap "
+            f"p-values, Holm-corrected over the {len(pooled)} comparisons; a win / loss only "
+            "when the Holm-corrected p-value is below 0.05.\n\n"
+        )
+        (HERE / "three_seeds_pooled.md").write_text(head + pooled_markdown(pooled) + "\n")
     if args.journal:
         hist = search_history(args.journal, sorted(set(d["method"])))
         keep = ["method", "seed", "number", "value", "best_so_far", "state"]

@@ -10,6 +10,10 @@ users against popularity and item-kNN (similarity, threshold and query mode chos
 validation among the config's ``[evaluation] query_modes``), and from the search journal how the
 two validation figures agree over all trials. ``--refit-last`` also refits, for every method,
 the trial the one-event validation would have chosen, and reads it on test.
+
+Beside ``--out`` (``X.csv``): ``X.json`` (popularity, item-kNN's choice and figures) and
+``X_users.csv``, every test user's HR@10 (one column per method, ``popularity`` and
+``itemknn``; 0 / 1 with one test event per user), which ``three_seeds.py`` pools over seeds.
 """
 
 from __future__ import annotations
@@ -37,6 +41,23 @@ def _per_user(emb: Any, train: Any, test: Any, mode: str, min_rating: Any) -> pd
         emb, train, test, mode, 10, metric=metric, min_rating=min_rating, per_user=True
     )
     return r["per_user"].set_index("user_id")[METRIC].sort_index()
+
+
+def per_user_table(methods: dict[str, pd.Series], pop: pd.Series, knn: pd.Series) -> pd.DataFrame:
+    """Every test user's figure: user_id, one column per method (in ``methods``' order),
+    ``popularity`` and ``itemknn``; each Series is indexed by user_id and must cover the same
+    users (``ValueError`` otherwise). Whole-number figures are written as ints (compact)."""
+    cols = {**methods, "popularity": pop, "itemknn": knn}
+    first = pop.sort_index().index
+    for name, u in cols.items():
+        if not u.sort_index().index.equals(first):
+            raise ValueError(f"{name}: per-user figures cover other users than popularity's")
+    out = pd.DataFrame({name: u.sort_index() for name, u in cols.items()})
+    for c in out.columns:
+        v = out[c].to_numpy()
+        if np.isfinite(v).all() and (v == np.round(v)).all():
+            out[c] = v.astype(np.int64)
+    return out.rename_axis("user_id").reset_index()
 
 
 def _trials(storage: str, study: str) -> pd.DataFrame:
@@ -76,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     base = {"data": raw["data"], "split": split, "data_seed": seed}
     cache_key = {**base, "content": data_fingerprint(fit_on, test, data.side_info)}
     valid_content = data_fingerprint(train, valid, data.side_info)
+    from recall.experiment.validation import modes_of, modes_tag
+
+    tag = modes_tag(modes_of(raw))  # the runner's study names carry the mode grid's tag
     storage = args.storage or str(raw["tuning"]["storage"])
 
     pop = evaluate_popularity(fit_on, test, 10, min_rating=min_rating, per_user=True)
@@ -83,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     # item-kNN: similarity, positives threshold and query mode chosen on validation, among the
     # same query modes as every method ([evaluation] query_modes)
     from embeddings.tuning.scoring import validation_scores
-    from recall.experiment.validation import modes_of
 
     grid = [(s, r) for s in ("cosine", "cooccurrence") for r in (None, min_rating)]
     knn_valid: dict[tuple[Any, ...], float] = {}
@@ -106,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     specs = {m["name"]: m for m in config.methods}
     rows = []
+    users: dict[str, pd.Series] = {}
     for run in args.runs:
         tun = pd.read_csv(run / "tuning.csv")
         for _, t in tun[tun["seed"] == seed].iterrows():
@@ -115,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 spec, fit_on, data.side_info, seed, run.parent / "cache", cache_key
             )
             u = _per_user(emb, fit_on, test, mode, min_rating)
+            users[name] = u
             row: dict[str, Any] = {
                 "method": name,
                 "mode": mode,
@@ -129,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"diff_{other}"] = f"{b.diff:+.4f} [{b.diff_low:+.4f}, {b.diff_high:+.4f}]"
                 row[f"verdict_{other}"] = b.verdict
             warm = (raw["tuning"].get("warm_start") or {}).get(name)
-            study = f"{config.name}-{name}-s{seed}-{valid_content}" + (
-                f"-from-{warm}" if warm else ""
+            study = (
+                f"{config.name}-{name}-s{seed}-{valid_content}"
+                + (f"-from-{warm}" if warm else "")
+                + tag
             )
             try:
                 h = _trials(storage, study)
@@ -187,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         "n_valid_events": int(len(valid)),
     }
     args.out.with_suffix(".json").write_text(json.dumps(extra, indent=2))
+    per_user_table(users, pop_u, knn_u).to_csv(
+        args.out.with_name(f"{args.out.stem}_users.csv"), index=False
+    )
     sys.stdout.write(df.to_string() + "\n" + json.dumps(extra) + "\n")
     return 0
 
