@@ -5,7 +5,7 @@ An experiment is one TOML file (see ``configs/default.toml``)::
     name = "default"            # run folder runs/<name>-<time>/ under the working directory
     seeds = [0]
     k = [10]                    # K of HR@K / Recall@K / NDCG@K and of knn-recall@K
-    n_queries = 500             # queries for knn-recall and QPS (user vectors of test users)
+    n_queries = 500             # queries for knn-recall and QPS (test users, in the chosen query mode)
 
     [data]     source = "synthetic" | "movielens" | "csv";  path / variant / columns;  [data.params]
     [split]    kind = "leave_last_out" | "temporal";  min_rating;  n_last / test_fraction
