@@ -125,6 +125,51 @@ def test_numba_deepwalk_fit_never_imports_gensim_or_pandas():
     assert "gensim" in _modules_after(fit.format(stream=True, trainer="gensim"))
 
 
+def test_trainers_module_loads_neither_pandas_nor_gensim_and_deepwalk_fits():
+    """``embeddings.trainers`` imports every trainer, Item2Vec and the baselines included: a
+    caller that trains a graph pays neither pandas (~62 MB of RSS) nor gensim for them. In the
+    same fresh interpreter a DeepWalk fit on a tiny graph still works: with the numba trainer
+    neither library is loaded at all, with gensim's only gensim."""
+    code = (
+        "import sys, json\n"
+        "import numpy as np\n"
+        "import embeddings.trainers\n"
+        "from embeddings.trainers import TRAINERS, DeepWalk\n"
+        "heavy = ('pandas', 'gensim', 'pyarrow', 'embeddings.sessions', 'embeddings.datasets')\n"
+        "after_import = sorted(m for m in heavy if m in sys.modules)\n"
+        "from embeddings.graph import ItemGraph\n"
+        "u = np.array([10, 11, 12, 13, 14, 10, 11]); v = np.array([11, 12, 13, 14, 10, 12, 14])\n"
+        "g = ItemGraph.from_edges(u, v, np.ones(7), directed=False)\n"
+        "kw = dict(num_walks=3, walk_length=6, dim=4, window=2, epochs=1, random_state=0,\n"
+        "          progress=False, workers=1)\n"
+        "a = DeepWalk(trainer='numba', **kw).fit(g)\n"
+        "b = DeepWalk(trainer='numba', **kw).fit(g)\n"
+        "after_numba = sorted(m for m in heavy if m in sys.modules)\n"
+        "c = DeepWalk(**kw).fit(g)\n"
+        "print(json.dumps({'after_import': after_import, 'after_numba': after_numba,\n"
+        "    'after_gensim': sorted(m for m in heavy if m in sys.modules),\n"
+        "    'ids': [a.ids.tolist(), c.ids.tolist()], 'shape': list(a.vectors.shape),\n"
+        "    'finite': bool(np.isfinite(a.vectors).all() and np.isfinite(c.vectors).all()),\n"
+        "    'same_seed_same_vectors': bool(np.array_equal(a.vectors, b.vectors)),\n"
+        "    'trainers': [t.__name__ for t in TRAINERS]}))\n"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["trainers"] == ["Item2Vec", "DeepWalk", "Node2Vec", "Popularity"]
+    assert out["after_import"] == [], f"import embeddings.trainers loaded {out['after_import']}"
+    assert out["after_numba"] == [], f"a numba DeepWalk fit loaded {out['after_numba']}"
+    assert out["after_gensim"] == ["gensim"], out["after_gensim"]
+    assert out["ids"] == [[10, 11, 12, 13, 14]] * 2 and out["shape"] == [5, 4]
+    assert out["finite"] and out["same_seed_same_vectors"]
+
+
 def test_word2vec_public_names_unchanged_by_the_split():
     import embeddings.word2vec as w2v
     from embeddings import word2vec_corpus, word2vec_gensim
