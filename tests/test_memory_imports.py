@@ -316,3 +316,35 @@ def test_walks_bench_refuses_non_positive_sizes(tmp_path, argv, message):
 
     with pytest.raises(ValueError, match=message):
         main([*argv, "--out", str(tmp_path)])
+
+
+def test_memory_rows_written_under_the_given_name_with_the_trainer_in_the_label(tmp_path):
+    """``--memory-name`` puts the gensim trainer's rows beside (never over) ``memory.md``; the
+    row says which trainer ran; a name that is not a plain file name is refused up front."""
+    from recall.bench.harness import BenchRun
+    from recall.bench.walks import MEMORY_GOAL, _label, main
+    from recall.bench.walks_memory import write_memory_rows
+
+    assert "gensim" in _label("ours-sg", "stream") and "gensim" not in _label("ours-sg", "numba")
+    phases = [{"phase": "fit: skip-gram training", "seconds": 1.0, "start_rss_mb": 300.0,
+               "peak_rss_mb": 500.0, "end_rss_mb": 320.0}]  # fmt: skip
+    ours = {"tool": "ours-sg", "mode": "stream", "status": "ok", "walk_s": 9.0, "phases": phases}
+    rows = [{**ours, "round": i, "peak_rss_mb": mb} for i, mb in enumerate((520, 500, 510))]
+    meta = {"nodes": 100, "m": 3, "seed": 0, "edges": 300, "num_walks": 10, "walk_length": 80,
+            "threads": 2, "dim": 128, "window": 5, "rounds": 3, "pecanpy": "not run",
+            "goal_walks": 10}  # fmt: skip
+    run = BenchRun(name="walks", command="python -m recall.bench.walks --memory-rows").finish()
+    (tmp_path / "memory.md").write_text("the numba rows\n")
+    (tmp_path / "summary.csv").write_text(
+        "p,q,tool,mode,label,status,peak_rss_mb\n1.0,1.0,pecanpy,PreCompFirstOrder,"
+        "PecanPy PreCompFirstOrder,ok,711.0\n"
+    )
+    path = write_memory_rows(rows, meta, run, tmp_path, MEMORY_GOAL, _label, "memory_gensim")
+    assert path == tmp_path / "memory_gensim.md" and (tmp_path / "memory_gensim.csv").is_file()
+    assert (tmp_path / "memory.md").read_text() == "the numba rows\n"  # left as it was
+    text = path.read_text()
+    assert "ours walks + skip-gram (stream, gensim; d 128" in text
+    assert "| 3 | 510 (500-520) | 0.72 | <= 0.5 | **not met** |" in text  # 510 / 711
+    for bad in ("../memory", "a/b", "", ".hidden", "x.md/"):
+        with pytest.raises(ValueError, match="--memory-name must be a plain file name"):
+            main(["--memory-rows", "--memory-name", bad, "--out", str(tmp_path)])

@@ -40,7 +40,8 @@ probe of where that memory goes (RSS after each import, then one process per pat
 take to the skip-gram, RSS per phase; ``--baseline DIR`` adds another checkout's figures) and
 writes ``reports/scale/memory.md``. ``--memory-rows`` runs only the memory rows, ours and
 PecanPy PreCompFirstOrder in ``--rounds`` interleaved rounds, into ``OUT/memory.md`` and
-``OUT/memory.csv`` (``recall.bench.walks_memory``), never over ``results.md``.
+``OUT/memory.csv`` (``recall.bench.walks_memory``; ``--memory-name`` renames them), never over
+``results.md``.
 
 Each run is ``walks_children.py`` in a fresh interpreter (a script inside the peers'
 environments, so its module-level imports are standard library only); this module holds the
@@ -55,7 +56,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from recall.bench.walks_memory import ISOLATED_IMPORTS, MEMORY_PATHS, memory_probe  # noqa: F401
+from recall.bench.walks_memory import (  # noqa: F401
+    ISOLATED_IMPORTS,
+    MEMORY_PATHS,
+    check_memory_name,
+    memory_probe,
+)
 from recall.bench.walks_report import (  # noqa: F401
     MEMORY_GOAL,
     _label,
@@ -153,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         help="with --memory-rows: our rows, comma list of numba, stream (gensim)",
     )
     ap.add_argument(
+        "--memory-name",
+        default="memory",
+        help="with --memory-rows: the report's file name, OUT/NAME.md and OUT/NAME.csv "
+        "(default memory; e.g. memory_gensim for --memory-trainers stream)",
+    )
+    ap.add_argument(
         "--memory-paths",
         default=",".join(MEMORY_PATHS),
         help=f"with --memory: comma list of {', '.join(MEMORY_PATHS)}",
@@ -173,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("recall.bench.walks")
     if args.rounds < 3:
         raise ValueError(f"--rounds must be >= 3 (the harness's rule), got {args.rounds}")
+    check_memory_name(args.memory_name)
     for opt, val in (("--num-walks", args.num_walks), ("--nodes", args.nodes)):
         if val is not None and val < 1:
             raise ValueError(f"{opt} must be >= 1, got {val}")
@@ -203,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         meta = {**cfg, **SG, "edges": n_edges, "threads": threads, "rounds": args.rounds,
                 "seed": args.seed, "pecanpy": pecanpy or "not run",
                 "goal_walks": FULL["num_walks"]}  # fmt: skip
-        log.info("wrote %s", write_memory_rows(rows, meta, run, out, MEMORY_GOAL, _label))
+        path = write_memory_rows(rows, meta, run, out, MEMORY_GOAL, _label, args.memory_name)
+        log.info("wrote %s", path)
         return 0
     if args.memory:
         from recall.bench.scale_report import write_memory_report

@@ -7,7 +7,8 @@ numba,stream`` gensim's too) and the leanest peer's walks alone (PecanPy ``PreCo
 712 MB in ``reports/walks/results.md``, the smallest peak of any peer there). Peak resident
 memory does not depend on the machine's load, so these rows may run beside other work (the load
 is recorded; the seconds are not figures then). Writes ``memory.md`` and ``memory.csv`` (one
-row per run, with each of our runs' phases) into ``--out`` (default ``./reports/walks``),
+row per run, with each of our runs' phases; ``--memory-name`` changes the file name, e.g.
+``memory_gensim`` for the gensim trainer's rows) into ``--out`` (default ``./reports/walks``),
 beside, never over, the timing report ``results.md``.
 
 Also here: :func:`memory_probe` (``--memory``), where that memory goes: RSS after each import,
@@ -30,6 +31,7 @@ __all__ = [
     "ISOLATED_IMPORTS",
     "MEMORY_PATHS",
     "MEMORY_ROWS",
+    "check_memory_name",
     "memory_probe",
     "run_memory_rows",
     "memory_lines",
@@ -43,6 +45,19 @@ MEMORY_ROWS = {
     "stream": ("ours-sg", "stream"),
     "pecanpy": ("pecanpy", "PreCompFirstOrder"),
 }
+
+
+def check_memory_name(name: str) -> str:
+    """``--memory-name``: a plain file name without suffix (letters, digits, ``_``, ``-``, ``.``
+    not first), else ``ValueError`` naming it; returns it."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", name):
+        raise ValueError(
+            f"--memory-name must be a plain file name without suffix (letters, digits, _ - .), "
+            f"got {name!r}"
+        )
+    return name
 
 
 def run_memory_rows(
@@ -170,13 +185,16 @@ def write_memory_rows(
     out: Path,
     goal: float,
     label: Callable[[str, str], str] = lambda tool, mode: f"{tool} {mode}",
+    name: str = "memory",
 ) -> Path:
-    """``out/memory.md`` and ``out/memory.csv`` (phases as JSON in a column); returns the .md."""
+    """``out/NAME.md`` and ``out/NAME.csv`` (phases as JSON in a column; ``name`` a plain file
+    name without suffix, default ``memory``); returns the .md."""
     import csv
     import io
 
     from embeddings.io import atomic_write
 
+    check_memory_name(name)
     out.mkdir(parents=True, exist_ok=True)
     flat = [{k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in r.items()}
             for r in rows]  # fmt: skip
@@ -185,7 +203,7 @@ def write_memory_rows(
     writer = csv.DictWriter(buf, fieldnames=keys)
     writer.writeheader()
     writer.writerows(flat)
-    with atomic_write(out / "memory.csv", "w") as fh:
+    with atomic_write(out / f"{name}.csv", "w") as fh:
         fh.write(buf.getvalue())
     reference = None if meta["pecanpy"] != "not run" else reference_peer(out / "summary.csv")
     peer_text = (
@@ -227,7 +245,7 @@ def write_memory_rows(
         "",
         *run.markdown(),
     ]
-    path = out / "memory.md"
+    path = out / f"{name}.md"
     with atomic_write(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     return path

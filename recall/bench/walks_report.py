@@ -18,9 +18,10 @@ __all__ = ["MEMORY_GOAL", "memory_goal", "summarise"]
 def _label(tool: str, mode: str) -> str:
     if tool == "ours":
         return "ours (embeddings.walks)"
-    if tool == "ours-sg":
+    if tool == "ours-sg":  # every path but ``numba`` trains with gensim (walks_children)
+        trainer = "" if mode == "numba" else ", gensim"
         return (
-            f"ours walks + skip-gram ({mode or 'stream'}; d {SG['dim']}, "
+            f"ours walks + skip-gram ({mode or 'stream'}{trainer}; d {SG['dim']}, "
             f"window {SG['window']}, 1 epoch)"
         )
     if tool == "grape":
