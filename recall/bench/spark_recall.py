@@ -33,6 +33,11 @@ start-up, data generation and tuning are not in ``seconds`` (tuning has its own 
 Writes ``results.csv`` (one row per size and method; the tuning grids as JSON) and
 ``results.md`` (the cost-growth table, ours vs BRP, Spark vs one process, growth exponents,
 environment) to ``--out`` (default ``reports/spark`` under the working directory).
+
+This module holds the command line; its parts: ``spark_recall_run`` (:func:`run`, one size;
+:func:`run_sizes`; the session), ``spark_recall_tuning`` (:func:`tune_simhash`,
+:func:`tune_brp`), ``spark_recall_report`` (``results.csv``, ``results.md``); every name stays
+importable from here.
 """
 
 from __future__ import annotations
