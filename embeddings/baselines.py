@@ -28,17 +28,27 @@ learned item vectors:
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.base import TrainerBase, public_module
-from embeddings.datasets.tables import Interactions
-from embeddings.inputs import _item_labels, _note_side_info, _with_item_labels
-from embeddings.sessions import Sessions
+from embeddings.inputs import (
+    _SESSIONS,
+    _TABLES,
+    _is,
+    _item_labels,
+    _note_side_info,
+    _with_item_labels,
+)
 from embeddings.types import Embeddings
 from embeddings.validate import spawn_seeds
+
+if TYPE_CHECKING:  # pragma: no cover
+    # both modules import pandas: a caller that trains a graph (``embeddings.trainers`` imports
+    # this module) never loads it; an ``Interactions`` or ``Sessions`` instance means it is loaded
+    from embeddings.datasets.tables import Interactions
 
 __all__ = ["Popularity", "ItemKNN", "ImplicitMF", "user_item_matrix"]
 
@@ -55,7 +65,7 @@ def user_item_matrix(
     """
     from scipy import sparse
 
-    if not isinstance(interactions, Interactions):
+    if not _is(interactions, _TABLES, "Interactions"):
         raise ValueError(f"expected Interactions, got {type(interactions).__name__}")
     df = interactions.frame
     if min_rating is not None:
@@ -98,12 +108,12 @@ class Popularity(TrainerBase):
     def fit(self, data: Any, side_info: Any = None) -> Embeddings:
         """Count interactions per item of ``Interactions`` or events per item of ``Sessions``."""
         _note_side_info("Popularity", side_info)
-        if isinstance(data, Interactions):
+        if _is(data, _TABLES, "Interactions"):
             df = data.frame
             if self.min_rating is not None:
                 df = df[df["rating"] >= self.min_rating]
             items = df["item_id"].to_numpy()
-        elif isinstance(data, Sessions):
+        elif _is(data, _SESSIONS, "Sessions"):
             keep = (
                 np.ones(data.items.shape[0], bool)
                 if self.min_rating is None

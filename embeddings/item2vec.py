@@ -24,17 +24,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.base import TrainerBase, public_module
-from embeddings.datasets.tables import Interactions
 from embeddings.graph import ItemGraph
 from embeddings.inputs import (
+    _SESSIONS,
+    _TABLES,
     _all_item_ids,
+    _is,
     _item_labels,
     _note_side_info,
     _sessions_from,
     _with_item_labels,
 )
 from embeddings.params import SkipGramParams, skipgram_hyperparams
-from embeddings.sessions import Sessions
 from embeddings.types import Embeddings
 from embeddings.validate import spawn_seeds
 from embeddings.word2vec import MAX_SEQUENCE_TOKENS, SkipGram
@@ -73,10 +74,8 @@ class _SetCorpus:
 
 def _as_item_sets(data: Any, min_rating: float | None, min_length: int) -> list[NDArray[np.int64]]:
     """One set per user (Interactions) or per given session / sequence, duplicates removed."""
-    if isinstance(data, Interactions):
+    if _is(data, _TABLES, "Interactions") or _is(data, _SESSIONS, "Sessions"):
         seqs: Any = _sessions_from(data, min_rating, None, min_length)
-    elif isinstance(data, Sessions):
-        seqs = _sessions_from(data, min_rating, None, min_length)
     else:
         seqs = _as_sequence_list(data)
     out = []
@@ -174,7 +173,7 @@ class Item2Vec(TrainerBase):
         seed_chunks, seed_w2v = spawn_seeds(self.random_state, 2)
         extra: dict[str, Any] = {"method": f"item2vec-{self.mode}", "trainer": "Item2Vec"}
         if self.mode == "sequence":
-            if isinstance(data, Interactions | Sessions):
+            if _is(data, _TABLES, "Interactions") or _is(data, _SESSIONS, "Sessions"):
                 seqs: Any = _sessions_from(data, self.min_rating, self.session_gap, self.min_length)
                 n_seq = len(seqs)
             else:

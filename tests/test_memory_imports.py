@@ -125,6 +125,51 @@ def test_numba_deepwalk_fit_never_imports_gensim_or_pandas():
     assert "gensim" in _modules_after(fit.format(stream=True, trainer="gensim"))
 
 
+def test_trainers_module_loads_neither_pandas_nor_gensim_and_deepwalk_fits():
+    """``embeddings.trainers`` imports every trainer, Item2Vec and the baselines included: a
+    caller that trains a graph pays neither pandas (~62 MB of RSS) nor gensim for them. In the
+    same fresh interpreter a DeepWalk fit on a tiny graph still works: with the numba trainer
+    neither library is loaded at all, with gensim's only gensim."""
+    code = (
+        "import sys, json\n"
+        "import numpy as np\n"
+        "import embeddings.trainers\n"
+        "from embeddings.trainers import TRAINERS, DeepWalk\n"
+        "heavy = ('pandas', 'gensim', 'pyarrow', 'embeddings.sessions', 'embeddings.datasets')\n"
+        "after_import = sorted(m for m in heavy if m in sys.modules)\n"
+        "from embeddings.graph import ItemGraph\n"
+        "u = np.array([10, 11, 12, 13, 14, 10, 11]); v = np.array([11, 12, 13, 14, 10, 12, 14])\n"
+        "g = ItemGraph.from_edges(u, v, np.ones(7), directed=False)\n"
+        "kw = dict(num_walks=3, walk_length=6, dim=4, window=2, epochs=1, random_state=0,\n"
+        "          progress=False, workers=1)\n"
+        "a = DeepWalk(trainer='numba', **kw).fit(g)\n"
+        "b = DeepWalk(trainer='numba', **kw).fit(g)\n"
+        "after_numba = sorted(m for m in heavy if m in sys.modules)\n"
+        "c = DeepWalk(**kw).fit(g)\n"
+        "print(json.dumps({'after_import': after_import, 'after_numba': after_numba,\n"
+        "    'after_gensim': sorted(m for m in heavy if m in sys.modules),\n"
+        "    'ids': [a.ids.tolist(), c.ids.tolist()], 'shape': list(a.vectors.shape),\n"
+        "    'finite': bool(np.isfinite(a.vectors).all() and np.isfinite(c.vectors).all()),\n"
+        "    'same_seed_same_vectors': bool(np.array_equal(a.vectors, b.vectors)),\n"
+        "    'trainers': [t.__name__ for t in TRAINERS]}))\n"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["trainers"] == ["Item2Vec", "DeepWalk", "Node2Vec", "Popularity"]
+    assert out["after_import"] == [], f"import embeddings.trainers loaded {out['after_import']}"
+    assert out["after_numba"] == [], f"a numba DeepWalk fit loaded {out['after_numba']}"
+    assert out["after_gensim"] == ["gensim"], out["after_gensim"]
+    assert out["ids"] == [[10, 11, 12, 13, 14]] * 2 and out["shape"] == [5, 4]
+    assert out["finite"] and out["same_seed_same_vectors"]
+
+
 def test_word2vec_public_names_unchanged_by_the_split():
     import embeddings.word2vec as w2v
     from embeddings import word2vec_corpus, word2vec_gensim
@@ -271,3 +316,35 @@ def test_walks_bench_refuses_non_positive_sizes(tmp_path, argv, message):
 
     with pytest.raises(ValueError, match=message):
         main([*argv, "--out", str(tmp_path)])
+
+
+def test_memory_rows_written_under_the_given_name_with_the_trainer_in_the_label(tmp_path):
+    """``--memory-name`` puts the gensim trainer's rows beside (never over) ``memory.md``; the
+    row says which trainer ran; a name that is not a plain file name is refused up front."""
+    from recall.bench.harness import BenchRun
+    from recall.bench.walks import MEMORY_GOAL, _label, main
+    from recall.bench.walks_memory import write_memory_rows
+
+    assert "gensim" in _label("ours-sg", "stream") and "gensim" not in _label("ours-sg", "numba")
+    phases = [{"phase": "fit: skip-gram training", "seconds": 1.0, "start_rss_mb": 300.0,
+               "peak_rss_mb": 500.0, "end_rss_mb": 320.0}]  # fmt: skip
+    ours = {"tool": "ours-sg", "mode": "stream", "status": "ok", "walk_s": 9.0, "phases": phases}
+    rows = [{**ours, "round": i, "peak_rss_mb": mb} for i, mb in enumerate((520, 500, 510))]
+    meta = {"nodes": 100, "m": 3, "seed": 0, "edges": 300, "num_walks": 10, "walk_length": 80,
+            "threads": 2, "dim": 128, "window": 5, "rounds": 3, "pecanpy": "not run",
+            "goal_walks": 10}  # fmt: skip
+    run = BenchRun(name="walks", command="python -m recall.bench.walks --memory-rows").finish()
+    (tmp_path / "memory.md").write_text("the numba rows\n")
+    (tmp_path / "summary.csv").write_text(
+        "p,q,tool,mode,label,status,peak_rss_mb\n1.0,1.0,pecanpy,PreCompFirstOrder,"
+        "PecanPy PreCompFirstOrder,ok,711.0\n"
+    )
+    path = write_memory_rows(rows, meta, run, tmp_path, MEMORY_GOAL, _label, "memory_gensim")
+    assert path == tmp_path / "memory_gensim.md" and (tmp_path / "memory_gensim.csv").is_file()
+    assert (tmp_path / "memory.md").read_text() == "the numba rows\n"  # left as it was
+    text = path.read_text()
+    assert "ours walks + skip-gram (stream, gensim; d 128" in text
+    assert "| 3 | 510 (500-520) | 0.72 | <= 0.5 | **not met** |" in text  # 510 / 711
+    for bad in ("../memory", "a/b", "", ".hidden", "x.md/"):
+        with pytest.raises(ValueError, match="--memory-name must be a plain file name"):
+            main(["--memory-rows", "--memory-name", bad, "--out", str(tmp_path)])

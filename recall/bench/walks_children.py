@@ -291,8 +291,8 @@ def _child_ours_sg(args: argparse.Namespace) -> dict:
         import numba
         import numpy as np
 
-        # DeepWalk's own module: ``embeddings.trainers`` also imports Item2Vec and the
-        # baselines, whose modules import pandas at their top (a walk never uses them)
+        # DeepWalk's own module (``embeddings.trainers``, which also imports Item2Vec and the
+        # baselines, loads no pandas either: they import it only where interactions are read)
         from embeddings.node2vec import DeepWalk
         from embeddings.walks import generate_walks
 

@@ -7,8 +7,13 @@ numba,stream`` gensim's too) and the leanest peer's walks alone (PecanPy ``PreCo
 712 MB in ``reports/walks/results.md``, the smallest peak of any peer there). Peak resident
 memory does not depend on the machine's load, so these rows may run beside other work (the load
 is recorded; the seconds are not figures then). Writes ``memory.md`` and ``memory.csv`` (one
-row per run, with each of our runs' phases) into ``--out`` (default ``./reports/walks``),
+row per run, with each of our runs' phases; ``--memory-name`` changes the file name, e.g.
+``memory_gensim`` for the gensim trainer's rows) into ``--out`` (default ``./reports/walks``),
 beside, never over, the timing report ``results.md``.
+
+Also here: :func:`memory_probe` (``--memory``), where that memory goes: RSS after each import,
+then one process per path the walks can take to the skip-gram (:data:`MEMORY_PATHS`), written
+to ``reports/scale/memory.md`` by ``recall.bench.scale_report.write_memory_report``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from recall.bench.walks_run import QUICK_SG, _run_child, _sg_args
+
 __all__ = [
+    "ISOLATED_IMPORTS",
+    "MEMORY_PATHS",
     "MEMORY_ROWS",
+    "check_memory_name",
+    "memory_probe",
     "run_memory_rows",
     "memory_lines",
     "reference_peer",
@@ -34,6 +45,19 @@ MEMORY_ROWS = {
     "stream": ("ours-sg", "stream"),
     "pecanpy": ("pecanpy", "PreCompFirstOrder"),
 }
+
+
+def check_memory_name(name: str) -> str:
+    """``--memory-name``: a plain file name without suffix (letters, digits, ``_``, ``-``, ``.``
+    not first), else ``ValueError`` naming it; returns it."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", name):
+        raise ValueError(
+            f"--memory-name must be a plain file name without suffix (letters, digits, _ - .), "
+            f"got {name!r}"
+        )
+    return name
 
 
 def run_memory_rows(
@@ -161,13 +185,16 @@ def write_memory_rows(
     out: Path,
     goal: float,
     label: Callable[[str, str], str] = lambda tool, mode: f"{tool} {mode}",
+    name: str = "memory",
 ) -> Path:
-    """``out/memory.md`` and ``out/memory.csv`` (phases as JSON in a column); returns the .md."""
+    """``out/NAME.md`` and ``out/NAME.csv`` (phases as JSON in a column; ``name`` a plain file
+    name without suffix, default ``memory``); returns the .md."""
     import csv
     import io
 
     from embeddings.io import atomic_write
 
+    check_memory_name(name)
     out.mkdir(parents=True, exist_ok=True)
     flat = [{k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in r.items()}
             for r in rows]  # fmt: skip
@@ -176,7 +203,7 @@ def write_memory_rows(
     writer = csv.DictWriter(buf, fieldnames=keys)
     writer.writeheader()
     writer.writerows(flat)
-    with atomic_write(out / "memory.csv", "w") as fh:
+    with atomic_write(out / f"{name}.csv", "w") as fh:
         fh.write(buf.getvalue())
     reference = None if meta["pecanpy"] != "not run" else reference_peer(out / "summary.csv")
     peer_text = (
@@ -218,7 +245,98 @@ def write_memory_rows(
         "",
         *run.markdown(),
     ]
-    path = out / "memory.md"
+    path = out / f"{name}.md"
     with atomic_write(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     return path
+
+
+#: ``--memory`` runs: how the walks reach gensim (``walks_children.SG_PATHS``), plus variants
+#: ``:cold-cache`` (an empty numba cache: every kernel compiled by LLVM in the process) and
+#: ``:pandas`` (the edge list read by pandas instead of numpy)
+MEMORY_PATHS = (
+    "numba",
+    "stream",
+    "matrix",
+    "spill",
+    "corpus_file",
+    "stream+corpus_file",
+    "stream:cold-cache",
+    "stream:pandas",
+)
+#: ``--memory``: each imported alone in a fresh interpreter (its own cost, shared parts included)
+ISOLATED_IMPORTS = (
+    "numpy",
+    "numba",
+    "scipy.sparse",
+    "gensim.models.word2vec",
+    "pandas",
+    "networkx",
+    "sklearn.linear_model",
+    "matplotlib.figure",
+    "embeddings",
+    "embeddings.graph",
+    "embeddings.walks",
+    "embeddings.trainers",
+)
+
+
+def memory_probe(
+    cfg: dict, edges: Path, threads: int, paths: list[str], baseline: Path | None = None
+) -> dict:
+    """Where the memory of walks + skip-gram goes: RSS after each import (in sequence, and each
+    alone), then one fresh process per path in ``paths`` (``MEMORY_PATHS``) with its RSS per
+    phase. Resident memory does not depend on the machine's load (only times do).
+
+    ``baseline``: another checkout (e.g. ``git archive`` of the commit before a change); its
+    import sequence and its ``stream`` and ``matrix`` runs are added, labelled ``before``."""
+    import logging
+    import tempfile
+
+    log = logging.getLogger("recall.bench.walks")
+    py = Path(sys.executable)
+    bad = [p for p in paths if p not in MEMORY_PATHS]
+    if bad:
+        raise ValueError(f"unknown --memory-paths {bad}; choose among {list(MEMORY_PATHS)}")
+    out: dict = {"imports": [], "isolated": [], "runs": []}
+    seq = _run_child(py, "imports", "-", None, 1.0, 1.0, cfg, threads)
+    out["imports"] = seq.get("rows", [])
+    if baseline is not None:
+        old = _run_child(py, "imports", "-", None, 1.0, 1.0, cfg, threads, root=baseline)
+        out["imports_before"] = old.get("rows", [])
+    for mod in ISOLATED_IMPORTS:
+        r = _run_child(py, "imports", mod, None, 1.0, 1.0, cfg, threads)
+        rows = r.get("rows", [])
+        out["isolated"].append(
+            {"module": mod, "status": r["status"], "rss_mb": rows[-1]["rss_mb"] if rows else None,
+             "python_mb": rows[0]["rss_mb"] if rows else None,
+             "seconds": rows[-1]["seconds"] if rows else None,
+             "loaded": rows[-1]["loaded"] if rows else []}
+        )  # fmt: skip
+    for path in paths:
+        mode, _, variant = path.partition(":")
+        log.info("memory: walks + skip-gram, %s ...", path)
+        with tempfile.TemporaryDirectory(prefix="embrecall-numba-") as cache:
+            env = {"NUMBA_CACHE_DIR": cache} if variant == "cold-cache" else None
+            if env is None:  # warm the numba cache first, so that the run below loads it
+                _run_child(py, "ours-sg", mode, edges, 1.0, 1.0, QUICK_SG, 1, _sg_args())
+            r = _run_child(
+                py, "ours-sg", mode, edges, 1.0, 1.0, cfg, threads,
+                _sg_args("pandas" if variant == "pandas" else "numpy"), env,
+            )  # fmt: skip
+        r["path"] = path
+        out["runs"].append(r)
+        if r["status"] == "ok":
+            log.info("  peak %.0f MB, %.1f s", r["peak_rss_mb"], r["walk_s"])
+        else:
+            log.info("  %s", r["status"])
+    for mode in ("stream", "matrix") if baseline is not None else ():
+        log.info("memory: walks + skip-gram, %s, before (%s) ...", mode, baseline)
+        # a short run first fills the baseline's numba cache
+        _run_child(py, "ours-sg", mode, edges, 1.0, 1.0, QUICK_SG, 1, _sg_args(), None,
+                   baseline)  # fmt: skip
+        r = _run_child(py, "ours-sg", mode, edges, 1.0, 1.0, cfg, threads, _sg_args(), None,
+                       baseline)  # fmt: skip
+        r["path"] = f"{mode} (before)"
+        out["runs"].append(r)
+    return out
