@@ -211,14 +211,16 @@ def rerank(
     k: int,
     metric: str,
     exclude: DataFrame | None,
-    mode: str = "arrow",
+    mode: str = "sql",
 ) -> DataFrame:
     """Exact scores of candidate ``pairs`` (``exclude`` pairs removed), top ``k`` per user.
 
-    ``mode="arrow"`` (default): the pairs get both vectors by two joins, are partitioned by user
+    ``mode="sql"`` is the default: measured alone at 100k items x 5,000 users (10.6M pairs,
+    ``recall.bench.spark_profile``, two runs) it took 25.9 / 22.8 s against ``"arrow"``'s
+    36.0 / 35.2 s. ``mode="arrow"``: the pairs get both vectors by two joins, are partitioned by user
     and sorted, and each task scores its rows with numpy (float64) and keeps the top ``k`` per
     user in one vectorised sort (``mapInPandas``): no per-pair interpreted expression and no
-    window. ``mode="sql"``: the previous plan, scores by Spark higher-order functions
+    window. ``mode="sql"``: scores by Spark higher-order functions
     (``zip_with`` / ``aggregate``, evaluated row by row without code generation) and
     :func:`rank_top_k`'s window. Both rank by score desc, then item id asc.
     """
