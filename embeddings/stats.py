@@ -16,6 +16,7 @@ and bootstrap those means.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,9 @@ from embeddings.validate import check_random_state
 __all__ = [
     "BootstrapResult",
     "mean_ci",
+    "holm",
     "paired_bootstrap",
+    "pooled_paired_bootstrap",
     "per_user_mean",
     "verdict",
 ]
@@ -185,3 +188,113 @@ def per_user_mean(tables: list[pd.DataFrame], column: str) -> pd.Series:
         if not s.index.equals(first):
             raise ValueError(f"table {i} covers other users than table 0: not the same split")
     return pd.concat(series, axis=1).mean(axis=1)
+
+
+def _strata(x: Mapping[int, ArrayLike], name: str) -> dict[int, NDArray[np.float64]]:
+    if not x:
+        raise ValueError(f"{name}: no seeds")
+    out = {}
+    for s, v in x.items():
+        a = np.asarray(v, dtype=np.float64)
+        if a.ndim != 1 or a.size == 0:
+            raise ValueError(f"{name}: seed {s}: expected a non-empty 1-D array, got {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name}: seed {s}: NaN or inf among the per-user figures")
+        out[int(s)] = a
+    return out
+
+
+def pooled_paired_bootstrap(
+    a: Mapping[int, ArrayLike],
+    b: Mapping[int, ArrayLike],
+    n_boot: int = 10_000,
+    confidence: float = 0.95,
+    random_state: Any = 0,
+    batch: int = 1_000,
+) -> dict[str, Any]:
+    """Paired bootstrap of mean(a) - mean(b) over (seed, user) units, stratified by seed: the
+    resampling of :func:`paired_bootstrap` within each seed's users, plus a p-value.
+
+    Args:
+        a, b: per seed, float (n_seed,) per-user figures of two methods on the same users in
+            the same order (e.g. test HR@10, 0 or 1 per user).
+        n_boot: resamples; each draws, within every seed, that seed's users with replacement.
+        confidence: two-sided level of the percentile intervals.
+        random_state: seed of the resampling (same seed, same interval).
+        batch: resamples drawn per block (memory: batch * n_seed int64).
+
+    Returns a dict: ``mean_a`` / ``mean_b`` (pooled over every (seed, user) unit), ``diff`` and
+    its interval ``diff_low`` / ``diff_high``, ``ratio`` (mean_a / mean_b) with ``ratio_low`` /
+    ``ratio_high`` (nan when a resample has mean_b = 0), ``p`` (two-sided: twice the smaller
+    share of resampled differences on either side of 0, with the +1 correction, at most 1),
+    ``n_units``, ``n_seeds``, ``n_boot``. ``ValueError`` when the seeds or users of a and b do
+    not pair, for NaN, or for a bad ``n_boot`` / ``confidence``.
+    """
+    xa, xb = _strata(a, "a"), _strata(b, "b")
+    if set(xa) != set(xb):
+        raise ValueError(f"a and b cover other seeds: {sorted(xa)} vs {sorted(xb)}")
+    for s in xa:
+        if xa[s].shape != xb[s].shape:
+            raise ValueError(
+                f"seed {s}: a and b must be paired (same users), got {xa[s].size} and {xb[s].size}"
+            )
+    if not isinstance(n_boot, int | np.integer) or n_boot < 100:
+        raise ValueError(f"n_boot must be an int >= 100, got {n_boot}")
+    if not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rng = check_random_state(random_state)
+    seeds = sorted(xa)
+    n_units = sum(xa[s].size for s in seeds)
+    sum_a = np.zeros(n_boot)
+    sum_b = np.zeros(n_boot)
+    for s in seeds:  # seed by seed: each stratum keeps its own number of users
+        n = xa[s].size
+        done = 0
+        while done < n_boot:
+            m = min(batch, n_boot - done)
+            idx = rng.integers(0, n, size=(m, n))
+            sum_a[done : done + m] += xa[s][idx].sum(axis=1)
+            sum_b[done : done + m] += xb[s][idx].sum(axis=1)
+            done += m
+    diffs = (sum_a - sum_b) / n_units
+    q = [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100]
+    d_lo, d_hi = np.percentile(diffs, q)
+    if (sum_b > 0).all():
+        r_lo, r_hi = np.percentile(sum_a / sum_b, q)
+    else:
+        r_lo = r_hi = float("nan")
+    below = int((diffs <= 0).sum())
+    above = int((diffs >= 0).sum())
+    p = min(1.0, 2.0 * (1 + min(below, above)) / (n_boot + 1))
+    mean_a = float(sum(xa[s].sum() for s in seeds) / n_units)
+    mean_b = float(sum(xb[s].sum() for s in seeds) / n_units)
+    return {
+        "mean_a": mean_a,
+        "mean_b": mean_b,
+        "diff": mean_a - mean_b,
+        "diff_low": float(d_lo),
+        "diff_high": float(d_hi),
+        "ratio": mean_a / mean_b if mean_b > 0 else float("nan"),
+        "ratio_low": float(r_lo),
+        "ratio_high": float(r_hi),
+        "p": float(p),
+        "n_units": int(n_units),
+        "n_seeds": len(seeds),
+        "n_boot": int(n_boot),
+    }
+
+
+def holm(p: ArrayLike) -> NDArray[np.float64]:
+    """Holm's step-down adjusted p-values (same order as ``p``): the i-th smallest times
+    (m - i), made non-decreasing, at most 1. Controls the family-wise error rate."""
+    x = np.asarray(p, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"p: expected a non-empty 1-D array, got shape {x.shape}")
+    if not (np.isfinite(x).all() and (x >= 0).all() and (x <= 1).all()):
+        raise ValueError("p: p-values must lie in [0, 1]")
+    order = np.argsort(x, kind="stable")
+    m = x.size
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * x[order]))
+    out = np.empty(m)
+    out[order] = adj
+    return out
