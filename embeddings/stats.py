@@ -97,6 +97,42 @@ class BootstrapResult:
         return out
 
 
+def _resampled_sums(
+    strata: list[tuple[NDArray[np.float64], NDArray[np.float64]]],
+    n_boot: int,
+    rng: np.random.Generator,
+    batch: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """float (n_boot,) sums of a and of b over resampled units: each resample draws, within every
+    stratum (a, b aligned), that stratum's units with replacement (memory: batch * n int64)."""
+    sum_a = np.zeros(n_boot)
+    sum_b = np.zeros(n_boot)
+    for xa, xb in strata:  # stratum by stratum: each keeps its own number of units
+        n = xa.size
+        done = 0
+        while done < n_boot:
+            m = min(batch, n_boot - done)
+            idx = rng.integers(0, n, size=(m, n))
+            sum_a[done : done + m] += xa[idx].sum(axis=1)
+            sum_b[done : done + m] += xb[idx].sum(axis=1)
+            done += m
+    return sum_a, sum_b
+
+
+def _percentile_intervals(
+    sum_a: NDArray[np.float64], sum_b: NDArray[np.float64], n_units: int, confidence: float
+) -> tuple[float, float, float, float]:
+    """Percentile intervals (diff_low, diff_high, ratio_low, ratio_high) of the resampled mean
+    difference and ratio; the ratio's are nan when a resample has sum_b = 0."""
+    q = [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100]
+    d_lo, d_hi = np.percentile((sum_a - sum_b) / n_units, q)
+    if (sum_b > 0).all():
+        r_lo, r_hi = np.percentile(sum_a / sum_b, q)
+    else:
+        r_lo = r_hi = float("nan")
+    return float(d_lo), float(d_hi), float(r_lo), float(r_hi)
+
+
 def paired_bootstrap(
     a: ArrayLike,
     b: ArrayLike,
@@ -123,25 +159,9 @@ def paired_bootstrap(
     if not isinstance(n_boot, int | np.integer) or n_boot < 100:
         raise ValueError(f"n_boot must be an int >= 100, got {n_boot}")
     conf = _check_confidence(confidence)
-    rng = check_random_state(random_state)
+    sum_a, sum_b = _resampled_sums([(x, y)], n_boot, check_random_state(random_state), batch)
     n = x.size
-    diffs = np.empty(n_boot)
-    ratios = np.empty(n_boot)
-    done = 0
-    while done < n_boot:
-        m = min(batch, n_boot - done)
-        idx = rng.integers(0, n, size=(m, n))
-        ma, mb = x[idx].mean(axis=1), y[idx].mean(axis=1)
-        diffs[done : done + m] = ma - mb
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios[done : done + m] = np.where(mb > 0, ma / np.where(mb > 0, mb, 1.0), np.nan)
-        done += m
-    q = [(1 - conf) / 2 * 100, (1 + conf) / 2 * 100]
-    d_lo, d_hi = np.percentile(diffs, q)
-    if np.isnan(ratios).any():
-        r_lo = r_hi = float("nan")
-    else:
-        r_lo, r_hi = np.percentile(ratios, q)
+    d_lo, d_hi, r_lo, r_hi = _percentile_intervals(sum_a, sum_b, n, conf)
     mean_a, mean_b = float(x.mean()), float(y.mean())
     return BootstrapResult(
         mean_a=mean_a,
@@ -240,29 +260,14 @@ def pooled_paired_bootstrap(
             )
     if not isinstance(n_boot, int | np.integer) or n_boot < 100:
         raise ValueError(f"n_boot must be an int >= 100, got {n_boot}")
-    if not 0.0 < float(confidence) < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    rng = check_random_state(random_state)
+    _check_confidence(confidence)
     seeds = sorted(xa)
     n_units = sum(xa[s].size for s in seeds)
-    sum_a = np.zeros(n_boot)
-    sum_b = np.zeros(n_boot)
-    for s in seeds:  # seed by seed: each stratum keeps its own number of users
-        n = xa[s].size
-        done = 0
-        while done < n_boot:
-            m = min(batch, n_boot - done)
-            idx = rng.integers(0, n, size=(m, n))
-            sum_a[done : done + m] += xa[s][idx].sum(axis=1)
-            sum_b[done : done + m] += xb[s][idx].sum(axis=1)
-            done += m
+    sum_a, sum_b = _resampled_sums(
+        [(xa[s], xb[s]) for s in seeds], n_boot, check_random_state(random_state), batch
+    )
+    d_lo, d_hi, r_lo, r_hi = _percentile_intervals(sum_a, sum_b, n_units, float(confidence))
     diffs = (sum_a - sum_b) / n_units
-    q = [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100]
-    d_lo, d_hi = np.percentile(diffs, q)
-    if (sum_b > 0).all():
-        r_lo, r_hi = np.percentile(sum_a / sum_b, q)
-    else:
-        r_lo = r_hi = float("nan")
     below = int((diffs <= 0).sum())
     above = int((diffs >= 0).sum())
     p = min(1.0, 2.0 * (1 + min(below, above)) / (n_boot + 1))

@@ -107,6 +107,19 @@ def test_unequal_seeds_pool_by_units():
     assert r["mean_a"] == pytest.approx(0.75) and r["diff"] == pytest.approx(0.75)
 
 
+def test_one_seed_pooled_is_the_plain_paired_bootstrap():
+    """The pooled bootstrap with one stratum is embeddings.stats.paired_bootstrap: same draws,
+    same intervals (they share the resampling code)."""
+    from embeddings.stats import paired_bootstrap
+
+    a, b = _hits(0.09, 11).astype(float), _hits(0.05, 12).astype(float)
+    pooled = ts.pooled_bootstrap({0: a}, {0: b}, n_boot=3_000, random_state=4, batch=500)
+    plain = paired_bootstrap(a, b, n_boot=3_000, random_state=4, batch=500).as_dict()
+    for key in ("mean_a", "mean_b", "diff", "diff_low", "diff_high", "ratio_low", "ratio_high"):
+        assert pooled[key] == pytest.approx(plain[key], abs=1e-12), key
+    assert pooled["n_units"] == plain["n"] == N_USERS
+
+
 def test_same_seed_same_interval():
     d = _per_user(lift=0.01)
     a = {s: t["lifted"].to_numpy() for s, t in d.items()}
