@@ -10,8 +10,8 @@ import pytest
 from embeddings.datasets import Interactions, ItemSideInfo
 from embeddings.eges import BGE, EGES, GES
 from embeddings.eges.kernels import _center_update, _hidden
-from embeddings.eges.models import _as_graph
 from embeddings.graph import ItemGraph
+from embeddings.inputs import graph_from_data
 from embeddings.sessions import build_sessions
 from embeddings.validate import spawn_seeds
 from embeddings.walks import generate_walks
@@ -185,7 +185,7 @@ def test_deterministic_with_one_worker_and_seed_matters(small):
 def test_fit_from_interactions_matches_fit_walks(synthetic_small):
     m = BGE(**SMALL, random_state=2)
     emb = m.fit(synthetic_small.interactions)
-    graph = _as_graph(synthetic_small.interactions, None, None, True)
+    graph = graph_from_data(synthetic_small.interactions, None, None, True)
     walks = generate_walks(
         graph, num_walks=4, walk_length=20, random_state=spawn_seeds(2, 2)[0], progress=False
     )

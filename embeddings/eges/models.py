@@ -39,29 +39,6 @@ _CHUNKS_PER_WORKER = 8
 _MAX_ALPHA = 1.0
 
 
-def _as_graph(
-    data: Interactions | Sessions | ItemGraph,
-    min_rating: float | None,
-    session_gap: int | None,
-    directed: bool,
-    graph_window: int = 1,
-    distance_weighting: str = "uniform",
-    popularity_exponent: float = 0.0,
-) -> ItemGraph:
-    """The item graph to walk: given, or built from sessions by ``trainers.graph_from_data``
-    (weight A->B = times B directly follows A, or within ``graph_window`` steps;
-    ``directed=False`` stores transitions both ways)."""
-    return graph_from_data(
-        data,
-        min_rating,
-        session_gap,
-        directed,
-        graph_window,
-        distance_weighting,
-        popularity_exponent,
-    )
-
-
 class _SideInfoSkipGram(TrainerBase):
     """Shared implementation of BGE / GES / EGES (see the module docstring).
 
@@ -151,7 +128,7 @@ class _SideInfoSkipGram(TrainerBase):
     def walks(self, data: Interactions | Sessions | ItemGraph) -> Walks:
         """The walks ``fit`` trains on: ``embeddings.walks.generate_walks`` with ``num_walks``,
         ``walk_length``, ``p``, ``q``, ``workers`` over the item graph of ``data``."""
-        graph = _as_graph(
+        graph = graph_from_data(  # given, or built from sessions (weight A->B: B follows A)
             data,
             self.min_rating,
             self.session_gap,
