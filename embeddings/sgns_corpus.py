@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from embeddings import sgns_kernels as K
-from embeddings.word2vec_vocab import scan_corpus_file
+from embeddings.word2vec_vocab import _COMPRESSED, MAX_DENSE_ID, scan_corpus_file
 
 __all__ = [
     "BLOCK_TOKENS",
@@ -257,6 +257,22 @@ def _grown(arr: NDArray, used: int, size: int) -> NDArray:
     return out
 
 
+def _first_problem(path: Path) -> str:
+    """Where a corpus file the compiled scan refused goes wrong, for the error message: the
+    first line holding a token that is not a canonical id in [0, 2**24), or why else
+    (compressed, no token). Read line by line, on the error path only."""
+    if path.suffix.lower() in _COMPRESSED:
+        return f"compressed ({path.suffix})"
+    with open(path, "rb") as fh:
+        for no, line in enumerate(fh, start=1):
+            for tok in line.split():  # bytes.split: ASCII whitespace
+                canonical = tok.isdigit() and (tok == b"0" or not tok.startswith(b"0"))
+                if not (canonical and int(tok) < MAX_DENSE_ID):
+                    shown = tok[:40].decode("utf-8", errors="replace")
+                    return f"line {no}: token {shown!r} is not an id"
+    return "no token"
+
+
 def corpus_from_file(
     path: str | os.PathLike, min_count: int = 1, block_bytes: int = FILE_BLOCK_BYTES
 ) -> IdCorpus:
@@ -272,8 +288,8 @@ def corpus_from_file(
     vocab = scan_corpus_file(p)
     if vocab is None:
         raise ValueError(
-            f"corpus file {p}: the numba trainer reads integer ids in [0, 2**24) separated by "
-            "ASCII whitespace only (use trainer='gensim' for other tokens)"
+            f"corpus file {p}: {_first_problem(p)}; the numba trainer reads integer ids in "
+            "[0, 2**24) separated by ASCII whitespace only (use trainer='gensim' for other tokens)"
         )
     ids, row_counts, row_of_type = _rows_by_count(vocab.ids, vocab.counts, min_count)
     if ids.size == 0:

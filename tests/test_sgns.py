@@ -222,8 +222,21 @@ def test_bad_input_raises_value_errors_naming_the_problem(tmp_path):
         SkipGram(trainer="numba", sg=0).fit_sequences([np.array([1, 2])])
     words = tmp_path / "words.txt"
     words.write_text("a b c\n")
-    with pytest.raises(ValueError, match="integer ids"):
+    with pytest.raises(ValueError, match="line 1: token 'a' is not an id.*integer ids"):
         SkipGram(trainer="numba", progress=False).fit_sequences(words)
+    for body, where in [
+        ("1 2 3\n4 5\n6 x7 8\n", "line 3: token 'x7'"),
+        ("1 2\n3 007\n", "line 2: token '007'"),  # not canonical: gensim's vocabulary differs
+        (f"1 {2**24}\n", f"line 1: token '{2**24}'"),  # beyond the dense id range
+    ]:
+        bad = tmp_path / "bad.txt"
+        bad.write_text(body)
+        with pytest.raises(ValueError, match=where):
+            SkipGram(trainer="numba", progress=False).fit_sequences(bad)
+    gz = tmp_path / "walks.txt.gz"
+    gz.write_bytes(b"\x1f\x8b")
+    with pytest.raises(ValueError, match=r"compressed \(\.gz\)"):
+        SkipGram(trainer="numba", progress=False).fit_sequences(gz)
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     with pytest.raises(ValueError, match="is empty"):
