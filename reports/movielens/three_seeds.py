@@ -103,7 +103,7 @@ def summary_markdown(d: pd.DataFrame, base: pd.DataFrame) -> str:
         f"| popularity | | | {_interval(base['popularity'])} | 1.00 | {pop / knn:.2f} | | |"
     )
     lines.append(
-        f"| item-kNN (cosine, last item) | | | {_interval(base['itemknn'])} | {knn / pop:.2f} "
+        f"| item-kNN (similarity and query mode chosen on validation) | | | {_interval(base['itemknn'])} | {knn / pop:.2f} "
         "| 1.00 | | |"
     )
     return "\n".join(lines)
