@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from embeddings import sgns_kernels as K
+from embeddings.validate import check_corpus_file
 from embeddings.word2vec_vocab import _COMPRESSED, MAX_DENSE_ID, scan_corpus_file
 
 __all__ = [
@@ -280,11 +281,7 @@ def corpus_from_file(
     whitespace, e.g. from ``embeddings.walks.walks_to_corpus_file``), counted by
     :func:`embeddings.word2vec_vocab.scan_corpus_file` and parsed in compiled code block by
     block for every epoch (the file is never held)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"corpus file {p} does not exist")
-    if p.stat().st_size == 0:
-        raise ValueError(f"corpus file {p} is empty")
+    p = check_corpus_file(path)
     vocab = scan_corpus_file(p)
     if vocab is None:
         raise ValueError(

@@ -6,6 +6,8 @@ for unknown ids) with a message naming the problem. Cast and validate here, nowh
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -190,3 +192,13 @@ def spawn_seeds(random_state: Any, n: int) -> list[int]:
     else:
         seq = np.random.SeedSequence(random_state)
     return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in seq.spawn(n)]
+
+
+def check_corpus_file(path: str | os.PathLike) -> Path:
+    """``path`` as a ``Path``; ``ValueError`` when it is not an existing file or is empty."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"corpus file {p} does not exist")
+    if p.stat().st_size == 0:
+        raise ValueError(f"corpus file {p} is empty")
+    return p

@@ -52,7 +52,6 @@ import os
 import platform
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,7 +59,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from embeddings.params import SkipGramParams
 from embeddings.types import Embeddings
-from embeddings.validate import as_ids, describe_values, spawn_seeds
+from embeddings.validate import as_ids, check_corpus_file, describe_values, spawn_seeds
 from embeddings.word2vec_corpus import (
     MAX_SEQUENCE_TOKENS,
     BlockCorpus,
@@ -224,12 +223,7 @@ class SkipGram:
         seed = spawn_seeds(self.random_state, 1)[0] % (2**31 - 1)
         corpus_file: str | None = None
         if isinstance(sequences, str | os.PathLike):
-            path = Path(sequences)
-            if not path.is_file():
-                raise ValueError(f"corpus file {path} does not exist")
-            if path.stat().st_size == 0:
-                raise ValueError(f"corpus file {path} is empty")
-            corpus_file = str(path)
+            corpus_file = str(check_corpus_file(sequences))
         if self.trainer == "numba":
             return self._fit_numba(sequences, params, int(seed), meta, all_ids)
         from embeddings.word2vec_gensim import fit_gensim  # imports gensim
