@@ -204,3 +204,47 @@ def test_study_names_of_the_runner_parse():
         "0123abcd",
     )
     assert ts.parse_study_name("something-else") is None
+
+
+def _seed_outputs(methods, pop=0.05, knn=0.08, seed=0):
+    """One seed's (rows, baselines, per-user) as ``validation_protocol.py`` writes them."""
+    users = pd.DataFrame(
+        {
+            **{m: _hits(r, seed + i) for i, (m, r) in enumerate(methods.items())},
+            "popularity": _hits(pop, 100 + seed),
+            "itemknn": _hits(knn, 200 + seed),
+        },
+        index=pd.Index(np.arange(N_USERS), name="user_id"),
+    )
+    rows = pd.DataFrame({"method": list(methods), "test": [users[m].mean() for m in methods]})
+    base = {"popularity": users["popularity"].mean(), "itemknn_test": users["itemknn"].mean()}
+    return rows, base, users
+
+
+def test_a_rerun_replaces_its_methods_and_keeps_the_rest():
+    old = _seed_outputs({"a": 0.05, "deepwalk": 0.04, "c": 0.07})
+    new = _seed_outputs({"deepwalk": 0.09, "d": 0.06})
+    new[2]["deepwalk"] = _hits(0.09, 77)  # a column the first run never had
+    rows, base, users = ts.apply_rerun(old, new, seed=0)
+    assert list(rows["method"]) == ["a", "deepwalk", "c", "d"]  # the first run's order
+    assert list(users.columns) == ["a", "deepwalk", "c", "d", "popularity", "itemknn"]
+    pd.testing.assert_series_equal(users["deepwalk"], new[2]["deepwalk"])
+    pd.testing.assert_series_equal(users["a"], old[2]["a"])
+    assert rows.set_index("method").loc["deepwalk", "test"] == new[0]["test"].iloc[0]
+    d, b = ts.seed_table([0], {0: (rows, base, users)})
+    assert list(d["seed"]) == [0] * 4 and b["itemknn"].item() == old[1]["itemknn_test"]
+
+
+def test_a_rerun_on_another_split_is_refused():
+    old = _seed_outputs({"a": 0.05})
+    rows, base, users = _seed_outputs({"a": 0.06})
+    with pytest.raises(ValueError, match="popularity test figure"):
+        ts.apply_rerun(old, (rows, {**base, "popularity": 0.051}, users), seed=3)
+    flipped = users.copy()
+    flipped.loc[flipped.index[:2], "itemknn"] = 1 - flipped["itemknn"].iloc[:2]
+    same_mean = {**base, "itemknn_test": flipped["itemknn"].mean()}
+    old2 = (old[0], same_mean, old[2])
+    with pytest.raises(ValueError, match="per-user itemknn hits differ"):
+        ts.apply_rerun(old2, (rows, same_mean, flipped), seed=3)
+    with pytest.raises(ValueError, match="test users differ"):
+        ts.apply_rerun(old, (rows, base, users.iloc[1:]), seed=3)

@@ -64,21 +64,77 @@ def _interval(x: pd.Series) -> str:
     return f"{m:.3f} [{m - h:.3f}, {m + h:.3f}]"
 
 
-def seed_table(seeds: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-seed rows of validation_protocol_s{seed}.csv with popularity / item-kNN beside."""
+def read_seed(
+    seed: int, prefix: str = "validation_protocol", folder: Path = HERE
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+    """One seed's outputs of ``validation_protocol.py``: the method rows (``{prefix}_s{seed}.csv``),
+    the baselines (``.json``) and the per-user hits (``_users.csv`` indexed by user_id; None when
+    absent)."""
+    rows = pd.read_csv(folder / f"{prefix}_s{seed}.csv")
+    base = json.loads((folder / f"{prefix}_s{seed}.json").read_text())
+    f = folder / f"{prefix}_s{seed}_users.csv"
+    users = pd.read_csv(f).set_index("user_id").sort_index() if f.exists() else None
+    return rows, base, users
+
+
+def _baselines(base: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        "popularity": float(base["popularity"]),
+        "itemknn": float(base.get("itemknn_test", base.get("itemknn_i2i"))),
+    }
+
+
+def apply_rerun(
+    old: tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None],
+    new: tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None],
+    seed: int,
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+    """One seed's outputs where the methods of a later run (``new``: some methods searched
+    again on the same split) replace their rows and per-user columns in ``old``. The two runs
+    must share the split: the same popularity and item-kNN figures and, per user, the same
+    baseline hits (``ValueError`` naming the difference otherwise). Rows keep ``old``'s order;
+    a method only ``new`` has is appended."""
+    (o_rows, o_base, o_users), (n_rows, n_base, n_users) = old, new
+    ob, nb = _baselines(o_base), _baselines(n_base)
+    for k in ob:
+        if not np.isclose(ob[k], nb[k], rtol=0, atol=1e-12):
+            raise ValueError(
+                f"seed {seed}: the rerun's {k} test figure {nb[k]:.6f} differs from the first "
+                f"run's {ob[k]:.6f}: not the same split or baseline"
+            )
+    if (o_users is None) != (n_users is None):
+        raise ValueError(f"seed {seed}: only one of the two runs has per-user figures")
+    users = None
+    if o_users is not None and n_users is not None:
+        if not o_users.index.equals(n_users.index):
+            raise ValueError(f"seed {seed}: the rerun's test users differ from the first run's")
+        for b in BASELINES:
+            if b in o_users and b in n_users and not o_users[b].equals(n_users[b]):
+                raise ValueError(f"seed {seed}: the rerun's per-user {b} hits differ")
+        methods = [c for c in (*o_users.columns, *n_users.columns) if c not in BASELINES]
+        cols = [*dict.fromkeys(methods), *(b for b in BASELINES if b in o_users)]
+        users = pd.DataFrame(
+            {c: (n_users[c] if c in n_users else o_users[c]) for c in cols}, index=o_users.index
+        )
+    replaced = set(n_rows["method"])
+    order = dict.fromkeys([*o_rows["method"], *n_rows["method"]])
+    rows = pd.concat([(n_rows if m in replaced else o_rows).query("method == @m") for m in order])
+    return rows.reset_index(drop=True), o_base, users
+
+
+def seed_table(
+    seeds: Sequence[int],
+    tables: Mapping[int, tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-seed method rows (``tables``, default ``read_seed`` of each seed) with popularity /
+    item-kNN beside."""
     rows, base = [], []
     for s in seeds:
-        d = pd.read_csv(HERE / f"validation_protocol_s{s}.csv")
-        j = json.loads((HERE / f"validation_protocol_s{s}.json").read_text())
+        d, j, _ = tables[s] if tables is not None else read_seed(s)
+        d = d.copy()
         d["seed"] = s
         rows.append(d)
-        base.append(
-            {
-                "seed": s,
-                "popularity": j["popularity"],
-                "itemknn": j.get("itemknn_test", j.get("itemknn_i2i")),
-            }
-        )
+        base.append({"seed": s, **_baselines(j)})
     return pd.concat(rows, ignore_index=True), pd.DataFrame(base)
 
 
@@ -226,10 +282,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--journal", default=None, help="the run's search journal (.log)")
     ap.add_argument("--n-boot", type=int, default=10_000, help="pooled bootstrap resamples")
+    ap.add_argument(
+        "--rerun",
+        default=None,
+        metavar="PREFIX",
+        help="methods searched again: PREFIX_s{seed}.csv / .json / _users.csv (validation_protocol"
+        ".py --out PREFIX_s{seed}.csv) replace those methods' rows and per-user columns",
+    )
+    ap.add_argument(
+        "--history-name", default="search_history", help="name of the history CSV / plot"
+    )
     args = ap.parse_args(argv)
-    d, base = seed_table(args.seeds)
+    tables = {s: read_seed(s) for s in args.seeds}
+    if args.rerun:
+        tables = {s: apply_rerun(t, read_seed(s, args.rerun), s) for s, t in tables.items()}
+    d, base = seed_table(args.seeds, tables)
     (HERE / "three_seeds_table.md").write_text(summary_markdown(d, base) + "\n")
-    per_user = read_per_user(args.seeds)
+    users = {s: t[2] for s, t in tables.items()}
+    per_user = None if any(u is None for u in users.values()) else users
     if per_user is not None:
         pooled = pooled_table(per_user, n_boot=args.n_boot)
         pooled.to_csv(HERE / "three_seeds_pooled.csv", index=False)
@@ -246,9 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         hist = search_history(args.journal, sorted(set(d["method"])))
         keep = ["method", "seed", "number", "value", "best_so_far", "state"]
         keep += [c for c in hist.columns if c.startswith("params_")]
-        hist[keep].to_csv(HERE / "search_history.csv", index=False)
+        hist[keep].to_csv(HERE / f"{args.history_name}.csv", index=False)
         (HERE / "plots").mkdir(exist_ok=True)
-        plot_search(hist).savefig(HERE / "plots" / "search_history.png", dpi=110)
+        plot_search(hist).savefig(HERE / "plots" / f"{args.history_name}.png", dpi=110)
     return 0
 
 
