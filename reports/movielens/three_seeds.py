@@ -3,6 +3,11 @@ outputs of ``validation_protocol.py`` and, given the run's search journal, every
 validation figure and the search-history plot. Writes beside this file:
 
     python reports/movielens/three_seeds.py [--journal search.journal.log]
+    python reports/movielens/three_seeds.py --rerun validation_protocol_r3   # round 3's merge
+
+``--rerun PREFIX``: some methods searched again on the same split (``validation_protocol.py
+--out PREFIX_s{seed}.csv``) replace their rows and per-user columns; refused when popularity or
+item-kNN differ per user (not the same split).
 
 ``three_seeds_table.md`` (test HR@10 mean and 95% t-interval over the seeds, the ratio to
 popularity and to item-kNN, the per-seed paired-bootstrap verdicts), ``search_history.csv`` and
