@@ -280,7 +280,7 @@ def compare_with_brp(
             "knn_recall_high", "n_sample", "n_users", "users_served", "candidates_per_user",
             "bucket_collisions", "n_tables", "k", "skipped"]  # fmt: skip
     out = pd.DataFrame(rows).reindex(columns=cols + [c for c in ("exact_all",) if exact_all])
-    out["skipped"] = out["skipped"].fillna("")
+    out["skipped"] = out["skipped"].astype(object).fillna("")  # all-NaN (float) when none skipped
     logger.info(
         "compare_with_brp (%d of %d users graded): %s",
         size,
