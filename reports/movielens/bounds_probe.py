@@ -33,7 +33,18 @@ def main(argv: list[str]) -> int:
     from recall.experiment.train import train_method
     from recall.experiment.validation import modes_of
 
-    seed, variants = int(argv[0]), json.loads(argv[1])
+    if len(argv) != 2:
+        raise SystemExit("usage: bounds_probe.py SEED 'JSON list of parameter changes'")
+    try:
+        seed, variants = int(argv[0]), json.loads(argv[1])
+    except ValueError as e:
+        raise SystemExit(
+            f"bounds_probe.py: SEED must be an integer and the changes a JSON list: {e}"
+        )
+    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+        raise SystemExit(
+            f"bounds_probe.py: the changes must be a JSON list of objects, got {argv[1]!r}"
+        )
     raw = (cfg := load_config(ROOT / "configs" / "movielens.toml")).raw
     data = load_data(raw["data"], seed)
     train, valid, _ = split_validation(data.interactions, raw["split"], seed)
