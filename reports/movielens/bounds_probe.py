@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
     except ValueError as e:
         raise SystemExit(
             f"bounds_probe.py: SEED must be an integer and the changes a JSON list: {e}"
-        )
+        ) from e
     if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
         raise SystemExit(
             f"bounds_probe.py: the changes must be a JSON list of objects, got {argv[1]!r}"
