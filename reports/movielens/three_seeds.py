@@ -77,9 +77,12 @@ def read_seed(
     absent)."""
     rows = pd.read_csv(folder / f"{prefix}_s{seed}.csv")
     base = json.loads((folder / f"{prefix}_s{seed}.json").read_text())
-    f = folder / f"{prefix}_s{seed}_users.csv"
-    users = pd.read_csv(f).set_index("user_id").sort_index() if f.exists() else None
-    return rows, base, users
+    return rows, base, _read_users(folder / f"{prefix}_s{seed}_users.csv")
+
+
+def _read_users(f: Path) -> pd.DataFrame | None:
+    """A per-user file indexed by user_id, sorted; None when it does not exist."""
+    return pd.read_csv(f).set_index("user_id").sort_index() if f.exists() else None
 
 
 def _baselines(base: Mapping[str, Any]) -> dict[str, float]:
@@ -123,7 +126,8 @@ def apply_rerun(
         )
     replaced = set(n_rows["method"])
     order = dict.fromkeys([*o_rows["method"], *n_rows["method"]])
-    rows = pd.concat([(n_rows if m in replaced else o_rows).query("method == @m") for m in order])
+    picked = [(n_rows if m in replaced else o_rows) for m in order]
+    rows = pd.concat([t[t["method"] == m] for t, m in zip(picked, order, strict=True)])
     return rows.reset_index(drop=True), o_base, users
 
 
@@ -212,13 +216,8 @@ def plot_search(history: pd.DataFrame) -> object:
 def read_per_user(seeds: Sequence[int], folder: Path = HERE) -> dict[int, pd.DataFrame] | None:
     """Per seed, ``validation_protocol_s{seed}_users.csv`` indexed by user_id (one column per
     method, ``popularity`` and ``itemknn``); None when a seed has no such file."""
-    out = {}
-    for s in seeds:
-        f = folder / f"validation_protocol_s{s}_users.csv"
-        if not f.exists():
-            return None
-        out[int(s)] = pd.read_csv(f).set_index("user_id").sort_index()
-    return out
+    out = {int(s): _read_users(folder / f"validation_protocol_s{s}_users.csv") for s in seeds}
+    return None if any(u is None for u in out.values()) else out
 
 
 def pooled_table(
