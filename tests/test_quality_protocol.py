@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -293,6 +295,36 @@ def test_tune_node_classification_uses_validation_fold():
     assert "micro_f1" in res.best_attrs
 
 
+def test_tune_node_classification_grid_visits_every_point_once():
+    lg = _two_cliques()
+    fit, valid, _ = split_labelled_nodes(lg.labels, lg.node_ids, 0.5, 0.3, random_state=0)
+    grid = {"p": {"choices": [0.5, 2.0]}, "q": {"choices": [1.0, 4.0]}}
+    fixed = {"dim": 8, "num_walks": 3, "walk_length": 10, "epochs": 1}
+    args = ("node2vec", lg.graph, lg.labels, lg.node_ids, fit, valid)
+    kw = {"space": grid, "fixed": fixed, "sampler": "grid", "classifier": "select"}
+    res = tune_node_classification(*args, n_trials=None, random_state=3, **kw)
+    h = res.history
+    # the whole grid, each point once, however many trials were asked (None = the grid)
+    points = set(zip(h["params_p"], h["params_q"], strict=True))
+    assert len(h) == 4 and points == {(0.5, 1.0), (0.5, 4.0), (2.0, 1.0), (2.0, 4.0)}
+    assert res.best_value == h["value"].max()
+    # each trial chose its classifier on the same fold: C from select_classifier's grid
+    assert res.best_attrs["C"] in (1.0, 10.0, 100.0) and "standardise" in res.best_attrs
+    assert res.objective.endswith("(classifier chosen on it)")
+    again = tune_node_classification(*args, n_trials=10, random_state=3, **kw)
+    assert list(again.history["value"]) == list(h["value"])  # seeded order, seeded trainers
+    with pytest.raises(ValueError, match="ranges: \\['window'\\]"):
+        tune_node_classification(
+            *args, space={**grid, "window": {"int": [2, 5]}}, n_trials=2, sampler="grid"
+        )
+    with pytest.raises(ValueError, match="initial settings are for TPE"):
+        tune_node_classification(*args, space=grid, sampler="grid", initial=[{"p": 0.5}])
+    with pytest.raises(ValueError, match="sampler must be"):
+        tune_node_classification(*args, space=grid, sampler="random")
+    with pytest.raises(ValueError, match="classifier must be"):
+        tune_node_classification(*args, space=grid, classifier="svm")
+
+
 def test_side_info_classification_marks_the_leak(synthetic_small):
     from embeddings.evaluation import side_info_classification, trained_side_fields
     from embeddings.types import Embeddings
@@ -429,6 +461,33 @@ def test_quality_bench_node_stages_tiny(tmp_path, monkeypatch):
     assert set(nc["setting"]) == {"defaults", "tuned", "defaults" + chosen, "tuned" + chosen}
     assert (nc["n_seeds"] == 2).all() and nc["value"].between(0, 1).all()
     assert (out / "search" / "cliques__deepwalk.json").is_file()
+
+
+def test_quality_bench_node_pq_grid_tiny(tmp_path, monkeypatch):
+    """``--node-pq-grid``: node2vec's p, q grid per graph, its row in the final beside the
+    defaults (DeepWalk has no p, q and is not searched)."""
+    import embeddings.datasets.graphs as graphs
+    from recall.bench import quality, quality_search
+
+    monkeypatch.setattr(graphs, "load_labelled_graph", lambda name, root=None: _two_cliques())
+    monkeypatch.setattr(quality_search, "PQ_GRID", {"p": {"choices": [0.5, 2.0]},
+                                                    "q": {"choices": [2.0]}})  # fmt: skip
+    cfg = dict(quality.CONFIGS["quick"])
+    cfg.update(rec_datasets=[], node_datasets=["cliques"], seeds=[0])
+    monkeypatch.setitem(quality.CONFIGS, "quick", cfg)
+    out = tmp_path / "q"
+    df = quality.main(
+        ["--quick", "--out", str(out), "--cache", str(tmp_path / "c"), "--methods", "deepwalk",
+         "node2vec", "--node-search", "cliques", "--node-pq-grid", "--stage", "search",
+         "--stage", "final"]
+    )  # fmt: skip
+    hist = pd.read_csv(out / "search" / "cliques__node2vec-pq-grid.csv")
+    assert sorted(hist["params_p"]) == [0.5, 2.0] and set(hist["params_q"]) == {2.0}
+    assert not (out / "search" / "cliques__deepwalk.json").exists()
+    n2v = df[(df["section"] == "node_classification") & (df["method"] == "node2vec")]
+    assert "tuned (p, q grid)" in set(n2v["setting"])
+    tuned = json.loads(n2v[n2v["setting"] == "tuned (p, q grid)"]["params"].iloc[0])
+    assert tuned["q"] == 2.0 and tuned["p"] in (0.5, 2.0)
 
 
 def test_quality_bench_refuses_a_busy_machine_unless_allowed(tmp_path, monkeypatch):

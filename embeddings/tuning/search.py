@@ -129,23 +129,42 @@ def tune_node_classification(
     fixed: Mapping[str, Any] | None = None,
     metric: str = "macro_f1",
     initial: Any = None,
+    sampler: str = "tpe",
+    classifier: str = "papers",
 ) -> TuneResult:
     """Search ``method`` (deepwalk / node2vec) on a labelled graph's validation fold.
 
     ``fit_nodes`` / ``valid_nodes`` from ``evaluation.split_labelled_nodes`` (the test nodes stay
     out); each trial embeds the whole graph (unsupervised) and scores ``metric`` (``macro_f1`` or
     ``micro_f1``) of the classifier fit on ``fit_nodes`` on ``valid_nodes``.
+
+    ``classifier``: ``"papers"`` (one-vs-rest logistic regression, C = 1, raw vectors) or
+    ``"select"`` (C and feature scaling chosen per trial by ``select_classifier`` on the same
+    fold; the trial records ``C`` and ``standardise``). ``sampler``: ``"tpe"``, or ``"grid"``
+    when every parameter of ``space`` is a ``choices`` list (e.g. the node2vec paper's p, q in
+    {0.25, 0.5, 1, 2, 4}): every point once, in a seeded order, ``n_trials`` capped at the grid.
     """
-    from embeddings.evaluation import node_classification_holdout
+    from embeddings.evaluation import node_classification_holdout, select_classifier
 
     if metric not in ("macro_f1", "micro_f1"):
         raise ValueError(f"metric must be macro_f1 or micro_f1, got {metric!r}")
+    if classifier not in ("papers", "select"):
+        raise ValueError(f"classifier must be 'papers' or 'select', got {classifier!r}")
     space = default_space(method, "nodes") if space is None else space
+    other = "micro_f1" if metric == "macro_f1" else "macro_f1"
 
     def objective(params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         emb = make_trainer(method, params, random_state).fit(graph)
+        if classifier == "select":
+            chosen, table = select_classifier(
+                emb, labels, node_ids, fit_nodes, valid_nodes, metric=metric
+            )
+            row = table[
+                (table["C"] == chosen["C"]) & (table["standardise"] == chosen["standardise"])
+            ]
+            attrs = {other: float(row[other].iloc[0]), "C": chosen["C"]}
+            return chosen[metric], attrs | {"standardise": chosen["standardise"]}
         r = node_classification_holdout(emb, labels, node_ids, fit_nodes, valid_nodes)
-        other = "micro_f1" if metric == "macro_f1" else "macro_f1"
         return float(r[metric]), {other: float(r[other])}
 
     return _run_study(
@@ -158,6 +177,7 @@ def tune_node_classification(
         random_state,
         storage,
         study_name or f"{method}-nodes",
-        f"validation {metric}",
+        f"validation {metric}" + (" (classifier chosen on it)" if classifier == "select" else ""),
         initial,
+        sampler,
     )

@@ -1,5 +1,6 @@
 """The Optuna study every search runs in: ``TuneResult``, storages (journal / sqlite), the seeded
-TPE sampler with its start-up share, the history table and its plot."""
+TPE sampler with its start-up share (or a seeded grid over ``choices`` spaces), the history table
+and its plot."""
 
 from __future__ import annotations
 
@@ -81,10 +82,11 @@ def _run_study(
     study_name: str,
     objective_name: str,
     initial: Any = None,
+    sampler: str = "tpe",
 ) -> TuneResult:
     import optuna
 
-    if n_trials is None and timeout is None:
+    if n_trials is None and timeout is None and sampler != "grid":  # a grid is its own budget
         raise ValueError("give a budget: n_trials and/or timeout (seconds)")
     if n_trials is not None and (not isinstance(n_trials, int | np.integer) or n_trials < 1):
         raise ValueError(f"n_trials must be an int >= 1, got {n_trials}")
@@ -98,15 +100,26 @@ def _run_study(
     clash = set(space) & set(fixed)
     if clash:
         raise ValueError(f"parameters both searched and fixed: {sorted(clash)}")
-    # TPE starts with random draws (Optuna's default: 10) before it models anything: with a
-    # budget of 10-15 trials that is all random search. A third of the budget (3..10) is random.
-    startup = 10 if n_trials is None else max(3, min(10, int(n_trials) // 3))
-    sampler = optuna.samplers.TPESampler(seed=int(random_state), n_startup_trials=startup)
+    if sampler == "grid":
+        grid = _grid(space)
+        if initial:
+            raise ValueError("initial settings are for TPE; a grid visits every point anyway")
+        n_points = int(np.prod([len(v) for v in grid.values()]))
+        n_trials = n_points if n_trials is None else min(int(n_trials), n_points)
+        study_sampler: Any = optuna.samplers.GridSampler(grid, seed=int(random_state))
+    elif sampler == "tpe":
+        # TPE starts with random draws (Optuna's default: 10) before it models anything: with a
+        # budget of 10-15 trials that is all random search. A third of the budget (3..10) is
+        # random.
+        startup = 10 if n_trials is None else max(3, min(10, int(n_trials) // 3))
+        study_sampler = optuna.samplers.TPESampler(seed=int(random_state), n_startup_trials=startup)
+    else:
+        raise ValueError(f"sampler must be 'tpe' or 'grid', got {sampler!r}")
     with _quiet_optuna():  # its "A new study created" INFO line, not the user's logging
         study = optuna.create_study(
             study_name=study_name,
             storage=_storage(storage),
-            sampler=sampler,
+            sampler=study_sampler,
             direction="maximize",
             load_if_exists=True,
         )
@@ -143,6 +156,14 @@ def _run_study(
         study_name=study.study_name,
         objective=objective_name,
     )
+
+
+def _grid(space: Mapping[str, Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """The grid of a space whose every parameter is a ``choices`` list (ValueError otherwise)."""
+    ranged = [name for name, spec in space.items() if "choices" not in spec]
+    if ranged:
+        raise ValueError(f"a grid search needs choices for every parameter; ranges: {ranged}")
+    return {name: list(spec["choices"]) for name, spec in space.items()}
 
 
 def _history(study: Any) -> pd.DataFrame:

@@ -109,6 +109,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     ap.add_argument("--node-tuned-on", default=None, help="graph whose search the others reuse")
     ap.add_argument(
+        "--node-pq-grid",
+        action="store_true",
+        help="search node2vec's p, q on the paper's grid {0.25..4}^2 per --node-search graph "
+        "(classifier chosen on the validation fold in every trial), not TPE",
+    )
+    ap.add_argument(
         "--skip-defaults",
         nargs="*",
         default=[],
@@ -135,6 +141,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         cfg["node_search"] = [d for d in cfg["node_search"] if d in args.datasets]
     if args.node_search is not None:
         cfg["node_search"] = args.node_search
+    if args.node_pq_grid:
+        cfg["node_search_mode"] = "pq-grid"
     if args.node_tuned_on is not None:
         cfg["node_tuned_on"] = args.node_tuned_on
     if args.trials is not None:

@@ -26,7 +26,13 @@ from embeddings.evaluation import (
 from embeddings.sessions import train_valid_test_split
 from embeddings.stats import mean_ci
 from embeddings.tuning import make_trainer
-from recall.bench.quality_protocol import METRIC, OLD_WALK_DEFAULTS, PUBLISHED_MACRO_F1, rec_data
+from recall.bench.quality_protocol import (
+    METRIC,
+    OLD_WALK_DEFAULTS,
+    PQ_GRID_KEY,
+    PUBLISHED_MACRO_F1,
+    rec_data,
+)
 from recall.bench.quality_search import load_best
 from recall.measure import load_average
 
@@ -58,11 +64,7 @@ def node_final(
             if method not in methods:
                 continue
             settings: list[tuple[str, dict[str, Any]]] = [("defaults", {})]
-            src = cfg["node_tuned_on"]
-            best = load_best(out, f"{src}__{method}")
-            if best is not None:
-                where = "tuned" if ds == src else f"tuned on {src}"
-                settings.append((where, best["best_params"]))
+            settings += _tuned_settings(out, ds, method, cfg["node_tuned_on"])
             fitted: dict[str, pd.DataFrame] = {}
             for setting, params in settings:
                 same = _same_as_defaults(method, params, seed) and "defaults" in fitted
@@ -95,6 +97,21 @@ def node_final(
                 for name, frame in ((setting, v), (setting + CHOSEN, v_sel)):
                     rows += _final_rows(ds, method, name, params, frame)
     return rows
+
+
+def _tuned_settings(out: Path, ds: str, method: str, src: str) -> list[tuple[str, dict[str, Any]]]:
+    """The searched settings a graph's final runs: its own p, q grid (``--node-pq-grid``), its
+    own TPE search, and the TPE search of ``src`` (``--node-tuned-on``) applied unchanged."""
+    found = []
+    for key, where in (
+        (f"{ds}__{method}{PQ_GRID_KEY}", "tuned (p, q grid)"),
+        (f"{src}__{method}", "tuned" if ds == src else f"tuned on {src}"),
+        (f"{ds}__{method}", "tuned"),
+    ):
+        best = load_best(out, key)
+        if best is not None and where not in [w for w, _ in found]:
+            found.append((where, best["best_params"]))
+    return found
 
 
 #: suffix of the rows whose classifier (C, feature scaling) was chosen on the validation fold

@@ -54,6 +54,15 @@ NODE_SPACE = {
     "sample": {"float": [1e-5, 1e-2], "log": True},
     "alpha": {"float": [0.005, 0.05], "log": True},
 }
+#: the node2vec paper's search (Grover & Leskovec 2016, section 4.3): p and q on the grid
+#: {0.25, 0.5, 1, 2, 4}, every other parameter at its default; ``--node-pq-grid`` runs it per
+#: graph with the classifier chosen on the validation fold in every trial
+PQ_GRID = {
+    "p": {"choices": [0.25, 0.5, 1.0, 2.0, 4.0]},
+    "q": {"choices": [0.25, 0.5, 1.0, 2.0, 4.0]},
+}
+#: suffix of a node2vec search key that ran ``PQ_GRID`` (beside the TPE search's key)
+PQ_GRID_KEY = "-pq-grid"
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "full": {

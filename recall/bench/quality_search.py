@@ -23,7 +23,14 @@ from embeddings.tuning import (
     tune,
     tune_node_classification,
 )
-from recall.bench.quality_protocol import NODE_SPACE, REC_WALK_SPACE, rec_data, safe_name
+from recall.bench.quality_protocol import (
+    NODE_SPACE,
+    PQ_GRID,
+    PQ_GRID_KEY,
+    REC_WALK_SPACE,
+    rec_data,
+    safe_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -132,12 +139,13 @@ def run_search(
             logger.warning("skipping %s: %s", ds, exc)
             continue
         fit, valid, _ = split_labelled_nodes(lg.labels, lg.node_ids, random_state=seed)
+        grid = cfg.get("node_search_mode") == "pq-grid"
         for method in ("deepwalk", "node2vec"):
-            if method not in methods:
-                continue
-            key = f"{ds}__{method}"
-            space = dict(node_space)
-            if method == "node2vec":
+            if method not in methods or (grid and method != "node2vec"):
+                continue  # the p, q grid has nothing to search for DeepWalk (p = q = 1)
+            key = f"{ds}__{method}" + (PQ_GRID_KEY if grid else "")
+            space = dict(PQ_GRID if grid else node_space)
+            if method == "node2vec" and not grid:
                 space["p"] = {"float": [0.25, 4.0], "log": True}
                 space["q"] = {"float": [0.25, 4.0], "log": True}
             t0 = time.perf_counter()
@@ -149,12 +157,14 @@ def run_search(
                 fit,
                 valid,
                 space=space,
-                initial=[defaults_in_space(method, space)],
-                n_trials=cfg["trials"][f"node:{method}"],
-                timeout=cfg["timeout"],
+                initial=None if grid else [defaults_in_space(method, space)],
+                n_trials=None if grid else cfg["trials"][f"node:{method}"],
+                timeout=None if grid else cfg["timeout"],  # the grid is the budget
                 random_state=seed,
                 storage=str(cache / f"{key}.log"),
                 study_name=key,
+                sampler="grid" if grid else "tpe",
+                classifier="select" if grid else "papers",
             )
             _save_search(out, key, res)
             logger.info(
