@@ -490,6 +490,22 @@ def test_quality_bench_node_pq_grid_tiny(tmp_path, monkeypatch):
     assert tuned["q"] == 2.0 and tuned["p"] in (0.5, 2.0)
 
 
+def test_quality_final_keeps_the_rows_it_did_not_rerun():
+    from recall.bench.quality import merge_rows
+
+    old = pd.DataFrame(
+        {"dataset": ["ppi", "ppi", "pos"], "method": ["deepwalk", "node2vec", "node2vec"],
+         "setting": ["defaults"] * 3, "value": [0.1, 0.2, 0.3]}
+    )  # fmt: skip
+    new = pd.DataFrame(
+        {"dataset": ["ppi"], "method": ["node2vec"], "setting": ["tuned"], "value": [0.25]}
+    )
+    merged = merge_rows(old, new)
+    rows = set(zip(merged["dataset"], merged["method"], merged["value"], strict=True))
+    # ppi's node2vec rows are replaced; ppi's DeepWalk and pos's node2vec rows are kept
+    assert rows == {("ppi", "deepwalk", 0.1), ("pos", "node2vec", 0.3), ("ppi", "node2vec", 0.25)}
+
+
 def test_quality_bench_refuses_a_busy_machine_unless_allowed(tmp_path, monkeypatch):
     """Its seconds are wall clock: a timed run does not start above the load limit."""
     from recall.bench import harness, quality

@@ -89,6 +89,16 @@ def _data_root(arg: str | None) -> Path:
     return root if root is not None else data_root_candidates()[0]
 
 
+def merge_rows(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``results.csv`` after a final: the new rows, and the old rows of every (data set,
+    method) pair not re-run now (e.g. a node2vec final keeps the graph's DeepWalk rows)."""
+    if "setting" not in old.columns or "method" not in old.columns:  # an older layout
+        return new
+    done = set(zip(new["dataset"], new["method"], strict=True))
+    keep = [(d, m) not in done for d, m in zip(old["dataset"], old["method"], strict=True)]
+    return pd.concat([old[keep], new], ignore_index=True)
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """The command line: run the ``--stage`` s in order; returns the results table."""
     ap = bench_parser(
@@ -195,10 +205,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         rows += node_final(cfg, root, out, methods, args.seed)
         new = pd.DataFrame(rows)
         if rows_file.is_file() and len(new):
-            old = pd.read_csv(rows_file)
-            if "setting" in old.columns:  # keep rows of data sets not re-run now
-                done = set(new["dataset"])
-                new = pd.concat([old[~old["dataset"].isin(done)], new], ignore_index=True)
+            new = merge_rows(pd.read_csv(rows_file), new)
         df = new
     else:
         df = pd.read_csv(rows_file) if rows_file.is_file() else pd.DataFrame()
