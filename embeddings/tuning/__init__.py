@@ -9,7 +9,11 @@ One API for every trainer:
   is recorded). The test split is never seen.
 - ``tune_node_classification(method, graph, labels, node_ids, fit_nodes, valid_nodes, ...)``:
   Macro-F1 of a classifier fit on ``fit_nodes`` and scored on ``valid_nodes``
-  (``evaluation.split_labelled_nodes``); the test nodes are never seen.
+  (``evaluation.split_labelled_nodes``); the test nodes are never seen. ``classifier="select"``
+  chooses the classifier's C and feature scaling on the same fold in every trial
+  (``select_classifier``); ``sampler="grid"`` visits every point of an all-``choices`` space
+  once in a seeded order (the node2vec paper's p, q in {0.25, 0.5, 1, 2, 4}); the grid is then
+  the budget.
 
 Both return a ``TuneResult`` (best parameters, best value, history DataFrame) and accept:
 ``space`` (default ``default_space(method, task)``), ``n_trials`` and/or ``timeout`` (seconds;
