@@ -21,3 +21,22 @@ def test_below_the_goal_says_whether_the_interval_reaches_it() -> None:
 
 def test_one_seed_has_no_interval_and_says_so() -> None:
     assert "no interval" in _goal_verdict({"value": 0.3, "ci_low": math.nan}, 0.26)
+
+
+def test_goal_rows_quote_the_setting_chosen_on_validation_not_the_best_test_row() -> None:
+    import pandas as pd
+
+    from recall.bench.quality_report import validated_node_row
+
+    chosen = " + classifier chosen on valid"
+    rows = pd.DataFrame(
+        {
+            "setting": ["defaults", "defaults" + chosen, "tuned on blogcatalog" + chosen,
+                        "tuned (p, q grid)" + chosen],
+            "value": [0.17, 0.175, 0.19, 0.173],
+        }
+    )  # fmt: skip
+    # the grid's row (validation chose p, q and the classifier), though another test row is higher
+    assert validated_node_row(rows)["value"] == 0.173
+    no_grid = rows[~rows["setting"].str.startswith("tuned (p, q grid)")]
+    assert validated_node_row(no_grid)["setting"] == "defaults" + chosen

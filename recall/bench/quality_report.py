@@ -264,10 +264,21 @@ def _goal_section(df: pd.DataFrame) -> list[str]:
             "| BlogCatalog, 50% | DeepWalk Macro-F1 at the defaults | not measured in this run "
             "| ≥ 0.26 | not measured |"
         )
-    for ds in ("ppi", "pos"):
+    for ds in ("blogcatalog", "ppi", "pos"):
         r = nc[(nc["dataset"] == ds) & (nc["metric"] == "macro_f1") & (nc["method"] == "node2vec")]
+        d = nc[(nc["dataset"] == ds) & (nc["metric"] == "macro_f1") & (nc["method"] == "deepwalk")]
+        if len(r) and len(d):
+            n2v, dw = validated_node_row(r), validated_node_row(d)
+            L.append(
+                f"| {ds} | node2vec (p, q chosen on validation) vs DeepWalk, Macro-F1 | "
+                f"{_ci(n2v)} ({n2v['setting']}) vs {_ci(dw)} ({dw['setting']}) | node2vec ≥ "
+                f"DeepWalk | {'met on the mean' if n2v['value'] >= dw['value'] else 'not met'}"
+                f"{'' if _apart(n2v, dw) else ' (intervals overlap)'} |"
+            )
+        if ds == "blogcatalog":  # its goals: DeepWalk's defaults (above), node2vec >= DeepWalk
+            continue
         if len(r):
-            top = r.sort_values("value").iloc[-1]
+            top = validated_node_row(r)
             L.append(
                 f"| {ds} | node2vec Macro-F1 vs paper ({top['published']:.4f}) | {_ci(top)} "
                 f"({top['setting']}) | ≥ paper | "
@@ -283,6 +294,33 @@ def _goal_section(df: pd.DataFrame) -> list[str]:
     )
     L.append("")
     return L
+
+
+#: the node-classification rows whose every choice was made on the graph's validation fold, most
+#: searched first: node2vec's own p, q grid, the graph's own TPE search, the defaults (each with
+#: the classifier chosen on the fold). A goal row quotes the first present, never the best test
+#: figure among rows (that would choose on test).
+_VALIDATED_NODE_SETTINGS = (
+    "tuned (p, q grid) + classifier chosen on valid",
+    "tuned + classifier chosen on valid",
+    "tuned (= defaults) + classifier chosen on valid",
+    "defaults + classifier chosen on valid",
+    "defaults",
+)
+
+
+def validated_node_row(rows: pd.DataFrame) -> pd.Series:
+    """The row of ``rows`` (one method on one graph) chosen on validation (see above)."""
+    for setting in _VALIDATED_NODE_SETTINGS:
+        hit = rows[rows["setting"] == setting]
+        if len(hit):
+            return hit.iloc[0]
+    return rows.iloc[0]
+
+
+def _apart(a: Any, b: Any) -> bool:
+    """True when the two rows' 95% seed intervals do not overlap."""
+    return bool(a["ci_low"] > b["ci_high"] or b["ci_low"] > a["ci_high"])
 
 
 def _goal_verdict(r: Any, goal: float) -> str:
