@@ -479,13 +479,16 @@ def test_quality_bench_node_pq_grid_tiny(tmp_path, monkeypatch):
     df = quality.main(
         ["--quick", "--out", str(out), "--cache", str(tmp_path / "c"), "--methods", "deepwalk",
          "node2vec", "--node-search", "cliques", "--node-pq-grid", "--stage", "search",
-         "--stage", "final"]
+         "--stage", "final", "--skip-defaults", "node2vec"]
     )  # fmt: skip
     hist = pd.read_csv(out / "search" / "cliques__node2vec-pq-grid.csv")
     assert sorted(hist["params_p"]) == [0.5, 2.0] and set(hist["params_q"]) == {2.0}
     assert not (out / "search" / "cliques__deepwalk.json").exists()
     n2v = df[(df["section"] == "node_classification") & (df["method"] == "node2vec")]
     assert "tuned (p, q grid)" in set(n2v["setting"])
+    assert "defaults" not in set(n2v["setting"])  # --skip-defaults: p = q = 1 is DeepWalk's row
+    dw = df[(df["section"] == "node_classification") & (df["method"] == "deepwalk")]
+    assert "defaults" in set(dw["setting"])
     tuned = json.loads(n2v[n2v["setting"] == "tuned (p, q grid)"]["params"].iloc[0])
     assert tuned["q"] == 2.0 and tuned["p"] in (0.5, 2.0)
 

@@ -63,7 +63,9 @@ def node_final(
         for method in ("deepwalk", "node2vec"):
             if method not in methods:
                 continue
-            settings: list[tuple[str, dict[str, Any]]] = [("defaults", {})]
+            settings: list[tuple[str, dict[str, Any]]] = []
+            if method not in cfg.get("skip_defaults", ()):  # node2vec's = DeepWalk's walks
+                settings.append(("defaults", {}))
             settings += _tuned_settings(out, ds, method, cfg["node_tuned_on"])
             fitted: dict[str, pd.DataFrame] = {}
             for setting, params in settings:
