@@ -309,7 +309,8 @@ def test_tune_node_classification_grid_visits_every_point_once():
     assert len(h) == 4 and points == {(0.5, 1.0), (0.5, 4.0), (2.0, 1.0), (2.0, 4.0)}
     assert res.best_value == h["value"].max()
     # each trial chose its classifier on the same fold: C from select_classifier's grid
-    assert res.best_attrs["C"] in (1.0, 10.0, 100.0) and "standardise" in res.best_attrs
+    assert res.best_attrs["C"] in (0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
+    assert "standardise" in res.best_attrs
     assert res.objective.endswith("(classifier chosen on it)")
     again = tune_node_classification(*args, n_trials=10, random_state=3, **kw)
     assert list(again.history["value"]) == list(h["value"])  # seeded order, seeded trainers

@@ -69,7 +69,11 @@ def node_final(
             settings += _tuned_settings(out, ds, method, cfg["node_tuned_on"])
             fitted: dict[str, pd.DataFrame] = {}
             for setting, params in settings:
-                same = _same_as_defaults(method, params, seed) and "defaults" in fitted
+                at_defaults = _same_as_defaults(method, params, seed)
+                if at_defaults and method in cfg.get("skip_defaults", ()):
+                    logger.info("%s %s %s: the defaults, skipped", ds, method, setting)
+                    continue
+                same = at_defaults and "defaults" in fitted
                 if same:
                     setting = f"{setting} (= defaults)"
                     logger.info("%s %s: the tuned setting is the defaults, not refit", ds, method)
