@@ -14,9 +14,11 @@ Recommendation (ml-latest-small, the synthetic default)
 Node classification (BlogCatalog, PPI, POS = the node2vec paper's "Wikipedia", Wiki = OpenNE's)
     ``split_labelled_nodes``: 50% of the labelled nodes are test, 20% of the rest a validation
     fold. *search* on the fold (``tune_node_classification``; ``--node-search``, default
-    BlogCatalog), *final*: the classifier is fit on all training nodes and scored on the test
-    nodes, over ``--seeds`` embedding seeds; the setting tuned on ``--node-tuned-on`` is also
-    applied unchanged to the other graphs (does it generalise?).
+    BlogCatalog): TPE, or with ``--node-pq-grid`` node2vec's p, q on the paper's grid
+    {0.25, 0.5, 1, 2, 4}^2 per graph, the classifier chosen on the fold in every trial. *final*:
+    the classifier is fit on all training nodes and scored on the test nodes, over ``--seeds``
+    embedding seeds; a graph's own grid choice is run, and the setting tuned on
+    ``--node-tuned-on`` is also applied unchanged to the other graphs (does it generalise?).
 
 Statistics: mean and 95% Student-t interval over the seeds; paired bootstrap over test users
 (each user's hit averaged over seeds) of every method vs popularity and vs the best baseline; a
