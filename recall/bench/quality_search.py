@@ -140,6 +140,9 @@ def run_search(
             continue
         fit, valid, _ = split_labelled_nodes(lg.labels, lg.node_ids, random_state=seed)
         grid = cfg.get("node_search_mode") == "pq-grid"
+        if grid and "node2vec" not in methods:
+            logger.warning("--node-pq-grid searches node2vec's p, q only: nothing to search on %s "
+                           "for %s", ds, methods)  # fmt: skip
         for method in ("deepwalk", "node2vec"):
             if method not in methods or (grid and method != "node2vec"):
                 continue  # the p, q grid has nothing to search for DeepWalk (p = q = 1)
