@@ -326,6 +326,28 @@ def test_tune_node_classification_grid_visits_every_point_once():
         tune_node_classification(*args, space=grid, classifier="svm")
 
 
+def test_tune_node_classification_cross_validated_grid():
+    """``cv_folds``: each trial is the mean over folds of fit + valid; seeded, same folds."""
+    lg = _two_cliques()
+    fit, valid, test = split_labelled_nodes(lg.labels, lg.node_ids, 0.5, 0.3, random_state=0)
+    grid = {"p": {"choices": [0.5, 2.0]}, "q": {"choices": [1.0]}}
+    fixed = {"dim": 8, "num_walks": 3, "walk_length": 10, "epochs": 1}
+    args = ("node2vec", lg.graph, lg.labels, lg.node_ids, fit, valid)
+    kw = {"space": grid, "fixed": fixed, "sampler": "grid", "classifier": "select", "cv_folds": 3}
+    res = tune_node_classification(*args, n_trials=None, random_state=2, **kw)
+    h = res.history
+    assert len(h) == 2 and res.objective.startswith("3-fold cross-validated macro_f1")
+    assert "macro_f1_sd" in res.best_attrs and res.best_attrs["C"] in (0.1, 0.3, 1, 3, 10, 100)
+    again = tune_node_classification(*args, n_trials=None, random_state=2, **kw)
+    assert list(again.history["value"]) == list(h["value"])
+    # the papers' classifier under cross-validation: C = 1 on raw vectors in every trial
+    papers = tune_node_classification(*args, n_trials=None, random_state=2,
+                                      **{**kw, "classifier": "papers"})  # fmt: skip
+    assert papers.best_attrs["C"] == 1.0 and papers.best_attrs["standardise"] is False
+    with pytest.raises(ValueError, match="cv_folds must be None or an integer >= 2"):
+        tune_node_classification(*args, n_trials=None, **{**kw, "cv_folds": 1})
+
+
 def test_side_info_classification_marks_the_leak(synthetic_small):
     from embeddings.evaluation import side_info_classification, trained_side_fields
     from embeddings.types import Embeddings
@@ -492,6 +514,31 @@ def test_quality_bench_node_pq_grid_tiny(tmp_path, monkeypatch):
     assert "defaults" in set(dw["setting"])
     tuned = json.loads(n2v[n2v["setting"] == "tuned (p, q grid)"]["params"].iloc[0])
     assert tuned["q"] == 2.0 and tuned["p"] in (0.5, 2.0)
+
+
+def test_quality_bench_node_pq_grid_cross_validated_tiny(tmp_path, monkeypatch):
+    """``--node-pq-grid --node-cv-folds K``: its own key (``-cvK``) and final row beside the
+    one-fold grid's; a K below 2 is refused."""
+    import embeddings.datasets.graphs as graphs
+    from recall.bench import quality, quality_search
+
+    monkeypatch.setattr(graphs, "load_labelled_graph", lambda name, root=None: _two_cliques())
+    monkeypatch.setattr(quality_search, "PQ_GRID", {"p": {"choices": [0.5, 2.0]},
+                                                    "q": {"choices": [2.0]}})  # fmt: skip
+    cfg = dict(quality.CONFIGS["quick"])
+    cfg.update(rec_datasets=[], node_datasets=["cliques"], seeds=[0])
+    monkeypatch.setitem(quality.CONFIGS, "quick", cfg)
+    out = tmp_path / "q"
+    base = ["--quick", "--out", str(out), "--cache", str(tmp_path / "c"), "--methods",
+            "node2vec", "--node-search", "cliques", "--node-pq-grid"]  # fmt: skip
+    quality.main([*base, "--stage", "search"])
+    df = quality.main([*base, "--node-cv-folds", "3", "--stage", "search", "--stage", "final"])
+    meta = json.loads((out / "search" / "cliques__node2vec-pq-grid-cv3.json").read_text())
+    assert meta["objective"].startswith("3-fold cross-validated") and meta["n_trials"] == 2
+    n2v = df[(df["section"] == "node_classification") & (df["method"] == "node2vec")]
+    assert {"tuned (p, q grid, 3-fold cv)", "tuned (p, q grid)"} <= set(n2v["setting"])
+    with pytest.raises(SystemExit):
+        quality.main([*base, "--node-cv-folds", "1", "--stage", "search"])
 
 
 def test_quality_final_keeps_the_rows_it_did_not_rerun():

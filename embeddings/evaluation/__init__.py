@@ -16,6 +16,7 @@ One module per idea; every public name is importable from ``embeddings.evaluatio
 
 from embeddings.evaluation.metrics import recommendation_metrics, recommendation_metrics_per_user
 from embeddings.evaluation.nodes import (
+    cross_validate_classifier,
     node_classification,
     node_classification_holdout,
     select_classifier,
@@ -52,6 +53,7 @@ __all__ = [
     "RECENCY_MODES",
     "evaluate_popularity",
     "evaluate_recommenders",
+    "cross_validate_classifier",
     "node_classification",
     "node_classification_holdout",
     "select_classifier",

@@ -31,6 +31,7 @@ from embeddings.types import Embeddings
 from embeddings.validate import as_ids, check_random_state, describe_values, spawn_seeds
 
 __all__ = [
+    "cross_validate_classifier",
     "node_classification",
     "node_classification_holdout",
     "select_classifier",
@@ -272,6 +273,16 @@ def split_labelled_nodes(
     return fit, valid, test
 
 
+def _positions(wanted: NDArray[np.int64], nodes: ArrayLike, name: str) -> NDArray[np.int64]:
+    """Row positions (int64) of ``nodes`` among the labelled node ids ``wanted``."""
+    pos = {int(v): i for i, v in enumerate(wanted.tolist())}
+    ids = as_ids(nodes, name=name)
+    bad = [int(v) for v in ids.tolist() if int(v) not in pos]
+    if bad:
+        raise ValueError(f"{name}: nodes without a label or unknown {describe_values(bad)}")
+    return np.array([pos[int(v)] for v in ids.tolist()], dtype=np.int64)
+
+
 def node_classification_holdout(
     embeddings: Embeddings,
     labels: Any,
@@ -294,16 +305,8 @@ def node_classification_holdout(
     """
     _check_macro_classes(macro_classes)
     x, y, n_labels, n_zero, wanted = _labelled_with_ids(embeddings, labels, node_ids, missing)
-    pos = {int(v): i for i, v in enumerate(wanted.tolist())}
-
-    def rows(nodes: ArrayLike, name: str) -> NDArray[np.int64]:
-        ids = as_ids(nodes, name=name)
-        bad = [int(v) for v in ids.tolist() if int(v) not in pos]
-        if bad:
-            raise ValueError(f"{name}: nodes without a label or unknown {describe_values(bad)}")
-        return np.array([pos[int(v)] for v in ids.tolist()], dtype=np.int64)
-
-    tr, te = rows(train_nodes, "train_nodes"), rows(eval_nodes, "eval_nodes")
+    tr = _positions(wanted, train_nodes, "train_nodes")
+    te = _positions(wanted, eval_nodes, "eval_nodes")
     if np.intersect1d(tr, te).size:
         raise ValueError("train_nodes and eval_nodes overlap: the evaluation would leak")
     micro, macro = _fit_predict_f1(
@@ -316,6 +319,21 @@ def node_classification_holdout(
         "n_eval": int(te.shape[0]),
         "n_zero_vector": n_zero,
     }
+
+
+def _classifier_grid(
+    Cs: Sequence[float], standardise: Sequence[bool], metric: str
+) -> tuple[list[float], list[bool]]:
+    """The checked (C values, feature-scaling flags) of a classifier search."""
+    if metric not in ("macro_f1", "micro_f1"):
+        raise ValueError(f"metric must be 'macro_f1' or 'micro_f1', got {metric!r}")
+    cs = [float(c) for c in Cs]
+    if not cs or any(not np.isfinite(c) or c <= 0 for c in cs):
+        raise ValueError(f"Cs must be finite numbers > 0, got {list(Cs)}")
+    flags = [bool(f) for f in standardise]
+    if not flags:
+        raise ValueError("standardise needs at least one of False / True")
+    return cs, flags
 
 
 def select_classifier(
@@ -341,14 +359,7 @@ def select_classifier(
     over-fits and C = 0.3 does better (``node_classification.md``). The default grid runs from
     0.1 to 100 around the papers' C = 1 (before 2026-11-30 it started at 1).
     """
-    if metric not in ("macro_f1", "micro_f1"):
-        raise ValueError(f"metric must be 'macro_f1' or 'micro_f1', got {metric!r}")
-    cs = [float(c) for c in Cs]
-    if not cs or any(not np.isfinite(c) or c <= 0 for c in cs):
-        raise ValueError(f"Cs must be finite numbers > 0, got {list(Cs)}")
-    flags = [bool(f) for f in standardise]
-    if not flags:
-        raise ValueError("standardise needs at least one of False / True")
+    cs, flags = _classifier_grid(Cs, standardise, metric)
     rows = []
     for flag in flags:
         for c in cs:
@@ -363,6 +374,67 @@ def select_classifier(
         "C": float(best["C"]),
         "standardise": bool(best["standardise"]),
         metric: float(best[metric]),
+    }
+    return chosen, table
+
+
+def cross_validate_classifier(
+    embeddings: Embeddings,
+    labels: Any,
+    node_ids: ArrayLike,
+    train_nodes: ArrayLike,
+    n_folds: int = 5,
+    Cs: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0, 100.0),
+    standardise: Sequence[bool] = (False, True),
+    metric: str = "macro_f1",
+    random_state: Any = 0,
+    max_iter: int = 1000,
+    workers: int = 1,
+    macro_classes: str = "present",
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Score an embedding by ``n_folds``-fold cross-validation over the training nodes.
+
+    ``train_nodes`` (``fit + valid`` of :func:`split_labelled_nodes`; the test nodes are never
+    read) are shuffled with ``random_state`` and cut into ``n_folds`` folds; every (standardise,
+    C) pair is fit on the other folds and scored on each fold in turn. The pair with the highest
+    mean ``metric`` over the folds is chosen (ties: the earlier pair, as in
+    :func:`select_classifier`). A single validation fold of a few hundred nodes ranks settings
+    by its own sampling noise (PPI, POS: ``reports/quality/node_classification.md``); the mean
+    over folds that cover every training node averages it out. Same seed, same folds, so the
+    scores of two embeddings are paired. Returns ``({"C", "standardise", metric,
+    metric + "_sd", "n_folds"}, table)``: one table row per (pair, fold) with both F1 figures.
+    """
+    cs, flags = _classifier_grid(Cs, standardise, metric)
+    _check_macro_classes(macro_classes)
+    if int(n_folds) != n_folds or n_folds < 2:
+        raise ValueError(f"n_folds must be an integer >= 2, got {n_folds}")
+    x, y, n_labels, _, wanted = _labelled_with_ids(embeddings, labels, node_ids, "zero")
+    rows_all = _positions(wanted, train_nodes, "train_nodes")
+    if np.unique(rows_all).size != rows_all.size:
+        raise ValueError("train_nodes has duplicate nodes")
+    if rows_all.size < 2 * n_folds:
+        raise ValueError(f"{rows_all.size} training nodes are too few for {n_folds} folds")
+    folds = np.array_split(check_random_state(random_state).permutation(rows_all), int(n_folds))
+    rows = []
+    for flag in flags:
+        for c in cs:
+            for k, te in enumerate(folds):
+                tr = np.concatenate([f for j, f in enumerate(folds) if j != k])
+                micro, macro = _fit_predict_f1(
+                    x, y, n_labels, tr, te, c, max_iter, workers, macro_classes, flag
+                )
+                rows.append({"standardise": flag, "C": c, "fold": k, "micro_f1": micro,
+                             "macro_f1": macro, "n_eval": int(te.size)})  # fmt: skip
+    table = pd.DataFrame(rows)
+    means = table.groupby(["standardise", "C"], sort=False)[metric].agg(["mean", "std"])
+    i = int(np.argmax(means["mean"].to_numpy()))
+    (flag, c), best = means.index[i], means.iloc[i]
+    chosen = {
+        "C": float(c),
+        "standardise": bool(flag),
+        metric: float(best["mean"]),
+        f"{metric}_sd": float(best["std"]),
+        "n_folds": int(n_folds),
     }
     return chosen, table
 

@@ -131,6 +131,7 @@ def tune_node_classification(
     initial: Any = None,
     sampler: str = "tpe",
     classifier: str = "papers",
+    cv_folds: int | None = None,
 ) -> TuneResult:
     """Search ``method`` (deepwalk / node2vec) on a labelled graph's validation fold.
 
@@ -143,18 +144,38 @@ def tune_node_classification(
     fold; the trial records ``C`` and ``standardise``). ``sampler``: ``"tpe"``, or ``"grid"``
     when every parameter of ``space`` is a ``choices`` list (e.g. the node2vec paper's p, q in
     {0.25, 0.5, 1, 2, 4}): every point once, in a seeded order, ``n_trials`` capped at the grid.
+    ``cv_folds``: score each trial by ``cv_folds``-fold cross-validation over ``fit_nodes +
+    valid_nodes`` instead of the one fold (``evaluation.cross_validate_classifier``; folds
+    seeded by ``random_state``, the same in every trial); the trial records the folds' sd.
     """
-    from embeddings.evaluation import node_classification_holdout, select_classifier
+    from embeddings.evaluation import (
+        cross_validate_classifier,
+        node_classification_holdout,
+        select_classifier,
+    )
 
     if metric not in ("macro_f1", "micro_f1"):
         raise ValueError(f"metric must be macro_f1 or micro_f1, got {metric!r}")
     if classifier not in ("papers", "select"):
         raise ValueError(f"classifier must be 'papers' or 'select', got {classifier!r}")
+    if cv_folds is not None and (int(cv_folds) != cv_folds or cv_folds < 2):
+        raise ValueError(f"cv_folds must be None or an integer >= 2, got {cv_folds}")
     space = default_space(method, "nodes") if space is None else space
     other = "micro_f1" if metric == "macro_f1" else "macro_f1"
+    train_nodes = None if cv_folds is None else np.concatenate([fit_nodes, valid_nodes])
 
     def objective(params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         emb = make_trainer(method, params, random_state).fit(graph)
+        if cv_folds is not None:
+            grid = {} if classifier == "select" else {"Cs": (1.0,), "standardise": (False,)}
+            chosen, table = cross_validate_classifier(
+                emb, labels, node_ids, train_nodes, n_folds=cv_folds, metric=metric,
+                random_state=random_state, **grid,
+            )  # fmt: skip
+            pick = (table["C"] == chosen["C"]) & (table["standardise"] == chosen["standardise"])
+            attrs = {other: float(table.loc[pick, other].mean()), "C": chosen["C"],
+                     "standardise": chosen["standardise"], f"{metric}_sd": chosen[f"{metric}_sd"]}  # fmt: skip
+            return chosen[metric], attrs
         if classifier == "select":
             chosen, table = select_classifier(
                 emb, labels, node_ids, fit_nodes, valid_nodes, metric=metric
@@ -177,7 +198,8 @@ def tune_node_classification(
         random_state,
         storage,
         study_name or f"{method}-nodes",
-        f"validation {metric}" + (" (classifier chosen on it)" if classifier == "select" else ""),
+        (f"{cv_folds}-fold cross-validated {metric}" if cv_folds else f"validation {metric}")
+        + (" (classifier chosen on it)" if classifier == "select" else ""),
         initial,
         sampler,
     )

@@ -127,6 +127,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "(classifier chosen on the validation fold in every trial), not TPE",
     )
     ap.add_argument(
+        "--node-cv-folds",
+        type=int,
+        default=None,
+        help="node search: score each trial by K-fold cross-validation over the training nodes "
+        "(fit + valid) instead of the one validation fold; the key gets '-cvK'",
+    )
+    ap.add_argument(
         "--skip-defaults",
         nargs="*",
         default=[],
@@ -155,6 +162,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         cfg["node_search"] = args.node_search
     if args.node_pq_grid:
         cfg["node_search_mode"] = "pq-grid"
+    if args.node_cv_folds is not None:
+        if args.node_cv_folds < 2:
+            ap.error(f"--node-cv-folds must be >= 2, got {args.node_cv_folds}")
+        cfg["node_cv_folds"] = args.node_cv_folds
     if args.node_tuned_on is not None:
         cfg["node_tuned_on"] = args.node_tuned_on
     if args.trials is not None:

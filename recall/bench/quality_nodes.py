@@ -106,10 +106,13 @@ def node_final(
 
 
 def _tuned_settings(out: Path, ds: str, method: str, src: str) -> list[tuple[str, dict[str, Any]]]:
-    """The searched settings a graph's final runs: its own p, q grid (``--node-pq-grid``), its
-    own TPE search, and the TPE search of ``src`` (``--node-tuned-on``) applied unchanged."""
+    """The searched settings a graph's final runs: its own p, q grids (``--node-pq-grid``, scored
+    by cross-validation with ``--node-cv-folds`` or on the validation fold), its own TPE search,
+    and the TPE search of ``src`` (``--node-tuned-on``) applied unchanged."""
     found = []
+    cv = sorted(p.stem for p in (out / "search").glob(f"{ds}__{method}{PQ_GRID_KEY}-cv*.json"))
     for key, where in (
+        *((k, f"tuned (p, q grid, {k.rsplit('-cv', 1)[1]}-fold cv)") for k in cv),
         (f"{ds}__{method}{PQ_GRID_KEY}", "tuned (p, q grid)"),
         (f"{src}__{method}", "tuned" if ds == src else f"tuned on {src}"),
         (f"{ds}__{method}", "tuned"),

@@ -146,7 +146,10 @@ def run_search(
         for method in ("deepwalk", "node2vec"):
             if method not in methods or (grid and method != "node2vec"):
                 continue  # the p, q grid has nothing to search for DeepWalk (p = q = 1)
-            key = f"{ds}__{method}" + (PQ_GRID_KEY if grid else "")
+            folds = cfg.get("node_cv_folds")
+            key = (
+                f"{ds}__{method}" + (PQ_GRID_KEY if grid else "") + (f"-cv{folds}" if folds else "")
+            )
             space = dict(PQ_GRID if grid else node_space)
             if method == "node2vec" and not grid:
                 space["p"] = {"float": [0.25, 4.0], "log": True}
@@ -168,6 +171,7 @@ def run_search(
                 study_name=key,
                 sampler="grid" if grid else "tpe",
                 classifier="select" if grid else "papers",
+                cv_folds=folds,
             )
             _save_search(out, key, res)
             logger.info(
