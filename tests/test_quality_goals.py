@@ -38,5 +38,10 @@ def test_goal_rows_quote_the_setting_chosen_on_validation_not_the_best_test_row(
     )  # fmt: skip
     # the grid's row (validation chose p, q and the classifier), though another test row is higher
     assert validated_node_row(rows)["value"] == 0.173
+    # the cross-validated grid's row comes first when present
+    cv = pd.DataFrame({"setting": ["tuned (p, q grid, 5-fold cv)" + chosen], "value": [0.171]})
+    assert validated_node_row(pd.concat([rows, cv]))["value"] == 0.171
+    assert validated_node_row(pd.concat([cv.assign(setting="tuned (p, q grid, 5-fold cv)"),
+                                         rows]))["value"] == 0.173  # fmt: skip
     no_grid = rows[~rows["setting"].str.startswith("tuned (p, q grid)")]
     assert validated_node_row(no_grid)["setting"] == "defaults" + chosen

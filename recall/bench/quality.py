@@ -15,7 +15,9 @@ Node classification (BlogCatalog, PPI, POS = the node2vec paper's "Wikipedia", W
     ``split_labelled_nodes``: 50% of the labelled nodes are test, 20% of the rest a validation
     fold. *search* on the fold (``tune_node_classification``; ``--node-search``, default
     BlogCatalog): TPE, or with ``--node-pq-grid`` node2vec's p, q on the paper's grid
-    {0.25, 0.5, 1, 2, 4}^2 per graph, the classifier chosen on the fold in every trial. *final*:
+    {0.25, 0.5, 1, 2, 4}^2 per graph, the classifier chosen on the fold in every trial; with
+    ``--node-cv-folds K`` each trial is scored by K-fold cross-validation over all training
+    nodes instead (key ``<graph>__node2vec-pq-grid-cvK``; the goal rows prefer it). *final*:
     the classifier is fit on all training nodes and scored on the test nodes, over ``--seeds``
     embedding seeds; a graph's own grid choice is run, and the setting tuned on
     ``--node-tuned-on`` is also applied unchanged to the other graphs (does it generalise?).
