@@ -486,9 +486,8 @@ def test_quality_bench_node_stages_tiny(tmp_path, monkeypatch):
     assert (out / "search" / "cliques__deepwalk.json").is_file()
 
 
-def test_quality_bench_node_pq_grid_tiny(tmp_path, monkeypatch):
-    """``--node-pq-grid``: node2vec's p, q grid per graph, its row in the final beside the
-    defaults (DeepWalk has no p, q and is not searched)."""
+def _tiny_pq_grid_bench(monkeypatch):
+    """The quality bench module on the two cliques, with a 2-point p, q grid and one seed."""
     import embeddings.datasets.graphs as graphs
     from recall.bench import quality, quality_search
 
@@ -498,6 +497,13 @@ def test_quality_bench_node_pq_grid_tiny(tmp_path, monkeypatch):
     cfg = dict(quality.CONFIGS["quick"])
     cfg.update(rec_datasets=[], node_datasets=["cliques"], seeds=[0])
     monkeypatch.setitem(quality.CONFIGS, "quick", cfg)
+    return quality
+
+
+def test_quality_bench_node_pq_grid_tiny(tmp_path, monkeypatch):
+    """``--node-pq-grid``: node2vec's p, q grid per graph, its row in the final beside the
+    defaults (DeepWalk has no p, q and is not searched)."""
+    quality = _tiny_pq_grid_bench(monkeypatch)
     out = tmp_path / "q"
     df = quality.main(
         ["--quick", "--out", str(out), "--cache", str(tmp_path / "c"), "--methods", "deepwalk",
@@ -519,15 +525,7 @@ def test_quality_bench_node_pq_grid_tiny(tmp_path, monkeypatch):
 def test_quality_bench_node_pq_grid_cross_validated_tiny(tmp_path, monkeypatch):
     """``--node-pq-grid --node-cv-folds K``: its own key (``-cvK``) and final row beside the
     one-fold grid's; a K below 2 is refused."""
-    import embeddings.datasets.graphs as graphs
-    from recall.bench import quality, quality_search
-
-    monkeypatch.setattr(graphs, "load_labelled_graph", lambda name, root=None: _two_cliques())
-    monkeypatch.setattr(quality_search, "PQ_GRID", {"p": {"choices": [0.5, 2.0]},
-                                                    "q": {"choices": [2.0]}})  # fmt: skip
-    cfg = dict(quality.CONFIGS["quick"])
-    cfg.update(rec_datasets=[], node_datasets=["cliques"], seeds=[0])
-    monkeypatch.setitem(quality.CONFIGS, "quick", cfg)
+    quality = _tiny_pq_grid_bench(monkeypatch)
     out = tmp_path / "q"
     base = ["--quick", "--out", str(out), "--cache", str(tmp_path / "c"), "--methods",
             "node2vec", "--node-search", "cliques", "--node-pq-grid"]  # fmt: skip
