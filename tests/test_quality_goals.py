@@ -43,5 +43,9 @@ def test_goal_rows_quote_the_setting_chosen_on_validation_not_the_best_test_row(
     assert validated_node_row(pd.concat([rows, cv]))["value"] == 0.171
     assert validated_node_row(pd.concat([cv.assign(setting="tuned (p, q grid, 5-fold cv)"),
                                          rows]))["value"] == 0.173  # fmt: skip
+    # within a setting, the classifier chosen by cross-validation comes before the fold's
+    cvc = cv.assign(setting="tuned (p, q grid, 5-fold cv) + classifier chosen by 5-fold cv",
+                    value=0.169)  # fmt: skip
+    assert validated_node_row(pd.concat([rows, cv, cvc]))["value"] == 0.169
     no_grid = rows[~rows["setting"].str.startswith("tuned (p, q grid)")]
     assert validated_node_row(no_grid)["setting"] == "defaults" + chosen

@@ -535,6 +535,10 @@ def test_quality_bench_node_pq_grid_cross_validated_tiny(tmp_path, monkeypatch):
     assert meta["objective"].startswith("3-fold cross-validated") and meta["n_trials"] == 2
     n2v = df[(df["section"] == "node_classification") & (df["method"] == "node2vec")]
     assert {"tuned (p, q grid, 3-fold cv)", "tuned (p, q grid)"} <= set(n2v["setting"])
+    # the final's third row per setting: the classifier chosen by 3-fold cv on fit + valid
+    cvrow = n2v[n2v["setting"] == "tuned (p, q grid, 3-fold cv) + classifier chosen by 3-fold cv"]
+    assert len(cvrow) == 2 and cvrow["value"].between(0, 1).all()
+    assert json.loads(cvrow["classifier"].iloc[0])[0]["n_folds"] == 3
     with pytest.raises(SystemExit):
         quality.main([*base, "--node-cv-folds", "1", "--stage", "search"])
 

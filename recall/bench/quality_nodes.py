@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from embeddings.evaluation import (
+    cross_validate_classifier,
     evaluate_i2i,
     node_classification_holdout,
     select_classifier,
@@ -46,7 +47,9 @@ def node_final(
 
     Two rows per setting: the papers' classifier (liblinear C=1 on the raw vectors) and the
     classifier whose C and feature scaling ``select_classifier`` chose on the validation fold
-    (per seed; the choices are in the ``classifier`` column). Macro-F1 counts the classes
+    (per seed; the choices are in the ``classifier`` column); with ``--node-cv-folds K`` a third
+    row, whose classifier K-fold cross-validation over the training nodes chose (folds seeded by
+    the split's seed; test nodes unread). Macro-F1 counts the classes
     present in the test nodes' labels or predictions, as the papers' scorer did.
     """
     from embeddings.datasets.graphs import load_labelled_graph
@@ -67,41 +70,46 @@ def node_final(
             if method not in cfg.get("skip_defaults", ()):  # node2vec's = DeepWalk's walks
                 settings.append(("defaults", {}))
             settings += _tuned_settings(out, ds, method, cfg["node_tuned_on"])
+            folds = cfg.get("node_cv_folds")
+            suffixes = ["", CHOSEN] + ([cv_chosen(folds)] if folds else [])
             fitted: dict[str, pd.DataFrame] = {}
             for setting, params in settings:
                 at_defaults = _same_as_defaults(method, params, seed)
                 if at_defaults and method in cfg.get("skip_defaults", ()):
                     logger.info("%s %s %s: the defaults, skipped", ds, method, setting)
                     continue
-                same = at_defaults and "defaults" in fitted
-                if same:
+                if at_defaults and "defaults" in fitted:
                     setting = f"{setting} (= defaults)"
                     logger.info("%s %s: the tuned setting is the defaults, not refit", ds, method)
-                    v = fitted["defaults"]
-                    v_sel = fitted["defaults" + CHOSEN]
+                    frames = {x: fitted["defaults" + x] for x in suffixes}
                 else:
-                    vals, vals_sel = [], []
+                    vals: dict[str, list[dict[str, Any]]] = {x: [] for x in suffixes}
                     for s in cfg["seeds"]:
                         t0 = time.perf_counter()
                         emb = make_trainer(method, params, s).fit(lg.graph)
                         secs = time.perf_counter() - t0
                         args = (emb, lg.labels, lg.node_ids)
                         r = node_classification_holdout(*args, train_nodes, test)
-                        vals.append({**r, "seconds": secs})
+                        vals[""].append({**r, "seconds": secs})
                         # the classifier's C and feature scaling, chosen on the validation fold
-                        chosen, _ = select_classifier(*args, fit, valid)
-                        r_sel = node_classification_holdout(
-                            *args, train_nodes, test, C=chosen["C"],
-                            standardise=chosen["standardise"],
-                        )  # fmt: skip
-                        vals_sel.append({**r_sel, "seconds": secs, "classifier": chosen})
-                        logger.info("%s %s %s seed %d: %s; %s: %s", ds, method, setting, s, r,
-                                    chosen, r_sel)  # fmt: skip
-                    v, v_sel = pd.DataFrame(vals), pd.DataFrame(vals_sel)
-                fitted.setdefault("defaults", v)
-                fitted.setdefault("defaults" + CHOSEN, v_sel)
-                for name, frame in ((setting, v), (setting + CHOSEN, v_sel)):
-                    rows += _final_rows(ds, method, name, params, frame)
+                        # (and with --node-cv-folds K by K-fold cross-validation over fit + valid)
+                        choices = {CHOSEN: select_classifier(*args, fit, valid)[0]}
+                        if folds:
+                            choices[cv_chosen(folds)] = cross_validate_classifier(
+                                *args, train_nodes, n_folds=folds, random_state=seed
+                            )[0]
+                        for x, chosen in choices.items():
+                            r_sel = node_classification_holdout(
+                                *args, train_nodes, test, C=chosen["C"],
+                                standardise=chosen["standardise"],
+                            )  # fmt: skip
+                            vals[x].append({**r_sel, "seconds": secs, "classifier": chosen})
+                            logger.info("%s %s %s%s seed %d: %s", ds, method, setting, x, s, r_sel)
+                        logger.info("%s %s %s seed %d: %s", ds, method, setting, s, r)
+                    frames = {x: pd.DataFrame(v) for x, v in vals.items()}
+                for x, frame in frames.items():
+                    fitted.setdefault("defaults" + x, frame)
+                    rows += _final_rows(ds, method, setting + x, params, frame)
     return rows
 
 
@@ -125,6 +133,12 @@ def _tuned_settings(out: Path, ds: str, method: str, src: str) -> list[tuple[str
 
 #: suffix of the rows whose classifier (C, feature scaling) was chosen on the validation fold
 CHOSEN = " + classifier chosen on valid"
+
+
+def cv_chosen(folds: int) -> str:
+    """Suffix of the rows whose classifier was chosen by ``folds``-fold cross-validation over
+    the training nodes (``--node-cv-folds`` in the final stage)."""
+    return f" + classifier chosen by {folds}-fold cv"
 
 
 def _final_rows(
