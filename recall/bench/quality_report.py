@@ -271,7 +271,7 @@ def _goal_section(df: pd.DataFrame) -> list[str]:
         if len(r) and len(d):
             n2v, dw = validated_node_row(r), validated_node_row(d)
             L.append(
-                f"| {ds} | node2vec (p, q chosen on validation) vs DeepWalk, Macro-F1 | "
+                f"| {ds} | node2vec (p, q chosen on the training nodes) vs DeepWalk, Macro-F1 | "
                 f"{_ci(n2v)} ({n2v['setting']}) vs {_ci(dw)} ({dw['setting']}) | node2vec ≥ "
                 f"DeepWalk | {'met on the mean' if n2v['value'] >= dw['value'] else 'not met'}"
                 f"{'' if _apart(n2v, dw) else ' (intervals overlap)'} |"
