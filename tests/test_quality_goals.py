@@ -47,5 +47,8 @@ def test_goal_rows_quote_the_setting_chosen_on_validation_not_the_best_test_row(
     cvc = cv.assign(setting="tuned (p, q grid, 5-fold cv) + classifier chosen by 5-fold cv",
                     value=0.169)  # fmt: skip
     assert validated_node_row(pd.concat([rows, cv, cvc]))["value"] == 0.169
+    # a cross-validated choice equal to the defaults keeps its place (not refit, marked)
+    same = cv.assign(setting="tuned (p, q grid, 5-fold cv) (= defaults)" + chosen, value=0.168)
+    assert validated_node_row(pd.concat([rows, same]))["value"] == 0.168
     no_grid = rows[~rows["setting"].str.startswith("tuned (p, q grid)")]
     assert validated_node_row(no_grid)["setting"] == "defaults" + chosen

@@ -118,12 +118,17 @@ def _tuned_settings(out: Path, ds: str, method: str, src: str) -> list[tuple[str
     by cross-validation with ``--node-cv-folds`` or on the validation fold), its own TPE search,
     and the TPE search of ``src`` (``--node-tuned-on``) applied unchanged."""
     found = []
-    cv = sorted(p.stem for p in (out / "search").glob(f"{ds}__{method}{PQ_GRID_KEY}-cv*.json"))
+
+    def cv_keys(stem: str, label: str) -> list[tuple[str, str]]:
+        files = sorted((out / "search").glob(f"{stem}-cv*.json"))
+        return [(f.stem, label.format(f.stem.rsplit("-cv", 1)[1])) for f in files]
+
     for key, where in (
-        *((k, f"tuned (p, q grid, {k.rsplit('-cv', 1)[1]}-fold cv)") for k in cv),
+        *cv_keys(f"{ds}__{method}{PQ_GRID_KEY}", "tuned (p, q grid, {}-fold cv)"),
         (f"{ds}__{method}{PQ_GRID_KEY}", "tuned (p, q grid)"),
         (f"{src}__{method}", "tuned" if ds == src else f"tuned on {src}"),
         (f"{ds}__{method}", "tuned"),
+        *cv_keys(f"{ds}__{method}", "tuned ({}-fold cv)"),  # a TPE search with --node-cv-folds
     ):
         best = load_best(out, key)
         if best is not None and where not in [w for w, _ in found]:

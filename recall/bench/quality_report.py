@@ -309,10 +309,12 @@ def _goal_section(df: pd.DataFrame) -> list[str]:
 _VALIDATED_NODE_SETTINGS = (
     r"tuned \(p, q grid, \d+-fold cv\)",
     r"tuned \(p, q grid\)",
+    r"tuned \(\d+-fold cv\)",
     r"tuned",
-    r"tuned \(= defaults\)",
     r"defaults",
 )
+#: a tuned setting equal to the defaults is not refit and gets this mark (``node_final``)
+_AT_DEFAULTS = r"(?: \(= defaults\))?"
 _VALIDATED_CLASSIFIERS = (
     r" \+ classifier chosen by \d+-fold cv",
     r" \+ classifier chosen on valid",
@@ -323,7 +325,7 @@ def validated_node_row(rows: pd.DataFrame) -> pd.Series:
     """The row of ``rows`` (one method on one graph) chosen on validation (see above)."""
     for setting in _VALIDATED_NODE_SETTINGS:
         for clf in _VALIDATED_CLASSIFIERS:
-            pat = re.compile(setting + clf)
+            pat = re.compile(setting + _AT_DEFAULTS + clf)
             hit = rows[rows["setting"].map(lambda s, pat=pat: bool(pat.fullmatch(s)))]
             if len(hit):
                 return hit.iloc[0]
