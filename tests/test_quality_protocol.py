@@ -346,6 +346,14 @@ def test_tune_node_classification_cross_validated_grid():
     assert papers.best_attrs["C"] == 1.0 and papers.best_attrs["standardise"] is False
     with pytest.raises(ValueError, match="cv_folds must be None or an integer >= 2"):
         tune_node_classification(*args, n_trials=None, **{**kw, "cv_folds": 1})
+    # overlapping fit / valid nodes are named as such (not as the folds' concatenation)
+    bad = ("node2vec", lg.graph, lg.labels, lg.node_ids, fit, np.concatenate([valid, fit[:1]]))
+    with pytest.raises(ValueError, match="fit_nodes and valid_nodes overlap"):
+        tune_node_classification(*bad, n_trials=None, **kw)
+    # the long objective name wraps in the history plot instead of being cut off
+    fig = plot_history(h, "cv", ylabel=res.objective)
+    label = fig.axes[0].get_ylabel()
+    assert "\n" in label and label.replace("\n", " ") == res.objective
 
 
 def test_side_info_classification_marks_the_leak(synthetic_small):

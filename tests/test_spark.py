@@ -546,8 +546,12 @@ def test_dataframe_inputs_with_nan_or_ragged_vectors_are_named_before_any_job(sp
     ragged = list(rows)
     ragged[7] = (ragged[7][0], ragged[7][1][:-1])
     schema = "id bigint, vector array<float>"
-    nan_df, inf_df, rag_df = (
-        spark.createDataFrame(r, schema) for r in (nan_rows, inf_rows, ragged)
+    dup_rows = list(rows)
+    dup_rows[9] = (dup_rows[3][0], dup_rows[9][1])  # id of row 3 again, another vector
+    null_id = list(rows)
+    null_id[4] = (None, null_id[4][1])
+    nan_df, inf_df, rag_df, dup_df, null_df = (
+        spark.createDataFrame(r, schema) for r in (nan_rows, inf_rows, ragged, dup_rows, null_id)
     )
     for call in (
         lambda u: broadcast_index_top_k(spark, u, idx, 3),
@@ -560,6 +564,10 @@ def test_dataframe_inputs_with_nan_or_ragged_vectors_are_named_before_any_job(sp
             call(inf_df)
         with pytest.raises(ValueError, match="users: vectors of different lengths"):
             call(rag_df)
+        with pytest.raises(ValueError, match=f"users: duplicate ids .*id {dup_rows[3][0]}\\)"):
+            call(dup_df)
+        with pytest.raises(ValueError, match="users: 1 row.* with a null id"):
+            call(null_df)
     # items as a DataFrame of another dimension than the users
     short_items = spark.createDataFrame(
         [

@@ -162,6 +162,11 @@ def tune_node_classification(
         raise ValueError(f"cv_folds must be None or an integer >= 2, got {cv_folds}")
     space = default_space(method, "nodes") if space is None else space
     other = "micro_f1" if metric == "macro_f1" else "macro_f1"
+    if np.intersect1d(np.asarray(fit_nodes), np.asarray(valid_nodes)).size:
+        raise ValueError(
+            "fit_nodes and valid_nodes overlap: a node must be in only one of them "
+            "(use evaluation.split_labelled_nodes)"
+        )
     train_nodes = None if cv_folds is None else np.concatenate([fit_nodes, valid_nodes])
 
     def objective(params: dict[str, Any]) -> tuple[float, dict[str, Any]]:

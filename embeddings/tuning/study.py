@@ -4,6 +4,7 @@ and its plot."""
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -203,7 +204,8 @@ def plot_history(
     ax.scatter(ok["number"], ok["value"], s=14, alpha=0.7, label="trial")
     ax.plot(ok["number"], ok["value"].cummax(), color="C3", label="best so far")
     ax.set_xlabel("trial")
-    ax.set_ylabel(ylabel)
+    # long objective names (e.g. "5-fold cross-validated macro_f1") wrap instead of being cut off
+    ax.set_ylabel(textwrap.fill(ylabel, 30), **({"fontsize": 9} if len(ylabel) > 30 else {}))
     if title:
         ax.set_title(title, fontsize=9)
     ax.legend(loc="lower right")

@@ -54,8 +54,9 @@ def as_vector_frame(spark: SparkSession, x: Embeddings | DataFrame, name: str) -
 
 
 def check_vector_frame(frame: DataFrame, name: str, dim: int | None = None) -> int | None:
-    """One pass over a ``(id, vector)`` frame: ``ValueError`` naming ``name`` for a null vector,
-    a NaN or infinite element, vectors of different lengths, or a length other than ``dim``.
+    """One pass over a ``(id, vector)`` frame: ``ValueError`` naming ``name`` for a null id, a
+    null vector, a NaN or infinite element, a duplicate id, vectors of different lengths, or a
+    length other than ``dim``.
 
     Returns the vectors' dimension (``None`` for an empty frame). ``Embeddings`` are checked when
     made; this is for DataFrames, whose bad rows would otherwise fail inside an executor or
@@ -70,11 +71,23 @@ def check_vector_frame(frame: DataFrame, name: str, dim: int | None = None) -> i
         F.min(F.when(bad, F.col("id"))).alias("bad_id"),
         F.min(F.size("vector")).alias("d_min"),
         F.max(F.size("vector")).alias("d_max"),
+        F.count(F.lit(1)).alias("n_rows"),
+        F.sum(F.when(F.isnull("id"), 1).otherwise(0)).alias("n_null_id"),
+        F.countDistinct("id").alias("n_ids"),
     ).first()
+    if row["n_null_id"]:
+        raise ValueError(f"{name}: {row['n_null_id']:,} row(s) with a null id")
     if row["n_bad"]:
         raise ValueError(
             f"{name}: {row['n_bad']:,} vector(s) null or with NaN / infinite values "
             f"(e.g. id {row['bad_id']})"
+        )
+    if row["n_rows"] != row["n_ids"]:
+        # only on the error path: one duplicated id to name
+        dup = frame.groupBy("id").count().filter(F.col("count") > 1).agg(F.min("id")).first()[0]
+        raise ValueError(
+            f"{name}: duplicate ids ({row['n_rows'] - row['n_ids']:,} rows repeat an id, "
+            f"e.g. id {dup}); each id needs exactly one vector"
         )
     if row["d_min"] is None:
         return None
