@@ -205,7 +205,7 @@ def plot_history(
     ax.plot(ok["number"], ok["value"].cummax(), color="C3", label="best so far")
     ax.set_xlabel("trial")
     # long objective names (e.g. "5-fold cross-validated macro_f1") wrap instead of being cut off
-    ax.set_ylabel(textwrap.fill(ylabel, 30), **({"fontsize": 9} if len(ylabel) > 30 else {}))
+    ax.set_ylabel(textwrap.fill(ylabel, 32), **({"fontsize": 9} if len(ylabel) > 32 else {}))
     if title:
         ax.set_title(title, fontsize=9)
     ax.legend(loc="lower right")
