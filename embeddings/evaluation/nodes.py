@@ -409,9 +409,7 @@ def cross_validate_classifier(
     if int(n_folds) != n_folds or n_folds < 2:
         raise ValueError(f"n_folds must be an integer >= 2, got {n_folds}")
     x, y, n_labels, _, wanted = _labelled_with_ids(embeddings, labels, node_ids, "zero")
-    rows_all = _positions(wanted, train_nodes, "train_nodes")
-    if np.unique(rows_all).size != rows_all.size:
-        raise ValueError("train_nodes has duplicate nodes")
+    rows_all = _positions(wanted, train_nodes, "train_nodes")  # duplicates refused by as_ids
     if rows_all.size < 2 * n_folds:
         raise ValueError(f"{rows_all.size} training nodes are too few for {n_folds} folds")
     folds = np.array_split(check_random_state(random_state).permutation(rows_all), int(n_folds))
